@@ -15,9 +15,9 @@ const DefaultUndoDepth = 100
 
 // History answers the consensus hashes of committed blocks.
 type History interface {
-	// Record returns the record of a committed block at or above the first
-	// block, and whether there is one.
-	Record(height int64) (BlockRecord, bool)
+	// ConsensusAt returns the consensus hash of the committed block at
+	// height (at or above the first block), and whether there is one.
+	ConsensusAt(height int64) (vchash.ConsensusHash, bool)
 }
 
 // Processor is the engine's deterministic core. Apply turns one block into
@@ -190,11 +190,11 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 	prev := make([]vchash.ConsensusHash, prevHeights)
 	for i := 0; i < prevHeights; i++ {
 		h := b.Height - (int64(1)<<uint(i+1) - 1)
-		rec, ok := p.history.Record(h)
+		ch, ok := p.history.ConsensusAt(h)
 		if !ok {
 			return nil, fmt.Errorf("block %d: no consensus hash stored for earlier block %d", b.Height, h)
 		}
-		prev[i] = rec.Consensus
+		prev[i] = ch
 	}
 	ch := vchash.Consensus(opsHash, prev)
 	if want, ok := p.checkpoints[b.Height]; ok && want != ch {
@@ -275,8 +275,7 @@ func (p *Processor) consensusAt(h int64) (vchash.ConsensusHash, bool) {
 		ch, ok := p.info.InitialSnapshots[h]
 		return ch, ok
 	}
-	rec, ok := p.history.Record(h)
-	return rec.Consensus, ok
+	return p.history.ConsensusAt(h)
 }
 
 // isFresh reports whether ch is the consensus hash of a block in

@@ -1,0 +1,555 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape"
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+// Config tunes an Engine. The zero value is usable.
+type Config struct {
+	// Confirmations is K: the engine processes blocks up to the source's
+	// tip minus K.
+	Confirmations int64
+	// UndoDepth is R: how many recent blocks can be rolled back on a reorg
+	// (default DefaultUndoDepth). A deeper fork stops the engine.
+	UndoDepth int64
+	// Checkpoints are known consensus hashes by height; a mismatch stops
+	// the engine before the block commits.
+	Checkpoints map[int64]vchash.ConsensusHash
+	// SyncBlocks and SyncInterval bound how much committed work a power
+	// failure may take back during catch-up: the engine fsyncs after that
+	// many blocks or that much time, whichever comes first, and always when
+	// it catches up. Every block still commits atomically and in order; a
+	// crash loses whole blocks at the end, never part of one. Zero values
+	// mean 1000 blocks and 200ms. SyncBlocks of 1 syncs every block.
+	SyncBlocks   int
+	SyncInterval time.Duration
+	// FetchAhead is how many blocks are fetched ahead of processing
+	// (default 64).
+	FetchAhead int
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// OnBlock, when set, is called after each block commits.
+	OnBlock func(BlockEvent)
+	// OnRollback, when set, is called after blocks are rolled back.
+	OnRollback func(RollbackEvent)
+}
+
+// BlockEvent reports a committed block.
+type BlockEvent struct {
+	Record   BlockRecord
+	Rejected []RejectedTx
+	// Target is the height the current catch-up is heading for.
+	Target int64
+}
+
+// RollbackEvent reports a reorg: the blocks above ForkHeight were undone.
+type RollbackEvent struct {
+	ForkHeight int64
+	From       int64
+}
+
+// ReorgTooDeepError is returned when the source's chain forked below the
+// blocks the engine can undo. The engine changes nothing.
+type ReorgTooDeepError struct {
+	Committed  int64 // the engine's newest block
+	UndoDepth  int64
+	OldestKept int64 // the oldest height still matching was not found above this
+}
+
+func (e *ReorgTooDeepError) Error() string {
+	return fmt.Sprintf("reorg deeper than the undo depth: the source no longer has block %d, and no common ancestor was found in the last %d blocks (down to height %d); state left untouched at height %d",
+		e.Committed, e.UndoDepth, e.OldestKept, e.Committed)
+}
+
+// Engine drives an Application over a Source: it fetches blocks, runs them
+// through the Processor, commits each in one atomic Pebble batch, follows
+// reorgs, and answers questions about the consensus history. It is the I/O
+// shell around the deterministic Processor. Methods are not safe for
+// concurrent use, except the readers documented as such.
+type Engine struct {
+	db   *store.DB
+	app  Application
+	info Info
+	cfg  Config
+	proc *Processor
+	log  *slog.Logger
+
+	// hist holds the hash and consensus hash of every committed block,
+	// indexed by height - FirstBlock.
+	hist []histEntry
+
+	unsynced int
+	lastSync time.Time
+}
+
+type histEntry struct {
+	hash vchash.Hash
+	ch   vchash.ConsensusHash
+}
+
+// Open loads an engine's state from db for app. A database that belongs to
+// another application (name or first block) is refused.
+func Open(db *store.DB, app Application, cfg Config) (*Engine, error) {
+	e := &Engine{db: db, app: app, cfg: cfg, log: cfg.Logger}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.cfg.UndoDepth <= 0 {
+		e.cfg.UndoDepth = DefaultUndoDepth
+	}
+	if e.cfg.SyncBlocks <= 0 {
+		e.cfg.SyncBlocks = 1000
+	}
+	if e.cfg.SyncInterval <= 0 {
+		e.cfg.SyncInterval = 200 * time.Millisecond
+	}
+	if e.cfg.FetchAhead <= 0 {
+		e.cfg.FetchAhead = 64
+	}
+	proc, err := NewProcessor(app, e, ProcessorConfig{UndoDepth: e.cfg.UndoDepth, Checkpoints: cfg.Checkpoints})
+	if err != nil {
+		return nil, err
+	}
+	e.proc = proc
+	e.info = proc.Info()
+	if err := e.checkIdentity(); err != nil {
+		return nil, err
+	}
+	if err := e.load(); err != nil {
+		return nil, err
+	}
+	e.lastSync = time.Now()
+	return e, nil
+}
+
+func (e *Engine) identity() []byte {
+	return fmt.Appendf(nil, "%s\x00%d", e.info.Name, e.info.FirstBlock)
+}
+
+func (e *Engine) checkIdentity() error {
+	id, err := e.db.Get(keyIdentity)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		txn := e.db.NewTxn()
+		if err := txn.Set(keyIdentity, e.identity()); err != nil {
+			txn.Discard()
+			return err
+		}
+		return txn.Commit(true)
+	case err != nil:
+		return err
+	case !bytes.Equal(id, e.identity()):
+		name, first, _ := bytes.Cut(id, []byte{0})
+		return fmt.Errorf("engine: this data directory belongs to application %q with first block %s, not %q with first block %d",
+			name, first, e.info.Name, e.info.FirstBlock)
+	}
+	return nil
+}
+
+// load rebuilds the in-memory history from the block records and checks
+// they are contiguous and agree with the tip record.
+func (e *Engine) load() error {
+	next := e.info.FirstBlock
+	err := e.db.Iterate(prefixBlock, func(k, v []byte) error {
+		h := int64(be64(k[len(prefixBlock):]))
+		if h != next {
+			return fmt.Errorf("engine: block records jump from %d to %d", next-1, h)
+		}
+		rec, err := decodeBlockRecord(h, v)
+		if err != nil {
+			return err
+		}
+		e.hist = append(e.hist, histEntry{hash: rec.Hash, ch: rec.Consensus})
+		next++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tipRaw, err := e.db.Get(keyTip)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		if len(e.hist) != 0 {
+			return errors.New("engine: block records without a tip record")
+		}
+	case err != nil:
+		return err
+	default:
+		h, hash, err := decodeTip(tipRaw)
+		if err != nil {
+			return err
+		}
+		if h != e.Height() || hash != e.hist[len(e.hist)-1].hash {
+			return fmt.Errorf("engine: tip record says height %d but block records end at %d", h, e.Height())
+		}
+	}
+	return nil
+}
+
+func be64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b[:8] {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// Info returns the application's description.
+func (e *Engine) Info() Info { return e.info }
+
+// Height returns the newest committed height (FirstBlock-1 when none).
+func (e *Engine) Height() int64 { return e.info.FirstBlock + int64(len(e.hist)) - 1 }
+
+// Hash returns the hash of the newest committed block (zero when none).
+func (e *Engine) Hash() vchash.Hash {
+	if len(e.hist) == 0 {
+		return vchash.Hash{}
+	}
+	return e.hist[len(e.hist)-1].hash
+}
+
+// ConsensusAt implements History: the consensus hash of a committed block.
+func (e *Engine) ConsensusAt(height int64) (vchash.ConsensusHash, bool) {
+	i := height - e.info.FirstBlock
+	if i < 0 || i >= int64(len(e.hist)) {
+		return vchash.ConsensusHash{}, false
+	}
+	return e.hist[i].ch, true
+}
+
+// Consensus returns the newest committed consensus hash, the one a client
+// puts in a new op.
+func (e *Engine) Consensus() (vchash.ConsensusHash, bool) { return e.ConsensusAt(e.Height()) }
+
+// IsFresh reports whether an op carrying ch would be fresh in the next block.
+func (e *Engine) IsFresh(ch vchash.ConsensusHash) bool { return e.proc.isFresh(e.Height()+1, ch) }
+
+// HeightOfConsensus returns the newest committed height whose consensus
+// hash is ch.
+func (e *Engine) HeightOfConsensus(ch vchash.ConsensusHash) (int64, bool) {
+	for i := len(e.hist) - 1; i >= 0; i-- {
+		if e.hist[i].ch == ch {
+			return e.info.FirstBlock + int64(i), true
+		}
+	}
+	return 0, false
+}
+
+// Record returns the stored record of a committed block.
+func (e *Engine) Record(height int64) (BlockRecord, error) {
+	v, err := e.db.Get(heightKey(prefixBlock, height))
+	if err != nil {
+		return BlockRecord{}, fmt.Errorf("block %d: %w", height, err)
+	}
+	return decodeBlockRecord(height, v)
+}
+
+// Records calls fn for each committed block record, oldest first.
+func (e *Engine) Records(fn func(BlockRecord) error) error { return ReadRecords(e.db, fn) }
+
+// ReadRecords calls fn for each block record in a store an engine wrote,
+// oldest first, without opening an engine (it needs no application).
+func ReadRecords(r kv.Reader, fn func(BlockRecord) error) error {
+	return r.Iterate(prefixBlock, func(k, v []byte) error {
+		rec, err := decodeBlockRecord(int64(be64(k[len(prefixBlock):])), v)
+		if err != nil {
+			return err
+		}
+		return fn(rec)
+	})
+}
+
+// State returns a reader over the application's committed state, for
+// queries.
+func (e *Engine) State() kv.Reader { return appReader{e.db} }
+
+type appReader struct{ r kv.Reader }
+
+func (a appReader) Get(key []byte) ([]byte, error) {
+	return a.r.Get(append(append([]byte(nil), prefixApp...), key...))
+}
+
+func (a appReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	p := append(append([]byte(nil), prefixApp...), prefix...)
+	return a.r.Iterate(p, func(k, v []byte) error { return fn(k[len(prefixApp):], v) })
+}
+
+// Flush makes every committed block durable.
+func (e *Engine) Flush() error {
+	if e.unsynced == 0 {
+		return nil
+	}
+	if err := e.db.Sync(); err != nil {
+		return err
+	}
+	e.unsynced = 0
+	e.lastSync = time.Now()
+	return nil
+}
+
+// ApplyBlock processes one block directly, without a Source: b must extend
+// the newest committed block. Sources that push blocks (a replay file, a
+// consensus node) use it; Sync uses it for each fetched block.
+func (e *Engine) ApplyBlock(b *tape.Block, target int64) error {
+	if want := e.Height() + 1; b.Height != want && !(len(e.hist) == 0 && b.Height == e.info.FirstBlock) {
+		return fmt.Errorf("engine: block %d does not follow committed height %d", b.Height, e.Height())
+	}
+	if len(e.hist) > 0 && b.Parent != (vchash.Hash{}) && b.Parent != e.Hash() {
+		return &parentMismatch{height: b.Height, parent: b.Parent, have: e.Hash()}
+	}
+	txn := e.db.NewTxn()
+	res, err := e.proc.Apply(b, txn)
+	if err != nil {
+		txn.Discard()
+		return err
+	}
+	e.unsynced++
+	sync := e.unsynced >= e.cfg.SyncBlocks || time.Since(e.lastSync) >= e.cfg.SyncInterval
+	if err := txn.Commit(sync); err != nil {
+		return fmt.Errorf("engine: commit block %d: %w", b.Height, err)
+	}
+	if sync {
+		e.unsynced = 0
+		e.lastSync = time.Now()
+	}
+	e.hist = append(e.hist, histEntry{hash: b.Hash, ch: res.Record.Consensus})
+	for _, r := range res.Rejected {
+		e.log.Debug("op rejected", "height", b.Height, "tx", r.TxIndex, "stage", r.Stage, "reason", r.Reason)
+	}
+	if e.cfg.OnBlock != nil {
+		e.cfg.OnBlock(BlockEvent{Record: res.Record, Rejected: res.Rejected, Target: target})
+	}
+	if err := e.app.Continue(b.Height, res.Record.Consensus); err != nil {
+		if ferr := e.Flush(); ferr != nil {
+			return ferr
+		}
+		return err
+	}
+	return nil
+}
+
+type parentMismatch struct {
+	height       int64
+	parent, have vchash.Hash
+}
+
+func (p *parentMismatch) Error() string {
+	return fmt.Sprintf("block %d's parent is %s but the committed block below it is %s", p.height, p.parent, p.have)
+}
+
+// Sync catches up with src: it rolls back blocks src no longer has, then
+// processes every block up to src's tip minus the confirmations, and
+// returns once caught up (or on error, cancellation, or ErrStop from the
+// application). Everything committed is durable when it returns.
+func (e *Engine) Sync(ctx context.Context, src tape.Source) (err error) {
+	defer func() {
+		if ferr := e.Flush(); err == nil {
+			err = ferr
+		}
+	}()
+	relinks := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tip, err := src.Tip(ctx)
+		if err != nil {
+			return fmt.Errorf("source tip: %w", err)
+		}
+		if err := e.reconcile(ctx, src); err != nil {
+			return err
+		}
+		target := tip - e.cfg.Confirmations
+		start := max(e.Height()+1, e.info.FirstBlock)
+		if start > target {
+			return nil
+		}
+		err = e.run(ctx, src, start, target)
+		var pm *parentMismatch
+		if errors.As(err, &pm) {
+			// The source changed under us: reconcile again. A source whose
+			// chain does not link up even then is broken.
+			if relinks++; relinks > 3 {
+				return fmt.Errorf("source is inconsistent: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		relinks = 0
+	}
+}
+
+// Follow keeps the engine in step with src, checking for new blocks every
+// poll interval until ctx ends.
+func (e *Engine) Follow(ctx context.Context, src tape.Source, poll time.Duration) error {
+	for {
+		if err := e.Sync(ctx, src); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+type fetched struct {
+	b   *tape.Block
+	err error
+}
+
+// run processes heights [start, target], fetching ahead in a goroutine.
+func (e *Engine) run(ctx context.Context, src tape.Source, start, target int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan fetched, e.cfg.FetchAhead)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for h := start; h <= target; h++ {
+			b, err := src.Block(ctx, h)
+			select {
+			case ch <- fetched{b, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for range ch {
+		}
+		<-done
+	}()
+	for f := range ch {
+		if f.err != nil {
+			if errors.Is(f.err, tape.ErrNotFound) {
+				return nil // the tip moved back; Sync reconciles
+			}
+			return fmt.Errorf("source block: %w", f.err)
+		}
+		if err := e.ApplyBlock(f.b, target); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// reconcile rolls back committed blocks that are no longer on src's best
+// chain, all in one atomic batch.
+func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
+	last := e.Height()
+	if len(e.hist) == 0 {
+		return nil
+	}
+	same, known, err := e.matches(ctx, src, last)
+	if err != nil || same || !known {
+		return err
+	}
+	first := e.info.FirstBlock
+	fork := last - 1
+	for ; fork >= first; fork-- {
+		if last-fork > e.cfg.UndoDepth {
+			return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, OldestKept: last - e.cfg.UndoDepth}
+		}
+		same, known, err := e.matches(ctx, src, fork)
+		if err != nil {
+			return err
+		}
+		if !known {
+			return fmt.Errorf("reorg: the source cannot show a common ancestor: block %d differs and block %d is outside its range", last, fork)
+		}
+		if same {
+			break
+		}
+	}
+	if last-fork > e.cfg.UndoDepth {
+		return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, OldestKept: last - e.cfg.UndoDepth}
+	}
+	if err := e.Flush(); err != nil {
+		return err
+	}
+	txn := e.db.NewTxn()
+	for h := last; h > fork; h-- {
+		var parent vchash.Hash
+		if i := h - 1 - first; i >= 0 {
+			parent = e.hist[i].hash
+		}
+		if err := e.proc.Undo(h, parent, txn); err != nil {
+			txn.Discard()
+			return fmt.Errorf("reorg: %w", err)
+		}
+	}
+	if err := txn.Commit(true); err != nil {
+		return fmt.Errorf("reorg: commit rollback: %w", err)
+	}
+	e.hist = e.hist[:fork+1-first]
+	e.log.Info("reorg: rolled back", "from", last, "to", fork, "depth", last-fork)
+	if e.cfg.OnRollback != nil {
+		e.cfg.OnRollback(RollbackEvent{ForkHeight: fork, From: last})
+	}
+	return nil
+}
+
+// matches reports whether src's block at h is the committed one; known is
+// false when src cannot say.
+func (e *Engine) matches(ctx context.Context, src tape.Source, h int64) (same, known bool, err error) {
+	hdr, err := src.Header(ctx, h)
+	switch {
+	case errors.Is(err, tape.ErrUnknown):
+		return false, false, nil
+	case errors.Is(err, tape.ErrNotFound):
+		return false, true, nil
+	case err != nil:
+		return false, false, fmt.Errorf("source header %d: %w", h, err)
+	}
+	return hdr.Hash == e.hist[h-e.info.FirstBlock].hash, true, nil
+}
+
+// StoredIdentity returns the application name and first block a data
+// directory was created for; ok is false for a fresh one.
+func StoredIdentity(r kv.Reader) (name string, first int64, ok bool, err error) {
+	id, err := r.Get(keyIdentity)
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", 0, false, nil
+	}
+	if err != nil {
+		return "", 0, false, err
+	}
+	n, f, found := bytes.Cut(id, []byte{0})
+	if !found {
+		return "", 0, false, errors.New("engine: corrupt identity record")
+	}
+	if _, err := fmt.Sscan(string(f), &first); err != nil {
+		return "", 0, false, fmt.Errorf("engine: corrupt identity record: %w", err)
+	}
+	return string(n), first, true, nil
+}
+
+// HashAt returns the hash of the committed block at height.
+func (e *Engine) HashAt(height int64) (vchash.Hash, bool) {
+	i := height - e.info.FirstBlock
+	if i < 0 || i >= int64(len(e.hist)) {
+		return vchash.Hash{}, false
+	}
+	return e.hist[i].hash, true
+}

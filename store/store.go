@@ -1,0 +1,172 @@
+// Package store keeps the engine's state in Pebble: committed state is read
+// through DB, and each block's changes are gathered in a Txn (an indexed
+// Pebble batch whose reads see its own writes) and committed atomically.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/vchain-dev/vchain/kv"
+)
+
+// DB is a Pebble database.
+type DB struct {
+	pdb *pebble.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// InMemory keeps everything in memory; Dir is ignored. For a temporary
+	// store that leaves nothing behind.
+	InMemory bool
+	// Logger receives Pebble's messages (at debug level; errors at error).
+	// Nil discards them.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, o Options) (*DB, error) {
+	popts := &pebble.Options{Logger: pebbleLogger{o.Logger}}
+	if o.InMemory {
+		popts.FS = vfs.NewMem()
+		dir = ""
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	pdb, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return &DB{pdb: pdb}, nil
+}
+
+// Close flushes and closes the database.
+func (d *DB) Close() error { return d.pdb.Close() }
+
+// Sync makes every commit so far durable.
+func (d *DB) Sync() error { return d.pdb.LogData(nil, pebble.Sync) }
+
+// Get implements kv.Reader over committed state.
+func (d *DB) Get(key []byte) ([]byte, error) {
+	return get(d.pdb.Get(key))
+}
+
+// Iterate implements kv.Reader over committed state.
+func (d *DB) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	it, err := d.pdb.NewIter(prefixBounds(prefix))
+	if err != nil {
+		return err
+	}
+	return iterate(it, fn)
+}
+
+// NewTxn starts a transaction whose reads see committed state plus its own
+// writes.
+func (d *DB) NewTxn() *Txn { return &Txn{b: d.pdb.NewIndexedBatch()} }
+
+// Txn is a kv.Txn over one Pebble indexed batch. It must be committed or
+// discarded.
+type Txn struct {
+	b *pebble.Batch
+}
+
+var _ kv.Txn = (*Txn)(nil)
+
+// Get implements kv.Reader.
+func (t *Txn) Get(key []byte) ([]byte, error) { return get(t.b.Get(key)) }
+
+// Iterate implements kv.Reader.
+func (t *Txn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	it, err := t.b.NewIter(prefixBounds(prefix))
+	if err != nil {
+		return err
+	}
+	return iterate(it, fn)
+}
+
+// Set implements kv.Txn.
+func (t *Txn) Set(key, value []byte) error { return t.b.Set(key, value, nil) }
+
+// Delete implements kv.Txn.
+func (t *Txn) Delete(key []byte) error { return t.b.Delete(key, nil) }
+
+// Commit applies the transaction atomically. With sync it is durable when
+// Commit returns; without, it is durable at the next synced commit or Sync,
+// and a crash before then loses it whole, never in part.
+func (t *Txn) Commit(sync bool) error {
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	err := t.b.Commit(opts)
+	t.b.Close()
+	return err
+}
+
+// Discard abandons the transaction.
+func (t *Txn) Discard() { t.b.Close() }
+
+func get(v []byte, closer io.Closer, err error) ([]byte, error) {
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, kv.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, nil
+}
+
+func prefixBounds(prefix []byte) *pebble.IterOptions {
+	return &pebble.IterOptions{LowerBound: prefix, UpperBound: kv.PrefixEnd(prefix)}
+}
+
+func iterate(it *pebble.Iterator, fn func(key, value []byte) error) error {
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if err := fn(it.Key(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// pebbleLogger sends Pebble's log lines to slog.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	if p.l != nil {
+		p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	if p.l != nil {
+		p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.l != nil {
+		p.l.Error(msg, "component", "pebble")
+	}
+	panic("pebble: " + msg)
+}
