@@ -60,15 +60,27 @@ type RollbackEvent struct {
 
 // ReorgTooDeepError is returned when the source's chain forked below the
 // blocks the engine can undo. The engine changes nothing.
+//
+// The undo depth R counts from the highest block ever committed: once R
+// blocks have been committed on top of a block, it is final and its undo
+// record is dropped, even if a later reorg takes some of those blocks back.
 type ReorgTooDeepError struct {
-	Committed  int64 // the engine's newest block
-	UndoDepth  int64
-	OldestKept int64 // the oldest height still matching was not found above this
+	Committed int64 // the engine's newest block
+	UndoDepth int64
+	// Fork is the common ancestor, or -1 when none was found within
+	// UndoDepth blocks.
+	Fork int64
+	// Final is the block that would have to be undone but is final.
+	Final int64
 }
 
 func (e *ReorgTooDeepError) Error() string {
-	return fmt.Sprintf("reorg deeper than the undo depth: the source no longer has block %d, and no common ancestor was found in the last %d blocks (down to height %d); state left untouched at height %d",
-		e.Committed, e.UndoDepth, e.OldestKept, e.Committed)
+	if e.Fork < 0 {
+		return fmt.Sprintf("reorg deeper than the undo depth: the source no longer has block %d and shares none of the last %d committed blocks; state left untouched at height %d",
+			e.Committed, e.UndoDepth, e.Committed)
+	}
+	return fmt.Sprintf("reorg deeper than the undo depth: the source forked after block %d, but block %d is final (%d blocks were committed on top of it); state left untouched at height %d",
+		e.Fork, e.Final, e.UndoDepth, e.Committed)
 }
 
 // Engine drives an Application over a Source: it fetches blocks, runs them
@@ -469,7 +481,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 	fork := last - 1
 	for ; fork >= first; fork-- {
 		if last-fork > e.cfg.UndoDepth {
-			return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, OldestKept: last - e.cfg.UndoDepth}
+			return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1}
 		}
 		same, known, err := e.matches(ctx, src, fork)
 		if err != nil {
@@ -483,7 +495,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 		}
 	}
 	if last-fork > e.cfg.UndoDepth {
-		return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, OldestKept: last - e.cfg.UndoDepth}
+		return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1}
 	}
 	if err := e.Flush(); err != nil {
 		return err
@@ -496,6 +508,11 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 		}
 		if err := e.proc.Undo(h, parent, txn); err != nil {
 			txn.Discard()
+			if errors.Is(err, ErrNoUndo) {
+				// Block h became final earlier: R blocks were committed on
+				// top of it before an earlier reorg took them back.
+				return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: fork, Final: h}
+			}
 			return fmt.Errorf("reorg: %w", err)
 		}
 	}

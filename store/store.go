@@ -18,7 +18,8 @@ import (
 
 // DB is a Pebble database.
 type DB struct {
-	pdb *pebble.DB
+	pdb    *pebble.DB
+	closed bool
 }
 
 // Options tune Open.
@@ -47,8 +48,14 @@ func Open(dir string, o Options) (*DB, error) {
 	return &DB{pdb: pdb}, nil
 }
 
-// Close flushes and closes the database.
-func (d *DB) Close() error { return d.pdb.Close() }
+// Close flushes and closes the database. Closing twice is a no-op.
+func (d *DB) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.pdb.Close()
+}
 
 // Sync makes every commit so far durable.
 func (d *DB) Sync() error { return d.pdb.LogData(nil, pebble.Sync) }

@@ -146,8 +146,10 @@ type GenConfig struct {
 	Seed   uint64
 	Base   int64
 	Blocks int
-	// ForkProb is the chance, after each block, that the newest MaxForkDepth
-	// or fewer blocks are replaced by a new branch.
+	// ForkProb is the chance, after each block, that some of the newest
+	// blocks are dropped for a new branch. MaxForkDepth bounds how far below
+	// the highest block ever built a fork may start: a fork never drops a
+	// block that had MaxForkDepth blocks on top of it at any time.
 	ForkProb     float64
 	MaxForkDepth int
 	Txs          TxFunc
@@ -159,17 +161,23 @@ type GenConfig struct {
 func Generate(cfg GenConfig, observe func(c *Chain)) *Chain {
 	r := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	c := New(cfg.Base)
+	highest := 0
 	for c.Len() < cfg.Blocks {
 		var txs []tape.Tx
 		if cfg.Txs != nil {
 			txs = cfg.Txs(r, c.base+int64(c.Len()))
 		}
 		c.Append(txs)
+		highest = max(highest, c.Len())
 		if observe != nil {
 			observe(c)
 		}
 		if cfg.MaxForkDepth > 0 && r.Float64() < cfg.ForkProb {
 			d := 1 + r.IntN(cfg.MaxForkDepth)
+			d = min(d, c.Len()-(highest-cfg.MaxForkDepth))
+			if d <= 0 {
+				continue
+			}
 			c.Rewind(d)
 			if observe != nil {
 				observe(c)
