@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+// vchainBin is the binary under test, built once by TestMain.
+var vchainBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vchain-cli-test-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vchainBin = filepath.Join(dir, "vchain")
+	build := exec.Command("go", "build", "-o", vchainBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building vchain:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs vchain with args and stdin, returning stdout, stderr and the exit
+// code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(vchainBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// vectorTape writes a replay tape for a vector file and returns its path
+// and the expected output.
+func vectorTape(t *testing.T, name string) (string, string) {
+	t.Helper()
+	v, err := vchash.ReadVectorFile(filepath.Join("..", "..", "vchash", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in, want strings.Builder
+	for _, b := range v.Blocks {
+		line, _ := json.Marshal(map[string]any{"height": b.Height, "ops": b.Ops})
+		in.Write(line)
+		in.WriteByte('\n')
+		fmt.Fprintf(&want, "%d %s %s\n", b.Height, b.ExpectedOpsHash, b.ExpectedConsensusHash)
+	}
+	path := filepath.Join(t.TempDir(), "tape.jsonl")
+	if err := os.WriteFile(path, []byte(in.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, want.String()
+}
+
+func TestCLIReplayMatchesReference(t *testing.T) {
+	for _, name := range []string{"virtualchain-vectors-tiny.json", "virtualchain-vectors-200.json", "virtualchain-vectors-first0.json"} {
+		path, want := vectorTape(t, name)
+		out, errOut, code := run(t, "", "replay", path)
+		if code != 0 || out != want {
+			t.Fatalf("%s: exit %d, stderr %s, output matches=%v", name, code, errOut, out == want)
+		}
+	}
+}
+
+func TestCLIReplayStdinResumeConsensus(t *testing.T) {
+	path, want := vectorTape(t, "virtualchain-vectors-200.json")
+	data, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(string(data), "\n")
+	dd := filepath.Join(t.TempDir(), "data")
+
+	out1, errOut, code := run(t, strings.Join(lines[:120], ""), "replay", "--datadir", dd, "-")
+	if code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, errOut)
+	}
+	out2, errOut, code := run(t, "", "replay", "--datadir", dd, path)
+	if code != 0 {
+		t.Fatalf("second run: exit %d: %s", code, errOut)
+	}
+	if out1+out2 != want || strings.Count(out2, "\n") != 80 {
+		t.Fatal("the resumed run must print only the 80 new blocks, and both runs together the reference")
+	}
+	cons, errOut, code := run(t, "", "consensus", "--datadir", dd)
+	if code != 0 || cons != want {
+		t.Fatalf("consensus: exit %d %s; matches=%v", code, errOut, cons == want)
+	}
+}
+
+func TestCLIReplayMalformed(t *testing.T) {
+	dd := filepath.Join(t.TempDir(), "data")
+	in := `{"height": 10, "ops": ["a:1:x"]}
+{"height": 11, "ops": []}
+{"height": 12, "ops": ["b", {"x": 1}]}
+{"height": 13, "ops": []}
+`
+	out, errOut, code := run(t, in, "replay", "--datadir", dd, "-")
+	if code == 0 {
+		t.Fatal("malformed input must exit non-zero")
+	}
+	if !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "ops") {
+		t.Fatalf("the error must name line 3 and the field: %q", errOut)
+	}
+	if strings.Count(out, "\n") != 2 {
+		t.Fatalf("the two good blocks are printed: %q", out)
+	}
+	cons, _, _ := run(t, "", "consensus", "--datadir", dd)
+	if cons != out {
+		t.Fatalf("committed %q, printed %q", cons, out)
+	}
+	if _, errOut, code := run(t, "", "replay", filepath.Join(t.TempDir(), "missing.jsonl")); code == 0 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("missing file: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := run(t, "", "consensus", "--datadir", filepath.Join(t.TempDir(), "nope")); code == 0 || !strings.Contains(errOut, "nope") {
+		t.Fatalf("missing datadir: exit %d, %q", code, errOut)
+	}
+}
+
+func TestCLIVectors(t *testing.T) {
+	out, errOut, code := run(t, "", "vectors", filepath.Join("..", "..", "vchash", "testdata", "virtualchain-vectors-200.json"))
+	if code != 0 || !strings.Contains(out, "ok (200 blocks") {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+}
