@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"slices"
 
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // RIPEMD-160 is part of the consensus rules.
+	//lint:ignore SA1019 RIPEMD-160 (in hash160) is part of Virtualchain's consensus rules.
+	"golang.org/x/crypto/ripemd160"
 )
 
 // ConsensusHash is a block's 16-byte consensus hash.

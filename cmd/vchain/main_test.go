@@ -142,3 +142,36 @@ func TestCLIVectors(t *testing.T) {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
 }
+
+func TestCLICheckpointsAndFreshness(t *testing.T) {
+	path, want := vectorTape(t, "virtualchain-vectors-200.json")
+	lines := strings.Split(want, "\n")
+	f50 := strings.Fields(lines[50]) // height 1050
+	dd := filepath.Join(t.TempDir(), "data")
+	if out, errOut, code := run(t, "", "replay", "--datadir", dd, "--checkpoint", "1050:"+f50[2], path); code != 0 || out != want {
+		t.Fatalf("a matching checkpoint must pass: exit %d %s", code, errOut)
+	}
+	bad := strings.Replace(f50[2], f50[2][:1], "x", 1)
+	if _, errOut, _ := run(t, "", "replay", "--checkpoint", "1050:"+bad, path); !strings.Contains(errOut, "not valid") && !strings.Contains(errOut, "invalid") {
+		t.Fatalf("a malformed checkpoint hash must be refused: %q", errOut)
+	}
+	wrong := strings.Fields(lines[51])[2]
+	out, errOut, code := run(t, "", "replay", "--checkpoint", "1050:"+wrong, path)
+	if code == 0 || !strings.Contains(errOut, "1050") || !strings.Contains(errOut, wrong) || !strings.Contains(errOut, f50[2]) {
+		t.Fatalf("a mismatch must stop naming height and both hashes: exit %d %q", code, errOut)
+	}
+	if strings.Count(out, "\n") != 50 {
+		t.Fatalf("blocks before the checkpoint are committed: %d lines", strings.Count(out, "\n"))
+	}
+
+	if out, _, code := run(t, "", "consensus", "--datadir", dd, "--height", "1050"); code != 0 || out != lines[50]+"\n" {
+		t.Fatalf("--height 1050: %q", out)
+	}
+	recent := strings.Fields(lines[190])[2] // block 1190 is among the last 24 of 1199
+	if out, _, code := run(t, "", "consensus", "--datadir", dd, "--fresh", recent); code != 0 || out != "fresh 1190\n" {
+		t.Fatalf("--fresh recent: exit %d %q", code, out)
+	}
+	if out, _, code := run(t, "", "consensus", "--datadir", dd, "--fresh", f50[2]); code != 1 || out != "stale\n" {
+		t.Fatalf("--fresh old: exit %d %q", code, out)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,11 +13,13 @@ import (
 	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/replay"
 	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/vchash"
 )
 
 func newReplayCmd() *cobra.Command {
 	var datadir string
 	var firstBlock int64
+	var checkpoints []string
 	cmd := &cobra.Command{
 		Use:   "replay [--datadir DIR] [--first-block N] FILE",
 		Short: "Run the engine over a JSON Lines file of blocks and print each block's hashes",
@@ -52,6 +56,10 @@ block before it stays committed.`,
 					size = fi.Size()
 				}
 			}
+			cps, err := parseCheckpoints(checkpoints)
+			if err != nil {
+				return err
+			}
 			db, err := openStore(datadir, log)
 			if err != nil {
 				return err
@@ -63,7 +71,7 @@ block before it stays committed.`,
 				Out:           cmd.OutOrStdout(),
 				Size:          size,
 				Progress:      progress.New("replay", os.Stderr, log),
-				Engine:        engine.Config{Logger: log},
+				Engine:        engine.Config{Logger: log, Checkpoints: cps},
 			}
 			st, err := replay.Run(cmd.Context(), db, in, opts)
 			log.Debug("replay finished", "committed_blocks", st.Blocks, "ops", st.Ops, "skipped", st.Skipped, "height", st.Height)
@@ -72,6 +80,7 @@ block before it stays committed.`,
 	}
 	cmd.Flags().StringVar(&datadir, "datadir", "", "keep state in DIR and resume from it (default: a temporary store)")
 	cmd.Flags().Int64Var(&firstBlock, "first-block", 0, "the application's first block (default: the first line's height)")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "HEIGHT:CONSENSUS_HASH that block HEIGHT must produce (repeatable); a mismatch stops the replay")
 	return cmd
 }
 
@@ -85,4 +94,28 @@ func openStore(datadir string, log *slog.Logger) (*store.DB, error) {
 		return nil, fmt.Errorf("data directory %s: %w", datadir, err)
 	}
 	return db, nil
+}
+
+// parseCheckpoints parses HEIGHT:HASH flags.
+func parseCheckpoints(flags []string) (map[int64]vchash.ConsensusHash, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := make(map[int64]vchash.ConsensusHash, len(flags))
+	for _, f := range flags {
+		hs, cs, ok := strings.Cut(f, ":")
+		if !ok {
+			return nil, fmt.Errorf("--checkpoint %q: want HEIGHT:CONSENSUS_HASH", f)
+		}
+		h, err := strconv.ParseInt(hs, 10, 64)
+		if err != nil || h < 0 {
+			return nil, fmt.Errorf("--checkpoint %q: height %q is not a non-negative integer", f, hs)
+		}
+		ch, err := vchash.ParseConsensusHash(cs)
+		if err != nil {
+			return nil, fmt.Errorf("--checkpoint %q: %w", f, err)
+		}
+		out[h] = ch
+	}
+	return out, nil
 }
