@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/tape"
@@ -185,6 +186,7 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 		accepted = append(accepted, op)
 	}
 
+	slices.SortStableFunc(res.Rejected, func(a, b RejectedTx) int { return a.TxIndex - b.TxIndex })
 	opsHash := vchash.OpsHashOfDigests(digests)
 	prevHeights := vchash.NumPrevBlocks(b.Height, p.info.FirstBlock)
 	prev := make([]vchash.ConsensusHash, prevHeights)

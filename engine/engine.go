@@ -283,7 +283,12 @@ func ReadRecords(r kv.Reader, fn func(BlockRecord) error) error {
 
 // State returns a reader over the application's committed state, for
 // queries.
-func (e *Engine) State() kv.Reader { return appReader{e.db} }
+func (e *Engine) State() kv.Reader { return AppState(e.db) }
+
+// AppState narrows a reader over a whole engine store (a store.DB, or a
+// kv.Mem a Processor wrote to) to the application's keys, as the
+// application saw them.
+func AppState(r kv.Reader) kv.Reader { return appReader{r} }
 
 type appReader struct{ r kv.Reader }
 

@@ -22,20 +22,6 @@ func (h history) ConsensusAt(height int64) (vchash.ConsensusHash, bool) {
 	return r.Consensus, ok
 }
 
-// appState is the application's part of an engine store, which the engine
-// keeps under "a/": the view Lookup and List expect.
-type appState struct{ r kv.Reader }
-
-func (s appState) Get(key []byte) ([]byte, error) {
-	return s.r.Get(append([]byte("a/"), key...))
-}
-
-func (s appState) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return s.r.Iterate(append([]byte("a/"), prefix...), func(k, v []byte) error {
-		return fn(k[2:], v)
-	})
-}
-
 // harness runs the application through a real engine.Processor over a
 // kv.Mem, one block at a time.
 type harness struct {
@@ -121,7 +107,7 @@ func (h *harness) undo() {
 	h.chain.Rewind(1)
 }
 
-func (h *harness) state() kv.Reader { return appState{h.store} }
+func (h *harness) state() kv.Reader { return engine.AppState(h.store) }
 
 // lookup returns a name's record as of the next block.
 func (h *harness) lookup(name string) names.Record {

@@ -175,3 +175,26 @@ func TestCLICheckpointsAndFreshness(t *testing.T) {
 		t.Fatalf("--fresh old: exit %d %q", code, out)
 	}
 }
+
+func TestCLIDemo(t *testing.T) {
+	out, errOut, code := run(t, "", "demo")
+	if code != 0 {
+		t.Fatalf("demo: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"-- fork: the chain replaced blocks", "names at height 139:", ".id ", "a fresh replay of the final chain agrees at all 40 heights"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	again, _, _ := run(t, "", "demo")
+	if again != out {
+		t.Error("demo output is not deterministic")
+	}
+	other, _, _ := run(t, "", "demo", "--seed", "2")
+	if other == out {
+		t.Error("another seed gives the same chain")
+	}
+	if _, errOut, code := run(t, "", "demo", "--fork-depth", "50"); code == 0 || !strings.Contains(errOut, "fork-depth") {
+		t.Errorf("bad flags: exit %d %q", code, errOut)
+	}
+}
