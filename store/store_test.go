@@ -1,0 +1,68 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/kv/kvtest"
+	"github.com/vchain-dev/vchain/store"
+)
+
+func TestTxnConformance(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Txn {
+		db, err := store.Open("", store.Options{InMemory: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		txn := db.NewTxn()
+		t.Cleanup(func() { txn.Discard(); db.Close() })
+		return txn
+	})
+}
+
+// TestCommitIsAtomicAndDurable: a committed Txn is visible after reopening;
+// a discarded one leaves nothing.
+func TestCommitIsAtomicAndDurable(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := db.NewTxn()
+	txn.Set([]byte("k1"), []byte("v1"))
+	txn.Set([]byte("k2"), []byte("v2"))
+	if _, err := db.Get([]byte("k1")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatal("an uncommitted write is visible outside its Txn")
+	}
+	if err := txn.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	gone := db.NewTxn()
+	gone.Set([]byte("k3"), []byte("v3"))
+	gone.Discard()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for k, want := range map[string]string{"k1": "v1", "k2": "v2"} {
+		if v, err := db.Get([]byte(k)); err != nil || string(v) != want {
+			t.Fatalf("%s = %q, %v after reopen", k, v, err)
+		}
+	}
+	if _, err := db.Get([]byte("k3")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatal("a discarded Txn's write survived")
+	}
+	n := 0
+	db.Iterate([]byte("k"), func(k, v []byte) error { n++; return nil })
+	if n != 2 {
+		t.Fatalf("Iterate saw %d keys", n)
+	}
+}
