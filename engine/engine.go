@@ -316,43 +316,75 @@ func (e *Engine) Flush() error {
 
 // ApplyBlock processes one block directly, without a Source: b must extend
 // the newest committed block. Sources that push blocks (a replay file, a
-// consensus node) use it; Sync uses it for each fetched block.
+// contract host's call log) use it; Sync uses it for each fetched block.
+// target is the height the caller is heading for, reported in BlockEvent
+// (-1 when unknown).
 func (e *Engine) ApplyBlock(b *tape.Block, target int64) error {
-	if want := e.Height() + 1; b.Height != want && !(len(e.hist) == 0 && b.Height == e.info.FirstBlock) {
-		return fmt.Errorf("engine: block %d does not follow committed height %d", b.Height, e.Height())
+	_, err := e.ApplyBlocks([]*tape.Block{b}, target)
+	return err
+}
+
+// ApplyBlocks processes consecutive blocks and commits them in one atomic
+// batch: all of them or none. Each block still gets its own record, undo
+// record and consensus hash, exactly as if applied one by one; grouping
+// only saves commits when blocks arrive in bursts. It returns the records
+// of the committed blocks.
+func (e *Engine) ApplyBlocks(bs []*tape.Block, target int64) ([]BlockRecord, error) {
+	if len(bs) == 0 {
+		return nil, nil
 	}
-	if len(e.hist) > 0 && b.Parent != (vchash.Hash{}) && b.Parent != e.Hash() {
-		return &parentMismatch{height: b.Height, parent: b.Parent, have: e.Hash()}
-	}
+	base := len(e.hist)
 	txn := e.db.NewTxn()
-	res, err := e.proc.Apply(b, txn)
-	if err != nil {
+	results := make([]*Result, 0, len(bs))
+	fail := func(err error) ([]BlockRecord, error) {
 		txn.Discard()
-		return err
+		e.hist = e.hist[:base]
+		return nil, err
 	}
-	e.unsynced++
+	for _, b := range bs {
+		if want := e.Height() + 1; b.Height != want {
+			return fail(fmt.Errorf("engine: block %d does not follow height %d", b.Height, e.Height()))
+		}
+		if len(e.hist) > 0 && b.Parent != (vchash.Hash{}) && b.Parent != e.Hash() {
+			return fail(&parentMismatch{height: b.Height, parent: b.Parent, have: e.Hash()})
+		}
+		res, err := e.proc.Apply(b, txn)
+		if err != nil {
+			return fail(err)
+		}
+		results = append(results, res)
+		// The next block in the batch mixes in this one's consensus hash.
+		e.hist = append(e.hist, histEntry{hash: b.Hash, ch: res.Record.Consensus})
+	}
+	e.unsynced += len(bs)
 	sync := e.unsynced >= e.cfg.SyncBlocks || time.Since(e.lastSync) >= e.cfg.SyncInterval
 	if err := txn.Commit(sync); err != nil {
-		return fmt.Errorf("engine: commit block %d: %w", b.Height, err)
+		e.hist = e.hist[:base]
+		return nil, fmt.Errorf("engine: commit blocks %d..%d: %w", bs[0].Height, bs[len(bs)-1].Height, err)
 	}
 	if sync {
 		e.unsynced = 0
 		e.lastSync = time.Now()
 	}
-	e.hist = append(e.hist, histEntry{hash: b.Hash, ch: res.Record.Consensus})
-	for _, r := range res.Rejected {
-		e.log.Debug("op rejected", "height", b.Height, "tx", r.TxIndex, "stage", r.Stage, "reason", r.Reason)
-	}
-	if e.cfg.OnBlock != nil {
-		e.cfg.OnBlock(BlockEvent{Record: res.Record, Rejected: res.Rejected, Target: target})
-	}
-	if err := e.app.Continue(b.Height, res.Record.Consensus); err != nil {
-		if ferr := e.Flush(); ferr != nil {
-			return ferr
+	records := make([]BlockRecord, len(results))
+	for i, res := range results {
+		records[i] = res.Record
+		for _, r := range res.Rejected {
+			e.log.Debug("op rejected", "height", res.Record.Height, "tx", r.TxIndex, "stage", r.Stage, "reason", r.Reason)
 		}
-		return err
+		if e.cfg.OnBlock != nil {
+			e.cfg.OnBlock(BlockEvent{Record: res.Record, Rejected: res.Rejected, Target: target})
+		}
 	}
-	return nil
+	for _, r := range records {
+		if err := e.app.Continue(r.Height, r.Consensus); err != nil {
+			if ferr := e.Flush(); ferr != nil {
+				return records, ferr
+			}
+			return records, err
+		}
+	}
+	return records, nil
 }
 
 type parentMismatch struct {

@@ -330,3 +330,47 @@ func TestFinalityCountsFromHighestBlock(t *testing.T) {
 		t.Fatal("state changed after a refused reorg")
 	}
 }
+
+// TestApplyBlocksMatchesOneByOne: grouping blocks into one commit changes
+// nothing in the result, and a failing block leaves the whole group out.
+func TestApplyBlocksMatchesOneByOne(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		c := memtape.Generate(memtape.GenConfig{Seed: rapid.Uint64().Draw(rt, "seed"), Blocks: rapid.IntRange(1, 60).Draw(rt, "blocks"), Txs: randomTxs}, nil)
+		fresh, freshDB := replayFresh(rt, c, 0, engine.Config{})
+		defer freshDB.Close()
+		db := openMem(rt)
+		defer db.Close()
+		e := openEngine(rt, db, 0, engine.Config{})
+		blocks := c.Blocks()
+		for len(blocks) > 0 {
+			n := rapid.IntRange(1, len(blocks)).Draw(rt, "batch")
+			if _, err := e.ApplyBlocks(blocks[:n], -1); err != nil {
+				rt.Fatal(err)
+			}
+			blocks = blocks[n:]
+		}
+		if consensusLines(rt, e) != consensusLines(rt, fresh) || dump(db) != dump(freshDB) {
+			rt.Fatal("batched application differs from one block at a time")
+		}
+	})
+	// A bad block in the middle of a batch: nothing of the batch commits.
+	c := memtape.Generate(memtape.GenConfig{Seed: 1, Blocks: 6, Txs: randomTxs}, nil)
+	db := openMem(t)
+	defer db.Close()
+	e := openEngine(t, db, 0, engine.Config{})
+	bs := c.Blocks()
+	if _, err := e.ApplyBlocks(bs[:2], -1); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(db)
+	bad := *bs[3] // skips height 2
+	if _, err := e.ApplyBlocks([]*tape.Block{bs[2], &bad}, -1); err == nil {
+		t.Fatal("a gap inside a batch must fail")
+	}
+	if dump(db) != before || e.Height() != 1 {
+		t.Fatal("a failed batch left something behind")
+	}
+	if _, err := e.ApplyBlocks(bs[2:], -1); err != nil {
+		t.Fatalf("the engine must carry on after a failed batch: %v", err)
+	}
+}
