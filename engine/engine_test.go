@@ -363,9 +363,13 @@ func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dump(db)
-	bad := *bs[3] // skips height 2
-	if _, err := e.ApplyBlocks([]*tape.Block{bs[2], &bad}, -1); err == nil {
+	if _, err := e.ApplyBlocks([]*tape.Block{bs[2], bs[4]}, -1); err == nil {
 		t.Fatal("a gap inside a batch must fail")
+	}
+	wrongParent := *bs[3]
+	wrongParent.Parent = bs[0].Hash
+	if _, err := e.ApplyBlocks([]*tape.Block{bs[2], &wrongParent}, -1); err == nil {
+		t.Fatal("a block that does not link inside a batch must fail")
 	}
 	if dump(db) != before || e.Height() != 1 {
 		t.Fatal("a failed batch left something behind")
