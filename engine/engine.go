@@ -89,7 +89,7 @@ func (e *ReorgTooDeepError) Error() string {
 // shell around the deterministic Processor. Methods are not safe for
 // concurrent use, except the readers documented as such.
 type Engine struct {
-	db   *store.DB
+	db   store.Store
 	app  Application
 	info Info
 	cfg  Config
@@ -111,7 +111,7 @@ type histEntry struct {
 
 // Open loads an engine's state from db for app. A database that belongs to
 // another application (name or first block) is refused.
-func Open(db *store.DB, app Application, cfg Config) (*Engine, error) {
+func Open(db store.Store, app Application, cfg Config) (*Engine, error) {
 	e := &Engine{db: db, app: app, cfg: cfg, log: cfg.Logger}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -152,7 +152,7 @@ func (e *Engine) checkIdentity() error {
 	id, err := e.db.Get(keyIdentity)
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
-		txn := e.db.NewTxn()
+		txn := e.db.Begin()
 		if err := txn.Set(keyIdentity, e.identity()); err != nil {
 			txn.Discard()
 			return err
@@ -334,7 +334,7 @@ func (e *Engine) ApplyBlocks(bs []*tape.Block, target int64) ([]BlockRecord, err
 		return nil, nil
 	}
 	base := len(e.hist)
-	txn := e.db.NewTxn()
+	txn := e.db.Begin()
 	results := make([]*Result, 0, len(bs))
 	fail := func(err error) ([]BlockRecord, error) {
 		txn.Discard()
@@ -537,7 +537,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 	if err := e.Flush(); err != nil {
 		return err
 	}
-	txn := e.db.NewTxn()
+	txn := e.db.Begin()
 	for h := last; h > fork; h-- {
 		var parent vchash.Hash
 		if i := h - 1 - first; i >= 0 {

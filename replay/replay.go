@@ -94,7 +94,7 @@ func decode(ctx context.Context, in io.Reader) <-chan item {
 }
 
 // Run replays in into db.
-func Run(ctx context.Context, db *store.DB, in io.Reader, opts Options) (Stats, error) {
+func Run(ctx context.Context, db store.Store, in io.Reader, opts Options) (Stats, error) {
 	var st Stats
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -66,3 +66,32 @@ func TestCommitIsAtomicAndDurable(t *testing.T) {
 		t.Fatalf("Iterate saw %d keys", n)
 	}
 }
+
+func TestNamespaceConformanceAndIsolation(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Txn {
+		db, err := store.Open("", store.Options{InMemory: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := db.Namespace([]byte("ns1/")).Begin()
+		t.Cleanup(func() { b.Discard(); db.Close() })
+		return b
+	})
+	db, _ := store.Open("", store.Options{InMemory: true})
+	defer db.Close()
+	a, b := db.Namespace([]byte("a/")), db.Namespace([]byte("b/"))
+	ba := a.Begin()
+	ba.Set([]byte("k"), []byte("in a"))
+	if err := ba.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get([]byte("k")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatal("a key of one namespace is visible in another")
+	}
+	if v, err := a.Get([]byte("k")); err != nil || string(v) != "in a" {
+		t.Fatalf("a/k = %q, %v", v, err)
+	}
+	if v, err := db.Get([]byte("a/k")); err != nil || string(v) != "in a" {
+		t.Fatalf("the namespace's key on the DB: %q, %v", v, err)
+	}
+}
