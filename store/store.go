@@ -34,7 +34,13 @@ type Options struct {
 
 // Open opens (creating if needed) the database in dir.
 func Open(dir string, o Options) (*DB, error) {
-	popts := &pebble.Options{Logger: pebbleLogger{o.Logger}}
+	popts := &pebble.Options{
+		Logger: pebbleLogger{o.Logger},
+		// Recent state stays in memory: engines read back what the last
+		// blocks wrote far more often than old state.
+		CacheSize:    64 << 20,
+		MemTableSize: 64 << 20,
+	}
 	if o.InMemory {
 		popts.FS = vfs.NewMem()
 		dir = ""

@@ -53,6 +53,11 @@ type Tx struct {
 	Outputs []Output
 	// Fee is what the transaction paid, in the chain's smallest unit.
 	Fee int64
+	// Decoded, when a source sets it, is the source's own decoding of
+	// Payload, which an application that recognizes its type may use
+	// instead of parsing the payload again. It must mean exactly what
+	// Payload means; sources that cannot promise that leave it nil.
+	Decoded any
 }
 
 // Sender describes one spent output: who sent the transaction.

@@ -1,0 +1,144 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to a host's API.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// NewClient returns a client for the host at base (e.g.
+// http://127.0.0.1:8645).
+func NewClient(base string) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// Base returns the host URL.
+func (c *Client) Base() string { return c.base }
+
+// StatusError is an error response from the host.
+type StatusError struct {
+	Status int
+	Msg    string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("host: %s (HTTP %d)", e.Msg, e.Status) }
+
+// IsStatus reports whether err is a StatusError with the given status.
+func IsStatus(err error, status int) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == status
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("host %s unreachable: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Status: resp.StatusCode, Msg: eb.Error}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("host %s: malformed response to %s %s: %w", c.base, method, path, err)
+		}
+	}
+	return nil
+}
+
+// Host returns the host's description.
+func (c *Client) Host(ctx context.Context) (*HostInfo, error) {
+	var out HostInfo
+	return &out, c.do(ctx, "GET", "/v1/host", nil, &out)
+}
+
+// Submit posts signed user entries.
+func (c *Client) Submit(ctx context.Context, req *SubmitRequest) (*SubmitResponse, error) {
+	var out SubmitResponse
+	return &out, c.do(ctx, "POST", "/v1/submit", req, &out)
+}
+
+// UserHead returns a user log's head.
+func (c *Client) UserHead(ctx context.Context, user string) (*UserLog, error) {
+	var out UserLog
+	return &out, c.do(ctx, "GET", "/v1/users/"+url.PathEscape(user), nil, &out)
+}
+
+// UserEntries returns user log entries [start, end) (end 0: to the head).
+func (c *Client) UserEntries(ctx context.Context, user string, start, end uint64, proofs bool) (*Entries, error) {
+	var out Entries
+	return &out, c.do(ctx, "GET", "/v1/users/"+url.PathEscape(user)+"/entries"+rangeQuery(start, end, proofs), nil, &out)
+}
+
+// Contract returns a contract's description.
+func (c *Client) Contract(ctx context.Context, id string) (*ContractInfo, error) {
+	var out ContractInfo
+	return &out, c.do(ctx, "GET", "/v1/contracts/"+url.PathEscape(id), nil, &out)
+}
+
+// CallLog returns call log entries [start, end) (end 0: to the head).
+func (c *Client) CallLog(ctx context.Context, id string, start, end uint64, proofs bool) (*Entries, error) {
+	var out Entries
+	return &out, c.do(ctx, "GET", "/v1/contracts/"+url.PathEscape(id)+"/log"+rangeQuery(start, end, proofs), nil, &out)
+}
+
+// State returns a file of a contract's state archive.
+func (c *Client) State(ctx context.Context, id, path string) (*StateFile, error) {
+	var out StateFile
+	return &out, c.do(ctx, "GET", "/v1/contracts/"+url.PathEscape(id)+"/state?path="+url.QueryEscape(path), nil, &out)
+}
+
+func rangeQuery(start, end uint64, proofs bool) string {
+	q := url.Values{}
+	if start > 0 {
+		q.Set("start", fmt.Sprint(start))
+	}
+	if end > 0 {
+		q.Set("end", fmt.Sprint(end))
+	}
+	if proofs {
+		q.Set("proofs", "1")
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}

@@ -1,0 +1,255 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/hyperlog"
+)
+
+// Server serves a host over HTTP.
+type Server struct {
+	h   *host.Host
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// NewServer returns the API handler for h.
+func NewServer(h *host.Host, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{h: h, log: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/host", s.hostInfo)
+	s.mux.HandleFunc("POST /v1/submit", s.submit)
+	s.mux.HandleFunc("GET /v1/users/{key}", s.userHead)
+	s.mux.HandleFunc("GET /v1/users/{key}/entries", s.userEntries)
+	s.mux.HandleFunc("GET /v1/contracts/{id}", s.contractInfo)
+	s.mux.HandleFunc("GET /v1/contracts/{id}/log", s.callLog)
+	s.mux.HandleFunc("GET /v1/contracts/{id}/state", s.state)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, ErrorBody{Error: msg})
+}
+
+// fail maps an error to a response: the host's refusals keep their
+// status, anything else is a 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *host.Error
+	if errors.As(err, &he) {
+		writeError(w, he.Status, he.Msg)
+		return
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+// decode reads a JSON body with a size cap, refusing unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", MaxRequestBytes))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "malformed request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func pathKey(w http.ResponseWriter, r *http.Request) (hyperlog.Hash, bool) {
+	k, err := hyperlog.ParseHash(r.PathValue("key"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "user key: "+err.Error())
+		return k, false
+	}
+	return k, true
+}
+
+func pathContract(w http.ResponseWriter, r *http.Request) (host.ContractID, bool) {
+	id, err := host.ParseContractID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return id, false
+	}
+	return id, true
+}
+
+func queryRange(w http.ResponseWriter, r *http.Request) (start, end uint64, proofs, ok bool) {
+	q := r.URL.Query()
+	for name, dst := range map[string]*uint64{"start": &start, "end": &end} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("%s=%q is not a non-negative integer", name, v))
+				return 0, 0, false, false
+			}
+			*dst = n
+		}
+	}
+	return start, end, q.Get("proofs") == "1" || q.Get("proofs") == "true", true
+}
+
+func toStrings(b [][]byte) []string {
+	out := make([]string, len(b))
+	for i := range b {
+		out[i] = string(b[i])
+	}
+	return out
+}
+
+func toBytes(s []string) [][]byte {
+	out := make([][]byte, len(s))
+	for i := range s {
+		out[i] = []byte(s[i])
+	}
+	return out
+}
+
+func (s *Server) hostInfo(w http.ResponseWriter, r *http.Request) {
+	info := HostInfo{PublicKey: fmt.Sprintf("%x", s.h.PublicKey()), Contracts: []string{}}
+	for _, id := range s.h.Contracts() {
+		info.Contracts = append(info.Contracts, id.String())
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	var req SubmitRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	user, err := hyperlog.ParseHash(req.User)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "user: "+err.Error())
+		return
+	}
+	answers, err := s.h.Submit(r.Context(), user, toBytes(req.Entries), req.Head)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := SubmitResponse{Answers: make([]Answer, len(answers))}
+	for i, a := range answers {
+		resp.Answers[i] = Answer{
+			Contract:   a.Contract.String(),
+			Seq:        a.Record.Seq,
+			Record:     a.Raw,
+			RecordHash: host.EntryHash(a.Raw),
+			Head:       a.Head,
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) userHead(w http.ResponseWriter, r *http.Request) {
+	k, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	head, err := s.h.UserHead(k)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, UserLog{User: k.String(), Head: head})
+}
+
+func (s *Server) userEntries(w http.ResponseWriter, r *http.Request) {
+	k, ok := pathKey(w, r)
+	if !ok {
+		return
+	}
+	start, end, proofs, ok := queryRange(w, r)
+	if !ok {
+		return
+	}
+	head, es, err := s.h.UserLog(k, start, end, proofs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, entries(head, start, es))
+}
+
+func entries(head hyperlog.SignedHead, start uint64, es []host.LogEntry) Entries {
+	out := Entries{Head: head, Start: start, Entries: make([]Entry, len(es))}
+	for i, e := range es {
+		out.Entries[i] = Entry{Index: e.Index, Data: string(e.Data), Proof: e.Proof}
+	}
+	return out
+}
+
+func (s *Server) contractInfo(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathContract(w, r)
+	if !ok {
+		return
+	}
+	info, err := s.h.Info(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ContractInfo{
+		ID: id.String(), Head: info.Head, CodeHash: info.CodeHash, Creator: info.Creator, Methods: info.Methods,
+		Exports: info.Exports, StateLength: info.StateLength, StateRoot: info.StateRoot, Consensus: info.Consensus,
+	})
+}
+
+func (s *Server) callLog(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathContract(w, r)
+	if !ok {
+		return
+	}
+	start, end, proofs, ok := queryRange(w, r)
+	if !ok {
+		return
+	}
+	head, es, err := s.h.CallLog(id, start, end, proofs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, entries(head, start, es))
+}
+
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathContract(w, r)
+	if !ok {
+		return
+	}
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		writeError(w, http.StatusBadRequest, "missing ?path=")
+		return
+	}
+	data, n, root, err := s.h.ReadFile(id, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, StateFile{Path: p, Content: string(data), StateLength: n, StateRoot: root})
+}

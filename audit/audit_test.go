@@ -1,0 +1,269 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vchain-dev/vchain/api"
+	"github.com/vchain-dev/vchain/audit"
+	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/hyperlog"
+)
+
+// world is a real host with a forum contract that two users called.
+type world struct {
+	dir      string
+	h        *host.Host
+	srv      *httptest.Server
+	c        *api.Client
+	id       string
+	bob      *api.User
+	alice    *api.User
+	contract ed25519.PrivateKey
+}
+
+func forum(t *testing.T) []byte {
+	t.Helper()
+	code, err := os.ReadFile(filepath.Join("..", "examples", "forum.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func newUser(t *testing.T) *api.User {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.NewUser(priv)
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{dir: t.TempDir(), bob: newUser(t), alice: newUser(t)}
+	var err error
+	if w.h, err = host.Open(host.Config{Dir: w.dir}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.h.Close() })
+	w.srv = httptest.NewServer(api.NewServer(w.h, nil))
+	t.Cleanup(w.srv.Close)
+	w.c = api.NewClient(w.srv.URL)
+	ctx := context.Background()
+	res, err := w.bob.Deploy(ctx, w.c, forum(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.id = res.Contract
+	calls := []struct {
+		u      *api.User
+		method string
+		args   []string
+	}{
+		{w.bob, "addTopic", []string{`"Hello world"`}},
+		{w.bob, "addPost", []string{`1`, `"My name is bob"`}},
+		{w.alice, "addPost", []string{`1`, `"hi bob"`}},
+		{w.bob, "addTopic", []string{`"second"`}},
+		{w.alice, "addPost", []string{`2`, `"alice again"`}},
+		{w.bob, "addPost", []string{`2`, `"bob again"`}},
+	}
+	for _, c := range calls {
+		args := make([]json.RawMessage, len(c.args))
+		for i, a := range c.args {
+			args[i] = json.RawMessage(a)
+		}
+		res, err := c.u.Call(ctx, w.c, w.id, c.method, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Failed(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []*api.User{w.bob, w.alice} {
+		if err := u.Flush(ctx, w.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyFile, err := os.ReadFile(filepath.Join(w.dir, "host.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, err := host.ParseKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobKey, _ := hyperlog.ParseHash(w.bob.Key())
+	w.contract = host.DeriveContractKey(hostKey, bobKey, 0)
+	return w
+}
+
+func TestForumThroughTheAPI(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	for path, want := range map[string]string{"/topics/1/title": "Hello world", "/topics/1/1": "My name is bob", "/topics/2/title": "second"} {
+		f, err := w.c.State(ctx, w.id, path)
+		if err != nil || f.Content != want {
+			t.Fatalf("%s = %q, %v; want %q", path, f.Content, err, want)
+		}
+	}
+	rep, err := audit.Run(ctx, w.c, w.id, audit.Options{})
+	if err != nil {
+		t.Fatalf("the honest host fails its audit: %v", err)
+	}
+	if rep.Entries != 7 || rep.Users != 2 || rep.Acks != 7 || rep.Pending != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// liar serves a host's logs after a lie has been applied to them, re-signed
+// with the keys the liar holds.
+type liar struct {
+	t     *testing.T
+	id    string
+	calls [][]byte
+	key   ed25519.PrivateKey
+	users map[string]*api.Entries
+}
+
+func (l *liar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	enc := json.NewEncoder(w)
+	switch {
+	case r.URL.Path == "/v1/contracts/"+l.id+"/log":
+		id := hyperlog.NewIdentity(hyperlog.ModeManifest, l.key.Public().(ed25519.PublicKey))
+		roots := hyperlog.RootsOf(l.calls)
+		head := id.SignHead(l.key, hyperlog.TreeHash(roots), uint64(len(l.calls)), 0)
+		out := api.Entries{Head: head}
+		for i, e := range l.calls {
+			out.Entries = append(out.Entries, api.Entry{Index: uint64(i), Data: string(e)})
+		}
+		enc.Encode(out)
+	case strings.HasPrefix(r.URL.Path, "/v1/users/") && strings.HasSuffix(r.URL.Path, "/entries"):
+		user := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/users/"), "/entries")
+		enc.Encode(l.users[user])
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func newLiar(t *testing.T, w *world) *liar {
+	ctx := context.Background()
+	es, err := w.c.CallLog(ctx, w.id, 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &liar{t: t, id: w.id, key: w.contract, users: map[string]*api.Entries{}}
+	for _, e := range es.Entries {
+		l.calls = append(l.calls, []byte(e.Data))
+	}
+	for _, u := range []*api.User{w.bob, w.alice} {
+		ue, err := w.c.UserEntries(ctx, u.Key(), 0, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.users[u.Key()] = ue
+	}
+	return l
+}
+
+func (l *liar) edit(i int, f func(r *host.Record)) {
+	var r host.Record
+	if err := json.Unmarshal(l.calls[i], &r); err != nil {
+		l.t.Fatal(err)
+	}
+	f(&r)
+	l.calls[i], _ = json.Marshal(&r)
+}
+
+func (l *liar) renumber() {
+	for i := range l.calls {
+		l.edit(i, func(r *host.Record) { r.Seq = uint64(i) })
+	}
+}
+
+func auditLiar(t *testing.T, w *world, l *liar) *audit.Finding {
+	t.Helper()
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	_, err := audit.Run(context.Background(), api.NewClient(srv.URL), w.id, audit.Options{})
+	var f *audit.Finding
+	if !errors.As(err, &f) {
+		t.Fatalf("audit of a lying host: got %v, want a finding", err)
+	}
+	return f
+}
+
+func TestAuditCatchesLyingHost(t *testing.T) {
+	w := newWorld(t)
+	// The fake server itself is faithful: unmodified data passes.
+	srv := httptest.NewServer(newLiar(t, w))
+	if _, err := audit.Run(context.Background(), api.NewClient(srv.URL), w.id, audit.Options{}); err != nil {
+		t.Fatalf("the faithful copy fails: %v", err)
+	}
+	srv.Close()
+
+	cases := []struct {
+		name  string
+		lie   func(l *liar)
+		check string
+		entry int64
+		msg   string
+	}{
+		{"altered result", func(l *liar) {
+			l.edit(3, func(r *host.Record) { r.Result = json.RawMessage("42") })
+		}, "replay", 3, "result"},
+		{"altered state", func(l *liar) {
+			l.edit(2, func(r *host.Record) {
+				r.Writes[0] = json.RawMessage(`{"op":"writeFile","path":"/topics/1/1","data":"My name is mallory"}`)
+				r.StateRoot = strings.Repeat("0", 64)
+			})
+		}, "replay", 2, "state root"},
+		{"dropped user call", func(l *liar) {
+			l.calls = append(l.calls[:2:2], l.calls[3:]...) // bob's addPost
+			l.renumber()
+		}, "order", 3, "never served"},
+		{"reordered user calls", func(l *liar) {
+			l.calls[1], l.calls[2] = l.calls[2], l.calls[1] // bob's addTopic and addPost
+			l.renumber()
+		}, "order", 1, "entry"},
+		{"forged user signature", func(l *liar) {
+			// The host adds a call alice never made to her log and signs
+			// the head with a key of its own.
+			ue := l.users[w.alice.Key()]
+			forged, _ := json.Marshal(host.UserEntry{Type: host.TypeCall, Contract: w.id, Method: "addPost", Args: json.RawMessage(`[1,"alice loves mallory"]`)})
+			entries := [][]byte{}
+			for _, e := range ue.Entries {
+				entries = append(entries, []byte(e.Data))
+			}
+			entries = append(entries, forged)
+			_, fake, _ := ed25519.GenerateKey(nil)
+			alicePub, _ := hyperlog.ParseHash(w.alice.Key())
+			head := host.UserIdentity(alicePub).SignHead(fake, hyperlog.TreeHash(hyperlog.RootsOf(entries)), uint64(len(entries)), 0)
+			ue.Head = head
+			ue.Entries = append(ue.Entries, api.Entry{Index: uint64(len(entries) - 1), Data: string(forged)})
+		}, "user log", -2, "not signed by that user"},
+		{"rewritten log (rolled back past a signed head)", func(l *liar) {
+			l.calls = l.calls[:len(l.calls)-1]
+		}, "ack", -2, "rewrote its log"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLiar(t, w)
+			c.lie(l)
+			f := auditLiar(t, w, l)
+			if f.Check != c.check || (c.entry != -2 && f.Entry != c.entry) || !strings.Contains(f.Msg, c.msg) {
+				t.Fatalf("finding %q (check %s, entry %d); want check %s entry %d mentioning %q", f, f.Check, f.Entry, c.check, c.entry, c.msg)
+			}
+			t.Logf("caught: %v", f)
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vchain-dev/vchain/api"
+)
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	host string
+	key  string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.host, "host", "http://"+DefaultListen, "the contract host's URL")
+	cmd.PersistentFlags().StringVar(&f.key, "key", defaultKeyPath(), "your key file (created on first use)")
+}
+
+func defaultKeyPath() string {
+	if p := os.Getenv("VCHAIN_KEY"); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".vchain-key"
+	}
+	return filepath.Join(home, ".vchain", "key")
+}
+
+func newContractCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "contract",
+		Short: "Deploy and call contracts on a host, read their state and logs",
+	}
+	f.register(cmd)
+
+	deploy := &cobra.Command{
+		Use:   "deploy FILE",
+		Short: "Create a contract instance from a JavaScript file; prints its id",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			u, err := api.LoadUser(f.key)
+			if err != nil {
+				return err
+			}
+			c := api.NewClient(f.host)
+			res, err := u.Deploy(cmd.Context(), c, code)
+			if err != nil {
+				return err
+			}
+			if err := u.Flush(cmd.Context(), c); err != nil {
+				return err
+			}
+			if err := res.Failed(); err != nil {
+				return fmt.Errorf("deploy: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Contract)
+			return nil
+		},
+	}
+
+	call := &cobra.Command{
+		Use:   "call ID METHOD [ARG...]",
+		Short: "Call a contract's method; each ARG is a JSON value; prints the JSON result",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var callArgs []json.RawMessage
+			for i, a := range args[2:] {
+				if !json.Valid([]byte(a)) {
+					return fmt.Errorf("argument %d (%s) is not a JSON value; quote strings: '\"text\"'", i+1, a)
+				}
+				callArgs = append(callArgs, json.RawMessage(a))
+			}
+			u, err := api.LoadUser(f.key)
+			if err != nil {
+				return err
+			}
+			c := api.NewClient(f.host)
+			res, err := u.Call(cmd.Context(), c, args[0], args[1], callArgs...)
+			if err != nil {
+				return err
+			}
+			if err := u.Flush(cmd.Context(), c); err != nil {
+				return err
+			}
+			if err := res.Failed(); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(res.Record.Result))
+			return nil
+		},
+	}
+
+	state := &cobra.Command{
+		Use:   "state ID PATH",
+		Short: "Print a file of a contract's state archive",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sf, err := api.NewClient(f.host).State(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), sf.Content)
+			return nil
+		},
+	}
+
+	logCmd := &cobra.Command{
+		Use:   "log ID",
+		Short: "Print a contract's call log, one JSON entry per line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			es, err := api.NewClient(f.host).CallLog(cmd.Context(), args[0], 0, 0, false)
+			if err != nil {
+				return err
+			}
+			for _, e := range es.Entries {
+				fmt.Fprintln(cmd.OutOrStdout(), e.Data)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(deploy, call, state, logCmd)
+	return cmd
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vchain-dev/vchain/api"
+	"github.com/vchain-dev/vchain/contract/host"
+)
+
+// DefaultListen is where `vchain dev` serves unless told otherwise.
+const DefaultListen = "127.0.0.1:8645"
+
+func newDevCmd() *cobra.Command {
+	var datadir, listen string
+	var sync bool
+	cmd := &cobra.Command{
+		Use:   "dev [--datadir DIR] [--listen ADDR]",
+		Short: "Run a contract host with its JSON HTTP API (no setup: data in ./.vchain)",
+		Long: `dev starts an auditable contract host: users deploy JavaScript contracts and call them
+through signed logs, and anyone can audit the host with 'vchain audit'. Its data lives in
+--datadir (default ./.vchain); the API listens on --listen (default 127.0.0.1:8645).
+
+Try it:
+  vchain dev &
+  id=$(vchain contract deploy examples/forum.js)
+  vchain contract call $id addTopic '"Hello world"'
+  vchain contract call $id addPost 1 '"My name is bob"'
+  vchain contract state $id /topics/1/title
+  vchain audit --contract $id`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			tuneGC(2 << 30)
+			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			srv := &http.Server{Handler: api.NewServer(h, log), ReadHeaderTimeout: 10 * time.Second}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "vchain dev: contract host on http://%s (data in %s)\n", ln.Addr(), datadir)
+			fmt.Fprintf(out, "  host key %x\n", h.PublicKey())
+			fmt.Fprintf(out, "  %d contracts; API under http://%s/v1/\n", len(h.Contracts()), ln.Addr())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+			case <-cmd.Context().Done():
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+				fmt.Fprintln(out, "vchain dev: stopped")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&datadir, "datadir", ".vchain", "the host's data directory")
+	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the HTTP API")
+	cmd.Flags().BoolVar(&sync, "sync", false, "fsync every answered call (survives power loss, not just a killed process)")
+	return cmd
+}

@@ -1,0 +1,441 @@
+package host
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/tape"
+	"github.com/vchain-dev/vchain/vchash"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// The contract application's payloads: magic "vc", then an opcode, then
+// the JSON of an input.
+const (
+	magic    = "vc"
+	opCreate = 'c'
+	opCall   = 'x'
+)
+
+// Keys of a contract engine's application state.
+var (
+	keyExports    = []byte("x")    // canonical JSON of the exports snapshot
+	keyMeta       = []byte("m")    // JSON meta
+	keyCode       = []byte("code") // the contract's source
+	keyStateRoots = []byte("sr")   // the state log's roots and length
+)
+
+// input is what the engine processes for one call log entry: the record's
+// input fields and, when replaying a log, its recorded outcome to check.
+type input struct {
+	Record
+	// Code is the contract's source (create), taken from the user entry.
+	Code string `json:"code,omitempty"`
+}
+
+// meta is a contract's descriptive state.
+type meta struct {
+	CodeHash string   `json:"code_hash"`
+	Methods  []string `json:"methods"`
+	Creator  string   `json:"creator"`
+}
+
+// outcome is what executing an input produced.
+type outcome struct {
+	rec      Record   // input fields plus outcome, without Consensus
+	stateLog [][]byte // state log entries the call appended
+}
+
+// Divergence is what a replay found: a recorded outcome that the
+// contract's code does not produce.
+type Divergence struct {
+	Seq      uint64
+	Field    string
+	Recorded string
+	Computed string
+}
+
+func (d *Divergence) Error() string {
+	return fmt.Sprintf("call log entry %d: recorded %s %s, but replaying the call gives %s", d.Seq, d.Field, d.Recorded, d.Computed)
+}
+
+// app runs one contract's calls: the engine.Application of a contract
+// engine, on the host (verify false) and in an audit (verify true).
+type app struct {
+	engine.Base
+	programs *programCache
+	pool     *contract.Pool
+	limits   contract.Limits
+	verify   bool
+	// outcomes collects what each block's call produced, in order, for
+	// the host to log; the host resets it before each batch.
+	outcomes []*outcome
+	// hot caches what every call reads (program, exports, state log roots)
+	// as of the newest applied block; nil when unknown. It runs ahead of
+	// committed state within a batch, so whoever discards a batch or rolls
+	// the engine back must reset it (see host.process and reconcile).
+	hot *hotState
+}
+
+// hotState is the part of a contract's state every call reads.
+type hotState struct {
+	prog    *contract.Program
+	exports []byte
+	roots   []hyperlog.Node
+	length  uint64
+}
+
+// load returns the hot state, reading it from st when not cached.
+func (a *app) load(st kv.Reader) (*hotState, error) {
+	if a.hot != nil {
+		return a.hot, nil
+	}
+	hs := &hotState{}
+	code, err := st.Get(keyCode)
+	switch {
+	case err == nil:
+		if hs.prog, err = a.programs.get(code, a.limits); err != nil {
+			return nil, fmt.Errorf("stored code no longer compiles: %w", err)
+		}
+		if hs.exports, err = st.Get(keyExports); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, kv.ErrNotFound):
+		return nil, err
+	}
+	if hs.roots, hs.length, err = loadStateRoots(st); err != nil {
+		return nil, err
+	}
+	a.hot = hs
+	return hs, nil
+}
+
+// Info implements engine.Application.
+func (a *app) Info() engine.Info {
+	return engine.Info{Name: "contract", Version: "1", FirstBlock: 0, MagicBytes: []byte(magic), Opcodes: []byte{opCreate, opCall}}
+}
+
+// Parse implements engine.Application.
+func (a *app) Parse(_ *engine.BlockContext, tx *tape.Tx, opcode byte, payload []byte) (any, error) {
+	if in, ok := tx.Decoded.(*input); ok {
+		// The host built this block from in: no need to parse it back.
+		return in, nil
+	}
+	var in input
+	if err := json.Unmarshal(payload, &in); err != nil {
+		return nil, fmt.Errorf("contract input: %w", err)
+	}
+	if (opcode == opCreate) != (in.Type == TypeCreate) {
+		return nil, fmt.Errorf("contract input: opcode %q with type %q", opcode, in.Type)
+	}
+	return &in, nil
+}
+
+// Commit implements engine.Application: it executes the call.
+func (a *app) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) error {
+	in := op.Data.(*input)
+	var out *outcome
+	var err error
+	if in.Type == TypeCreate {
+		out, err = a.create(in, st)
+	} else {
+		out, err = a.call(in, st)
+	}
+	if err != nil {
+		return err
+	}
+	if a.verify {
+		if err := compareOutcome(&in.Record, &out.rec); err != nil {
+			return err
+		}
+	}
+	op.Data = out
+	a.outcomes = append(a.outcomes, out)
+	return nil
+}
+
+// Serialize implements engine.Application: Virtualchain-style fields of the
+// record, outcome included, so the consensus hash covers what each call
+// returned and left behind.
+func (a *app) Serialize(op *engine.Op) ([]byte, error) {
+	r := &op.Data.(*outcome).rec
+	code, msg := "", ""
+	if r.Error != nil {
+		code, msg = r.Error.Code, r.Error.Message
+	}
+	return vchash.SerializeValues(op.Opcode, r.Type, r.Seq, r.User, r.UserIndex, r.UserEntry, r.CodeHash,
+		r.Method, string(r.Args), r.Time, string(r.Result), code, msg, r.Gas, r.StateLength, r.StateRoot)
+}
+
+func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
+	out := &outcome{rec: in.Record}
+	out.rec.Result, out.rec.Error, out.rec.Gas = nil, nil, 0
+	if _, err := st.Get(keyMeta); err == nil {
+		return nil, errors.New("create: the contract already exists")
+	}
+	a.hot = nil
+	prog, err := a.programs.get([]byte(in.Code), a.limits)
+	if err != nil {
+		// Code that does not compile makes a failed create: recorded, so
+		// the user learns why, and nothing else is stored.
+		out.rec.Error = &RecordError{Code: "BadCode", Message: err.Error()}
+		return a.finish(out, nil, st)
+	}
+	h := prog.Hash()
+	out.rec.CodeHash = fmt.Sprintf("%x", h[:])
+	exports, methods, err := prog.Instantiate(a.limits)
+	if err != nil {
+		out.rec.Error = &RecordError{Code: "BadModule", Message: err.Error()}
+		return a.finish(out, nil, st)
+	}
+	m, _ := json.Marshal(meta{CodeHash: out.rec.CodeHash, Methods: methods, Creator: in.User})
+	if err := st.Set(keyMeta, m); err != nil {
+		return nil, err
+	}
+	if err := st.Set(keyCode, []byte(in.Code)); err != nil {
+		return nil, err
+	}
+	entries := [][]byte{exportsEntry(exports)}
+	if err := st.Set(keyExports, exports); err != nil {
+		return nil, err
+	}
+	// Creating runs init() when the contract has one, as the gist's
+	// "new Forum()" does.
+	if hasMethod(methods, "init") {
+		res := a.pool.Call(prog, exports, newArchive(st), a.callOf(in, "init", []byte("[]")), a.limits)
+		out.rec.Gas = res.Gas
+		if res.Err != nil {
+			out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
+		} else {
+			out.rec.Result = res.Value
+			more, err := a.applyWrites(st, res)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, more...)
+			if !bytes.Equal(res.Exports, exports) {
+				if err := st.Set(keyExports, res.Exports); err != nil {
+					return nil, err
+				}
+				entries = append(entries, exportsEntry(res.Exports))
+			}
+		}
+	} else {
+		out.rec.Result = json.RawMessage("null")
+	}
+	a.hot = nil // the contract's state was just made: read it afresh
+	return a.finish(out, entries, st)
+}
+
+func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
+	out := &outcome{rec: in.Record}
+	out.rec.Result, out.rec.Error, out.rec.Gas = nil, nil, 0
+	if a.verify && in.Error != nil && in.Error.Code == contract.Timeout.String() {
+		// The wall-clock backstop is the one verdict that is not
+		// deterministic; a replay follows what the log says.
+		out.rec.Error, out.rec.Gas = in.Error, in.Gas
+		return a.finish(out, nil, st)
+	}
+	hs, err := a.load(st)
+	if err != nil {
+		return nil, err
+	}
+	if hs.prog == nil {
+		out.rec.Error = &RecordError{Code: "NoContract", Message: "the contract was not created"}
+		return a.finish(out, nil, st)
+	}
+	exports := hs.exports
+	res := a.pool.Call(hs.prog, exports, newArchive(st), a.callOf(in, in.Method, in.Args), a.limits)
+	out.rec.Gas = res.Gas
+	if res.Err != nil {
+		out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
+		return a.finish(out, nil, st)
+	}
+	out.rec.Result = res.Value
+	entries, err := a.applyWrites(st, res)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(res.Exports, exports) {
+		if err := st.Set(keyExports, res.Exports); err != nil {
+			return nil, err
+		}
+		a.hot = &hotState{prog: hs.prog, exports: res.Exports, roots: hs.roots, length: hs.length}
+		entries = append(entries, exportsEntry(res.Exports))
+	}
+	return a.finish(out, entries, st)
+}
+
+func (a *app) callOf(in *input, method string, args []byte) contract.Call {
+	seed := blake2b.Sum256(fmt.Appendf(nil, "%s/%d/%s", in.UserEntry, in.Seq, in.User))
+	return contract.Call{Method: method, Args: args, Caller: in.User, Time: in.Time, Seed: seed}
+}
+
+// applyWrites stores a successful call's writes in the archive and returns
+// their state log entries.
+func (a *app) applyWrites(st kv.Txn, res contract.Result) ([][]byte, error) {
+	w := newWriter(st)
+	entries := make([][]byte, 0, len(res.Writes))
+	for _, wr := range res.Writes {
+		var err error
+		switch wr.Op {
+		case contract.Mkdir:
+			err = w.mkdirAll(wr.Path)
+		case contract.WriteFile:
+			err = w.writeFile(wr.Path, wr.Data)
+		case contract.Unlink, contract.Rmdir:
+			err = w.unlink(wr.Path)
+		default:
+			err = fmt.Errorf("unknown write %v", wr.Op)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("applying %v %s: %w", wr.Op, wr.Path, err)
+		}
+		entries = append(entries, writeEntry(wr))
+	}
+	return entries, nil
+}
+
+// finish appends the call's state log entries to the state log's roots
+// kept in state, and records the state log's new length and tree hash.
+func (a *app) finish(out *outcome, entries [][]byte, st kv.Txn) (*outcome, error) {
+	hs, err := a.load(st)
+	if err != nil {
+		return nil, err
+	}
+	roots, length := hs.roots, hs.length
+	if len(entries) > 0 {
+		// A new slice: the cached one may be a discarded batch's rollback
+		// point.
+		roots = slices.Clone(roots)
+		for _, e := range entries {
+			roots = hyperlog.AppendLeaf(roots, length, e)
+			length++
+		}
+		if err := st.Set(keyStateRoots, encodeRoots(roots, length)); err != nil {
+			return nil, err
+		}
+		a.hot = &hotState{prog: hs.prog, exports: hs.exports, roots: roots, length: length}
+	}
+	out.stateLog = entries
+	out.rec.StateLength = length
+	out.rec.StateRoot = hyperlog.TreeHash(roots).String()
+	return out, nil
+}
+
+func hasMethod(methods []string, m string) bool {
+	for _, x := range methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// stateEntry is one state log entry.
+type stateEntry struct {
+	Op      string          `json:"op"`
+	Path    string          `json:"path,omitempty"`
+	Data    *string         `json:"data,omitempty"`
+	DataHex string          `json:"data_hex,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+}
+
+func writeEntry(w contract.Write) []byte {
+	e := stateEntry{Op: w.Op.String(), Path: w.Path}
+	if w.Op == contract.WriteFile {
+		if utf8.Valid(w.Data) {
+			s := string(w.Data)
+			e.Data = &s
+		} else {
+			e.DataHex = fmt.Sprintf("%x", w.Data)
+		}
+	}
+	b, _ := json.Marshal(e)
+	return b
+}
+
+func exportsEntry(exports []byte) []byte {
+	b, _ := json.Marshal(stateEntry{Op: "exports", Value: exports})
+	return b
+}
+
+func encodeRoots(roots []hyperlog.Node, length uint64) []byte {
+	b := binary.AppendUvarint(nil, length)
+	for _, n := range roots {
+		b = binary.AppendUvarint(b, n.Index)
+		b = binary.AppendUvarint(b, n.Size)
+		b = append(b, n.Hash[:]...)
+	}
+	return b
+}
+
+func loadStateRoots(r kv.Reader) ([]hyperlog.Node, uint64, error) {
+	b, err := r.Get(keyStateRoots)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	length, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, 0, errors.New("corrupt state roots")
+	}
+	b = b[k:]
+	var roots []hyperlog.Node
+	for len(b) > 0 {
+		var n hyperlog.Node
+		var k1, k2 int
+		n.Index, k1 = binary.Uvarint(b)
+		if k1 <= 0 {
+			return nil, 0, errors.New("corrupt state roots")
+		}
+		n.Size, k2 = binary.Uvarint(b[k1:])
+		if k2 <= 0 || len(b) < k1+k2+32 {
+			return nil, 0, errors.New("corrupt state roots")
+		}
+		copy(n.Hash[:], b[k1+k2:])
+		b = b[k1+k2+32:]
+		roots = append(roots, n)
+	}
+	return roots, length, nil
+}
+
+// compareOutcome checks a recorded outcome against the computed one.
+func compareOutcome(rec, got *Record) error {
+	d := func(field, r, c string) error {
+		return &Divergence{Seq: rec.Seq, Field: field, Recorded: r, Computed: c}
+	}
+	errStr := func(e *RecordError) string {
+		if e == nil {
+			return "no error"
+		}
+		return e.Code + ": " + e.Message
+	}
+	switch {
+	case errStr(rec.Error) != errStr(got.Error):
+		return d("error", errStr(rec.Error), errStr(got.Error))
+	case !bytes.Equal(rec.Result, got.Result):
+		return d("result", string(rec.Result), string(got.Result))
+	case rec.Gas != got.Gas:
+		return d("gas", fmt.Sprint(rec.Gas), fmt.Sprint(got.Gas))
+	case rec.CodeHash != got.CodeHash:
+		return d("code hash", rec.CodeHash, got.CodeHash)
+	case rec.StateLength != got.StateLength:
+		return d("state log length", fmt.Sprint(rec.StateLength), fmt.Sprint(got.StateLength))
+	case rec.StateRoot != got.StateRoot:
+		return d("state root", rec.StateRoot, got.StateRoot)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package host
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// ContractID identifies a contract instance: its call log's key.
+type ContractID [32]byte
+
+// String returns the id in hex.
+func (c ContractID) String() string { return hex.EncodeToString(c[:]) }
+
+// ParseContractID decodes a hex contract id.
+func ParseContractID(s string) (ContractID, error) {
+	var id ContractID
+	if len(s) != 64 {
+		return id, fmt.Errorf("contract id %q: want 64 hex characters", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("contract id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// Entry types, in user logs and call logs.
+const (
+	TypeCreate  = "create"
+	TypeCall    = "call"
+	TypeAck     = "ack"
+	TypeMigrate = "migrate"
+)
+
+// UserEntry is one entry of a user log, signed by the user as part of the
+// log's head. The host keeps a replica of each user's log.
+type UserEntry struct {
+	Type string `json:"type"`
+	// Contract is the contract's id (call, ack).
+	Contract string `json:"contract,omitempty"`
+	// Code is the contract's source (create).
+	Code string `json:"code,omitempty"`
+	// Method and Args name the call (call); Args is a JSON array.
+	Method string          `json:"method,omitempty"`
+	Args   json.RawMessage `json:"args,omitempty"`
+	// Seq, Head and ResultHash acknowledge the host's answer (ack): the
+	// call log index that served the call, the call log head the host
+	// returned, and the BLAKE2b-256 of the call log entry.
+	Seq        uint64 `json:"seq,omitempty"`
+	Head       *Head  `json:"head,omitempty"`
+	RecordHash string `json:"record_hash,omitempty"`
+}
+
+// Head is a signed log head as the API carries it.
+type Head struct {
+	Length    uint64 `json:"length"`
+	TreeHash  string `json:"tree_hash"`
+	Signature string `json:"signature"`
+}
+
+// MaxEntryBytes bounds one log entry.
+const MaxEntryBytes = 1 << 20
+
+// DecodeUserEntry parses and checks a user log entry.
+func DecodeUserEntry(b []byte) (*UserEntry, error) {
+	if len(b) > MaxEntryBytes {
+		return nil, fmt.Errorf("user entry of %d bytes exceeds %d", len(b), MaxEntryBytes)
+	}
+	var e UserEntry
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, fmt.Errorf("user entry: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("user entry: trailing data after the JSON object")
+	}
+	switch e.Type {
+	case TypeCreate:
+		if e.Code == "" {
+			return nil, errors.New("create entry: no code")
+		}
+	case TypeCall:
+		if _, err := ParseContractID(e.Contract); err != nil {
+			return nil, fmt.Errorf("call entry: %w", err)
+		}
+		if e.Method == "" {
+			return nil, errors.New("call entry: no method")
+		}
+		if len(e.Args) == 0 {
+			e.Args = json.RawMessage("[]")
+		}
+		var args []json.RawMessage
+		if err := json.Unmarshal(e.Args, &args); err != nil {
+			return nil, fmt.Errorf("call entry: args must be a JSON array: %w", err)
+		}
+	case TypeAck:
+		if _, err := ParseContractID(e.Contract); err != nil {
+			return nil, fmt.Errorf("ack entry: %w", err)
+		}
+		if e.Head == nil || e.RecordHash == "" {
+			return nil, errors.New("ack entry: needs head and record_hash")
+		}
+	case "":
+		return nil, errors.New(`user entry: missing "type"`)
+	default:
+		return nil, fmt.Errorf("user entry: unknown type %q", e.Type)
+	}
+	return &e, nil
+}
+
+// Record is one entry of a contract's call log, written by the host: which
+// user entry it serves, the inputs, and the outcome.
+type Record struct {
+	Type string `json:"type"`
+	Seq  uint64 `json:"seq"`
+	// User, UserIndex and UserEntry name the user log entry served: the
+	// user's public key, the entry's index, and the BLAKE2b-256 of its bytes.
+	User      string `json:"user"`
+	UserIndex uint64 `json:"user_index"`
+	UserEntry string `json:"user_entry"`
+	// CodeHash is the SHA-256 of the contract's source (create).
+	CodeHash string `json:"code_hash,omitempty"`
+	// Method and Args repeat the call (call).
+	Method string          `json:"method,omitempty"`
+	Args   json.RawMessage `json:"args,omitempty"`
+	// Time is the call's time in Unix milliseconds, as the host assigns it;
+	// the contract sees it as the current time.
+	Time int64 `json:"time"`
+	// Outcome.
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *RecordError    `json:"error,omitempty"`
+	Gas    uint64          `json:"gas"`
+	// Writes are the state log entries the call appended: its changes to
+	// the state archive and, when they changed, the new exports.
+	Writes []json.RawMessage `json:"writes,omitempty"`
+	// StateLength and StateRoot are the state log's length and tree hash
+	// after the call.
+	StateLength uint64 `json:"state_length"`
+	StateRoot   string `json:"state_root"`
+	// Consensus is the state engine's consensus hash for this call.
+	Consensus string `json:"consensus"`
+}
+
+// RecordError is a failed call's outcome.
+type RecordError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// EntryHash is the hash the logs use to refer to an entry: BLAKE2b-256 of
+// its bytes, in hex.
+func EntryHash(b []byte) string {
+	h := blake2b.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

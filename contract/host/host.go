@@ -1,0 +1,397 @@
+// Package host is the auditable contract host of the "Many Isolated VMs"
+// design: users sign calls into their own append-only logs, the host
+// serves each call in a per-contract call log it signs, runs it through the
+// state engine and the deterministic JavaScript runtime, and keeps every
+// log so that anyone can replay and audit it. See docs/contract-host.md.
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape"
+)
+
+// Config configures a Host.
+type Config struct {
+	// Dir holds everything: the host key, the engine store, call logs and
+	// user log replicas.
+	Dir string
+	// Limits bound every call; zero means contract.DefaultLimits().
+	Limits contract.Limits
+	// Sync fsyncs logs and the store before a call is answered, so an
+	// answered call survives power loss; without it an answered call
+	// survives the host process being killed.
+	Sync bool
+	// MaxBatch bounds how many queued calls are served with one signature
+	// and one commit (default 256).
+	MaxBatch int
+	// Clock gives calls their time (default time.Now). Calls of one
+	// contract get non-decreasing times.
+	Clock func() time.Time
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Host serves contracts. Its methods are safe for concurrent use.
+type Host struct {
+	cfg      Config
+	log      *slog.Logger
+	master   ed25519.PrivateKey
+	db       *store.DB
+	programs *programCache
+	pool     *contract.Pool
+	limits   contract.Limits
+
+	mu        sync.Mutex
+	contracts map[ContractID]*instance
+	users     map[hyperlog.Hash]*userLog
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// Error is a request the host refuses, with the HTTP status that fits.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func badRequest(format string, args ...any) error {
+	return &Error{Status: 400, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Open starts a host in cfg.Dir, creating it if needed, and recovers every
+// contract: the call log is the truth, so the engine is brought in line
+// with it, and user calls that never reached a call log are served.
+func Open(cfg Config) (*Host, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("host: no directory")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Limits == (contract.Limits{}) {
+		cfg.Limits = contract.DefaultLimits()
+	}
+	h := &Host{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		programs:  newProgramCache(),
+		pool:      contract.NewPool(),
+		limits:    cfg.Limits,
+		contracts: map[ContractID]*instance{},
+		users:     map[hyperlog.Hash]*userLog{},
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "contracts"), filepath.Join(cfg.Dir, "users")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
+	var err error
+	if h.master, err = loadOrCreateKey(filepath.Join(cfg.Dir, "host.key")); err != nil {
+		return nil, err
+	}
+	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log}); err != nil {
+		return nil, err
+	}
+	if err := h.recover(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// PublicKey returns the host's master public key.
+func (h *Host) PublicKey() ed25519.PublicKey { return h.master.Public().(ed25519.PublicKey) }
+
+// Close stops the sequencers and closes every log and the store.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	insts := make([]*instance, 0, len(h.contracts))
+	for _, in := range h.contracts {
+		insts = append(insts, in)
+	}
+	h.mu.Unlock()
+	for _, in := range insts {
+		close(in.stop)
+	}
+	h.wg.Wait()
+	var errs []error
+	for _, in := range insts {
+		if in.eng != nil {
+			errs = append(errs, in.eng.Flush())
+		}
+		errs = append(errs, in.calls.Close())
+	}
+	h.mu.Lock()
+	for _, u := range h.users {
+		errs = append(errs, u.log.Close())
+	}
+	h.mu.Unlock()
+	if h.db != nil {
+		errs = append(errs, h.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// loadOrCreateKey reads an Ed25519 seed (hex) from path, creating one when
+// the file does not exist.
+func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("host key: %w", err)
+		}
+		return priv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	return ParseKey(b)
+}
+
+// ParseKey decodes a key file: 64 hex characters of an Ed25519 seed.
+func ParseKey(b []byte) (ed25519.PrivateKey, error) {
+	s := string(b)
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	seed, err := hex.DecodeString(s)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, errors.New("key file: want 64 hex characters (an Ed25519 seed)")
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// contractKey derives the private key of a contract's call log.
+func (h *Host) contractKey(creator hyperlog.Hash, index uint64) ed25519.PrivateKey {
+	return DeriveContractKey(h.master, creator, index)
+}
+
+// DeriveContractKey derives the private key of a contract's call log from
+// the host's key and the user entry that created the contract (creator's
+// public key and entry index): keyed BLAKE2b-256 of both, as an Ed25519
+// seed. Each contract has its own key, hence its own id, and the host
+// keeps one secret.
+func DeriveContractKey(hostKey ed25519.PrivateKey, creator hyperlog.Hash, index uint64) ed25519.PrivateKey {
+	mac, _ := blake2b.New256(hostKey.Seed())
+	fmt.Fprintf(mac, "vchain contract key\x00%x\x00%d", creator[:], index)
+	return ed25519.NewKeyFromSeed(mac.Sum(nil))
+}
+
+// userLog is the host's replica of one user's log.
+type userLog struct {
+	mu  sync.Mutex
+	key hyperlog.Hash
+	log *hyperlog.Log
+}
+
+// UserIdentity is how user logs sign: manifest mode, like hypercore 11.
+func UserIdentity(pub hyperlog.Hash) hyperlog.Identity {
+	return hyperlog.Identity{Mode: hyperlog.ModeManifest, PublicKey: pub}
+}
+
+func (h *Host) user(pub hyperlog.Hash, create bool) (*userLog, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u, ok := h.users[pub]; ok {
+		return u, nil
+	}
+	dir := filepath.Join(h.cfg.Dir, "users", pub.String())
+	var l *hyperlog.Log
+	var err error
+	if _, statErr := os.Stat(dir); statErr == nil {
+		l, err = hyperlog.Open(dir, hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
+	} else if create {
+		l, err = hyperlog.CreateReplica(dir, UserIdentity(pub), hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
+	} else {
+		return nil, &Error{Status: 404, Msg: fmt.Sprintf("no user log for %s", pub)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user log %s: %w", pub, err)
+	}
+	u := &userLog{key: pub, log: l}
+	h.users[pub] = u
+	return u, nil
+}
+
+// Answer is what the host returns for a served call.
+type Answer struct {
+	Contract ContractID
+	Record   *Record
+	// Raw is the call log entry exactly as logged (its hash is what an ack
+	// names).
+	Raw []byte
+	// Head is the call log's signed head covering the entry.
+	Head hyperlog.SignedHead
+}
+
+// Submit appends entries, signed by head, to the user's log replica, and
+// serves every create and call among them, in order; acks are only
+// logged. One request may carry many calls under one signature, as
+// hypercore batches appends under one signed head. It returns the answers
+// once every call is logged.
+func (h *Host) Submit(ctx context.Context, user hyperlog.Hash, entries [][]byte, head hyperlog.SignedHead) ([]*Answer, error) {
+	if len(entries) == 0 {
+		return nil, badRequest("no entries")
+	}
+	decoded := make([]*UserEntry, len(entries))
+	for i, e := range entries {
+		ue, err := DecodeUserEntry(e)
+		if err != nil {
+			return nil, badRequest("entry %d: %v", i, err)
+		}
+		if ue.Type == TypeCall {
+			// Refuse calls to unknown contracts before they enter the log.
+			id, _ := ParseContractID(ue.Contract)
+			if _, err := h.instance(id); err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+		}
+		decoded[i] = ue
+	}
+	u, err := h.user(user, true)
+	if err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	start := u.log.Length()
+	if head.Length != start+uint64(len(entries)) {
+		u.mu.Unlock()
+		return nil, &Error{Status: 409, Msg: fmt.Sprintf("user log has %d entries: a head of length %d cannot cover %d new ones", start, head.Length, len(entries))}
+	}
+	if err := u.log.AppendSigned(head, entries...); err != nil {
+		u.mu.Unlock()
+		return nil, &Error{Status: 403, Msg: fmt.Sprintf("user log: %v", err)}
+	}
+	u.mu.Unlock()
+	var reqs []*request
+	for i, ue := range decoded {
+		if ue.Type == TypeAck {
+			continue
+		}
+		req, err := h.enqueue(ctx, user, start+uint64(i), entries[i], ue)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, req)
+	}
+	answers := make([]*Answer, len(reqs))
+	for i, req := range reqs {
+		select {
+		case r := <-req.reply:
+			if r.err != nil {
+				return nil, r.err
+			}
+			answers[i] = r.answer
+		case <-ctx.Done():
+			// The calls are in the user's log and will be served; the
+			// caller just stops waiting.
+			return nil, ctx.Err()
+		}
+	}
+	return answers, nil
+}
+
+// enqueue hands a user entry already in the user's log to its contract's
+// sequencer.
+func (h *Host) enqueue(ctx context.Context, user hyperlog.Hash, index uint64, raw []byte, ue *UserEntry) (*request, error) {
+	var in *instance
+	var err error
+	if ue.Type == TypeCreate {
+		in, err = h.createInstance(user, index)
+	} else {
+		id, _ := ParseContractID(ue.Contract)
+		in, err = h.instance(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	req := &request{user: user, index: index, raw: raw, entry: ue, reply: make(chan reply, 1)}
+	select {
+	case in.reqs <- req:
+		return req, nil
+	case <-in.stop:
+		return nil, errors.New("host is closing")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (h *Host) instance(id ContractID) (*instance, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	in, ok := h.contracts[id]
+	if !ok {
+		return nil, &Error{Status: 404, Msg: fmt.Sprintf("no contract %s", id)}
+	}
+	return in, nil
+}
+
+// Contracts lists the ids of the host's contracts.
+func (h *Host) Contracts() []ContractID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]ContractID, 0, len(h.contracts))
+	for id := range h.contracts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	return ids
+}
+
+// inputHash is the engine block hash of a call: the BLAKE2b-256 of its
+// input fields, the same whether computed before the call runs or from
+// the logged record.
+func inputHash(r *Record) [32]byte {
+	in := Record{Type: r.Type, Seq: r.Seq, User: r.User, UserIndex: r.UserIndex, UserEntry: r.UserEntry,
+		Method: r.Method, Args: r.Args, Time: r.Time}
+	b, _ := json.Marshal(in)
+	return blake2b.Sum256(b)
+}
+
+// block builds the engine block for a call log entry.
+func block(in *input) *tape.Block {
+	op := byte(opCall)
+	if in.Type == TypeCreate {
+		op = opCreate
+	}
+	payload, _ := json.Marshal(in)
+	payload = append([]byte{magic[0], magic[1], op}, payload...)
+	return &tape.Block{
+		Header: tape.Header{Height: int64(in.Seq), Hash: inputHash(&in.Record), Time: in.Time / 1000},
+		Txs:    []tape.Tx{{Payload: payload, Decoded: in}},
+	}
+}

@@ -1,0 +1,140 @@
+package host
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/vchain-dev/vchain/hyperlog"
+)
+
+// Info describes a contract as of its newest call.
+type Info struct {
+	ID          ContractID
+	Head        hyperlog.SignedHead
+	CodeHash    string
+	Creator     string
+	Methods     []string
+	Exports     json.RawMessage
+	StateLength uint64
+	StateRoot   string
+	Consensus   string
+}
+
+// Info returns a contract's description.
+func (h *Host) Info(id ContractID) (*Info, error) {
+	in, err := h.instance(id)
+	if err != nil {
+		return nil, err
+	}
+	info := &Info{ID: id, Head: in.calls.Head()}
+	st := in.eng.State()
+	if b, err := st.Get(keyMeta); err == nil {
+		var m meta
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		info.CodeHash, info.Creator, info.Methods = m.CodeHash, m.Creator, m.Methods
+	}
+	if b, err := st.Get(keyExports); err == nil {
+		info.Exports = b
+	}
+	roots, length, err := loadStateRoots(st)
+	if err != nil {
+		return nil, err
+	}
+	info.StateLength, info.StateRoot = length, hyperlog.TreeHash(roots).String()
+	if ch, ok := in.eng.Consensus(); ok {
+		info.Consensus = ch.String()
+	}
+	return info, nil
+}
+
+// ReadFile returns a file of a contract's state archive with the state
+// log's length and root it belongs to.
+func (h *Host) ReadFile(id ContractID, path string) (data []byte, stateLength uint64, stateRoot string, err error) {
+	in, err := h.instance(id)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	if len(path) == 0 || path[0] != '/' {
+		return nil, 0, "", badRequest("path %q must be absolute", path)
+	}
+	st := in.eng.State()
+	data, err = newArchive(st).ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, "", &Error{Status: 404, Msg: fmt.Sprintf("%s: no such file in contract %s", path, id)}
+	}
+	if err != nil {
+		return nil, 0, "", &Error{Status: 400, Msg: err.Error()}
+	}
+	roots, length, err := loadStateRoots(st)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	return data, length, hyperlog.TreeHash(roots).String(), nil
+}
+
+// LogEntry is an entry of a log with, when asked, its inclusion proof.
+type LogEntry struct {
+	Index uint64
+	Data  []byte
+	Proof *hyperlog.Proof
+}
+
+func readLog(l *hyperlog.Log, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
+	head := l.Head()
+	if end == 0 || end > head.Length {
+		end = head.Length
+	}
+	if start > end {
+		return head, nil, badRequest("start %d is past the end %d", start, end)
+	}
+	out := make([]LogEntry, 0, end-start)
+	err := l.ReadRange(start, end, func(i uint64, e []byte) error {
+		out = append(out, LogEntry{Index: i, Data: append([]byte(nil), e...)})
+		return nil
+	})
+	if err != nil {
+		return head, nil, err
+	}
+	if proofs {
+		for i := range out {
+			p, err := l.ProveInclusion(out[i].Index, head.Length)
+			if err != nil {
+				return head, nil, err
+			}
+			out[i].Proof = p
+		}
+	}
+	return head, out, nil
+}
+
+// CallLog returns call log entries [start, end) (end 0 means to the head),
+// and the head they are read against.
+func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
+	in, err := h.instance(id)
+	if err != nil {
+		return hyperlog.SignedHead{}, nil, err
+	}
+	return readLog(in.calls, start, end, proofs)
+}
+
+// UserHead returns a user log's signed head, with its roots.
+func (h *Host) UserHead(user hyperlog.Hash) (hyperlog.SignedHead, error) {
+	u, err := h.user(user, false)
+	if err != nil {
+		return hyperlog.SignedHead{}, err
+	}
+	return u.log.Head(), nil
+}
+
+// UserLog returns user log entries [start, end).
+func (h *Host) UserLog(user hyperlog.Hash, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
+	u, err := h.user(user, false)
+	if err != nil {
+		return hyperlog.SignedHead{}, nil, err
+	}
+	return readLog(u.log, start, end, proofs)
+}

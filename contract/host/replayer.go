@@ -1,0 +1,63 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/store"
+)
+
+// Replayer re-executes a contract's call log in memory with the same engine
+// and runtime the host uses, checking every recorded outcome: what an
+// auditor (or a new host taking a contract over) runs.
+type Replayer struct {
+	db  *store.DB
+	eng *engine.Engine
+	app *app
+}
+
+// NewReplayer returns an empty replayer.
+func NewReplayer(limits contract.Limits) (*Replayer, error) {
+	if limits == (contract.Limits{}) {
+		limits = contract.DefaultLimits()
+	}
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		return nil, err
+	}
+	r := &Replayer{db: db, app: &app{programs: newProgramCache(), pool: contract.NewPool(), limits: limits, verify: true}}
+	if r.eng, err = engine.Open(db, r.app, engine.Config{}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the replayer's memory.
+func (r *Replayer) Close() error { return r.db.Close() }
+
+// Apply replays the next record (code is the contract's source for a
+// create). It returns a *Divergence when the record's outcome, state root
+// or consensus hash is not what the call produces.
+func (r *Replayer) Apply(rec *Record, code string) error {
+	if want := uint64(r.eng.Height() + 1); rec.Seq != want {
+		return fmt.Errorf("call log entry %d: expected seq %d next", rec.Seq, want)
+	}
+	r.app.outcomes = r.app.outcomes[:0]
+	err := r.eng.ApplyBlock(block(&input{Record: *rec, Code: code}), -1)
+	if err != nil {
+		return err
+	}
+	got, _ := r.eng.Consensus()
+	if got.String() != rec.Consensus {
+		return &Divergence{Seq: rec.Seq, Field: "consensus hash", Recorded: rec.Consensus, Computed: got.String()}
+	}
+	return nil
+}
+
+// Consensus returns the consensus hash of the newest replayed record.
+func (r *Replayer) Consensus() string {
+	ch, _ := r.eng.Consensus()
+	return ch.String()
+}
