@@ -110,10 +110,13 @@ func setupError(err error) *CallError {
 }
 
 // Pool keeps prepared runtimes for reuse, keyed by program hash. Each call
-// takes an idle runtime for its program (or builds one), restores exports
-// from the snapshot it is given, and returns the runtime after a successful
-// call; a runtime that failed a call is dropped. A Pool is safe for
-// concurrent use; each concurrent call uses its own runtime.
+// takes an idle runtime for its program (or builds one) and restores
+// exports from the snapshot it is given; afterwards the runtime goes back to
+// the pool unless the call was interrupted (OutOfGas, StackOverflow,
+// LimitExceeded, Timeout, MemoryLimit, Internal, a getter while encoding) or
+// ended with BadState. A Pool is safe for concurrent use; each concurrent
+// call uses its own runtime, so results never depend on which runtime ran
+// a call.
 type Pool struct {
 	mu      sync.Mutex
 	idle    map[[32]byte][]*instance
@@ -199,21 +202,35 @@ func (in *instance) run(exports []byte, st StateReader, c Call, limits Limits) (
 			res, reusable = fail(in.recovered(r)), false
 		}
 	}()
+	// soft fails the call and keeps the runtime when nothing interrupted
+	// it: an exception, an unsettled promise, bad arguments or a bad return
+	// value leave nothing behind that the next call's restore does not
+	// replace. Interrupts (gas, stack, limits, backstops, getters while
+	// encoding) and BadState drop it.
+	soft := func(e *CallError) (Result, bool) {
+		keep := in.failure.Load() == nil && !in.tainted
+		switch e.Code {
+		case Threw, NotSettled, BadReturn, BadArgs, NoSuchMethod:
+		default:
+			keep = false
+		}
+		return fail(e), keep
+	}
 	vm := in.vm
 
 	// Arguments.
 	if len(c.Args) > in.limits.MaxArgsBytes {
-		return fail(errorf(BadArgs, "arguments are %d bytes, over the limit of %d", len(c.Args), in.limits.MaxArgsBytes)), false
+		return soft(errorf(BadArgs, "arguments are %d bytes, over the limit of %d", len(c.Args), in.limits.MaxArgsBytes))
 	}
 	if !in.chargeGo(builtinGas + uint64(len(c.Args))/elemsPerGas) {
-		return fail(in.failure.Load()), false
+		return soft(in.failure.Load())
 	}
 	if !utf8.Valid(c.Args) {
-		return fail(errorf(BadArgs, "arguments are not valid UTF-8")), false
+		return soft(errorf(BadArgs, "arguments are not valid UTF-8"))
 	}
 	args, err := decodeArgs(vm, string(c.Args))
 	if err != nil {
-		return fail(errorf(BadArgs, "%v", err)), false
+		return soft(errorf(BadArgs, "%v", err))
 	}
 
 	wd.add(in)
@@ -225,27 +242,27 @@ func (in *instance) run(exports []byte, st StateReader, c Call, limits Limits) (
 	if !in.prog.static {
 		exportsObj = vm.NewObject()
 		if _, err := in.module(exportsObj, exportsObj, in.stateObj, in.callObj); err != nil {
-			return fail(in.classify(err)), false
+			return soft(in.classify(err))
 		}
 	}
 	if e := in.restore(exportsObj, exports); e != nil {
-		return fail(e), false
+		return soft(e)
 	}
 
 	// The method.
 	fn := in.method(exportsObj, c.Method)
 	if fn == nil {
-		return fail(errorf(NoSuchMethod, "exports has no method %q", truncate(c.Method, 64))), false
+		return soft(errorf(NoSuchMethod, "exports has no method %q", truncate(c.Method, 64)))
 	}
 	in.st = newOverlay(st)
 	ret, err := fn(exportsObj, args...)
 	writes := in.st.writes
 	in.st = nil
 	if err != nil {
-		return fail(in.classify(err)), false
+		return soft(in.classify(err))
 	}
 	if f := in.failure.Load(); f != nil {
-		return fail(f), false
+		return soft(f)
 	}
 	if o, ok := ret.(*goja.Object); ok && o.ExportType() == typePromise {
 		p := o.Export().(*goja.Promise)
@@ -253,9 +270,9 @@ func (in *instance) run(exports []byte, st StateReader, c Call, limits Limits) (
 		case goja.PromiseStateFulfilled:
 			ret = p.Result()
 		case goja.PromiseStateRejected:
-			return fail(&CallError{Code: Threw, Message: in.thrownMessage(p.Result())}), false
+			return soft(&CallError{Code: Threw, Message: in.thrownMessage(p.Result())})
 		default:
-			return fail(errorf(NotSettled, "the returned promise did not settle")), false
+			return soft(errorf(NotSettled, "the returned promise did not settle"))
 		}
 	}
 	if goja.IsUndefined(ret) {
@@ -267,15 +284,15 @@ func (in *instance) run(exports []byte, st StateReader, c Call, limits Limits) (
 		if eerr.limit {
 			code = LimitExceeded
 		}
-		return fail(&CallError{Code: code, Message: eerr.msg}), false
+		return soft(&CallError{Code: code, Message: eerr.msg})
 	}
 	in.chargeGo(uint64(len(value)) / elemsPerGas)
 	snap, cerr := in.snapshot(exportsObj)
 	if cerr != nil {
-		return fail(cerr), false
+		return soft(cerr)
 	}
 	if f := in.failure.Load(); f != nil {
-		return fail(f), false
+		return soft(f)
 	}
 	return Result{Value: value, Exports: snap, Writes: writes, Gas: in.used}, !in.tainted
 }

@@ -18,7 +18,8 @@ func init() {
 
 // instance is one goja runtime prepared for a program: hardened built-ins,
 // the metering function and the compiled module function. It is used by one
-// goroutine at a time and thrown away after any failed call.
+// goroutine at a time and thrown away after a call that was interrupted or
+// left exports in a state restore cannot undo (see run).
 type instance struct {
 	prog   *Program
 	vm     *goja.Runtime

@@ -107,7 +107,7 @@ log (as hypercore batches appends). It prints calls/s and the p50 and p99 latenc
 	}
 	cmd.Flags().IntVar(&clients, "clients", 8, "concurrent clients, each its own user")
 	cmd.Flags().IntVar(&calls, "calls", 40000, "calls in total, per batch size")
-	cmd.Flags().IntSliceVar(&batches, "batch", []int{1, 32}, "calls per request (each request: the client signs its log head once); one run per value")
+	cmd.Flags().IntSliceVar(&batches, "batch", []int{1, 64}, "calls per request (each request: the client signs its log head once); one run per value")
 	cmd.Flags().BoolVar(&fsync, "sync", false, "fsync logs before answering")
 	cmd.Flags().StringVar(&dir, "dir", "", "where to put the host's data (default: the system temp dir)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
