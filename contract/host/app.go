@@ -214,6 +214,9 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 	if hasMethod(methods, "init") {
 		res := a.pool.Call(prog, exports, newArchive(st), a.callOf(in, "init", []byte("[]")), a.limits)
 		out.rec.Gas = res.Gas
+		if res.Err != nil && res.Err.Code == contract.Internal {
+			return nil, fmt.Errorf("contract runtime: %v", res.Err)
+		}
 		if res.Err != nil {
 			out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
 		} else {
@@ -240,9 +243,9 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
 	out := &outcome{rec: in.Record}
 	out.rec.Result, out.rec.Error, out.rec.Gas = nil, nil, 0
-	if a.verify && in.Error != nil && in.Error.Code == contract.Timeout.String() {
-		// The wall-clock backstop is the one verdict that is not
-		// deterministic; a replay follows what the log says.
+	if a.verify && in.Error != nil && nonDeterministic(in.Error.Code) {
+		// The backstops (wall clock, heap) give the only verdicts that are
+		// not deterministic; a replay follows what the log says.
 		out.rec.Error, out.rec.Gas = in.Error, in.Gas
 		return a.finish(out, nil, st)
 	}
@@ -257,6 +260,10 @@ func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
 	exports := hs.exports
 	res := a.pool.Call(hs.prog, exports, newArchive(st), a.callOf(in, in.Method, in.Args), a.limits)
 	out.rec.Gas = res.Gas
+	if res.Err != nil && res.Err.Code == contract.Internal {
+		// Not a verdict on the call: the state could not be read.
+		return nil, fmt.Errorf("contract runtime: %v", res.Err)
+	}
 	if res.Err != nil {
 		out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
 		return a.finish(out, nil, st)
@@ -438,4 +445,15 @@ func compareOutcome(rec, got *Record) error {
 		return d("state root", rec.StateRoot, got.StateRoot)
 	}
 	return nil
+}
+
+// nonDeterministic reports whether a recorded error code is a backstop's
+// verdict, which a replay must follow rather than recompute.
+func nonDeterministic(code string) bool {
+	for c := contract.Code(0); c < 64; c++ {
+		if c.String() == code {
+			return !c.Deterministic()
+		}
+	}
+	return false
 }
