@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/vchain-dev/vchain/kv"
@@ -40,6 +41,11 @@ func Open(dir string, o Options) (*DB, error) {
 		// blocks wrote far more often than old state.
 		CacheSize:    64 << 20,
 		MemTableSize: 64 << 20,
+	}
+	// Bloom filters let a lookup of an absent key (a new file, a new name)
+	// skip every table that cannot hold it instead of reading its index.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if o.InMemory {
 		popts.FS = vfs.NewMem()
