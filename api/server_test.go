@@ -97,7 +97,7 @@ func TestBadRequests(t *testing.T) {
 	}
 	for path, want := range map[string]int{
 		"/v1/contracts/" + res.Contract + "/log?start=x": 400,
-		"/v1/contracts/" + strings.Repeat("0", 64):      404,
+		"/v1/contracts/" + strings.Repeat("0", 64):       404,
 		"/v1/contracts/" + res.Contract + "/state":       400,
 		"/v1/users/" + strings.Repeat("ab", 32):          404,
 	} {
