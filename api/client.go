@@ -142,3 +142,41 @@ func rangeQuery(start, end uint64, proofs bool) string {
 	}
 	return "?" + q.Encode()
 }
+
+// Import asks the host to take over a contract.
+func (c *Client) Import(ctx context.Context, req *ImportRequest) (*Answer, error) {
+	var out Answer
+	return &out, c.do(ctx, "POST", "/v1/import", req, &out)
+}
+
+// Copy fetches a contract's call log and the logs of every user in it:
+// what a new host needs to take the contract over.
+func (c *Client) Copy(ctx context.Context, id string) (*ImportRequest, error) {
+	es, err := c.CallLog(ctx, id, 0, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	req := &ImportRequest{From: id, CallLog: LogCopy{Head: es.Head}, Users: map[string]LogCopy{}}
+	for _, e := range es.Entries {
+		req.CallLog.Entries = append(req.CallLog.Entries, e.Data)
+		var rec struct {
+			User string `json:"user"`
+		}
+		if err := json.Unmarshal([]byte(e.Data), &rec); err != nil {
+			return nil, fmt.Errorf("call log entry %d: %w", e.Index, err)
+		}
+		if _, ok := req.Users[rec.User]; ok || rec.User == "" {
+			continue
+		}
+		ue, err := c.UserEntries(ctx, rec.User, 0, 0, false)
+		if err != nil {
+			return nil, err
+		}
+		cp := LogCopy{Head: ue.Head}
+		for _, x := range ue.Entries {
+			cp.Entries = append(cp.Entries, x.Data)
+		}
+		req.Users[rec.User] = cp
+	}
+	return req, nil
+}

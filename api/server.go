@@ -32,6 +32,7 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /v1/contracts/{id}", s.contractInfo)
 	s.mux.HandleFunc("GET /v1/contracts/{id}/log", s.callLog)
 	s.mux.HandleFunc("GET /v1/contracts/{id}/state", s.state)
+	s.mux.HandleFunc("POST /v1/import", s.importContract)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -252,4 +253,28 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, StateFile{Path: p, Content: string(data), StateLength: n, StateRoot: root})
+}
+
+func (s *Server) importContract(w http.ResponseWriter, r *http.Request) {
+	var req ImportRequest
+	r.Body = http.MaxBytesReader(w, r.Body, 256<<20)
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed request body: "+err.Error())
+		return
+	}
+	from, err := host.ParseContractID(req.From)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	imp := &host.Import{From: from, Head: req.CallLog.Head, Entries: toBytes(req.CallLog.Entries), Users: map[string]host.LogCopy{}}
+	for k, c := range req.Users {
+		imp.Users[k] = host.LogCopy{Head: c.Head, Entries: toBytes(c.Entries)}
+	}
+	a, err := s.h.Import(r.Context(), imp)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Answer{Contract: a.Contract.String(), Seq: a.Record.Seq, Record: a.Raw, RecordHash: host.EntryHash(a.Raw), Head: a.Head})
 }

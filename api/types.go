@@ -10,6 +10,7 @@
 //	GET  /v1/contracts/{id}                a contract: head, methods, exports, state root
 //	GET  /v1/contracts/{id}/log            call log entries (?start=&end=&proofs=1)
 //	GET  /v1/contracts/{id}/state?path=P   a file of the state archive
+//	POST /v1/import                        take over a contract from another host
 package api
 
 import (
@@ -94,6 +95,20 @@ type StateFile struct {
 	Content     string `json:"content"`
 	StateLength uint64 `json:"state_length"`
 	StateRoot   string `json:"state_root"`
+}
+
+// ImportRequest moves a contract to this host: the old contract's call log
+// and the logs of its users, each with its signed head.
+type ImportRequest struct {
+	From    string             `json:"from"`
+	CallLog LogCopy            `json:"call_log"`
+	Users   map[string]LogCopy `json:"users"`
+}
+
+// LogCopy is a log's entries with its signed head.
+type LogCopy struct {
+	Head    hyperlog.SignedHead `json:"head"`
+	Entries []string            `json:"entries"`
 }
 
 // ErrorBody is the body of every error response.

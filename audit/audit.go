@@ -112,9 +112,44 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	say("call log: %d entries, head signed by the contract key, tree hash matches", len(recs))
 
 	// 2. Every user's log: signed by the user, entries hash to the head.
+	// A contract that moved here continues an older call log: audit that
+	// one first, and check the new log starts from its signed head.
+	var history [][]byte
+	var oldCode string
+	if len(recs) > 0 && recs[0].Type == host.TypeMigrate {
+		m := recs[0]
+		say("contract moved here from %s: auditing the old call log first", m.From)
+		if m.FromHead == nil {
+			return rep, &Finding{Check: "link", Entry: 0, Msg: "migrate record without the old head"}
+		}
+		if _, err := Run(ctx, c, m.From, opts); err != nil {
+			return rep, fmt.Errorf("the old contract %s: %w", m.From, err)
+		}
+		old, err := c.CallLog(ctx, m.From, 0, 0, false)
+		if err != nil {
+			return rep, err
+		}
+		if old.Head.Length != m.FromHead.Length || old.Head.TreeHash.String() != m.FromHead.TreeHash {
+			return rep, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("continues the old log at length %d, tree hash %s, but the old log shown is length %d, %s",
+				m.FromHead.Length, m.FromHead.TreeHash, old.Head.Length, old.Head.TreeHash)}
+		}
+		for _, e := range old.Entries {
+			history = append(history, []byte(e.Data))
+		}
+		var first host.Record
+		if len(history) == 0 || json.Unmarshal(history[0], &first) != nil {
+			return rep, &Finding{Check: "link", Entry: 0, Msg: "the old call log does not start with a create"}
+		}
+		u, err := fetchUser(ctx, c, first.User)
+		if err != nil {
+			return rep, err
+		}
+		oldCode = u.decoded[first.UserIndex].Code
+	}
+
 	users := map[string]*userData{}
 	for _, r := range recs {
-		if _, ok := users[r.User]; ok {
+		if _, ok := users[r.User]; ok || r.Type == host.TypeMigrate {
 			continue
 		}
 		u, err := fetchUser(ctx, c, r.User)
@@ -135,6 +170,12 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	// 3. Links and order: each record serves its user's entry, and each
 	// user's calls to this contract are served once, in the user's order.
 	for _, r := range recs {
+		if r.Type == host.TypeMigrate {
+			if r.Seq != 0 {
+				return rep, &Finding{Check: "link", Entry: int64(r.Seq), Msg: "a migrate after the first entry"}
+			}
+			continue
+		}
 		if err := checkLink(id, r, users[r.User]); err != nil {
 			return rep, err
 		}
@@ -153,11 +194,14 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	}
 	defer rp.Close()
 	for _, r := range recs {
-		code := ""
-		if r.Type == host.TypeCreate {
+		code, hist := "", [][]byte(nil)
+		switch r.Type {
+		case host.TypeCreate:
 			code = users[r.User].decoded[r.UserIndex].Code
+		case host.TypeMigrate:
+			code, hist = oldCode, history
 		}
-		if err := rp.Apply(r, code); err != nil {
+		if err := rp.Apply(r, code, hist); err != nil {
 			var d *host.Divergence
 			if errors.As(err, &d) {
 				err = d

@@ -267,3 +267,70 @@ func TestAuditCatchesLyingHost(t *testing.T) {
 		})
 	}
 }
+
+// TestMigration moves the forum to a second host, which continues it under
+// its own key; the audit of the new contract covers the old log, and the
+// state carries over.
+func TestMigration(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	dirB := t.TempDir()
+	hb, err := host.Open(host.Config{Dir: dirB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvB := httptest.NewServer(api.NewServer(hb, nil))
+	defer srvB.Close()
+	cb := api.NewClient(srvB.URL)
+
+	cp, err := w.c.Copy(ctx, w.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := cb.Import(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID := ans.Contract
+	if newID == w.id {
+		t.Fatal("the moved contract must have the new host's key")
+	}
+	// The state carried over: the next post in topic 1 is number 5.
+	res, err := w.bob.Call(ctx, cb, newID, "addPost", json.RawMessage("1"), json.RawMessage(`"on the new host"`))
+	if err != nil || res.Failed() != nil {
+		t.Fatalf("call on the new host: %v %v", err, res)
+	}
+	if string(res.Record.Result) != "5" {
+		t.Fatalf("addPost on the new host returned %s, want 5 (the counters carried over)", res.Record.Result)
+	}
+	if f, err := cb.State(ctx, newID, "/topics/1/1"); err != nil || f.Content != "My name is bob" {
+		t.Fatalf("old state on the new host: %q %v", f.Content, err)
+	}
+	if err := w.bob.Flush(ctx, cb); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Run(ctx, cb, newID, audit.Options{})
+	if err != nil {
+		t.Fatalf("audit of the moved contract: %v", err)
+	}
+	if rep.Entries != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	// A restart rebuilds the moved contract from its logs.
+	srvB.Close()
+	hb.Close()
+	hb, err = host.Open(host.Config{Dir: dirB})
+	if err != nil {
+		t.Fatalf("reopening the new host: %v", err)
+	}
+	defer hb.Close()
+	srvB2 := httptest.NewServer(api.NewServer(hb, nil))
+	defer srvB2.Close()
+	if _, err := audit.Run(ctx, api.NewClient(srvB2.URL), newID, audit.Options{}); err != nil {
+		t.Fatalf("audit after restart: %v", err)
+	}
+	// Importing twice is refused.
+	if _, err := api.NewClient(srvB2.URL).Import(ctx, cp); !api.IsStatus(err, 409) {
+		t.Fatalf("second import: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vchain-dev/vchain/api"
+	"github.com/vchain-dev/vchain/audit"
 )
 
 // clientFlags are the flags every client command shares.
@@ -131,6 +132,36 @@ func newContractCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(deploy, call, state, logCmd)
+	var to string
+	migrate := &cobra.Command{
+		Use:   "migrate ID --to URL",
+		Short: "Move a contract from --host to the host at --to; prints its new id",
+		Long: `migrate audits the contract on --host, copies its call log and the logs of its users to the
+host at --to, which checks every signature, replays every call, and continues the contract under
+a key of its own. The new call log's first entry names the old log's signed head, so an audit of
+the new contract covers the old one too. Prints the new contract's id.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return fmt.Errorf("--to is required")
+			}
+			from := api.NewClient(f.host)
+			if _, err := audit.Run(cmd.Context(), from, args[0], audit.Options{}); err != nil {
+				return fmt.Errorf("the contract does not pass its audit on %s, refusing to move it: %w", f.host, err)
+			}
+			cp, err := from.Copy(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			ans, err := api.NewClient(to).Import(cmd.Context(), cp)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), ans.Contract)
+			return nil
+		},
+	}
+	migrate.Flags().StringVar(&to, "to", "", "the host to move the contract to")
+	cmd.AddCommand(deploy, call, state, logCmd, migrate)
 	return cmd
 }

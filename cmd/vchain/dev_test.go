@@ -96,6 +96,21 @@ func TestCLIForumAndAudit(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "audit OK") || !strings.Contains(out, "3 calls replayed") {
 		t.Fatalf("audit: exit %d\n%s%s", code, out, errOut)
 	}
+	// Migration to a second host: the contract continues there under a new
+	// id, with its state, and its audit covers the old log.
+	urlB, _ := startDev(t, filepath.Join(dir, "hostB"))
+	out, errOut, code = run(t, "", "contract", "migrate", "--host", url, "--key", key, "--to", urlB, id)
+	newID := strings.TrimSpace(out)
+	if code != 0 || newID == id {
+		t.Fatalf("migrate: exit %d, %q %s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(mustRun(t, "contract", "call", "--host", urlB, "--key", key, newID, "addPost", "1", `"moved"`)); got != "2" {
+		t.Fatalf("addPost on the new host returned %s, want 2", got)
+	}
+	if out := mustRun(t, "audit", "--host", urlB, "--contract", newID); !strings.Contains(out, "auditing the old call log first") || !strings.Contains(out, "audit OK") {
+		t.Fatalf("audit of the moved contract:\n%s", out)
+	}
+
 	// Bad input gets a clear error and a non-zero exit.
 	for _, c := range []struct {
 		args []string
@@ -209,4 +224,13 @@ func TestHostSurvivesKill(t *testing.T) {
 		t.Fatalf("audit after %d kills: %v", rounds, err)
 	}
 	t.Logf("audit OK after %d kills: %d calls replayed, %d pending", rounds, rep.Entries, rep.Pending)
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := run(t, "", args...)
+	if code != 0 {
+		t.Fatalf("vchain %v: exit %d: %s", args, code, errOut)
+	}
+	return out
 }

@@ -22,9 +22,10 @@ import (
 // The contract application's payloads: magic "vc", then an opcode, then
 // the JSON of an input.
 const (
-	magic    = "vc"
-	opCreate = 'c'
-	opCall   = 'x'
+	magic     = "vc"
+	opCreate  = 'c'
+	opCall    = 'x'
+	opMigrate = 'm'
 )
 
 // Keys of a contract engine's application state.
@@ -39,8 +40,12 @@ var (
 // input fields and, when replaying a log, its recorded outcome to check.
 type input struct {
 	Record
-	// Code is the contract's source (create), taken from the user entry.
+	// Code is the contract's source (create; migrate: the old contract's),
+	// taken from the user entry that created it.
 	Code string `json:"code,omitempty"`
+	// History is the old contract's call log (migrate), replayed to
+	// rebuild its state.
+	History []json.RawMessage `json:"history,omitempty"`
 }
 
 // meta is a contract's descriptive state.
@@ -122,7 +127,7 @@ func (a *app) load(st kv.Reader) (*hotState, error) {
 
 // Info implements engine.Application.
 func (a *app) Info() engine.Info {
-	return engine.Info{Name: "contract", Version: "1", FirstBlock: 0, MagicBytes: []byte(magic), Opcodes: []byte{opCreate, opCall}}
+	return engine.Info{Name: "contract", Version: "1", FirstBlock: 0, MagicBytes: []byte(magic), Opcodes: []byte{opCreate, opCall, opMigrate}}
 }
 
 // Parse implements engine.Application.
@@ -135,7 +140,7 @@ func (a *app) Parse(_ *engine.BlockContext, tx *tape.Tx, opcode byte, payload []
 	if err := json.Unmarshal(payload, &in); err != nil {
 		return nil, fmt.Errorf("contract input: %w", err)
 	}
-	if (opcode == opCreate) != (in.Type == TypeCreate) {
+	if (opcode == opCreate) != (in.Type == TypeCreate) || (opcode == opMigrate) != (in.Type == TypeMigrate) {
 		return nil, fmt.Errorf("contract input: opcode %q with type %q", opcode, in.Type)
 	}
 	return &in, nil
@@ -146,9 +151,12 @@ func (a *app) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) error {
 	in := op.Data.(*input)
 	var out *outcome
 	var err error
-	if in.Type == TypeCreate {
+	switch in.Type {
+	case TypeCreate:
 		out, err = a.create(in, st)
-	} else {
+	case TypeMigrate:
+		out, err = a.migrate(in, st)
+	default:
 		out, err = a.call(in, st)
 	}
 	if err != nil {
@@ -174,7 +182,7 @@ func (a *app) Serialize(op *engine.Op) ([]byte, error) {
 		code, msg = r.Error.Code, r.Error.Message
 	}
 	return vchash.SerializeValues(op.Opcode, r.Type, r.Seq, r.User, r.UserIndex, r.UserEntry, r.CodeHash,
-		r.Method, string(r.Args), r.Time, string(r.Result), code, msg, r.Gas, r.StateLength, r.StateRoot)
+		r.Method, string(r.Args), r.Time, string(r.Result), code, msg, r.Gas, r.StateLength, r.StateRoot, r.From)
 }
 
 func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
@@ -456,4 +464,44 @@ func nonDeterministic(code string) bool {
 		}
 	}
 	return false
+}
+
+// migrate rebuilds a contract moved from another host: it replays the old
+// call log, checking every recorded outcome, so the contract continues
+// from exactly the state the old host's log proves.
+func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
+	verify := a.verify
+	a.verify = true
+	defer func() { a.verify = verify }()
+	if _, err := st.Get(keyMeta); err == nil {
+		return nil, errors.New("migrate: the contract already exists")
+	}
+	for i, raw := range in.History {
+		var rec Record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, fmt.Errorf("migrate: old call log entry %d: %w", i, err)
+		}
+		if rec.Seq != uint64(i) || (rec.Type == TypeCreate) != (i == 0) {
+			return nil, fmt.Errorf("migrate: old call log entry %d is out of place", i)
+		}
+		old := &input{Record: rec}
+		var out *outcome
+		var err error
+		if rec.Type == TypeCreate {
+			old.Code = in.Code
+			out, err = a.create(old, st)
+		} else {
+			out, err = a.call(old, st)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		if err := compareOutcome(&rec, &out.rec); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	out := &outcome{rec: in.Record}
+	out.rec.Result, out.rec.Error, out.rec.Gas = json.RawMessage("null"), nil, 0
+	a.hot = nil
+	return a.finish(out, nil, st)
 }

@@ -142,6 +142,11 @@ type Record struct {
 	// after the call.
 	StateLength uint64 `json:"state_length"`
 	StateRoot   string `json:"state_root"`
+	// From and FromHead link a migrated contract to where it came from
+	// (migrate): the old contract's id and the signed head of its call log
+	// that this contract continues.
+	From     string `json:"from,omitempty"`
+	FromHead *Head  `json:"from_head,omitempty"`
 	// Consensus is the state engine's consensus hash for this call.
 	Consensus string `json:"consensus"`
 }

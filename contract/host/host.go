@@ -150,6 +150,9 @@ func (h *Host) Close() error {
 			errs = append(errs, in.eng.Flush())
 		}
 		errs = append(errs, in.calls.Close())
+		if in.from != nil {
+			errs = append(errs, in.from.Close())
+		}
 	}
 	h.mu.Lock()
 	for _, u := range h.users {
@@ -385,8 +388,11 @@ func inputHash(r *Record) [32]byte {
 // block builds the engine block for a call log entry.
 func block(in *input) *tape.Block {
 	op := byte(opCall)
-	if in.Type == TypeCreate {
+	switch in.Type {
+	case TypeCreate:
 		op = opCreate
+	case TypeMigrate:
+		op = opMigrate
 	}
 	payload, _ := json.Marshal(in)
 	payload = append([]byte{magic[0], magic[1], op}, payload...)

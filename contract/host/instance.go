@@ -23,6 +23,7 @@ type instance struct {
 	id       ContractID
 	dir      string
 	calls    *hyperlog.Log
+	from     *hyperlog.Log // a migrated contract's old call log
 	eng      *engine.Engine
 	app      *app
 	reqs     chan *request
@@ -35,11 +36,12 @@ type instance struct {
 }
 
 type request struct {
-	user  hyperlog.Hash
-	index uint64
-	raw   []byte
-	entry *UserEntry
-	reply chan reply
+	user    hyperlog.Hash
+	index   uint64
+	raw     []byte
+	entry   *UserEntry
+	migrate *migration // a contract moving in
+	reply   chan reply
 }
 
 type reply struct {
@@ -75,7 +77,7 @@ func (h *Host) createInstance(user hyperlog.Hash, index uint64) (*instance, erro
 	if err != nil {
 		return nil, fmt.Errorf("contract %s: call log: %w", id, err)
 	}
-	return h.startInstance(id, dir, calls)
+	return h.startInstance(id, dir, calls, nil)
 }
 
 // openInstance reopens a contract found on disk.
@@ -97,11 +99,18 @@ func (h *Host) openInstance(dir string) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: call log: %w", dir, err)
 	}
-	return h.startInstance(ContractID(calls.Key()), dir, calls)
+	var from *hyperlog.Log
+	if o.Index == migratedIndex {
+		if from, err = hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, Logger: h.log}); err != nil {
+			calls.Close()
+			return nil, fmt.Errorf("%s: old call log: %w", dir, err)
+		}
+	}
+	return h.startInstance(ContractID(calls.Key()), dir, calls, from)
 }
 
-func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log) (*instance, error) {
-	in := &instance{h: h, id: id, dir: dir, calls: calls, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+func (h *Host) startInstance(id ContractID, dir string, calls, from *hyperlog.Log) (*instance, error) {
+	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, reqs: make(chan *request, 1024), stop: make(chan struct{})}
 	in.app = &app{programs: h.programs, pool: h.pool, limits: h.limits}
 	cfg := engine.Config{UndoDepth: int64(4 * h.cfg.MaxBatch), Logger: h.log}
 	if h.cfg.Sync {
@@ -227,9 +236,17 @@ func (in *instance) execute(batch []*request) *executed {
 		rec := Record{Type: r.entry.Type, Seq: seq0 + uint64(i), User: r.user.String(), UserIndex: r.index,
 			UserEntry: EntryHash(r.raw), Time: in.nextTime()}
 		inp := &input{Record: rec}
-		if r.entry.Type == TypeCreate {
+		switch {
+		case r.migrate != nil:
+			m := r.migrate
+			inp.User, inp.UserEntry = "", ""
+			inp.From, inp.FromHead, inp.Code = m.from.String(), headOf(m.head), m.code
+			for _, e := range m.history {
+				inp.History = append(inp.History, json.RawMessage(e))
+			}
+		case r.entry.Type == TypeCreate:
 			inp.Code = r.entry.Code
-		} else {
+		default:
 			inp.Method, inp.Args = r.entry.Method, r.entry.Args
 		}
 		blocks[i] = block(inp)
@@ -327,8 +344,13 @@ func (s *callLogSource) Block(_ context.Context, h int64) (*tape.Block, error) {
 		return nil, err
 	}
 	inp := &input{Record: *rec}
-	if rec.Type == TypeCreate {
+	switch rec.Type {
+	case TypeCreate:
 		if inp.Code, err = s.in.h.userCode(rec); err != nil {
+			return nil, err
+		}
+	case TypeMigrate:
+		if inp, err = s.in.h.migrationOf(s.in, rec); err != nil {
 			return nil, err
 		}
 	}

@@ -113,12 +113,25 @@ func readLog(l *hyperlog.Log, start, end uint64, proofs bool) (hyperlog.SignedHe
 
 // CallLog returns call log entries [start, end) (end 0 means to the head),
 // and the head they are read against.
+// A contract that moved here from another host keeps its old call log,
+// served under the old id.
 func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
 	in, err := h.instance(id)
-	if err != nil {
+	if err == nil {
+		return readLog(in.calls, start, end, proofs)
+	}
+	h.mu.Lock()
+	var old *hyperlog.Log
+	for _, c := range h.contracts {
+		if c.from != nil && ContractID(c.from.Key()) == id {
+			old = c.from
+		}
+	}
+	h.mu.Unlock()
+	if old == nil {
 		return hyperlog.SignedHead{}, nil, err
 	}
-	return readLog(in.calls, start, end, proofs)
+	return readLog(old, start, end, proofs)
 }
 
 // UserHead returns a user log's signed head, with its roots.

@@ -37,15 +37,20 @@ func NewReplayer(limits contract.Limits) (*Replayer, error) {
 // Close releases the replayer's memory.
 func (r *Replayer) Close() error { return r.db.Close() }
 
-// Apply replays the next record (code is the contract's source for a
-// create). It returns a *Divergence when the record's outcome, state root
-// or consensus hash is not what the call produces.
-func (r *Replayer) Apply(rec *Record, code string) error {
+// Apply replays the next record: code is the contract's source for a
+// create or a migrate, history the old call log for a migrate. It returns
+// a *Divergence when the record's outcome, state root or consensus hash is
+// not what the call produces.
+func (r *Replayer) Apply(rec *Record, code string, history [][]byte) error {
 	if want := uint64(r.eng.Height() + 1); rec.Seq != want {
 		return fmt.Errorf("call log entry %d: expected seq %d next", rec.Seq, want)
 	}
 	r.app.outcomes = r.app.outcomes[:0]
-	err := r.eng.ApplyBlock(block(&input{Record: *rec, Code: code}), -1)
+	in := &input{Record: *rec, Code: code}
+	for _, h := range history {
+		in.History = append(in.History, h)
+	}
+	err := r.eng.ApplyBlock(block(in), -1)
 	if err != nil {
 		return err
 	}
