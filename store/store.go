@@ -39,9 +39,11 @@ func Open(dir string, o Options) (*DB, error) {
 		Logger: pebbleLogger{o.Logger},
 		// Recent state stays in memory: engines read back what the last
 		// blocks wrote far more often than old state.
-		CacheSize:    64 << 20,
 		MemTableSize: 64 << 20,
 	}
+	cache := pebble.NewCache(128 << 20)
+	defer cache.Unref()
+	popts.Cache = cache
 	// Bloom filters let a lookup of an absent key (a new file, a new name)
 	// skip every table that cannot hold it instead of reading its index.
 	for i := range popts.Levels {
