@@ -85,6 +85,9 @@ func LoadUser(keyPath string) (*User, error) {
 // Key returns the user's public key in hex: its user log's id on a host.
 func (u *User) Key() string { return u.pub.String() }
 
+// PrivateKey returns the user's signing key.
+func (u *User) PrivateKey() ed25519.PrivateKey { return u.priv }
+
 func (u *User) save() error {
 	if u.statePath == "" {
 		return nil

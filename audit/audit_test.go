@@ -334,3 +334,96 @@ func TestMigration(t *testing.T) {
 		t.Fatalf("second import: %v", err)
 	}
 }
+
+// TestAuditCatchesForkAtSameLength: the host answers bob's call, then
+// shows a history of the same length in which that slot holds another
+// user's call, consistent in every other respect (signed, linked,
+// replayable). Bob's ack of the head he was given exposes the fork.
+func TestAuditCatchesForkAtSameLength(t *testing.T) {
+	ctx := context.Background()
+	dirA := t.TempDir()
+	hA, err := host.Open(host.Config{Dir: dirA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvA := httptest.NewServer(api.NewServer(hA, nil))
+	cA := api.NewClient(srvA.URL)
+	bob, alice := newUser(t), newUser(t)
+	res, err := bob.Deploy(ctx, cA, forum(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Contract
+	if _, err := alice.Call(ctx, cA, id, "addTopic", json.RawMessage(`"t"`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*api.User{bob, alice} {
+		if err := u.Flush(ctx, cA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srvA.Close()
+	hA.Close()
+	dirB := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(dirB, os.DirFS(dirA)); err != nil {
+		t.Fatal(err)
+	}
+
+	// History A: bob's call is answered and acknowledged.
+	if hA, err = host.Open(host.Config{Dir: dirA}); err != nil {
+		t.Fatal(err)
+	}
+	defer hA.Close()
+	srvA = httptest.NewServer(api.NewServer(hA, nil))
+	defer srvA.Close()
+	cA = api.NewClient(srvA.URL)
+	if _, err := bob.Call(ctx, cA, id, "addPost", json.RawMessage("1"), json.RawMessage(`"bob's post"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Flush(ctx, cA); err != nil {
+		t.Fatal(err)
+	}
+
+	// History B, from the same host key: the same slot serves alice.
+	hB, err := host.Open(host.Config{Dir: dirB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hB.Close()
+	srvB := httptest.NewServer(api.NewServer(hB, nil))
+	defer srvB.Close()
+	cB := api.NewClient(srvB.URL)
+	alice2 := api.NewUser(alice.PrivateKey())
+	if _, err := alice2.Call(ctx, cB, id, "addPost", json.RawMessage("1"), json.RawMessage(`"alice's post"`)); err != nil {
+		t.Fatal(err)
+	}
+	logA, _ := cA.CallLog(ctx, id, 0, 0, false)
+	logB, _ := cB.CallLog(ctx, id, 0, 0, false)
+	if logA.Head.Length != logB.Head.Length || logA.Head.TreeHash == logB.Head.TreeHash {
+		t.Fatalf("the two histories should have the same length and differ: %d/%d", logA.Head.Length, logB.Head.Length)
+	}
+	// History B passes every check on its own...
+	if _, err := audit.Run(ctx, cB, id, audit.Options{}); err != nil {
+		t.Fatalf("history B on its own: %v", err)
+	}
+	// ...but not with bob's log, which acknowledges history A's head.
+	l := &liar{t: t, id: id, users: map[string]*api.Entries{}}
+	for _, e := range logB.Entries {
+		l.calls = append(l.calls, []byte(e.Data))
+	}
+	keyFile, _ := os.ReadFile(filepath.Join(dirA, "host.key"))
+	hostKey, _ := host.ParseKey(keyFile)
+	bobKey, _ := hyperlog.ParseHash(bob.Key())
+	l.key = host.DeriveContractKey(hostKey, bobKey, 0)
+	if l.users[bob.Key()], err = cA.UserEntries(ctx, bob.Key(), 0, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if l.users[alice.Key()], err = cB.UserEntries(ctx, alice.Key(), 0, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	f := auditLiar(t, &world{id: id}, l)
+	if f.Check != "ack" || !strings.Contains(f.Msg, "forked its signed history") {
+		t.Fatalf("finding %v; want the ack check to find a fork", f)
+	}
+	t.Logf("caught: %v", f)
+}
