@@ -95,8 +95,8 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 		}
 		raws[i] = []byte(e.Data)
 	}
-	if err := verifyEntries(key, head, raws); err != nil {
-		return rep, &Finding{Check: "call log", Entry: -1, Msg: err.Error()}
+	if err := hyperlog.VerifyLog(key, head, raws); err != nil {
+		return rep, &Finding{Check: "call log", Entry: -1, Msg: "entries do not match the signed head: " + err.Error()}
 	}
 	recs := make([]*host.Record, len(raws))
 	for i, raw := range raws {
@@ -223,19 +223,6 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	return rep, nil
 }
 
-// verifyEntries checks that entries are exactly the log head signs.
-func verifyEntries(key hyperlog.Hash, head hyperlog.SignedHead, entries [][]byte) error {
-	if uint64(len(entries)) != head.Length {
-		return fmt.Errorf("host returned %d entries for a head of length %d", len(entries), head.Length)
-	}
-	v := hyperlog.NewVerifier(key)
-	v.Add(entries...)
-	if err := v.Accept(head); err != nil {
-		return fmt.Errorf("entries do not match the signed head: %w", err)
-	}
-	return nil
-}
-
 func fetchUser(ctx context.Context, c *api.Client, user string) (*userData, error) {
 	pub, err := hyperlog.ParseHash(user)
 	if err != nil {
@@ -253,8 +240,8 @@ func fetchUser(ctx context.Context, c *api.Client, user string) (*userData, erro
 	for _, e := range es.Entries {
 		u.entries = append(u.entries, []byte(e.Data))
 	}
-	if err := verifyEntries(ukey, es.Head, u.entries); err != nil {
-		return nil, &Finding{Check: "user log", Msg: fmt.Sprintf("user %s: %v", user, err)}
+	if err := hyperlog.VerifyLog(ukey, es.Head, u.entries); err != nil {
+		return nil, &Finding{Check: "user log", Msg: fmt.Sprintf("user %s: entries do not match the signed head: %v", user, err)}
 	}
 	for i, raw := range u.entries {
 		ue, err := host.DecodeUserEntry(raw)

@@ -142,3 +142,15 @@ func (v *Verifier) Upgrade(p *Proof, head SignedHead) error {
 	v.tip = append([]Node(nil), roots...)
 	return nil
 }
+
+// VerifyLog checks that entries are exactly the log head covers: the head
+// is signed for key and the entries, all of them, hash to its tree hash.
+// It is how a whole log copied from an untrusted source is checked.
+func VerifyLog(key Hash, head SignedHead, entries [][]byte) error {
+	if uint64(len(entries)) != head.Length {
+		return fmt.Errorf("%w: %d entries for a head of length %d", ErrInvalidProof, len(entries), head.Length)
+	}
+	v := NewVerifier(key)
+	v.Add(entries...)
+	return v.Accept(head)
+}

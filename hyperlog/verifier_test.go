@@ -1,6 +1,8 @@
 package hyperlog
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"testing"
@@ -123,5 +125,26 @@ func TestVerifier(t *testing.T) {
 	}
 	if _, err := NewVerifierAt(Hash{1}, heads[3]); err == nil {
 		t.Error("starting head under another key accepted")
+	}
+}
+
+func TestVerifyLog(t *testing.T) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, 32))
+	id := NewIdentity(ModeManifest, priv.Public().(ed25519.PublicKey))
+	entries := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+	head := id.SignHead(priv, TreeHash(RootsOf(entries)), 3, 0)
+	if err := VerifyLog(id.Key(), head, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyLog(id.Key(), head, entries[:2]); err == nil {
+		t.Fatal("a missing entry must fail")
+	}
+	swapped := [][]byte{entries[1], entries[0], entries[2]}
+	if err := VerifyLog(id.Key(), head, swapped); err == nil {
+		t.Fatal("reordered entries must fail")
+	}
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
+	if err := VerifyLog(id.Key(), id.SignHead(other, head.TreeHash, 3, 0), entries); err == nil {
+		t.Fatal("a head signed by another key must fail")
 	}
 }

@@ -43,9 +43,7 @@ func verifyCopy(key hyperlog.Hash, c LogCopy, what string) error {
 	if err := hyperlog.VerifyHead(key, c.Head); err != nil {
 		return badRequest("%s: head: %v", what, err)
 	}
-	v := hyperlog.NewVerifier(key)
-	v.Add(c.Entries...)
-	if err := v.Accept(c.Head); err != nil {
+	if err := hyperlog.VerifyLog(key, c.Head, c.Entries); err != nil {
 		return badRequest("%s: entries do not match the signed head: %v", what, err)
 	}
 	return nil
