@@ -31,7 +31,14 @@ type Options struct {
 	// Logger receives Pebble's messages (at debug level; errors at error).
 	// Nil discards them.
 	Logger *slog.Logger
+	// CacheBytes bounds the block cache, allocated as it fills (default
+	// DefaultCacheBytes). Engines read back recent state constantly; once
+	// the blocks they touch outgrow the cache, every lookup reads the disk.
+	CacheBytes int64
 }
+
+// DefaultCacheBytes is the block cache's bound when Options do not say.
+const DefaultCacheBytes = 256 << 20
 
 // Open opens (creating if needed) the database in dir.
 func Open(dir string, o Options) (*DB, error) {
@@ -41,7 +48,10 @@ func Open(dir string, o Options) (*DB, error) {
 		// blocks wrote far more often than old state.
 		MemTableSize: 64 << 20,
 	}
-	cache := pebble.NewCache(128 << 20)
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	popts.Cache = cache
 	// Bloom filters let a lookup of an absent key (a new file, a new name)

@@ -20,6 +20,7 @@ const DefaultListen = "127.0.0.1:8645"
 func newDevCmd() *cobra.Command {
 	var datadir, listen string
 	var sync bool
+	var cacheMiB int64
 	cmd := &cobra.Command{
 		Use:   "dev [--datadir DIR] [--listen ADDR]",
 		Short: "Run a contract host with its JSON HTTP API (no setup: data in ./.vchain)",
@@ -41,7 +42,7 @@ Try it:
 				return err
 			}
 			tuneGC(2 << 30)
-			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Logger: log})
+			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Logger: log, CacheBytes: cacheMiB << 20})
 			if err != nil {
 				return err
 			}
@@ -73,6 +74,7 @@ Try it:
 	}
 	cmd.Flags().StringVar(&datadir, "datadir", ".vchain", "the host's data directory")
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the HTTP API")
+	cmd.Flags().Int64Var(&cacheMiB, "cache", 1024, "block cache of the state store, in MiB (allocated as it fills)")
 	cmd.Flags().BoolVar(&sync, "sync", false, "fsync every answered call (survives power loss, not just a killed process)")
 	return cmd
 }

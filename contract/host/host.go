@@ -46,6 +46,10 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// CacheBytes bounds the store's block cache (default 1 GiB, allocated
+	// as it fills): a host's throughput falls once the state it reads
+	// outgrows the cache.
+	CacheBytes int64
 }
 
 // Host serves contracts. Its methods are safe for concurrent use.
@@ -114,7 +118,10 @@ func Open(cfg Config) (*Host, error) {
 	if h.master, err = loadOrCreateKey(filepath.Join(cfg.Dir, "host.key")); err != nil {
 		return nil, err
 	}
-	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log}); err != nil {
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = 1 << 30
+	}
+	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log, CacheBytes: cfg.CacheBytes}); err != nil {
 		return nil, err
 	}
 	if err := h.recover(); err != nil {
