@@ -427,3 +427,54 @@ func TestAuditCatchesForkAtSameLength(t *testing.T) {
 	}
 	t.Logf("caught: %v", f)
 }
+
+// TestBadContractsThroughTheHost: calls that loop, allocate without bound,
+// throw, or return what cannot be serialized fail with a recorded error;
+// the host keeps serving, and the audit replays the failures exactly.
+func TestBadContractsThroughTheHost(t *testing.T) {
+	ctx := context.Background()
+	h, err := host.Open(host.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(api.NewServer(h, nil))
+	defer srv.Close()
+	c := api.NewClient(srv.URL)
+	u := newUser(t)
+	code := `
+exports.n = 0
+exports.spin = async () => { for (;;) {} }
+exports.grow = async () => { const a = []; for (;;) a.push('xxxxxxxxxxxxxxxx') }
+exports.boom = async () => { exports.n = 99; throw new Error('boom') }
+exports.weird = async () => new Map()
+exports.inc = async () => ++exports.n
+`
+	res, err := u.Deploy(ctx, c, []byte(code))
+	if err != nil || res.Failed() != nil {
+		t.Fatalf("deploy: %v %v", err, res)
+	}
+	id := res.Contract
+	for _, tc := range []struct{ method, code string }{
+		{"spin", "OutOfGas"}, {"grow", "OutOfGas"}, {"boom", "Threw"}, {"weird", "BadReturn"},
+	} {
+		r, err := u.Call(ctx, c, id, tc.method)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.method, err)
+		}
+		if r.Record.Error == nil || r.Record.Error.Code != tc.code {
+			t.Fatalf("%s: recorded %+v, want error %s", tc.method, r.Record.Error, tc.code)
+		}
+	}
+	// Failed calls changed nothing: the counter is still at 0.
+	r, err := u.Call(ctx, c, id, "inc")
+	if err != nil || r.Failed() != nil || string(r.Record.Result) != "1" {
+		t.Fatalf("inc after the failures: %v %v %s", err, r.Failed(), r.Record.Result)
+	}
+	if err := u.Flush(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.Run(ctx, c, id, audit.Options{}); err != nil {
+		t.Fatalf("audit: %v", err)
+	}
+}
