@@ -1,0 +1,156 @@
+// Package bitcoin turns Bitcoin blocks into the engine's tape: for every
+// transaction that carries an OP_RETURN payload (optionally only those
+// starting with an application's magic bytes), the payload, the senders
+// (the outputs its inputs spend: script, address, public key, value), the
+// outputs, and the fee.
+//
+// This file holds the decoding, which is pure: blocks come in as
+// wire.MsgBlock, spent outputs through a PrevOuts lookup. The RPC source
+// that feeds it from a node builds on it.
+package bitcoin
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/vchain-dev/vchain/tape"
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+// PrevOuts finds the output an input spends.
+type PrevOuts interface {
+	PrevOut(op wire.OutPoint) (*wire.TxOut, error)
+}
+
+// Decoder turns blocks into tape blocks.
+type Decoder struct {
+	// Params are the network's parameters (address encoding).
+	Params *chaincfg.Params
+	// Magic, when not empty, keeps only transactions whose payload starts
+	// with it; others are not even looked at (their inputs are not
+	// resolved).
+	Magic []byte
+}
+
+// displayHash converts a chainhash (internal byte order) to the display
+// order vchash.Hash uses everywhere.
+func displayHash(h chainhash.Hash) vchash.Hash {
+	var out vchash.Hash
+	copy(out[:], h[:])
+	slices.Reverse(out[:])
+	return out
+}
+
+// Payload returns the data a transaction carries: the push of its last
+// output of the form OP_RETURN <push>, as Virtualchain reads it.
+func Payload(tx *wire.MsgTx) ([]byte, bool) {
+	var payload []byte
+	found := false
+	for _, out := range tx.TxOut {
+		if !txscript.IsNullData(out.PkScript) {
+			continue
+		}
+		pushes, err := txscript.PushedData(out.PkScript)
+		if err != nil || len(pushes) != 1 {
+			continue
+		}
+		payload, found = pushes[0], true
+	}
+	return payload, found
+}
+
+// Block decodes a block at height.
+func (d *Decoder) Block(height int64, b *wire.MsgBlock, prev PrevOuts) (*tape.Block, error) {
+	out := &tape.Block{Header: tape.Header{
+		Height: height,
+		Hash:   displayHash(b.BlockHash()),
+		Parent: displayHash(b.Header.PrevBlock),
+		Time:   b.Header.Timestamp.Unix(),
+	}}
+	for i, tx := range b.Transactions {
+		payload, ok := Payload(tx)
+		if !ok || len(d.Magic) > 0 && !hasPrefix(payload, d.Magic) {
+			continue
+		}
+		t, err := d.Tx(i, tx, payload, prev)
+		if err != nil {
+			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, i, tx.TxHash(), err)
+		}
+		out.Txs = append(out.Txs, *t)
+	}
+	return out, nil
+}
+
+func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }
+
+// Tx decodes one transaction at index i of its block.
+func (d *Decoder) Tx(i int, tx *wire.MsgTx, payload []byte, prev PrevOuts) (*tape.Tx, error) {
+	t := &tape.Tx{ID: displayHash(tx.TxHash()), Index: i, Payload: payload}
+	var in, outSum int64
+	for _, o := range tx.TxOut {
+		t.Outputs = append(t.Outputs, tape.Output{Script: o.PkScript, Address: d.address(o.PkScript), Value: o.Value})
+		outSum += o.Value
+	}
+	if isCoinbase(tx) {
+		return t, nil
+	}
+	for k, txIn := range tx.TxIn {
+		if prev == nil {
+			return nil, errors.New("no way to look up spent outputs")
+		}
+		po, err := prev.PrevOut(txIn.PreviousOutPoint)
+		if err != nil {
+			return nil, fmt.Errorf("input %d spends %v: %w", k, txIn.PreviousOutPoint, err)
+		}
+		t.Senders = append(t.Senders, tape.Sender{
+			Script:  po.PkScript,
+			Address: d.address(po.PkScript),
+			PubKey:  pubKey(txIn),
+			Value:   po.Value,
+		})
+		in += po.Value
+	}
+	t.Fee = in - outSum
+	return t, nil
+}
+
+func isCoinbase(tx *wire.MsgTx) bool {
+	return len(tx.TxIn) == 1 && tx.TxIn[0].PreviousOutPoint.Index == wire.MaxPrevOutIndex &&
+		tx.TxIn[0].PreviousOutPoint.Hash == (chainhash.Hash{})
+}
+
+// address encodes a script's single address on the network, or "" when it
+// has none (OP_RETURN, bare multisig, non-standard).
+func (d *Decoder) address(script []byte) string {
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, d.Params)
+	if err != nil || len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
+}
+
+// pubKey finds the public key that signed an input: the second witness
+// item (P2WPKH) or the last push of the signature script (P2PKH).
+func pubKey(in *wire.TxIn) []byte {
+	if len(in.Witness) == 2 && isPubKey(in.Witness[1]) {
+		return in.Witness[1]
+	}
+	pushes, err := txscript.PushedData(in.SignatureScript)
+	if err != nil || len(pushes) == 0 {
+		return nil
+	}
+	if last := pushes[len(pushes)-1]; isPubKey(last) {
+		return last
+	}
+	return nil
+}
+
+func isPubKey(b []byte) bool {
+	return len(b) == 33 && (b[0] == 2 || b[0] == 3) || len(b) == 65 && b[0] == 4
+}
