@@ -1,0 +1,120 @@
+package bitcoin_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/vchain-dev/vchain/apps/passthrough"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/internal/btcdtest"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape/bitcoin"
+)
+
+// opReturn spends output 0 of prev (paid to the node's key) into an
+// OP_RETURN carrying payload and change back to the key.
+func opReturn(t *testing.T, n *btcdtest.Node, prev *wire.MsgTx, payload []byte) *wire.MsgTx {
+	t.Helper()
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil))
+	s, err := txscript.NullDataScript(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.AddTxOut(wire.NewTxOut(0, s))
+	tx.AddTxOut(wire.NewTxOut(prev.TxOut[0].Value-10_000, n.Script))
+	sig, err := txscript.SignatureScript(tx, 0, n.Script, txscript.SigHashAll, n.Key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.TxIn[0].SignatureScript = sig
+	return tx
+}
+
+// TestSourceAgainstBtcd: blocks from a real btcd come out with the op's
+// payload, sender and fee, and an engine following the node rolls back an
+// invalidated block and applies the branch that replaces it.
+func TestSourceAgainstBtcd(t *testing.T) {
+	n := btcdtest.Start(t)
+	c := n.Client
+	hashes, err := c.Generate(101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.GetBlock(hashes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := opReturn(t, n, first.Transactions[0], []byte("id?hello"))
+	if _, err := c.SendRawTransaction(tx, false); err != nil {
+		t.Fatal(err)
+	}
+	mined, err := c.Generate(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, []byte("id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	b, err := src.Block(ctx, 102)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Txs) != 1 || string(b.Txs[0].Payload) != "id?hello" || b.Txs[0].ID.String() != tx.TxHash().String() {
+		t.Fatalf("block 102: %+v", b.Txs)
+	}
+	if s := b.Txs[0].Senders; len(s) != 1 || s[0].Address != n.Address.EncodeAddress() || len(s[0].PubKey) != 33 {
+		t.Fatalf("senders %+v", s)
+	}
+	if b.Txs[0].Fee != 10_000 || b.Hash.String() != mined[0].String() {
+		t.Fatalf("fee %d, hash %s", b.Txs[0].Fee, b.Hash)
+	}
+
+	// An engine (the pass-through app from height 100) follows the node.
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rolled []engine.RollbackEvent
+	e, err := engine.Open(db, passthrough.New(100), engine.Config{OnRollback: func(ev engine.RollbackEvent) { rolled = append(rolled, ev) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.Record(102)
+	if e.Height() != 102 || rec.Accepted != 1 {
+		t.Fatalf("engine at %d, block 102 accepted %d ops", e.Height(), rec.Accepted)
+	}
+	// Invalidate block 102: its transaction goes back to the mempool and
+	// the next two blocks form the new branch.
+	if err := c.InvalidateBlock(mined[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Generate(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	if len(rolled) != 1 || rolled[0].ForkHeight != 101 || e.Height() != 103 {
+		t.Fatalf("rollbacks %+v, height %d", rolled, e.Height())
+	}
+	newHash, _ := e.HashAt(102)
+	if newHash.String() == mined[0].String() {
+		t.Fatal("block 102 is still the invalidated one")
+	}
+	rec, _ = e.Record(102)
+	if rec.Accepted != 1 {
+		t.Fatalf("the replacement block 102 holds %d ops; the transaction should be mined again", rec.Accepted)
+	}
+}
