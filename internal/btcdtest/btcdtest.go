@@ -100,7 +100,7 @@ func Start(t testing.TB) *Node {
 		"--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"), "--configfile=/dev/null",
 		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--rpclisten="+n.RPC, "--notls",
 		fmt.Sprintf("--listen=127.0.0.1:%d", freePort(t)), "--nodnsseed",
-		"--miningaddr="+addr.EncodeAddress(), "--txindex")
+		"--miningaddr="+addr.EncodeAddress(), "--txindex", "--addrindex")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -1,9 +1,13 @@
 package bitcoin_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -117,4 +121,68 @@ func TestSourceAgainstBtcd(t *testing.T) {
 	if rec.Accepted != 1 {
 		t.Fatalf("the replacement block 102 holds %d ops; the transaction should be mined again", rec.Accepted)
 	}
+}
+
+// TestSubmitter: ops funded from a key get mined and decoded; clear errors
+// for a payload too large, a key without coins and a malformed key.
+func TestSubmitter(t *testing.T) {
+	n := btcdtest.Start(t)
+	c := n.Client
+	if _, err := c.Generate(102); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bitcoin.NewSubmitterKey(c, btcdtest.Params, n.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := bitcoin.NewSubmitterKey(c, btcdtest.Params, mustKey(t, 9))
+	h1, err := sub.Submit([]byte("id?first"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := sub.Submit([]byte("id:second"), other.Script())
+	if err != nil {
+		t.Fatalf("a second op spending the first one's change: %v", err)
+	}
+	if _, err := c.Generate(1); err != nil {
+		t.Fatal(err)
+	}
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, []byte("id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	b, err := src.Block(context.Background(), 103)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tx := range b.Txs {
+		got[tx.ID.String()] = string(tx.Payload)
+		if tx.Senders[0].Address != sub.Address().EncodeAddress() {
+			t.Fatalf("sender %s", tx.Senders[0].Address)
+		}
+	}
+	if got[h1.String()] != "id?first" || got[h2.String()] != "id:second" {
+		t.Fatalf("mined ops %v", got)
+	}
+	for _, tx := range b.Txs {
+		if tx.ID.String() == h2.String() && tx.Outputs[1].Address != other.Address().EncodeAddress() {
+			t.Fatalf("the recipient output is %s", tx.Outputs[1].Address)
+		}
+	}
+	if _, err := sub.Submit(make([]byte, 81), nil); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("81-byte payload: %v", err)
+	}
+	if _, err := other.Submit([]byte("id?x"), nil); !errors.Is(err, bitcoin.ErrInsufficientFunds) {
+		t.Fatalf("a key without coins: %v", err)
+	}
+	if _, err := bitcoin.NewSubmitter(c, btcdtest.Params, "not-a-key"); err == nil || !strings.Contains(err.Error(), "bad key") {
+		t.Fatalf("malformed key: %v", err)
+	}
+}
+
+func mustKey(t *testing.T, seed byte) *btcec.PrivateKey {
+	k, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{seed}, 32))
+	return k
 }
