@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape/bitcoin"
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+// rpcFlags are the flags every Bitcoin command shares.
+type rpcFlags struct {
+	rpc, user, pass, network string
+	noTLS                    bool
+}
+
+func (f *rpcFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.rpc, "rpc", "127.0.0.1:18556", "the node's JSON-RPC address HOST:PORT")
+	cmd.Flags().StringVar(&f.user, "rpc-user", "", "JSON-RPC user")
+	cmd.Flags().StringVar(&f.pass, "rpc-pass", "", "JSON-RPC password")
+	cmd.Flags().StringVar(&f.network, "network", "regtest", "regtest, testnet or mainnet")
+	cmd.Flags().BoolVar(&f.noTLS, "rpc-notls", false, "plain HTTP (a node on loopback)")
+}
+
+func (f *rpcFlags) params() (*chaincfg.Params, error) {
+	switch f.network {
+	case "regtest":
+		return &chaincfg.RegressionNetParams, nil
+	case "testnet":
+		return &chaincfg.TestNet3Params, nil
+	case "mainnet":
+		return &chaincfg.MainNetParams, nil
+	}
+	return nil, fmt.Errorf("--network %q: want regtest, testnet or mainnet", f.network)
+}
+
+func (f *rpcFlags) source(magic []byte) (*bitcoin.Source, *chaincfg.Params, error) {
+	p, err := f.params()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: f.rpc, User: f.user, Pass: f.pass, NoTLS: f.noTLS, Params: p}, magic)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.Tip(context.Background()); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("node unreachable at %s: %w", f.rpc, err)
+	}
+	return s, p, nil
+}
+
+// namesEngine opens the names application's engine in datadir.
+func namesEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine, *store.DB, error) {
+	if datadir == "" {
+		return nil, nil, errors.New("--datadir is required")
+	}
+	db, err := store.Open(datadir, store.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("data directory %s: %w", datadir, err)
+	}
+	e, err := engine.Open(db, names.New(names.Options{FirstBlock: first}), cfg)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return e, db, nil
+}
+
+func newSyncCmd(follow bool) *cobra.Command {
+	var f rpcFlags
+	var datadir, source, app string
+	var confirmations, first int64
+	use, short := "sync", "Catch up with the node (to its tip minus --confirmations) and exit"
+	if follow {
+		use, short = "node", "Keep following the node, applying blocks as they are confirmed"
+	}
+	cmd := &cobra.Command{
+		Use:   use + " --source bitcoin --app names --datadir DIR",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if source != "bitcoin" || app != "names" {
+				return fmt.Errorf("--source bitcoin --app names are the supported pair so far")
+			}
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			src, _, err := f.source([]byte(names.Magic))
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			e, db, err := namesEngine(datadir, first, engine.Config{Confirmations: confirmations, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if follow {
+				return e.Follow(cmd.Context(), src, time.Second)
+			}
+			if err := e.Sync(cmd.Context(), src); err != nil {
+				return err
+			}
+			ch, _ := e.Consensus()
+			fmt.Fprintf(cmd.OutOrStdout(), "synced to height %d, consensus hash %s\n", e.Height(), ch)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
+	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape")
+	cmd.Flags().StringVar(&app, "app", "names", "the application")
+	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
+	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
+	return cmd
+}
+
+func newNamesCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "names", Short: "The names application on Bitcoin: submit ops, show names"}
+	var datadir string
+	var first int64
+	show := &cobra.Command{
+		Use:   "show NAME --datadir DIR",
+		Short: "Print a name's record as JSON (exit 1 when there is none)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, db, err := namesEngine(datadir, first, engine.Config{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rec, err := names.Lookup(e.State(), args[0], e.Height())
+			if errors.Is(err, names.ErrNameNotFound) {
+				return &exitError{code: 1, msg: fmt.Sprintf("%s: no such name (synced to height %d)", args[0], e.Height())}
+			}
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(rec, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	show.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
+	show.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
+	cmd.AddCommand(show)
+	for _, op := range []string{"preorder", "register", "update", "transfer", "revoke", "renew"} {
+		cmd.AddCommand(newNamesOpCmd(op))
+	}
+	return cmd
+}
+
+// saltPath is where preorder keeps a name's salt for register to find.
+func saltPath(datadir, name, addr string) string {
+	return filepath.Join(datadir, "salts", name+"-"+addr+".hex")
+}
+
+func newNamesOpCmd(op string) *cobra.Command {
+	var f rpcFlags
+	var wif, datadir string
+	var first int64
+	args := map[string]cobra.PositionalArgs{"update": cobra.ExactArgs(2), "transfer": cobra.ExactArgs(2)}[op]
+	if args == nil {
+		args = cobra.ExactArgs(1)
+	}
+	use := map[string]string{"update": "update NAME VALUE", "transfer": "transfer NAME ADDRESS"}[op]
+	if use == "" {
+		use = op + " NAME"
+	}
+	cmd := &cobra.Command{
+		Use:   use + " --key WIF",
+		Short: "Submit a " + op + " of a name; prints the transaction id",
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, params, err := f.source(nil)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			sub, err := bitcoin.NewSubmitter(src.Client(), params, wif)
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			addr := sub.Address().EncodeAddress()
+			fresh := func() (vchash.ConsensusHash, error) {
+				e, db, err := namesEngine(datadir, first, engine.Config{})
+				if err != nil {
+					return vchash.ConsensusHash{}, err
+				}
+				defer db.Close()
+				ch, ok := e.Consensus()
+				if !ok {
+					return ch, errors.New("the data directory has no consensus hash yet: run vchain sync first")
+				}
+				return ch, nil
+			}
+			var payload, to []byte
+			switch op {
+			case "preorder":
+				ch, err := fresh()
+				if err != nil {
+					return err
+				}
+				salt := make([]byte, names.SaltLen)
+				rand.Read(salt)
+				if payload, err = names.PreorderPayload(name, salt, sub.Script(), ch); err != nil {
+					return err
+				}
+				p := saltPath(datadir, name, addr)
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, []byte(hex.EncodeToString(salt)), 0o600); err != nil {
+					return err
+				}
+			case "register":
+				s, err := os.ReadFile(saltPath(datadir, name, addr))
+				if err != nil {
+					return fmt.Errorf("no preorder of %s by %s in %s: preorder it first", name, addr, datadir)
+				}
+				salt, err := hex.DecodeString(string(s))
+				if err != nil {
+					return err
+				}
+				if payload, err = names.RegisterPayload(name, salt, nil); err != nil {
+					return err
+				}
+			case "update":
+				value, err := hex.DecodeString(args[1])
+				if err != nil || len(value) != names.ValueHashLen {
+					h := vchash.Hash160([]byte(args[1]))
+					value = h[:]
+				}
+				if payload, err = names.UpdatePayload(name, value); err != nil {
+					return err
+				}
+			case "transfer":
+				ch, err := fresh()
+				if err != nil {
+					return err
+				}
+				a, err := address.DecodeAddress(args[1], params)
+				if err != nil {
+					return fmt.Errorf("address %q: %w", args[1], err)
+				}
+				if to, err = txscript.PayToAddrScript(a); err != nil {
+					return err
+				}
+				if payload, err = names.TransferPayload(name, ch, true); err != nil {
+					return err
+				}
+			case "revoke":
+				if payload, err = names.RevokePayload(name); err != nil {
+					return err
+				}
+			case "renew":
+				if payload, err = names.RenewPayload(name); err != nil {
+					return err
+				}
+			}
+			h, err := sub.Submit(payload, to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), h)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&wif, "key", "", "the private key (WIF) that sends and pays")
+	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory (for the consensus hash and preorder salts)")
+	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
+	return cmd
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil/v2"
+
+	"github.com/vchain-dev/vchain/internal/btcdtest"
+)
+
+// TestCLINamesOnBtcd is the walk-through a new user would do against a
+// btcd regtest node: preorder and register alice.id, sync, show; transfer
+// it, sync, the new owner shows; invalidate the block holding the
+// transfer, sync, the old owner shows again.
+func TestCLINamesOnBtcd(t *testing.T) {
+	n := btcdtest.Start(t)
+	c := n.Client
+	if _, err := c.Generate(101); err != nil {
+		t.Fatal(err)
+	}
+	wif, err := btcutil.NewWIF(n.Key, btcdtest.Params, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bobPub := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{42}, 32))
+	bob, _ := address.NewAddressPubKeyHash(address.Hash160(bobPub.SerializeCompressed()), btcdtest.Params)
+	dd := filepath.Join(t.TempDir(), "names")
+	rpc := []string{"--rpc", n.RPC, "--rpc-user", n.User, "--rpc-pass", n.Pass, "--rpc-notls", "--network", "regtest"}
+	cli := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, append(args, rpc...)...)
+	}
+	sync := func() { cli("sync", "--source", "bitcoin", "--app", "names", "--datadir", dd, "--confirmations", "0") }
+	mine := func() {
+		if _, err := c.Generate(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := func() string {
+		out := mustRun(t, "names", "show", "alice.id", "--datadir", dd)
+		var rec struct {
+			Name, Owner string
+		}
+		if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Name != "alice.id" {
+			t.Fatalf("names show: %q %v", out, err)
+		}
+		return rec.Owner
+	}
+
+	sync()
+	if _, errOut, code := run(t, "", "names", "show", "alice.id", "--datadir", dd); code != 1 || !strings.Contains(errOut, "no such name") {
+		t.Fatalf("an unknown name: exit %d, %q", code, errOut)
+	}
+	cli("names", "preorder", "alice.id", "--key", wif.String(), "--datadir", dd)
+	mine()
+	sync()
+	cli("names", "register", "alice.id", "--key", wif.String(), "--datadir", dd)
+	mine()
+	sync()
+	if got := owner(); got != n.Address.EncodeAddress() {
+		t.Fatalf("owner after register: %s, want the registrant %s", got, n.Address)
+	}
+	cli("names", "transfer", "alice.id", bob.EncodeAddress(), "--key", wif.String(), "--datadir", dd)
+	mine()
+	sync()
+	if got := owner(); got != bob.EncodeAddress() {
+		t.Fatalf("owner after transfer: %s, want %s", got, bob)
+	}
+	tip, err := c.GetBestBlockHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InvalidateBlock(tip); err != nil {
+		t.Fatal(err)
+	}
+	sync()
+	if got := owner(); got != n.Address.EncodeAddress() {
+		t.Fatalf("owner after invalidating the transfer's block: %s, want the old owner %s", got, n.Address)
+	}
+	// Clear errors.
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"names", "register", "bob.id", "--key", wif.String(), "--datadir", dd}, "preorder it first"},
+		{[]string{"names", "preorder", "carol.id", "--key", "not-a-key", "--datadir", dd}, "bad key"},
+	} {
+		_, errOut, code := run(t, "", append(tc.args, rpc...)...)
+		if code == 0 || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, errOut, tc.msg)
+		}
+	}
+	if _, errOut, code := run(t, "", "sync", "--datadir", dd, "--rpc", "127.0.0.1:1", "--rpc-notls"); code == 0 || !strings.Contains(errOut, "unreachable") {
+		t.Errorf("an unreachable node: exit %d, %q", code, errOut)
+	}
+}
