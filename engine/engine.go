@@ -471,14 +471,34 @@ func (e *Engine) run(ctx context.Context, src tape.Source, start, target int64) 
 	go func() {
 		defer close(done)
 		defer close(ch)
+		send := func(f fetched) bool {
+			select {
+			case ch <- f:
+				return f.err == nil
+			case <-ctx.Done():
+				return false
+			}
+		}
+		if rs, ok := src.(tape.RangeSource); ok {
+			for h := start; h <= target; {
+				to := min(target, h+int64(e.cfg.FetchAhead)-1)
+				bs, err := rs.Blocks(ctx, h, to)
+				for _, b := range bs {
+					if !send(fetched{b: b}) {
+						return
+					}
+				}
+				if err != nil {
+					send(fetched{err: err})
+					return
+				}
+				h = to + 1
+			}
+			return
+		}
 		for h := start; h <= target; h++ {
 			b, err := src.Block(ctx, h)
-			select {
-			case ch <- fetched{b, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
+			if !send(fetched{b, err}) {
 				return
 			}
 		}

@@ -88,3 +88,13 @@ type Source interface {
 	// errors as Header.
 	Block(ctx context.Context, height int64) (*Block, error)
 }
+
+// RangeSource is a Source that can fetch a run of blocks at once, for
+// instance with several requests in flight. The engine uses it, when a
+// source offers it, to fetch ahead of processing.
+type RangeSource interface {
+	Source
+	// Blocks returns the blocks at heights from..to (inclusive), in order,
+	// with the errors Block would give for the first height that fails.
+	Blocks(ctx context.Context, from, to int64) ([]*Block, error)
+}

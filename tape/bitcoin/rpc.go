@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -22,6 +23,9 @@ type RPCConfig struct {
 	NoTLS bool
 	// Params are the node's network parameters.
 	Params *chaincfg.Params
+	// Parallel is how many requests Blocks keeps in flight, each on its own
+	// connection (default 8; one HTTP-POST client serializes its requests).
+	Parallel int
 }
 
 // Source is a tape.Source over a bitcoind or btcd node: raw blocks are
@@ -29,10 +33,12 @@ type RPCConfig struct {
 // the node's transaction index (txindex must be on) and cached.
 type Source struct {
 	c   *rpcclient.Client
+	cfg RPCConfig
 	dec *Decoder
 
-	mu    sync.Mutex
-	prevs map[chainhash.Hash]*wire.MsgTx
+	mu      sync.Mutex
+	prevs   map[chainhash.Hash]*wire.MsgTx
+	workers []*rpcclient.Client
 }
 
 // NewSource connects to the node. magic, when not empty, keeps only the
@@ -41,6 +47,17 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 	if cfg.Params == nil {
 		return nil, errors.New("bitcoin: no network parameters")
 	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	c, err := dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{c: c, cfg: cfg, dec: &Decoder{Params: cfg.Params, Magic: magic}, prevs: map[chainhash.Hash]*wire.MsgTx{}}, nil
+}
+
+func dial(cfg RPCConfig) (*rpcclient.Client, error) {
 	c, err := rpcclient.New(&rpcclient.ConnConfig{
 		Host: cfg.Host, User: cfg.User, Pass: cfg.Pass,
 		HTTPPostMode: true, DisableTLS: cfg.NoTLS,
@@ -48,7 +65,7 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bitcoin: %w", err)
 	}
-	return &Source{c: c, dec: &Decoder{Params: cfg.Params, Magic: magic}, prevs: map[chainhash.Hash]*wire.MsgTx{}}, nil
+	return c, nil
 }
 
 // Client returns the RPC client, for callers that submit transactions or
@@ -56,7 +73,12 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 func (s *Source) Client() *rpcclient.Client { return s.c }
 
 // Close disconnects.
-func (s *Source) Close() { s.c.Shutdown() }
+func (s *Source) Close() {
+	s.c.Shutdown()
+	for _, w := range s.workers {
+		w.Shutdown()
+	}
+}
 
 // Tip implements tape.Source.
 func (s *Source) Tip(ctx context.Context) (int64, error) {
@@ -67,8 +89,10 @@ func (s *Source) Tip(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-func (s *Source) hashAt(h int64) (*chainhash.Hash, error) {
-	hash, err := s.c.GetBlockHash(h)
+func (s *Source) hashAt(h int64) (*chainhash.Hash, error) { return hashAt(s.c, h) }
+
+func hashAt(c *rpcclient.Client, h int64) (*chainhash.Hash, error) {
+	hash, err := c.GetBlockHash(h)
 	if err != nil {
 		if strings.Contains(err.Error(), "out of range") || strings.Contains(err.Error(), "-8") {
 			return nil, fmt.Errorf("bitcoin: height %d: %w", h, tape.ErrNotFound)
@@ -93,24 +117,87 @@ func (s *Source) Header(ctx context.Context, h int64) (tape.Header, error) {
 
 // Block implements tape.Source.
 func (s *Source) Block(ctx context.Context, h int64) (*tape.Block, error) {
-	hash, err := s.hashAt(h)
+	return s.blockWith(s.c, h)
+}
+
+func (s *Source) blockWith(c *rpcclient.Client, h int64) (*tape.Block, error) {
+	hash, err := hashAt(c, h)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.c.GetBlock(hash)
+	b, err := c.GetBlock(hash)
 	if err != nil {
 		return nil, fmt.Errorf("bitcoin: getblock %d: %w", h, err)
 	}
-	return s.dec.Block(h, b, s)
+	return s.dec.Block(h, b, prevOuts{s, c})
 }
 
+// Blocks implements tape.RangeSource: it fetches the run of blocks with
+// Parallel requests in flight, each worker on its own connection. Memory
+// is bounded by the run's length, which the engine caps (FetchAhead).
+func (s *Source) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, error) {
+	s.mu.Lock()
+	for len(s.workers) < s.cfg.Parallel {
+		c, err := dial(s.cfg)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.workers = append(s.workers, c)
+	}
+	workers := s.workers
+	s.mu.Unlock()
+	n := int(to - from + 1)
+	if n <= 0 {
+		return nil, nil
+	}
+	out := make([]*tape.Block, n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	next.Store(from)
+	var wg sync.WaitGroup
+	for _, c := range workers[:min(len(workers), n)] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				h := next.Add(1) - 1
+				if h > to || ctx.Err() != nil {
+					return
+				}
+				out[h-from], errs[h-from] = s.blockWith(c, h)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range out {
+		if errs[i] != nil {
+			return out[:i], errs[i]
+		}
+		if out[i] == nil {
+			return out[:i], ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+// prevOuts looks spent outputs up through one connection.
+type prevOuts struct {
+	s *Source
+	c *rpcclient.Client
+}
+
+func (p prevOuts) PrevOut(op wire.OutPoint) (*wire.TxOut, error) { return p.s.prevOut(p.c, op) }
+
 // PrevOut implements PrevOuts through the node's transaction index.
-func (s *Source) PrevOut(op wire.OutPoint) (*wire.TxOut, error) {
+func (s *Source) PrevOut(op wire.OutPoint) (*wire.TxOut, error) { return s.prevOut(s.c, op) }
+
+func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, error) {
 	s.mu.Lock()
 	tx, ok := s.prevs[op.Hash]
 	s.mu.Unlock()
 	if !ok {
-		t, err := s.c.GetRawTransaction(&op.Hash)
+		t, err := c.GetRawTransaction(&op.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("getrawtransaction %s (is txindex on?): %w", op.Hash, err)
 		}

@@ -186,3 +186,49 @@ func mustKey(t *testing.T, seed byte) *btcec.PrivateKey {
 	k, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{seed}, 32))
 	return k
 }
+
+// TestBlocksMatchesBlock: fetching a run of blocks in parallel gives
+// exactly the blocks fetched one at a time, in order.
+func TestBlocksMatchesBlock(t *testing.T) {
+	n := btcdtest.Start(t)
+	if _, err := n.Client.Generate(150); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := bitcoin.NewSubmitterKey(n.Client, btcdtest.Params, n.Key)
+	for i := 0; i < 5; i++ {
+		if _, err := sub.Submit([]byte("id?"+string(rune('a'+i))), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := n.Client.Generate(3); err != nil {
+		t.Fatal(err)
+	}
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params, Parallel: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	all, err := src.Blocks(ctx, 0, 153)
+	if err != nil || len(all) != 154 {
+		t.Fatalf("Blocks: %d blocks, %v", len(all), err)
+	}
+	ops := 0
+	for h, b := range all {
+		one, err := src.Block(ctx, int64(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Height != int64(h) || b.Hash != one.Hash || b.Parent != one.Parent || len(b.Txs) != len(one.Txs) {
+			t.Fatalf("block %d differs between Blocks and Block", h)
+		}
+		ops += len(b.Txs)
+	}
+	if ops != 5 {
+		t.Fatalf("%d OP_RETURN transactions, want 5", ops)
+	}
+	part, err := src.Blocks(ctx, 150, 160)
+	if len(part) != 4 || err == nil {
+		t.Fatalf("a run past the tip: %d blocks, %v; want the 4 that exist and an error", len(part), err)
+	}
+}
