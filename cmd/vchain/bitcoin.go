@@ -18,6 +18,7 @@ import (
 
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape/bitcoin"
 	"github.com/vchain-dev/vchain/vchash"
@@ -107,11 +108,24 @@ func newSyncCmd(follow bool) *cobra.Command {
 				return err
 			}
 			defer src.Close()
-			e, db, err := namesEngine(datadir, first, engine.Config{Confirmations: confirmations, Logger: log})
+			meter := progress.New(use, os.Stderr, log)
+			start := int64(-1)
+			e, db, err := namesEngine(datadir, first, engine.Config{Confirmations: confirmations, Logger: log,
+				OnBlock: func(ev engine.BlockEvent) {
+					if start < 0 {
+						start = ev.Record.Height
+					}
+					frac := -1.0
+					if ev.Target > start {
+						frac = float64(ev.Record.Height-start+1) / float64(ev.Target-start+1)
+					}
+					meter.Add(ev.Record.Height, int64(ev.Record.Accepted), frac)
+				}})
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			defer meter.Done()
 			if follow {
 				return e.Follow(cmd.Context(), src, time.Second)
 			}
