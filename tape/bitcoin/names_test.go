@@ -175,4 +175,3 @@ func TestNamesOnBitcoin(t *testing.T) {
 		}
 	}
 }
-
