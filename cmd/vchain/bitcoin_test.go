@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -99,4 +102,47 @@ func TestCLINamesOnBtcd(t *testing.T) {
 	if _, errOut, code := run(t, "", "sync", "--datadir", dd, "--rpc", "127.0.0.1:1", "--rpc-notls"); code == 0 || !strings.Contains(errOut, "unreachable") {
 		t.Errorf("an unreachable node: exit %d, %q", code, errOut)
 	}
+}
+
+// TestCLISyncKilledResumes: a sync killed with SIGKILL part-way, started
+// again, ends with the same consensus hashes as a sync never interrupted.
+func TestCLISyncKilledResumes(t *testing.T) {
+	n := btcdtest.Start(t)
+	if _, err := n.Client.Generate(6000); err != nil {
+		t.Fatal(err)
+	}
+	rpc := []string{"--rpc", n.RPC, "--rpc-user", n.User, "--rpc-pass", n.Pass, "--rpc-notls", "--network", "regtest", "--confirmations", "0"}
+	ref := filepath.Join(t.TempDir(), "ref")
+	mustRun(t, append([]string{"sync", "--datadir", ref}, rpc...)...)
+	want := mustRun(t, "consensus", "--datadir", ref)
+	if strings.Count(want, "\n") != 6001 {
+		t.Fatalf("reference sync committed %d blocks", strings.Count(want, "\n"))
+	}
+	dd := filepath.Join(t.TempDir(), "killed")
+	kills := 0
+	for i := 0; i < 8; i++ {
+		cmd := exec.Command(vchainBin, append([]string{"sync", "--datadir", dd}, rpc...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(40+25*i) * time.Millisecond)
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		if err := cmd.Wait(); err != nil {
+			kills++
+		}
+		got, _, _ := run(t, "", "consensus", "--datadir", dd)
+		if !strings.HasPrefix(want, got) {
+			t.Fatalf("after kill %d the committed history is not a prefix of the reference", kills)
+		}
+	}
+	mustRun(t, append([]string{"sync", "--datadir", dd}, rpc...)...)
+	if got := mustRun(t, "consensus", "--datadir", dd); got != want {
+		t.Fatal("a sync killed and resumed ends with different consensus hashes")
+	}
+	if kills == 0 {
+		t.Fatal("no run was killed part-way")
+	}
+	t.Logf("%d runs killed part-way; final consensus history identical", kills)
 }
