@@ -26,8 +26,8 @@ import (
 
 // rpcFlags are the flags every Bitcoin command shares.
 type rpcFlags struct {
-	rpc, user, pass, network string
-	noTLS                    bool
+	rpc, user, pass, network, cert string
+	noTLS                          bool
 }
 
 func (f *rpcFlags) register(cmd *cobra.Command) {
@@ -36,6 +36,7 @@ func (f *rpcFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.pass, "rpc-pass", "", "JSON-RPC password")
 	cmd.Flags().StringVar(&f.network, "network", "regtest", "regtest, testnet or mainnet")
 	cmd.Flags().BoolVar(&f.noTLS, "rpc-notls", false, "plain HTTP (a node on loopback)")
+	cmd.Flags().StringVar(&f.cert, "rpc-cert", "", "PEM certificate to trust for the node's TLS (e.g. btcd's rpc.cert)")
 }
 
 func (f *rpcFlags) params() (*chaincfg.Params, error) {
@@ -55,7 +56,13 @@ func (f *rpcFlags) source(magic []byte) (*bitcoin.Source, *chaincfg.Params, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: f.rpc, User: f.user, Pass: f.pass, NoTLS: f.noTLS, Params: p}, magic)
+	var certs []byte
+	if f.cert != "" && !f.noTLS {
+		if certs, err = os.ReadFile(f.cert); err != nil {
+			return nil, nil, fmt.Errorf("--rpc-cert: %w", err)
+		}
+	}
+	s, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: f.rpc, User: f.user, Pass: f.pass, NoTLS: f.noTLS, Certificates: certs, Params: p}, magic)
 	if err != nil {
 		return nil, nil, err
 	}

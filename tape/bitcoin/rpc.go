@@ -21,6 +21,9 @@ type RPCConfig struct {
 	Host, User, Pass string
 	// NoTLS talks plain HTTP (a loopback node).
 	NoTLS bool
+	// Certificates are the PEM certificates to trust for TLS (a node's
+	// self-signed rpc.cert); empty means the system's roots.
+	Certificates []byte
 	// Params are the node's network parameters.
 	Params *chaincfg.Params
 	// Parallel is how many requests Blocks keeps in flight, each on its own
@@ -61,7 +64,7 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 func dialBatch(cfg RPCConfig) (*rpcclient.Client, error) {
 	c, err := rpcclient.NewBatch(&rpcclient.ConnConfig{
 		Host: cfg.Host, User: cfg.User, Pass: cfg.Pass,
-		HTTPPostMode: true, DisableTLS: cfg.NoTLS,
+		HTTPPostMode: true, DisableTLS: cfg.NoTLS, Certificates: cfg.Certificates,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bitcoin: %w", err)
@@ -72,7 +75,7 @@ func dialBatch(cfg RPCConfig) (*rpcclient.Client, error) {
 func dial(cfg RPCConfig) (*rpcclient.Client, error) {
 	c, err := rpcclient.New(&rpcclient.ConnConfig{
 		Host: cfg.Host, User: cfg.User, Pass: cfg.Pass,
-		HTTPPostMode: true, DisableTLS: cfg.NoTLS,
+		HTTPPostMode: true, DisableTLS: cfg.NoTLS, Certificates: cfg.Certificates,
 	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bitcoin: %w", err)
