@@ -31,7 +31,7 @@ type rpcFlags struct {
 }
 
 func (f *rpcFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.rpc, "rpc", "127.0.0.1:18556", "the node's JSON-RPC address HOST:PORT")
+	cmd.Flags().StringVar(&f.rpc, "rpc", "127.0.0.1:18334", "the node's JSON-RPC address HOST:PORT (btcd regtest default)")
 	cmd.Flags().StringVar(&f.user, "rpc-user", "", "JSON-RPC user")
 	cmd.Flags().StringVar(&f.pass, "rpc-pass", "", "JSON-RPC password")
 	cmd.Flags().StringVar(&f.network, "network", "regtest", "regtest, testnet or mainnet")
