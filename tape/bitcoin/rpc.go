@@ -208,6 +208,9 @@ func (s *Source) batchBlocks(from, to int64) ([]*tape.Block, error) {
 		}
 		raw[i] = b
 	}
+	if err := s.prefetchPrevs(bc, raw); err != nil {
+		return nil, err
+	}
 	out := make([]*tape.Block, n)
 	for i, b := range raw {
 		tb, err := s.dec.Block(from+int64(i), b, prevOuts{s, s.c})
@@ -299,4 +302,49 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 		return nil, fmt.Errorf("%v: transaction has %d outputs", op, len(tx.TxOut))
 	}
 	return tx.TxOut[op.Index], nil
+}
+
+// prefetchPrevs loads, in one batched request, the transactions whose
+// outputs the application's transactions in blocks spend, so decoding
+// them needs no further round trips.
+func (s *Source) prefetchPrevs(bc *rpcclient.Client, blocks []*wire.MsgBlock) error {
+	want := map[chainhash.Hash]bool{}
+	s.mu.Lock()
+	for _, b := range blocks {
+		for _, tx := range b.Transactions {
+			p, ok := Payload(tx)
+			if !ok || len(s.dec.Magic) > 0 && !hasPrefix(p, s.dec.Magic) || isCoinbase(tx) {
+				continue
+			}
+			for _, in := range tx.TxIn {
+				if _, ok := s.prevs[in.PreviousOutPoint.Hash]; !ok {
+					want[in.PreviousOutPoint.Hash] = true
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(want) == 0 {
+		return nil
+	}
+	hashes := make([]chainhash.Hash, 0, len(want))
+	futures := make([]rpcclient.FutureGetRawTransactionResult, 0, len(want))
+	for h := range want {
+		hashes = append(hashes, h)
+		futures = append(futures, bc.GetRawTransactionAsync(&h))
+	}
+	if err := bc.Send(); err != nil {
+		return err
+	}
+	for i, f := range futures {
+		tx, err := f.Receive()
+		if err != nil {
+			// Leave it to the one-by-one lookup, which names the problem.
+			continue
+		}
+		s.mu.Lock()
+		s.prevs[hashes[i]] = tx.MsgTx()
+		s.mu.Unlock()
+	}
+	return nil
 }
