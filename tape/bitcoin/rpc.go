@@ -43,6 +43,8 @@ type Source struct {
 	prevs   map[chainhash.Hash]*wire.MsgTx
 	workers []*rpcclient.Client
 	batch   *rpcclient.Client
+	ahead   *rpcclient.Client // fetches the next run in the background
+	next    *aheadRun
 }
 
 // NewSource connects to the node. magic, when not empty, keeps only the
@@ -93,8 +95,14 @@ func (s *Source) Close() {
 	for _, w := range s.workers {
 		w.Shutdown()
 	}
+	if s.next != nil {
+		<-s.next.done
+	}
 	if s.batch != nil {
 		s.batch.Shutdown()
+	}
+	if s.ahead != nil {
+		s.ahead.Shutdown()
 	}
 }
 
@@ -167,51 +175,45 @@ func (s *Source) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, err
 // batchBlocks fetches [from, to] with two batched requests.
 func (s *Source) batchBlocks(from, to int64) ([]*tape.Block, error) {
 	s.mu.Lock()
-	if s.batch == nil {
-		c, err := dialBatch(s.cfg)
-		if err != nil {
-			s.mu.Unlock()
-			return nil, err
+	for _, p := range []**rpcclient.Client{&s.batch, &s.ahead} {
+		if *p == nil {
+			c, err := dialBatch(s.cfg)
+			if err != nil {
+				s.mu.Unlock()
+				return nil, err
+			}
+			*p = c
 		}
-		s.batch = c
 	}
 	bc := s.batch
 	s.mu.Unlock()
-	n := int(to - from + 1)
-	hashFs := make([]rpcclient.FutureGetBlockHashResult, n)
-	for i := range hashFs {
-		hashFs[i] = bc.GetBlockHashAsync(from + int64(i))
+	// The run fetched ahead during the previous call, when it is this one.
+	var raw []*wire.MsgBlock
+	if p := s.next; p != nil {
+		<-p.done
+		s.next = nil
+		if p.err == nil && p.from == from && p.to == to {
+			raw = p.raw
+		}
 	}
-	if err := bc.Send(); err != nil {
-		return nil, err
-	}
-	hashes := make([]*chainhash.Hash, n)
-	for i, f := range hashFs {
-		h, err := f.Receive()
-		if err != nil {
+	if raw == nil {
+		var err error
+		if raw, err = fetchRaw(bc, from, to); err != nil {
 			return nil, err
 		}
-		hashes[i] = h
 	}
-	blockFs := make([]rpcclient.FutureGetBlockResult, n)
-	for i, h := range hashes {
-		blockFs[i] = bc.GetBlockAsync(h)
-	}
-	if err := bc.Send(); err != nil {
-		return nil, err
-	}
-	raw := make([]*wire.MsgBlock, n)
-	for i, f := range blockFs {
-		b, err := f.Receive()
-		if err != nil {
-			return nil, err
-		}
-		raw[i] = b
-	}
+	// Fetch the next run while this one is decoded and applied, so the
+	// node is never idle waiting for us.
+	p := &aheadRun{from: to + 1, to: 2*to - from + 1, done: make(chan struct{})}
+	s.next = p
+	go func() {
+		defer close(p.done)
+		p.raw, p.err = fetchRaw(s.ahead, p.from, p.to)
+	}()
 	if err := s.prefetchPrevs(bc, raw); err != nil {
 		return nil, err
 	}
-	out := make([]*tape.Block, n)
+	out := make([]*tape.Block, len(raw))
 	for i, b := range raw {
 		tb, err := s.dec.Block(from+int64(i), b, prevOuts{s, s.c})
 		if err != nil {
@@ -347,4 +349,49 @@ func (s *Source) prefetchPrevs(bc *rpcclient.Client, blocks []*wire.MsgBlock) er
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// aheadRun is a run of raw blocks being fetched in the background.
+type aheadRun struct {
+	from, to int64
+	done     chan struct{}
+	raw      []*wire.MsgBlock
+	err      error
+}
+
+// fetchRaw fetches the raw blocks [from, to] with two batched requests:
+// the hashes, then the blocks.
+func fetchRaw(bc *rpcclient.Client, from, to int64) ([]*wire.MsgBlock, error) {
+	n := int(to - from + 1)
+	hashFs := make([]rpcclient.FutureGetBlockHashResult, n)
+	for i := range hashFs {
+		hashFs[i] = bc.GetBlockHashAsync(from + int64(i))
+	}
+	if err := bc.Send(); err != nil {
+		return nil, err
+	}
+	hashes := make([]*chainhash.Hash, n)
+	for i, f := range hashFs {
+		h, err := f.Receive()
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h
+	}
+	blockFs := make([]rpcclient.FutureGetBlockResult, n)
+	for i, h := range hashes {
+		blockFs[i] = bc.GetBlockAsync(h)
+	}
+	if err := bc.Send(); err != nil {
+		return nil, err
+	}
+	raw := make([]*wire.MsgBlock, n)
+	for i, f := range blockFs {
+		b, err := f.Receive()
+		if err != nil {
+			return nil, err
+		}
+		raw[i] = b
+	}
+	return raw, nil
 }
