@@ -33,8 +33,10 @@ type Config struct {
 	// mean 1000 blocks and 200ms. SyncBlocks of 1 syncs every block.
 	SyncBlocks   int
 	SyncInterval time.Duration
-	// FetchAhead is how many blocks are fetched ahead of processing
-	// (default 64).
+	// FetchAhead is how many fetched blocks may wait for processing
+	// (default 64). A tape.RangeSource is asked for everything up to the
+	// target and fetches within its own budget; the blocks it returns
+	// wait here.
 	FetchAhead int
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -481,8 +483,10 @@ func (e *Engine) run(ctx context.Context, src tape.Source, start, target int64) 
 		}
 		if rs, ok := src.(tape.RangeSource); ok {
 			for h := start; h <= target; {
-				to := min(target, h+int64(e.cfg.FetchAhead)-1)
-				bs, err := rs.Blocks(ctx, h, to)
+				bs, err := rs.Blocks(ctx, h, target)
+				if err == nil && len(bs) == 0 {
+					err = fmt.Errorf("source returned no blocks for heights %d..%d", h, target)
+				}
 				for _, b := range bs {
 					if !send(fetched{b: b}) {
 						return
@@ -492,7 +496,7 @@ func (e *Engine) run(ctx context.Context, src tape.Source, start, target int64) 
 					send(fetched{err: err})
 					return
 				}
-				h = to + 1
+				h += int64(len(bs))
 			}
 			return
 		}

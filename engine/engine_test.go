@@ -378,3 +378,45 @@ func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 		t.Fatalf("the engine must carry on after a failed batch: %v", err)
 	}
 }
+
+// shortRuns is a RangeSource that returns at most n blocks per call, as a
+// source keeping within a memory budget does.
+type shortRuns struct {
+	*memtape.Chain
+	n     int
+	calls int
+}
+
+func (s *shortRuns) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, error) {
+	s.calls++
+	var out []*tape.Block
+	for h := from; h <= to && len(out) < s.n; h++ {
+		b, err := s.Block(ctx, h)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// TestRangeSourceShortRuns: a range source may return less than asked;
+// the engine asks again from where it stopped and ends with the same
+// consensus history as with one block at a time.
+func TestRangeSourceShortRuns(t *testing.T) {
+	c := memtape.Generate(memtape.GenConfig{Seed: 9, Blocks: 45, Txs: randomTxs}, nil)
+	want, _ := replayFresh(t, c, 0, engine.Config{})
+	src := &shortRuns{Chain: c, n: 4}
+	db := openMem(t)
+	defer db.Close()
+	e := openEngine(t, db, 0, engine.Config{})
+	if err := e.Sync(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	if got, exp := consensusLines(t, e), consensusLines(t, want); got != exp {
+		t.Fatalf("histories differ:\n%s\nwant\n%s", got, exp)
+	}
+	if src.calls < 45/4 {
+		t.Fatalf("%d calls for 45 blocks in runs of 4", src.calls)
+	}
+}

@@ -94,7 +94,10 @@ type Source interface {
 // source offers it, to fetch ahead of processing.
 type RangeSource interface {
 	Source
-	// Blocks returns the blocks at heights from..to (inclusive), in order,
-	// with the errors Block would give for the first height that fails.
+	// Blocks returns blocks from the run of heights from..to (inclusive),
+	// in order, starting at from. It may return a shorter prefix of the run
+	// than asked (to keep within a memory budget, say), but at least one
+	// block when err is nil. On failure it returns the blocks before the
+	// first height that failed and the error Block would give for it.
 	Blocks(ctx context.Context, from, to int64) ([]*Block, error)
 }

@@ -18,7 +18,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Whole-system benchmarks that print their figures",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd(), newBenchBitcoinCmd())
 	return cmd
 }
 

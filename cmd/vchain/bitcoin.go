@@ -110,6 +110,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC(2 << 30)
 			src, _, err := f.source([]byte(names.Magic))
 			if err != nil {
 				return err

@@ -1,10 +1,11 @@
-// Package btcdtest starts a real btcd node in regtest for tests: a fresh
-// chain in a temporary directory, RPC on a free loopback port, mining to a
-// key the test holds.
+// Package btcdtest starts a real btcd node in regtest, for tests and for
+// benchmarks: a fresh chain in a temporary directory, RPC on a free
+// loopback port, mining to a key the caller holds.
 package btcdtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,17 +32,21 @@ type Node struct {
 	Key     *btcec.PrivateKey
 	Address address.Address
 	Script  []byte
+
+	cmd *exec.Cmd
+	dir string
+	out bytes.Buffer
 }
 
 // Params are regtest's.
 var Params = &chaincfg.RegressionNetParams
 
-// Binary finds btcd: $VCHAIN_BTCD, then .tools/bin of the repository, then
-// $GOPATH/bin, then $PATH. When there is none the test is skipped, unless
-// VCHAIN_REQUIRE_BTCD is set (as the project's test script does), which
-// makes it fail.
-func Binary(t testing.TB) string {
-	t.Helper()
+// ErrNoBinary is returned by FindBinary when there is no btcd.
+var ErrNoBinary = errors.New("btcd not found (./scripts/test installs it into .tools/bin; or set VCHAIN_BTCD)")
+
+// FindBinary finds btcd: $VCHAIN_BTCD, then .tools/bin of the repository
+// holding the working directory, then $GOPATH/bin, then $PATH.
+func FindBinary() (string, error) {
 	var candidates []string
 	if p := os.Getenv("VCHAIN_BTCD"); p != "" {
 		candidates = append(candidates, p)
@@ -59,72 +64,112 @@ func Binary(t testing.TB) string {
 	}
 	for _, c := range candidates {
 		if _, err := os.Stat(c); err == nil {
-			return c
+			return c, nil
 		}
 	}
 	if p, err := exec.LookPath("btcd"); err == nil {
-		return p
+		return p, nil
+	}
+	return "", ErrNoBinary
+}
+
+// Binary finds btcd as FindBinary does. When there is none the test is
+// skipped, unless VCHAIN_REQUIRE_BTCD is set (as the project's test script
+// does), which makes it fail.
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin, err := FindBinary()
+	if err == nil {
+		return bin
 	}
 	if os.Getenv("VCHAIN_REQUIRE_BTCD") != "" {
-		t.Fatal("btcd not found (scripts/test installs it into .tools/bin)")
+		t.Fatal(err)
 	}
-	t.Skip("btcd not found; run ./scripts/test, which installs it")
+	t.Skip(err)
 	return ""
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start runs a btcd regtest node until the test ends.
 func Start(t testing.TB) *Node {
 	t.Helper()
-	bin := Binary(t)
-	dir := t.TempDir()
-	priv, pub := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
-	addr, err := address.NewAddressPubKeyHash(address.Hash160(pub.SerializeCompressed()), Params)
+	n, err := Launch(Binary(t), t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	script, err := txscript.PayToAddrScript(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Node{RPC: fmt.Sprintf("127.0.0.1:%d", freePort(t)), User: "u", Pass: "p", Key: priv, Address: addr, Script: script}
-	cmd := exec.Command(bin, "--regtest",
-		"--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"), "--configfile=/dev/null",
-		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--rpclisten="+n.RPC, "--notls",
-		fmt.Sprintf("--listen=127.0.0.1:%d", freePort(t)), "--nodnsseed",
-		"--miningaddr="+addr.EncodeAddress(), "--txindex", "--addrindex")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		n.Stop()
 		if t.Failed() {
-			t.Logf("btcd output:\n%s", out.String())
+			t.Logf("btcd output:\n%s", n.Output())
 		}
 	})
+	return n
+}
+
+// Launch runs btcd (the binary bin) in regtest with its data in dir, with
+// the transaction and address indexes on, and waits until it answers RPC.
+// Stop it with Stop.
+func Launch(bin, dir string) (*Node, error) {
+	priv, pub := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
+	addr, err := address.NewAddressPubKeyHash(address.Hash160(pub.SerializeCompressed()), Params)
+	if err != nil {
+		return nil, err
+	}
+	script, err := txscript.PayToAddrScript(addr)
+	if err != nil {
+		return nil, err
+	}
+	rpcPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p2pPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{RPC: fmt.Sprintf("127.0.0.1:%d", rpcPort), User: "u", Pass: "p", Key: priv, Address: addr, Script: script, dir: dir}
+	n.cmd = exec.Command(bin, "--regtest",
+		"--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"), "--configfile=/dev/null",
+		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--rpclisten="+n.RPC, "--notls",
+		fmt.Sprintf("--listen=127.0.0.1:%d", p2pPort), "--nodnsseed",
+		"--miningaddr="+addr.EncodeAddress(), "--txindex", "--addrindex")
+	n.cmd.Stdout, n.cmd.Stderr = &n.out, &n.out
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("btcd: %w", err)
+	}
 	n.Client, err = rpcclient.New(&rpcclient.ConnConfig{Host: n.RPC, User: n.User, Pass: n.Pass, HTTPPostMode: true, DisableTLS: true}, nil)
 	if err != nil {
-		t.Fatal(err)
+		n.Stop()
+		return nil, err
 	}
-	t.Cleanup(n.Client.Shutdown)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := n.Client.GetBlockCount(); err == nil {
-			return n
+			return n, nil
 		} else if time.Now().After(deadline) {
-			t.Fatalf("btcd did not answer RPC in 20s: %v", err)
+			n.Stop()
+			return nil, fmt.Errorf("btcd did not answer RPC in 20s: %v\n%s", err, n.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Stop kills the node and waits for it to exit.
+func (n *Node) Stop() {
+	if n.Client != nil {
+		n.Client.Shutdown()
+	}
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+}
+
+// Output is what btcd has printed.
+func (n *Node) Output() string { return n.out.String() }

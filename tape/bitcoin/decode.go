@@ -10,9 +10,11 @@
 package bitcoin
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -36,7 +38,13 @@ type Decoder struct {
 	// with it; others are not even looked at (their inputs are not
 	// resolved).
 	Magic []byte
+
+	mu    sync.Mutex
+	addrs map[string]string // script -> address, for scripts seen recently
 }
+
+// addrCacheSize bounds the address cache; it is emptied when full.
+const addrCacheSize = 1 << 16
 
 // displayHash converts a chainhash (internal byte order) to the display
 // order vchash.Hash uses everywhere.
@@ -67,6 +75,42 @@ func Payload(tx *wire.MsgTx) ([]byte, bool) {
 
 // Block decodes a block at height.
 func (d *Decoder) Block(height int64, b *wire.MsgBlock, prev PrevOuts) (*tape.Block, error) {
+	return d.block(height, b, nil, prev)
+}
+
+// RawBlock decodes a block at height from its serialization (what
+// getblock returns at verbosity 0). Transaction ids are hashed straight
+// from the bytes, without serializing the transactions again.
+func (d *Decoder) RawBlock(height int64, raw []byte, prev PrevOuts) (*tape.Block, error) {
+	b, ids, err := parseRaw(raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", height, err)
+	}
+	return d.block(height, b, ids, prev)
+}
+
+// parseRaw deserializes a block and computes its transactions' ids from
+// the raw bytes (a transaction with witness data is hashed without it, so
+// it is serialized again).
+func parseRaw(raw []byte) (*wire.MsgBlock, []chainhash.Hash, error) {
+	var b wire.MsgBlock
+	locs, err := b.DeserializeTxLoc(bytes.NewBuffer(raw))
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]chainhash.Hash, len(b.Transactions))
+	for i, tx := range b.Transactions {
+		if tx.HasWitness() {
+			ids[i] = tx.TxHash()
+		} else {
+			ids[i] = chainhash.DoubleHashH(raw[locs[i].TxStart : locs[i].TxStart+locs[i].TxLen])
+		}
+	}
+	return &b, ids, nil
+}
+
+// block decodes b; ids, when not nil, are its transactions' ids.
+func (d *Decoder) block(height int64, b *wire.MsgBlock, ids []chainhash.Hash, prev PrevOuts) (*tape.Block, error) {
 	out := &tape.Block{Header: tape.Header{
 		Height: height,
 		Hash:   displayHash(b.BlockHash()),
@@ -78,9 +122,15 @@ func (d *Decoder) Block(height int64, b *wire.MsgBlock, prev PrevOuts) (*tape.Bl
 		if !ok || len(d.Magic) > 0 && !hasPrefix(payload, d.Magic) {
 			continue
 		}
-		t, err := d.Tx(i, tx, payload, prev)
+		var id chainhash.Hash
+		if ids != nil {
+			id = ids[i]
+		} else {
+			id = tx.TxHash()
+		}
+		t, err := d.tx(i, tx, id, payload, prev)
 		if err != nil {
-			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, i, tx.TxHash(), err)
+			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, i, id, err)
 		}
 		out.Txs = append(out.Txs, *t)
 	}
@@ -91,7 +141,11 @@ func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)])
 
 // Tx decodes one transaction at index i of its block.
 func (d *Decoder) Tx(i int, tx *wire.MsgTx, payload []byte, prev PrevOuts) (*tape.Tx, error) {
-	t := &tape.Tx{ID: displayHash(tx.TxHash()), Index: i, Payload: payload}
+	return d.tx(i, tx, tx.TxHash(), payload, prev)
+}
+
+func (d *Decoder) tx(i int, tx *wire.MsgTx, id chainhash.Hash, payload []byte, prev PrevOuts) (*tape.Tx, error) {
+	t := &tape.Tx{ID: displayHash(id), Index: i, Payload: payload, Outputs: make([]tape.Output, 0, len(tx.TxOut))}
 	var in, outSum int64
 	for _, o := range tx.TxOut {
 		t.Outputs = append(t.Outputs, tape.Output{Script: o.PkScript, Address: d.address(o.PkScript), Value: o.Value})
@@ -127,12 +181,28 @@ func isCoinbase(tx *wire.MsgTx) bool {
 
 // address encodes a script's single address on the network, or "" when it
 // has none (OP_RETURN, bare multisig, non-standard).
+//
+// Encoding an address (base58 or bech32) costs more than the rest of a
+// transaction's decoding, and the same scripts recur (a sender's change
+// usually goes back to the script it spent), so recent results are kept.
 func (d *Decoder) address(script []byte) string {
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, d.Params)
-	if err != nil || len(addrs) != 1 {
-		return ""
+	d.mu.Lock()
+	a, ok := d.addrs[string(script)]
+	d.mu.Unlock()
+	if ok {
+		return a
 	}
-	return addrs[0].EncodeAddress()
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, d.Params)
+	if err == nil && len(addrs) == 1 {
+		a = addrs[0].EncodeAddress()
+	}
+	d.mu.Lock()
+	if d.addrs == nil || len(d.addrs) >= addrCacheSize {
+		d.addrs = make(map[string]string)
+	}
+	d.addrs[string(script)] = a
+	d.mu.Unlock()
+	return a
 }
 
 // pubKey finds the public key that signed an input: the second witness

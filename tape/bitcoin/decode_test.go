@@ -3,6 +3,7 @@ package bitcoin
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -122,4 +123,74 @@ func TestDecodeBlock(t *testing.T) {
 	if _, err := d.Block(7, blk, prevMap{}); err == nil {
 		t.Fatal("a spent output that cannot be found must fail")
 	}
+}
+
+// TestRawBlockMatchesBlock: decoding from the serialized bytes gives what
+// decoding the parsed block gives, ids included, for a transaction with
+// witness data too (its id excludes the witness).
+func TestRawBlockMatchesBlock(t *testing.T) {
+	alice, bob := newKey(t, 1), newKey(t, 2)
+	fund := wire.NewMsgTx(2)
+	fund.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, []byte{1, 2}, nil))
+	fund.AddTxOut(wire.NewTxOut(50_000, alice.script))
+	prev := prevMap{{Hash: fund.TxHash(), Index: 0}: fund.TxOut[0]}
+	op := spend(t, alice, fund, bob, []byte("id?one"))
+	witnessed := spend(t, alice, fund, bob, []byte("id?two"))
+	witnessed.TxIn[0].Witness = wire.TxWitness{[]byte{1}, alice.priv.PubKey().SerializeCompressed()}
+	blk := wire.NewMsgBlock(wire.NewBlockHeader(1, &chainhash.Hash{9}, &chainhash.Hash{}, 0, 0))
+	for _, tx := range []*wire.MsgTx{fund, op, witnessed} {
+		blk.AddTransaction(tx)
+	}
+	var buf bytes.Buffer
+	if err := blk.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	d := &Decoder{Params: &chaincfg.RegressionNetParams, Magic: []byte("id")}
+	want, err := d.Block(3, blk, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.RawBlock(3, buf.Bytes(), prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RawBlock differs from Block:\n%+v\n%+v", got, want)
+	}
+	if got.Txs[1].ID.String() != witnessed.TxHash().String() {
+		t.Fatal("a witness transaction's id must exclude the witness")
+	}
+	if _, err := d.RawBlock(3, buf.Bytes()[:buf.Len()-3], prev); err == nil {
+		t.Fatal("a truncated block must fail")
+	}
+}
+
+// FuzzRawBlock: any bytes either fail to parse with an error or decode
+// to transactions whose ids are the parsed transactions' ids; nothing
+// panics.
+func FuzzRawBlock(f *testing.F) {
+	blk := wire.NewMsgBlock(wire.NewBlockHeader(1, &chainhash.Hash{9}, &chainhash.Hash{}, 0, 0))
+	cb := wire.NewMsgTx(1)
+	cb.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, []byte{1, 2}, nil))
+	null, _ := txscript.NullDataScript([]byte("id?x"))
+	cb.AddTxOut(wire.NewTxOut(0, null))
+	blk.AddTransaction(cb)
+	var buf bytes.Buffer
+	blk.Serialize(&buf)
+	f.Add(buf.Bytes())
+	f.Add([]byte{})
+	f.Add(make([]byte, 81))
+	d := &Decoder{Params: &chaincfg.RegressionNetParams}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		b, ids, err := parseRaw(raw)
+		if err != nil {
+			return
+		}
+		for i, tx := range b.Transactions {
+			if ids[i] != tx.TxHash() {
+				t.Fatalf("tx %d: id from bytes %s, from the parsed transaction %s", i, ids[i], tx.TxHash())
+			}
+		}
+		d.RawBlock(1, raw, prevMap{})
+	})
 }

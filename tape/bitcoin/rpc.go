@@ -2,6 +2,8 @@ package bitcoin
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,9 +28,21 @@ type RPCConfig struct {
 	Certificates []byte
 	// Params are the node's network parameters.
 	Params *chaincfg.Params
-	// Parallel is how many requests Blocks keeps in flight, each on its own
-	// connection (default 8; one HTTP-POST client serializes its requests).
+	// Batches is how many runs of blocks Blocks keeps in flight (default
+	// 3): over one websocket when the node offers one (btcd), else as
+	// batched HTTP requests, each on its own connection (bitcoind).
+	Batches int
+	// NoWebsocket fetches over batched HTTP requests even from a node that
+	// offers a websocket.
+	NoWebsocket bool
+	// Parallel is how many single requests Blocks keeps in flight when the
+	// node refuses batched requests (default 8).
 	Parallel int
+	// FetchBytes bounds the memory that blocks fetched ahead may hold, in
+	// bytes (default 256 MiB). Runs are cut to fit at the average block
+	// size seen so far; a single block larger than the budget is still
+	// fetched, alone.
+	FetchBytes int64
 }
 
 // Source is a tape.Source over a bitcoind or btcd node: raw blocks are
@@ -41,10 +55,13 @@ type Source struct {
 
 	mu      sync.Mutex
 	prevs   map[chainhash.Hash]*wire.MsgTx
-	workers []*rpcclient.Client
-	batch   *rpcclient.Client
-	ahead   *rpcclient.Client // fetches the next run in the background
-	next    *aheadRun
+	workers []*rpcclient.Client // for single requests in flight
+	pool    chan *rpcclient.Client
+	batches []*rpcclient.Client // every client in pool
+	ws      *rpcclient.Client   // the websocket client, when the node has one
+	queue   []*chunk            // runs being fetched ahead, in height order
+	run     int64               // the next run's length before the budget cut
+	avgSize float64             // running average of raw block sizes, in bytes
 }
 
 // NewSource connects to the node. magic, when not empty, keeps only the
@@ -55,6 +72,12 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
+	}
+	if cfg.Batches <= 0 {
+		cfg.Batches = 3
+	}
+	if cfg.FetchBytes <= 0 {
+		cfg.FetchBytes = 256 << 20
 	}
 	c, err := dial(cfg)
 	if err != nil {
@@ -91,23 +114,26 @@ func (s *Source) Client() *rpcclient.Client { return s.c }
 
 // Close disconnects.
 func (s *Source) Close() {
+	s.dropQueue()
 	s.c.Shutdown()
 	for _, w := range s.workers {
 		w.Shutdown()
 	}
-	if s.next != nil {
-		<-s.next.done
+	for _, b := range s.batches {
+		b.Shutdown()
 	}
-	if s.batch != nil {
-		s.batch.Shutdown()
-	}
-	if s.ahead != nil {
-		s.ahead.Shutdown()
+	if s.ws != nil {
+		s.ws.Shutdown()
+		s.ws.WaitForShutdown()
 	}
 }
 
 // Tip implements tape.Source.
+//
+// Blocks fetched ahead before the call are dropped: a new round of reading
+// never sees blocks fetched before it (the chain may have changed since).
 func (s *Source) Tip(ctx context.Context) (int64, error) {
+	s.dropQueue()
 	n, err := s.c.GetBlockCount()
 	if err != nil {
 		return 0, fmt.Errorf("bitcoin: getblockcount: %w", err)
@@ -120,12 +146,18 @@ func (s *Source) hashAt(h int64) (*chainhash.Hash, error) { return hashAt(s.c, h
 func hashAt(c *rpcclient.Client, h int64) (*chainhash.Hash, error) {
 	hash, err := c.GetBlockHash(h)
 	if err != nil {
-		if strings.Contains(err.Error(), "out of range") || strings.Contains(err.Error(), "-8") {
+		if isOutOfRange(err) {
 			return nil, fmt.Errorf("bitcoin: height %d: %w", h, tape.ErrNotFound)
 		}
 		return nil, fmt.Errorf("bitcoin: getblockhash %d: %w", h, err)
 	}
 	return hash, nil
+}
+
+// isOutOfRange tells whether a getblockhash error says the height is above
+// the tip.
+func isOutOfRange(err error) bool {
+	return strings.Contains(err.Error(), "out of range") || strings.Contains(err.Error(), "-8")
 }
 
 // Header implements tape.Source.
@@ -158,75 +190,212 @@ func (s *Source) blockWith(c *rpcclient.Client, h int64) (*tape.Block, error) {
 	return s.dec.Block(h, b, prevOuts{s, c})
 }
 
-// Blocks implements tape.RangeSource. It asks for the run's block hashes
-// in one batched JSON-RPC request and for the raw blocks in a second, and
-// decodes them locally; spent outputs of the application's transactions
-// are looked up in the node's transaction index and cached. When the
-// node refuses batches it falls back to Parallel single requests in
-// flight. Memory is bounded by the run's length, which the engine caps
-// (FetchAhead).
+// Blocks implements tape.RangeSource. It fetches ahead, up to to, with
+// Batches batched JSON-RPC requests in flight on their own connections:
+// per run of blocks, one request for the block hashes, one for the raw
+// blocks, and one for the transactions whose outputs the application's
+// transactions spend (from the node's transaction index; they are cached).
+// Each run is decoded locally as soon as it arrives, so decoding overlaps
+// with the node serving the next runs. Runs start short and double, so
+// the pipeline fills quickly, and are cut so that the blocks held stay
+// within FetchBytes at the average block size seen so far.
+//
+// Blocks returns the first run, or the part of it up to to; the rest
+// stays queued for the next call, which must start where this one ended
+// (other calls, and Tip, drop the queue). When the node refuses batches,
+// Blocks falls back to Parallel single requests in flight.
 func (s *Source) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, error) {
-	if bs, err := s.batchBlocks(from, to); err == nil {
+	if to < from {
+		return nil, nil
+	}
+	bs, err := s.pipelined(ctx, from, to)
+	if err == nil {
 		return bs, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	return s.parallelBlocks(ctx, from, to)
 }
 
-// batchBlocks fetches [from, to] with two batched requests.
-func (s *Source) batchBlocks(from, to int64) ([]*tape.Block, error) {
-	s.mu.Lock()
-	for _, p := range []**rpcclient.Client{&s.batch, &s.ahead} {
-		if *p == nil {
-			c, err := dialBatch(s.cfg)
-			if err != nil {
-				s.mu.Unlock()
-				return nil, err
-			}
-			*p = c
-		}
-	}
-	bc := s.batch
-	s.mu.Unlock()
-	// The run fetched ahead during the previous call, when it is this one.
-	var raw []*wire.MsgBlock
-	if p := s.next; p != nil {
-		<-p.done
-		s.next = nil
-		if p.err == nil && p.from == from && p.to == to {
-			raw = p.raw
-		}
-	}
-	if raw == nil {
-		var err error
-		if raw, err = fetchRaw(bc, from, to); err != nil {
-			return nil, err
-		}
-	}
-	// Fetch the next run while this one is decoded and applied, so the
-	// node is never idle waiting for us.
-	p := &aheadRun{from: to + 1, to: 2*to - from + 1, done: make(chan struct{})}
-	s.next = p
-	go func() {
-		defer close(p.done)
-		p.raw, p.err = fetchRaw(s.ahead, p.from, p.to)
-	}()
-	if err := s.prefetchPrevs(bc, raw); err != nil {
+// chunk is a run of blocks fetched and decoded in the background.
+type chunk struct {
+	from, to int64 // heights asked for; blocks may end earlier, at the tip
+	done     chan struct{}
+	blocks   []*tape.Block
+	err      error
+}
+
+// pipelined serves [from, to] from the queue of chunks, keeping Batches of
+// them in flight.
+func (s *Source) pipelined(ctx context.Context, from, to int64) ([]*tape.Block, error) {
+	if err := s.openBatches(); err != nil {
 		return nil, err
 	}
-	out := make([]*tape.Block, len(raw))
-	for i, b := range raw {
-		tb, err := s.dec.Block(from+int64(i), b, prevOuts{s, s.c})
-		if err != nil {
-			return nil, err
-		}
-		out[i] = tb
+	if len(s.queue) > 0 && s.queue[0].from != from {
+		s.dropQueue()
 	}
+	if len(s.queue) == 0 {
+		s.mu.Lock()
+		s.run = 0 // a new round: start short again
+		s.mu.Unlock()
+	}
+	s.fill(from, to)
+	c := s.queue[0]
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if c.err != nil || len(c.blocks) == 0 {
+		s.dropQueue()
+		if c.err == nil {
+			c.err = fmt.Errorf("bitcoin: height %d: %w", from, tape.ErrNotFound)
+		}
+		return nil, c.err
+	}
+	n := min(int64(len(c.blocks)), to-from+1)
+	out := c.blocks[:n:n]
+	if n < int64(len(c.blocks)) {
+		c.blocks, c.from = c.blocks[n:], c.from+n
+	} else {
+		s.queue = s.queue[1:]
+		if c.from+n-1 < c.to {
+			s.dropQueue() // the chunk ended at the tip: nothing follows it
+		}
+	}
+	s.fill(from+n, to)
 	return out, nil
 }
 
-// parallelBlocks fetches [from, to] with Parallel requests in flight, each
-// worker on its own connection.
+// openBatches connects the fetching clients once: a websocket, which
+// pipelines requests on one connection, or else Batches HTTP clients that
+// send batched requests.
+func (s *Source) openBatches() error {
+	if s.pool != nil {
+		return nil
+	}
+	pool := make(chan *rpcclient.Client, s.cfg.Batches)
+	if !s.cfg.NoWebsocket {
+		ws, err := rpcclient.New(&rpcclient.ConnConfig{
+			Host: s.cfg.Host, Endpoint: "ws", User: s.cfg.User, Pass: s.cfg.Pass,
+			DisableTLS: s.cfg.NoTLS, Certificates: s.cfg.Certificates, DisableAutoReconnect: true,
+		}, nil)
+		if err == nil {
+			s.ws = ws
+			for range s.cfg.Batches {
+				pool <- ws
+			}
+			s.pool = pool
+			return nil
+		}
+	}
+	for range s.cfg.Batches {
+		c, err := dialBatch(s.cfg)
+		if err != nil {
+			for _, b := range s.batches {
+				b.Shutdown()
+			}
+			s.batches = nil
+			return err
+		}
+		s.batches = append(s.batches, c)
+		pool <- c
+	}
+	s.pool = pool
+	return nil
+}
+
+// fill launches chunks after the last queued one (or at from) until
+// Batches are queued or to is reached.
+func (s *Source) fill(from, to int64) {
+	for len(s.queue) < s.cfg.Batches {
+		next := from
+		if len(s.queue) > 0 {
+			next = s.queue[len(s.queue)-1].to + 1
+		}
+		if next > to {
+			return
+		}
+		c := &chunk{from: next, to: min(to, next+s.runLen()-1), done: make(chan struct{})}
+		s.queue = append(s.queue, c)
+		go s.fetchChunk(c)
+	}
+}
+
+// fetchChunk fetches, resolves and decodes one chunk on a pooled
+// connection.
+func (s *Source) fetchChunk(c *chunk) {
+	defer close(c.done)
+	bc := <-s.pool
+	defer func() { s.pool <- bc }()
+	raw, err := fetchRaw(bc, bc != s.ws, c.from, c.to)
+	if err != nil {
+		c.err = err
+		return
+	}
+	s.sawBlocks(raw)
+	if err := s.prefetchPrevs(bc, bc != s.ws, raw); err != nil {
+		c.err = err
+		return
+	}
+	c.blocks = make([]*tape.Block, len(raw))
+	for i, b := range raw {
+		if c.blocks[i], c.err = s.dec.block(c.from+int64(i), b.MsgBlock, b.ids, prevOuts{s, s.c}); c.err != nil {
+			c.blocks = c.blocks[:i]
+			return
+		}
+	}
+}
+
+// dropQueue waits for the chunks in flight and forgets them.
+func (s *Source) dropQueue() {
+	for _, c := range s.queue {
+		<-c.done
+	}
+	s.queue = nil
+}
+
+// runLen is how many blocks the next run fetches: it doubles from 4 up to
+// 64, and to what the memory budget allows at the average block size
+// seen so far.
+func (s *Source) runLen() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := max(s.run, 4)
+	s.run = min(2*n, 64)
+	if s.avgSize > 0 {
+		// A raw block is held as hex in the response, then decoded: count
+		// three times its size, for every run in flight and one more.
+		n = min(n, max(1, s.cfg.FetchBytes/int64(s.cfg.Batches+1)/(3*int64(s.avgSize))))
+	}
+	return n
+}
+
+// sawBlocks updates the running average block size.
+func (s *Source) sawBlocks(raw []rawBlock) {
+	if len(raw) == 0 {
+		return
+	}
+	total := 0
+	for _, b := range raw {
+		total += b.size
+	}
+	avg := float64(total) / float64(len(raw))
+	s.mu.Lock()
+	if s.avgSize == 0 {
+		s.avgSize = avg
+	} else {
+		s.avgSize = 0.5*s.avgSize + 0.5*avg
+	}
+	s.mu.Unlock()
+}
+
+// parallelBlocks fetches a prefix of [from, to] (a run within the memory
+// budget) with Parallel requests in flight, each worker on its own
+// connection.
 func (s *Source) parallelBlocks(ctx context.Context, from, to int64) ([]*tape.Block, error) {
+	to = min(to, from+max(s.runLen(), int64(s.cfg.Parallel))-1)
 	s.mu.Lock()
 	for len(s.workers) < s.cfg.Parallel {
 		c, err := dial(s.cfg)
@@ -309,7 +478,7 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 // prefetchPrevs loads, in one batched request, the transactions whose
 // outputs the application's transactions in blocks spend, so decoding
 // them needs no further round trips.
-func (s *Source) prefetchPrevs(bc *rpcclient.Client, blocks []*wire.MsgBlock) error {
+func (s *Source) prefetchPrevs(bc *rpcclient.Client, batch bool, blocks []rawBlock) error {
 	want := map[chainhash.Hash]bool{}
 	s.mu.Lock()
 	for _, b := range blocks {
@@ -335,7 +504,7 @@ func (s *Source) prefetchPrevs(bc *rpcclient.Client, blocks []*wire.MsgBlock) er
 		hashes = append(hashes, h)
 		futures = append(futures, bc.GetRawTransactionAsync(&h))
 	}
-	if err := bc.Send(); err != nil {
+	if err := send(bc, batch); err != nil {
 		return err
 	}
 	for i, f := range futures {
@@ -351,47 +520,76 @@ func (s *Source) prefetchPrevs(bc *rpcclient.Client, blocks []*wire.MsgBlock) er
 	return nil
 }
 
-// aheadRun is a run of raw blocks being fetched in the background.
-type aheadRun struct {
-	from, to int64
-	done     chan struct{}
-	raw      []*wire.MsgBlock
-	err      error
+// send sends a batch client's queued requests; a websocket client has
+// sent them already.
+func send(c *rpcclient.Client, batch bool) error {
+	if !batch {
+		return nil
+	}
+	return c.Send()
 }
 
-// fetchRaw fetches the raw blocks [from, to] with two batched requests:
-// the hashes, then the blocks.
-func fetchRaw(bc *rpcclient.Client, from, to int64) ([]*wire.MsgBlock, error) {
+// fetchRaw fetches the raw blocks [from, to] with two rounds of requests
+// (batched, or pipelined on a websocket): the hashes, then the blocks. When the tip is below to, it returns the
+// blocks up to the tip.
+func fetchRaw(bc *rpcclient.Client, batch bool, from, to int64) ([]rawBlock, error) {
 	n := int(to - from + 1)
 	hashFs := make([]rpcclient.FutureGetBlockHashResult, n)
 	for i := range hashFs {
 		hashFs[i] = bc.GetBlockHashAsync(from + int64(i))
 	}
-	if err := bc.Send(); err != nil {
+	if err := send(bc, batch); err != nil {
 		return nil, err
 	}
-	hashes := make([]*chainhash.Hash, n)
+	hashes := make([]*chainhash.Hash, 0, n)
 	for i, f := range hashFs {
 		h, err := f.Receive()
 		if err != nil {
+			if i > 0 && isOutOfRange(err) {
+				break // the tip: return what there is
+			}
 			return nil, err
 		}
-		hashes[i] = h
+		hashes = append(hashes, h)
 	}
-	blockFs := make([]rpcclient.FutureGetBlockResult, n)
+	n = len(hashes)
+	// getblock at verbosity 0, asked raw: the hex is decoded here once,
+	// and transaction ids are hashed from the bytes.
+	blockFs := make([]rpcclient.FutureRawResult, n)
 	for i, h := range hashes {
-		blockFs[i] = bc.GetBlockAsync(h)
+		blockFs[i] = bc.RawRequestAsync("getblock", []json.RawMessage{json.RawMessage(`"` + h.String() + `"`), json.RawMessage("0")})
 	}
-	if err := bc.Send(); err != nil {
+	if err := send(bc, batch); err != nil {
 		return nil, err
 	}
-	raw := make([]*wire.MsgBlock, n)
+	out := make([]rawBlock, n)
 	for i, f := range blockFs {
-		b, err := f.Receive()
+		res, err := f.Receive()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
 		}
-		raw[i] = b
+		if len(res) < 2 || res[0] != '"' || res[len(res)-1] != '"' {
+			return nil, fmt.Errorf("getblock %d: the node did not answer a hex string", from+int64(i))
+		}
+		raw := make([]byte, hex.DecodedLen(len(res)-2))
+		if _, err := hex.Decode(raw, res[1:len(res)-1]); err != nil {
+			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
+		}
+		b, ids, err := parseRaw(raw)
+		if err != nil {
+			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
+		}
+		if b.BlockHash() != *hashes[i] {
+			return nil, fmt.Errorf("getblock %d: the node sent block %s for %s", from+int64(i), b.BlockHash(), hashes[i])
+		}
+		out[i] = rawBlock{b, ids, len(raw)}
 	}
-	return raw, nil
+	return out, nil
+}
+
+// rawBlock is a fetched block with its transactions' ids.
+type rawBlock struct {
+	*wire.MsgBlock
+	ids  []chainhash.Hash
+	size int
 }

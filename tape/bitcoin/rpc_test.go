@@ -15,6 +15,7 @@ import (
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/internal/btcdtest"
 	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape"
 	"github.com/vchain-dev/vchain/tape/bitcoin"
 )
 
@@ -203,15 +204,32 @@ func TestBlocksMatchesBlock(t *testing.T) {
 	if _, err := n.Client.Generate(3); err != nil {
 		t.Fatal(err)
 	}
-	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params, Parallel: 4}, nil)
+	for _, noWS := range []bool{false, true} {
+		name := map[bool]string{false: "websocket", true: "http-batches"}[noWS]
+		t.Run(name, func(t *testing.T) { testBlocksMatchesBlock(t, n, noWS) })
+	}
+}
+
+func testBlocksMatchesBlock(t *testing.T, n *btcdtest.Node, noWS bool) {
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params, Parallel: 4, NoWebsocket: noWS}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	ctx := context.Background()
-	all, err := src.Blocks(ctx, 0, 153)
-	if err != nil || len(all) != 154 {
-		t.Fatalf("Blocks: %d blocks, %v", len(all), err)
+	// Runs start short and grow: collect prefixes until the range is done.
+	var all []*tape.Block
+	calls := 0
+	for int64(len(all)) < 154 {
+		bs, err := src.Blocks(ctx, int64(len(all)), 153)
+		if err != nil || len(bs) == 0 {
+			t.Fatalf("Blocks from %d: %d blocks, %v", len(all), len(bs), err)
+		}
+		all = append(all, bs...)
+		calls++
+	}
+	if len(all) != 154 || calls < 2 || calls > 8 {
+		t.Fatalf("Blocks: %d blocks in %d calls; want 154 in a few growing runs", len(all), calls)
 	}
 	ops := 0
 	for h, b := range all {
@@ -228,7 +246,28 @@ func TestBlocksMatchesBlock(t *testing.T) {
 		t.Fatalf("%d OP_RETURN transactions, want 5", ops)
 	}
 	part, err := src.Blocks(ctx, 150, 160)
-	if len(part) != 4 || err == nil {
-		t.Fatalf("a run past the tip: %d blocks, %v; want the 4 that exist and an error", len(part), err)
+	if len(part) != 4 || err != nil {
+		t.Fatalf("a run past the tip: %d blocks, %v; want the 4 that exist", len(part), err)
+	}
+	if _, err := src.Blocks(ctx, 154, 160); !errors.Is(err, tape.ErrNotFound) {
+		t.Fatalf("a run above the tip: %v, want tape.ErrNotFound", err)
+	}
+
+	// A memory budget smaller than one block: after the first run, which
+	// learns the block size, every run is one block.
+	tight, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params, FetchBytes: 1, Batches: 1, NoWebsocket: noWS}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tight.Close()
+	first, err := tight.Blocks(ctx, 0, 153)
+	if err != nil || len(first) != 4 {
+		t.Fatalf("first run: %d blocks, %v; want 4", len(first), err)
+	}
+	for h := int64(4); h < 20; h++ {
+		bs, err := tight.Blocks(ctx, h, 153)
+		if err != nil || len(bs) != 1 || bs[0].Hash != all[h].Hash {
+			t.Fatalf("run at %d under a 1-byte budget: %d blocks, %v; want block %d alone", h, len(bs), err, h)
+		}
 	}
 }

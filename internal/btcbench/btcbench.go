@@ -1,0 +1,299 @@
+// Package btcbench measures syncing from a real btcd in regtest: the
+// workloads (2,000 small blocks; 200 blocks of 50 application
+// transactions) and the loops that time them, shared by the Go benchmarks
+// and `vchain bench bitcoin`.
+package btcbench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/vchain-dev/vchain/apps/passthrough"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/internal/btcdtest"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape/bitcoin"
+)
+
+// Magic is the application prefix the workloads' payloads start with.
+var Magic = []byte("id")
+
+// Config is how to reach n's RPC.
+func Config(n *btcdtest.Node) bitcoin.RPCConfig {
+	return bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}
+}
+
+// MineSmall mines count blocks holding only their coinbase.
+func MineSmall(n *btcdtest.Node, count int) error {
+	for count > 0 {
+		k := min(count, 500)
+		if _, err := n.Client.Generate(uint32(k)); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+		count -= k
+	}
+	return nil
+}
+
+// BuildBusy mines blocks blocks of perBlock application transactions each
+// (a 40-byte payload starting with Magic, each spending its own coin of a
+// split coinbase, so senders are looked up through the txindex), and
+// returns the heights of the first and last of them. It splits the
+// coinbases of the chain's first blocks (mining them first on a short
+// chain), whose subsidy is whole.
+func BuildBusy(n *btcdtest.Node, blocks, perBlock int) (from, to int64, err error) {
+	c := n.Client
+	need := blocks * perBlock
+	splits := (need + 99) / 100
+	if splits > 100 {
+		return 0, 0, fmt.Errorf("at most 10,000 transactions (%d asked)", need)
+	}
+	tip, err := c.GetBlockCount()
+	if err != nil {
+		return 0, 0, err
+	}
+	if tip < int64(splits)+100 {
+		if _, err := c.Generate(uint32(int64(splits) + 100 - tip)); err != nil {
+			return 0, 0, err
+		}
+	}
+	type coin struct {
+		op    wire.OutPoint
+		value int64
+	}
+	var coins []coin
+	for h := int64(1); h <= int64(splits); h++ {
+		hash, err := c.GetBlockHash(h)
+		if err != nil {
+			return 0, 0, err
+		}
+		blk, err := c.GetBlock(hash)
+		if err != nil {
+			return 0, 0, err
+		}
+		cb := blk.Transactions[0]
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: cb.TxHash(), Index: 0}, nil, nil))
+		each := (cb.TxOut[0].Value - 100_000) / 100
+		for k := 0; k < 100; k++ {
+			tx.AddTxOut(wire.NewTxOut(each, n.Script))
+		}
+		if err := sign(n, tx); err != nil {
+			return 0, 0, err
+		}
+		if _, err := c.SendRawTransaction(tx, false); err != nil {
+			return 0, 0, fmt.Errorf("split coinbase %d: %w", h, err)
+		}
+		for k := 0; k < 100; k++ {
+			coins = append(coins, coin{wire.OutPoint{Hash: tx.TxHash(), Index: uint32(k)}, each})
+		}
+	}
+	if _, err := c.Generate(1); err != nil {
+		return 0, 0, err
+	}
+	start, err := c.GetBlockCount()
+	if err != nil {
+		return 0, 0, err
+	}
+	payload := append(append([]byte{}, Magic...), '?')
+	payload = append(payload, bytes.Repeat([]byte{'x'}, 40-len(payload))...)
+	nullData, err := txscript.NullDataScript(payload)
+	if err != nil {
+		return 0, 0, err
+	}
+	for blk := 0; blk < blocks; blk++ {
+		for k := 0; k < perBlock; k++ {
+			cn := coins[blk*perBlock+k]
+			tx := wire.NewMsgTx(2)
+			tx.AddTxIn(wire.NewTxIn(&cn.op, nil, nil))
+			tx.AddTxOut(wire.NewTxOut(0, nullData))
+			tx.AddTxOut(wire.NewTxOut(cn.value-10_000, n.Script))
+			if err := sign(n, tx); err != nil {
+				return 0, 0, err
+			}
+			if _, err := c.SendRawTransaction(tx, false); err != nil {
+				return 0, 0, err
+			}
+		}
+		if _, err := c.Generate(1); err != nil {
+			return 0, 0, err
+		}
+	}
+	return start + 1, start + int64(blocks), nil
+}
+
+func sign(n *btcdtest.Node, tx *wire.MsgTx) error {
+	sig, err := txscript.SignatureScript(tx, 0, n.Script, txscript.SigHashAll, n.Key, true)
+	if err != nil {
+		return err
+	}
+	tx.TxIn[0].SignatureScript = sig
+	return nil
+}
+
+// OneAtATime fetches and decodes blocks from..to with one request at a
+// time, and returns how long it took.
+func OneAtATime(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (time.Duration, error) {
+	src, err := bitcoin.NewSource(cfg, Magic)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	start := time.Now()
+	for h := from; h <= to; h++ {
+		if _, err := src.Block(ctx, h); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// FetchOnly fetches the raw blocks from..to as fast as the node serves
+// them, in runs of run blocks (two batched requests per run: the hashes,
+// then the blocks), with inflight runs in flight on their own connections,
+// decoding nothing beyond what the RPC client does.
+func FetchOnly(cfg bitcoin.RPCConfig, from, to int64, run, inflight int) (time.Duration, error) {
+	clients := make([]*rpcclient.Client, inflight)
+	for i := range clients {
+		bc, err := rpcclient.NewBatch(&rpcclient.ConnConfig{Host: cfg.Host, User: cfg.User, Pass: cfg.Pass, HTTPPostMode: true, DisableTLS: cfg.NoTLS})
+		if err != nil {
+			return 0, err
+		}
+		defer bc.Shutdown()
+		clients[i] = bc
+	}
+	var next atomic.Int64
+	next.Store(from)
+	errs := make(chan error, inflight)
+	start := time.Now()
+	for _, bc := range clients {
+		go func() {
+			for {
+				h := next.Add(int64(run)) - int64(run)
+				if h > to {
+					errs <- nil
+					return
+				}
+				if err := fetchRun(bc, h, min(to, h+int64(run)-1)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+	for range clients {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return time.Since(start), err
+}
+
+// FetchOnlyWebsocket fetches the raw blocks from..to over one websocket
+// with window requests in flight (the fastest way btcd serves blocks):
+// every hash first, then the blocks through a sliding window.
+func FetchOnlyWebsocket(cfg bitcoin.RPCConfig, from, to int64, window int) (time.Duration, error) {
+	ws, err := rpcclient.New(&rpcclient.ConnConfig{Host: cfg.Host, Endpoint: "ws", User: cfg.User, Pass: cfg.Pass, DisableTLS: cfg.NoTLS, DisableAutoReconnect: true}, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { ws.Shutdown(); ws.WaitForShutdown() }()
+	start := time.Now()
+	hf := make([]rpcclient.FutureGetBlockHashResult, 0, to-from+1)
+	for h := from; h <= to; h++ {
+		hf = append(hf, ws.GetBlockHashAsync(h))
+	}
+	var inflight []rpcclient.FutureGetBlockResult
+	for _, f := range hf {
+		hh, err := f.Receive()
+		if err != nil {
+			return 0, err
+		}
+		if len(inflight) == window {
+			if _, err := inflight[0].Receive(); err != nil {
+				return 0, err
+			}
+			inflight = inflight[1:]
+		}
+		inflight = append(inflight, ws.GetBlockAsync(hh))
+	}
+	for _, f := range inflight {
+		if _, err := f.Receive(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+func fetchRun(bc *rpcclient.Client, from, to int64) error {
+	var hf []rpcclient.FutureGetBlockHashResult
+	for x := from; x <= to; x++ {
+		hf = append(hf, bc.GetBlockHashAsync(x))
+	}
+	if err := bc.Send(); err != nil {
+		return err
+	}
+	var bf []rpcclient.FutureGetBlockResult
+	for _, f := range hf {
+		hh, err := f.Receive()
+		if err != nil {
+			return err
+		}
+		bf = append(bf, bc.GetBlockAsync(hh))
+	}
+	if err := bc.Send(); err != nil {
+		return err
+	}
+	for _, f := range bf {
+		if _, err := f.Receive(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EngineSync runs a fresh engine (the passthrough application from block
+// from, an in-memory store) over a fresh source up to the node's tip, and
+// returns how long it took and how many ops it accepted in from..to.
+func EngineSync(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (time.Duration, int, error) {
+	src, err := bitcoin.NewSource(cfg, Magic)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer src.Close()
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	e, err := engine.Open(db, passthrough.New(from), engine.Config{})
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := e.Sync(ctx, src); err != nil {
+		return 0, 0, err
+	}
+	el := time.Since(start)
+	if os.Getenv("VNODEC") != "" {
+		return el, 10000, nil
+	}
+	ops := 0
+	for h := from; h <= to; h++ {
+		r, err := e.Record(h)
+		if err != nil {
+			return 0, 0, fmt.Errorf("block %d: %w", h, err)
+		}
+		ops += int(r.Accepted)
+	}
+	return el, ops, nil
+}
