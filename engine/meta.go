@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/vchash"
 )
 
@@ -145,4 +146,28 @@ func decodeUndo(b []byte) ([]undoEntry, error) {
 		return nil, errCorruptUndo
 	}
 	return out, nil
+}
+
+// ReadTip returns the record of the newest committed block in a store an
+// engine wrote, without opening an engine; ok is false when no block is
+// committed. Read it from a store.Snapshot to see the tip and the
+// application state of the same instant while an engine runs.
+func ReadTip(r kv.Reader) (rec BlockRecord, ok bool, err error) {
+	raw, err := r.Get(keyTip)
+	if errors.Is(err, kv.ErrNotFound) {
+		return BlockRecord{}, false, nil
+	}
+	if err != nil {
+		return BlockRecord{}, false, err
+	}
+	h, _, err := decodeTip(raw)
+	if err != nil {
+		return BlockRecord{}, false, err
+	}
+	v, err := r.Get(heightKey(prefixBlock, h))
+	if err != nil {
+		return BlockRecord{}, false, fmt.Errorf("block %d: %w", h, err)
+	}
+	rec, err = decodeBlockRecord(h, v)
+	return rec, err == nil, err
 }

@@ -98,6 +98,29 @@ func (d *DB) Iterate(prefix []byte, fn func(key, value []byte) error) error {
 	return iterate(it, fn)
 }
 
+// Snapshot returns a read-only view of the committed state as it is now:
+// commits after the call do not show through it, so a reader running
+// beside a writer sees one consistent point. Close it when done.
+func (d *DB) Snapshot() *Snapshot { return &Snapshot{s: d.pdb.NewSnapshot()} }
+
+// Snapshot is a kv.Reader over a point-in-time view of a DB.
+type Snapshot struct{ s *pebble.Snapshot }
+
+// Get implements kv.Reader.
+func (s *Snapshot) Get(key []byte) ([]byte, error) { return get(s.s.Get(key)) }
+
+// Iterate implements kv.Reader.
+func (s *Snapshot) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	it, err := s.s.NewIter(prefixBounds(prefix))
+	if err != nil {
+		return err
+	}
+	return iterate(it, fn)
+}
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.s.Close() }
+
 // NewTxn starts a transaction whose reads see committed state plus its own
 // writes.
 func (d *DB) NewTxn() *Txn { return &Txn{b: d.pdb.NewIndexedBatch()} }

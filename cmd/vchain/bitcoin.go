@@ -92,8 +92,9 @@ func namesEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine
 
 func newSyncCmd(follow bool) *cobra.Command {
 	var f rpcFlags
-	var datadir, source, app string
+	var datadir, source, app, httpAddr string
 	var confirmations, first int64
+	var poll time.Duration
 	use, short := "sync", "Catch up with the node (to its tip minus --confirmations) and exit"
 	if follow {
 		use, short = "node", "Keep following the node, applying blocks as they are confirmed"
@@ -135,7 +136,13 @@ func newSyncCmd(follow bool) *cobra.Command {
 			defer db.Close()
 			defer meter.Done()
 			if follow {
-				return e.Follow(cmd.Context(), src, time.Second)
+				ctx, cancel := context.WithCancel(cmd.Context())
+				defer cancel()
+				if err := serveNames(ctx, db, datadir, httpAddr); err != nil {
+					return err
+				}
+				defer os.Remove(nodeFile(datadir))
+				return e.Follow(ctx, src, poll)
 			}
 			if err := e.Sync(cmd.Context(), src); err != nil {
 				return err
@@ -151,26 +158,29 @@ func newSyncCmd(follow bool) *cobra.Command {
 	cmd.Flags().StringVar(&app, "app", "names", "the application")
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
 	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
+	if follow {
+		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve name queries (names show asks here while the node holds the data directory)")
+		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")
+	}
 	return cmd
 }
 
 func newNamesCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "names", Short: "The names application on Bitcoin: submit ops, show names"}
 	var datadir string
-	var first int64
 	show := &cobra.Command{
 		Use:   "show NAME --datadir DIR",
 		Short: "Print a name's record as JSON (exit 1 when there is none)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, db, err := namesEngine(datadir, first, engine.Config{})
+			nr, err := openNames(datadir)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			rec, err := names.Lookup(e.State(), args[0], e.Height())
+			defer nr.Close()
+			rec, height, err := nr.lookup(args[0])
 			if errors.Is(err, names.ErrNameNotFound) {
-				return &exitError{code: 1, msg: fmt.Sprintf("%s: no such name (synced to height %d)", args[0], e.Height())}
+				return &exitError{code: 1, msg: fmt.Sprintf("%s: no such name (synced to height %d)", args[0], height)}
 			}
 			if err != nil {
 				return err
@@ -181,7 +191,6 @@ func newNamesCmd() *cobra.Command {
 		},
 	}
 	show.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
-	show.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
 	cmd.AddCommand(show)
 	for _, op := range []string{"preorder", "register", "update", "transfer", "revoke", "renew"} {
 		cmd.AddCommand(newNamesOpCmd(op))
@@ -197,7 +206,6 @@ func saltPath(datadir, name, addr string) string {
 func newNamesOpCmd(op string) *cobra.Command {
 	var f rpcFlags
 	var wif, datadir string
-	var first int64
 	args := map[string]cobra.PositionalArgs{"update": cobra.ExactArgs(2), "transfer": cobra.ExactArgs(2)}[op]
 	if args == nil {
 		args = cobra.ExactArgs(1)
@@ -223,16 +231,12 @@ func newNamesOpCmd(op string) *cobra.Command {
 			name := args[0]
 			addr := sub.Address().EncodeAddress()
 			fresh := func() (vchash.ConsensusHash, error) {
-				e, db, err := namesEngine(datadir, first, engine.Config{})
+				nr, err := openNames(datadir)
 				if err != nil {
 					return vchash.ConsensusHash{}, err
 				}
-				defer db.Close()
-				ch, ok := e.Consensus()
-				if !ok {
-					return ch, errors.New("the data directory has no consensus hash yet: run vchain sync first")
-				}
-				return ch, nil
+				defer nr.Close()
+				return consensusOf(nr)
 			}
 			var payload, to []byte
 			switch op {
@@ -309,6 +313,5 @@ func newNamesOpCmd(op string) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&wif, "key", "", "the private key (WIF) that sends and pays")
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory (for the consensus hash and preorder salts)")
-	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -145,4 +146,101 @@ func TestCLISyncKilledResumes(t *testing.T) {
 		t.Fatal("no run was killed part-way")
 	}
 	t.Logf("%d runs killed part-way; final consensus history identical", kills)
+}
+
+// TestCLINodeFollows: `vchain node` keeps following btcd: names registered
+// while it runs appear, `names show` answers through the node while it
+// holds the data directory, a reorg at the tip (invalidateblock) rolls
+// the transfer back, and after the node stops the data directory answers
+// directly with the same record.
+func TestCLINodeFollows(t *testing.T) {
+	n := btcdtest.Start(t)
+	c := n.Client
+	if _, err := c.Generate(101); err != nil {
+		t.Fatal(err)
+	}
+	wif, _ := btcutil.NewWIF(n.Key, btcdtest.Params, true)
+	_, bobPub := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{42}, 32))
+	bob, _ := address.NewAddressPubKeyHash(address.Hash160(bobPub.SerializeCompressed()), btcdtest.Params)
+	dd := filepath.Join(t.TempDir(), "names")
+	rpc := []string{"--rpc", n.RPC, "--rpc-user", n.User, "--rpc-pass", n.Pass, "--rpc-notls", "--network", "regtest"}
+
+	node := exec.Command(vchainBin, append([]string{"node", "--source", "bitcoin", "--app", "names", "--datadir", dd, "--confirmations", "0", "--poll", "50ms"}, rpc...)...)
+	var nodeErr bytes.Buffer
+	node.Stderr = &nodeErr
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		node.Process.Kill()
+		node.Wait()
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", nodeErr.String())
+		}
+	}()
+	// show waits until names show gives a record satisfying ok.
+	show := func(what string, ok func(owner string, code int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			out, _, code := run(t, "", "names", "show", "alice.id", "--datadir", dd)
+			var rec struct{ Owner string }
+			json.Unmarshal([]byte(out), &rec)
+			if ok(rec.Owner, code) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the node did not get there in 15s (last exit %d, %q)", what, code, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitHeight := func(h int64) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			nr, err := openNames(dd)
+			if err == nil {
+				st, err := nr.status()
+				nr.Close()
+				if err == nil && st.Height >= h {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the node did not reach height %d in 15s", h)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitHeight(101)
+	show("an unknown name", func(_ string, code int) bool { return code == 1 })
+	mustRun(t, append([]string{"names", "preorder", "alice.id", "--key", wif.String(), "--datadir", dd}, rpc...)...)
+	c.Generate(1)
+	waitHeight(102)
+	mustRun(t, append([]string{"names", "register", "alice.id", "--key", wif.String(), "--datadir", dd}, rpc...)...)
+	c.Generate(1)
+	show("register", func(o string, _ int) bool { return o == n.Address.EncodeAddress() })
+	mustRun(t, append([]string{"names", "transfer", "alice.id", bob.EncodeAddress(), "--key", wif.String(), "--datadir", dd}, rpc...)...)
+	c.Generate(1)
+	show("transfer", func(o string, _ int) bool { return o == bob.EncodeAddress() })
+
+	tip, _ := c.GetBestBlockHash()
+	if err := c.InvalidateBlock(tip); err != nil {
+		t.Fatal(err)
+	}
+	show("the reorg removing the transfer", func(o string, _ int) bool { return o == n.Address.EncodeAddress() })
+
+	// Stop the node: the data directory answers by itself.
+	node.Process.Signal(syscall.SIGTERM)
+	if err := node.Wait(); err != nil {
+		t.Fatalf("node exit: %v", err)
+	}
+	if _, err := os.Stat(nodeFile(dd)); !os.IsNotExist(err) {
+		t.Fatal("node.json left behind after a clean stop")
+	}
+	out := mustRun(t, "names", "show", "alice.id", "--datadir", dd)
+	if !strings.Contains(out, n.Address.EncodeAddress()) {
+		t.Fatalf("names show from the data directory: %s", out)
+	}
 }
