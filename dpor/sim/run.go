@@ -1,0 +1,464 @@
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+
+	"github.com/vchain-dev/vchain/dpor/lbft"
+)
+
+// drain carries out what a node's core asks for, checking the safety
+// invariants on what it signs and inserts.
+func (s *Sim) drain(n *node) {
+	for i := 0; i < 100; i++ {
+		rd := n.core.Ready()
+		if rd.Persist != nil {
+			n.rec = rd.Persist // durable before anything is sent
+		}
+		for _, b := range rd.Insert {
+			s.inserted(n, b)
+		}
+		for _, m := range rd.Messages {
+			s.outgoing(n, m)
+		}
+		for _, f := range rd.Fetch {
+			s.fetch(n, f)
+		}
+		s.checkNode(n)
+		if rd.Wake > s.now {
+			s.push(event{at: rd.Wake, kind: evWake, node: n.id})
+		}
+		if rd.Empty() {
+			break
+		}
+	}
+	s.maybePropose(n)
+}
+
+func (s *Sim) checkNode(n *node) {
+	if n.id >= s.cfg.Validators || n.behave != Honest || n.core == nil {
+		return
+	}
+	h, r := n.core.Height(), n.core.Round()
+	if last, ok := n.lastRound[h]; ok && r < last {
+		s.fail("validator %d went back from round %d to %d at height %d", n.id, last, r, h)
+	}
+	n.lastRound[h] = r
+	if r > s.Stats.MaxRound {
+		s.Stats.MaxRound = r
+	}
+	rec := n.core.Record()
+	hr := int64(-1)
+	if rec.HighCert != nil {
+		hr = int64(rec.HighCert.Round)
+	}
+	if last, ok := n.lastHigh[h]; ok && hr < last {
+		s.fail("validator %d's highest certificate went back from round %d to %d at height %d", n.id, last, hr, h)
+	}
+	n.lastHigh[h] = hr
+}
+
+func (s *Sim) inserted(n *node, b *lbft.Block) {
+	head := n.chain[len(n.chain)-1]
+	if b.Height != head.Height+1 || b.Parent != head.Hash() {
+		s.fail("node %d inserted block %d that does not extend its head %d", n.id, b.Height, head.Height)
+		return
+	}
+	if err := lbft.CheckFinal(&s.lcfg, b); err != nil {
+		s.fail("node %d inserted a block without a valid certificate: %v", n.id, err)
+	}
+	x := b.Hash()
+	if prev, ok := s.final[b.Height]; ok && prev != x {
+		s.fail("AGREEMENT: node %d inserted %s at height %d, another node %s", n.id, x.Short(), b.Height, prev.Short())
+	} else if !ok {
+		s.final[b.Height] = x
+		if b.Impeach {
+			s.Stats.Impeached++
+		}
+	}
+	n.chain = append(n.chain, b)
+	n.decidedAt = append(n.decidedAt, s.now)
+	kind := "block"
+	if b.Impeach {
+		kind = "IMPEACH block"
+	}
+	s.logf("node %d inserts %s %d %s (round %d)", n.id, kind, b.Height, x.Short(), b.Round)
+}
+
+// outgoing records an honest validator's signatures and routes the
+// message (mutated by byzantine behaviours).
+func (s *Sim) outgoing(n *node, m lbft.Message) {
+	if n.id < s.cfg.Validators && n.behave == Honest {
+		for i := range m.Votes {
+			s.signed(n.id, &m.Votes[i])
+		}
+		if m.Prepare != nil {
+			s.signed(n.id, m.Prepare)
+		}
+	}
+	s.logf("node %d sends %v", n.id, &m)
+	s.sent[sentKey{m.Type, m.Height}]++
+	switch n.behave {
+	case Silent:
+		return
+	case DoubleSign:
+		s.doubleSign(n, m)
+		return
+	case Garbage:
+		s.route(n.id, m)
+		s.garbage(n, m)
+		return
+	}
+	s.route(n.id, m)
+}
+
+// signed checks one vote per (kind, height, round) for an honest
+// validator, and that no two values can be final or certified at once.
+func (s *Sim) signed(who int, v *lbft.Vote) {
+	if v.Signer != who {
+		return
+	}
+	k := voteKey{who, v.Kind, v.Height, v.Round}
+	if prev, ok := s.votes[k]; ok && prev != v.Value {
+		s.fail("DOUBLE VOTE: validator %d signed %s for %s and %s at height %d round %d", who, v.Kind, prev.Short(), v.Value.Short(), v.Height, v.Round)
+		return
+	}
+	s.votes[k] = v.Value
+	set := s.honestP
+	if v.Kind == lbft.Commit {
+		set = s.honestC
+	}
+	pk := prepKey{v.Height, v.Round, v.Value}
+	if set[pk] == nil {
+		set[pk] = map[int]bool{}
+	}
+	set[pk][who] = true
+	// With the byzantine validators signing anything, a value is
+	// certifiable once 2f+1 minus their number honest validators voted
+	// for it.
+	need := 2*s.f() + 1 - s.byzantine()
+	if len(set[pk]) < need {
+		return
+	}
+	for other, voters := range set {
+		if other.h != v.Height || other.x == v.Value || len(voters) < need {
+			continue
+		}
+		if v.Kind == lbft.Prepare && other.r == v.Round {
+			s.fail("CERTIFICATES: two values certifiable at height %d round %d: %s and %s", v.Height, v.Round, v.Value.Short(), other.x.Short())
+		}
+		if v.Kind == lbft.Commit {
+			s.fail("UNIQUE FINAL: two values finalizable at height %d: %s (round %d) and %s (round %d)", v.Height, v.Value.Short(), v.Round, other.x.Short(), other.r)
+		}
+	}
+}
+
+// Now is the simulated time (ms).
+func (s *Sim) Now() int64 { return s.now }
+
+// Chain is what node i has inserted, genesis first.
+func (s *Sim) Chain(i int) []*lbft.Block { return s.nodes[i].chain }
+
+// Sent counts the messages of a type sent (by any node) at a height.
+func (s *Sim) Sent(t lbft.MsgType, h uint64) int { return s.sent[sentKey{t, h}] }
+
+// Round is validator i's current round.
+func (s *Sim) Round(i int) uint32 { return s.nodes[i].core.Round() }
+
+// Height is the height node i is deciding.
+func (s *Sim) Height(i int) uint64 { return s.nodes[i].core.Height() }
+
+type sentKey struct {
+	t lbft.MsgType
+	h uint64
+}
+
+func (s *Sim) byzantine() int {
+	b := 0
+	for _, n := range s.nodes[:s.cfg.Validators] {
+		if n.behave != Honest {
+			b++
+		}
+	}
+	return b
+}
+
+func (s *Sim) fetch(n *node, f lbft.Fetch) {
+	if f.Peer < 0 || f.Peer >= len(s.nodes) {
+		return
+	}
+	p := s.nodes[f.Peer]
+	if p.down || p.behave == Silent {
+		return
+	}
+	for h := f.From; h < uint64(len(p.chain)) && h < f.From+64; h++ {
+		b := p.chain[h]
+		s.deliverTo(p.id, n.id, lbft.Message{Type: lbft.MsgValidate, From: p.id, To: n.id, Height: b.Height, Round: b.Round, Value: b.Hash(), Block: b})
+	}
+}
+
+// maybePropose has a proposer propose when its turn comes.
+func (s *Sim) maybePropose(n *node) {
+	if n.id < s.cfg.Validators || n.id >= s.civilian() || n.down {
+		return
+	}
+	head := n.core.Head()
+	h := head.Height + 1
+	if s.proposerOf(h) != n.id || n.proposedAt >= h {
+		return
+	}
+	at := head.Time + s.cfg.Period
+	if s.now < at {
+		s.push(event{at: at, kind: evWake, node: n.id})
+		return
+	}
+	n.proposedAt = h
+	behave := s.cfg.Proposer[n.id-s.cfg.Validators]
+	if behave == SilentProposer {
+		return
+	}
+	b := &lbft.Block{Height: h, Parent: head.Hash(), Time: max(at, s.now), Proposer: []byte{byte(n.id)},
+		Body: fmt.Appendf(nil, "txs of %d at %d by %d", h, s.now, n.id)}
+	b.Seal = s.mac(n.id, b.Hash())
+	switch behave {
+	case InvalidBlock:
+		b.Seal = []byte("forged")
+	case TwoBlocks:
+		b2 := *b
+		b2.Body = append(b2.Body, " (the other one)"...)
+		b2.Seal = s.mac(n.id, b2.Hash())
+		for v := 0; v < s.cfg.Validators; v++ {
+			blk := b
+			if v%2 == 1 {
+				blk = &b2
+			}
+			s.deliverTo(n.id, v, lbft.Message{Type: lbft.MsgPreprepare, From: -1, To: v, Height: h, Value: blk.Hash(), Block: blk})
+		}
+		s.logf("proposer %d sends two blocks at height %d", n.id, h)
+		return
+	}
+	s.logf("proposer %d proposes %s at height %d", n.id, b.Hash().Short(), h)
+	n.core.Propose(s.now, b)
+	rd := n.core.Ready()
+	for _, m := range rd.Messages {
+		m.From = -1
+		s.route(n.id, m)
+	}
+}
+
+// Run runs the simulation until every honest node has decided Heights
+// heights, or the time bound passes, or an invariant fails.
+func (s *Sim) Run() error {
+	s.scheduleFaults()
+	limit := s.cfg.GST + int64(s.cfg.Heights)*(s.cfg.Period+s.cfg.Timeout)*int64(2*s.f()+8)
+	for s.queue.Len() > 0 && s.err == nil {
+		e := heap.Pop(&s.queue).(event)
+		if e.at > limit {
+			break
+		}
+		s.now = max(s.now, e.at)
+		switch e.kind {
+		case evCrash:
+			n := s.nodes[e.node]
+			s.logf("node %d crashes at height %d", n.id, len(n.chain))
+			n.down, n.core = true, nil
+		case evBoot:
+			n := s.nodes[e.node]
+			s.logf("node %d restarts at height %d (record round %v)", n.id, len(n.chain), recRound(n.rec))
+			s.boot(n)
+		case evWake:
+			n := s.nodes[e.node]
+			if n.down {
+				continue
+			}
+			n.core.Tick(s.now)
+			s.drain(n)
+		default:
+			n := s.nodes[e.env.To]
+			if n.down {
+				continue
+			}
+			msg := e.env.Msg
+			msg.From = e.env.From
+			if e.env.From >= s.cfg.Validators {
+				msg.From = -1
+			}
+			n.core.Step(s.now, msg)
+			s.drain(n)
+		}
+		if s.done() {
+			break
+		}
+	}
+	s.Stats.End = s.now
+	if s.err != nil {
+		return s.err
+	}
+	return s.checkLiveness()
+}
+
+func recRound(r *lbft.VoteRecord) any {
+	if r == nil {
+		return "none"
+	}
+	return r.Round
+}
+
+func (s *Sim) honestNodes() []*node {
+	var out []*node
+	for _, n := range s.nodes {
+		if n.id < s.cfg.Validators && n.behave != Honest {
+			continue
+		}
+		if n.id >= s.cfg.Validators && n.id < s.civilian() {
+			continue // proposers are not required to follow
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (s *Sim) done() bool {
+	for _, n := range s.honestNodes() {
+		if uint64(len(n.chain)) <= s.cfg.Heights {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sim) checkLiveness() error {
+	for _, n := range s.honestNodes() {
+		if uint64(len(n.chain)) <= s.cfg.Heights {
+			return fmt.Errorf("LIVENESS: node %d decided %d heights of %d by t=%d (GST %d)", n.id, len(n.chain)-1, s.cfg.Heights, s.now, s.cfg.GST)
+		}
+	}
+	// A faulty proposer's height ends with an impeach block within
+	// period + timeout (plus message delays) once the network is good.
+	for h := uint64(1); h <= s.cfg.Heights; h++ {
+		pb := s.cfg.Proposer[s.proposerOf(h)-s.cfg.Validators]
+		if pb != SilentProposer && pb != InvalidBlock {
+			continue
+		}
+		var parentAt, at int64 = -1, -1
+		var parent, blk *lbft.Block
+		for _, n := range s.honestNodes() {
+			if n.id >= s.cfg.Validators {
+				continue
+			}
+			parentAt = max(parentAt, n.decidedAtHeight(h-1))
+			if d := n.decidedAtHeight(h); at < 0 || d < at {
+				at = d
+			}
+			parent, blk = n.chain[h-1], n.chain[h]
+		}
+		if !blk.Impeach {
+			return fmt.Errorf("IMPEACH: height %d of a %s proposer ended with a normal block", h, pb)
+		}
+		if parentAt < s.cfg.GST {
+			continue
+		}
+		bound := max(parent.Time+s.cfg.Period+s.cfg.Timeout, parentAt) + 4*s.cfg.Delta
+		if at > bound {
+			return fmt.Errorf("IMPEACH: height %d decided at %d, after period+timeout bound %d", h, at, bound)
+		}
+	}
+	return nil
+}
+
+func (n *node) decidedAtHeight(h uint64) int64 {
+	if h == 0 {
+		return 0
+	}
+	return n.decidedAt[h-1]
+}
+
+// scheduleFaults plans crashes and restarts before GST.
+func (s *Sim) scheduleFaults() {
+	if !s.cfg.Crashes || s.cfg.GST <= 0 {
+		return
+	}
+	for _, n := range s.nodes[:s.cfg.Validators] {
+		if n.behave != Honest || s.rng.IntN(2) == 0 {
+			continue
+		}
+		at := s.rng.Int64N(s.cfg.GST)
+		back := at + 1 + s.rng.Int64N(max(s.cfg.GST-at, 1))
+		s.push(event{at: at, kind: evCrash, node: n.id})
+		s.push(event{at: back, kind: evBoot, node: n.id})
+	}
+}
+
+// doubleSign sends each recipient, at random, the message as the core
+// made it or one whose own votes are for another value.
+func (s *Sim) doubleSign(n *node, m lbft.Message) {
+	for _, to := range s.recipients(n.id, m) {
+		mm := m
+		if s.rng.IntN(2) == 0 && (m.Type == lbft.MsgPrepare || m.Type == lbft.MsgCommit) {
+			alt := lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+			if alt == m.Value {
+				alt = lbft.Hash{byte(s.rng.IntN(256)), 1}
+			}
+			kind := lbft.Prepare
+			if m.Type == lbft.MsgCommit {
+				kind = lbft.Commit
+			}
+			v := lbft.Vote{Kind: kind, Height: m.Height, Round: m.Round, Value: alt, Signer: n.id}
+			v.Sig = s.mac(n.id, v.Digest())
+			mm.Value, mm.Votes, mm.Cert = alt, []lbft.Vote{v}, nil
+		}
+		if m.Type == lbft.MsgImpeachPrepare && s.rng.IntN(2) == 0 {
+			// An empty report (a prepare vote for the impeach block) to
+			// some, the real one to others.
+			rep := lbft.Report{Height: m.Height, Round: m.Round, Signer: n.id, CertRound: -1}
+			rep.Sig = s.mac(n.id, rep.Digest())
+			x := lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+			v := lbft.Vote{Kind: lbft.Prepare, Height: m.Height, Round: m.Round, Value: x, Signer: n.id}
+			v.Sig = s.mac(n.id, v.Digest())
+			mm.Report, mm.Cert, mm.Prepare, mm.Value = &rep, nil, &v, x
+		}
+		s.deliverTo(n.id, to, mm)
+	}
+}
+
+func (s *Sim) recipients(from int, m lbft.Message) []int {
+	if m.To != lbft.Broadcast {
+		return []int{m.To}
+	}
+	var to []int
+	for i := 0; i < s.cfg.Validators; i++ {
+		if i != from {
+			to = append(to, i)
+		}
+	}
+	return to
+}
+
+// garbage sends a malformed or misleading message after each real one.
+func (s *Sim) garbage(n *node, m lbft.Message) {
+	h := m.Height + uint64(s.rng.IntN(3)) - 1
+	r := uint32(s.rng.IntN(4))
+	x := lbft.Hash{byte(s.rng.IntN(256)), 2}
+	g := lbft.Message{Type: lbft.MsgType(s.rng.IntN(9)), Height: h, Round: r, Value: x}
+	switch s.rng.IntN(6) {
+	case 0: // badly signed votes
+		g.Votes = []lbft.Vote{{Kind: lbft.Prepare, Height: h, Round: r, Value: x, Signer: s.rng.IntN(s.cfg.Validators), Sig: []byte("junk")}}
+	case 1: // validly signed votes for random values
+		v := lbft.Vote{Kind: lbft.VoteKind(1 + s.rng.IntN(2)), Height: h, Round: r, Value: x, Signer: n.id}
+		v.Sig = s.mac(n.id, v.Digest())
+		g.Votes = []lbft.Vote{v}
+	case 2: // a report claiming a certificate it does not carry
+		rep := lbft.Report{Height: h, Round: r + 1, Signer: n.id, CertRound: int64(r), CertValue: x}
+		rep.Sig = s.mac(n.id, rep.Digest())
+		g.Type, g.Report = lbft.MsgImpeachPrepare, &rep
+	case 3: // a block with a forged certificate
+		g.Type = lbft.MsgValidate
+		g.Block = &lbft.Block{Height: h, Parent: n.core.Head().Hash(), Commits: []lbft.Vote{{Kind: lbft.Commit, Height: h, Signer: 0, Sig: []byte("x")}}}
+	case 4: // a justification of too few reports
+		g.Type = lbft.MsgImpeachPreprepare
+		g.Justification = []lbft.Report{{Height: h, Round: r, Signer: n.id}}
+	case 5: // fields missing
+		g.Block, g.Report, g.Cert = nil, nil, &lbft.Cert{}
+	}
+	s.route(n.id, g)
+}

@@ -1,0 +1,383 @@
+// Package sim is a deterministic simulator for the LBFT core: a seeded
+// in-process network (drops, delays, reordering, duplicates, partitions,
+// crashes and restarts before a global stabilization time, GST; bounded
+// delays after it) driving N validator cores, proposers and a civilian,
+// with byzantine proposers (silent, equivocating, invalid) and up to f
+// byzantine validators (silent, double-signing, sending garbage). After
+// every step it checks the safety invariants; at the end, liveness. A run
+// is a function of its Config: a failing seed replays exactly, and its
+// trace says what happened.
+package sim
+
+import (
+	"container/heap"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/vchain-dev/vchain/dpor/lbft"
+)
+
+// Behaviour is how a byzantine validator misbehaves.
+type Behaviour int
+
+// Validator behaviours.
+const (
+	Honest Behaviour = iota
+	// Silent sends nothing.
+	Silent
+	// DoubleSign runs the protocol but sends each recipient a vote, at
+	// random, for what it voted or for another value, and reports that
+	// differ between recipients.
+	DoubleSign
+	// Garbage sends malformed and badly signed messages, and validly
+	// signed votes for random rounds and values.
+	Garbage
+)
+
+var behaviourNames = []string{"honest", "silent", "double-sign", "garbage"}
+
+func (b Behaviour) String() string { return behaviourNames[b] }
+
+// ProposerBehaviour is how a proposer misbehaves.
+type ProposerBehaviour int
+
+// Proposer behaviours.
+const (
+	GoodProposer ProposerBehaviour = iota
+	// SilentProposer never proposes.
+	SilentProposer
+	// TwoBlocks proposes two different valid blocks to different halves
+	// of the validators.
+	TwoBlocks
+	// InvalidBlock proposes a block with a bad seal.
+	InvalidBlock
+)
+
+var proposerNames = []string{"good", "silent", "two-blocks", "invalid-block"}
+
+func (p ProposerBehaviour) String() string { return proposerNames[p] }
+
+// Config describes one run.
+type Config struct {
+	Seed int64
+	// Validators is n = 3f+1; Proposers take heights in turn.
+	Validators, Proposers int
+	// Heights is how many heights every honest node must decide.
+	Heights uint64
+	// Period, Timeout and Delta (the post-GST delay bound) in ms.
+	Period, Timeout, Delta int64
+	// GST is when the network becomes synchronous: before it messages
+	// may be dropped (Drop), duplicated (Dup) or delayed up to MaxDelay,
+	// nodes may crash and restart (Crashes), and the network may split
+	// (Partitions).
+	GST        int64
+	Drop, Dup  float64
+	MaxDelay   int64
+	Crashes    bool
+	Partitions bool
+	// Byzantine validators and proposers.
+	Byzantine map[int]Behaviour
+	Proposer  map[int]ProposerBehaviour
+	// Script, when set, replaces the random network with a per-message
+	// decision (used by the named schedules).
+	Script func(s *Sim, e *Envelope) Verdict
+}
+
+// Verdict is a script's decision on a message.
+type Verdict struct {
+	Drop  bool
+	Delay int64 // added to the base delay
+}
+
+// Envelope is a message in flight.
+type Envelope struct {
+	At   int64
+	To   int // node index
+	From int
+	Msg  lbft.Message
+}
+
+// node indices: validators 0..n-1, proposers n..n+P-1, one civilian last.
+type node struct {
+	id     int
+	core   *lbft.Core
+	rec    *lbft.VoteRecord // persisted vote record
+	chain  []*lbft.Block    // genesis first
+	down   bool
+	behave Behaviour
+	// invariants state
+	lastRound  map[uint64]uint32
+	lastHigh   map[uint64]int64
+	proposedAt uint64
+	decidedAt  []int64 // time each height was inserted
+}
+
+// Sim is a running simulation.
+type Sim struct {
+	cfg     Config
+	rng     *rand.Rand
+	now     int64
+	queue   eventQueue
+	seq     uint64
+	nodes   []*node
+	genesis *lbft.Block
+	lcfg    lbft.Config
+	keys    [][]byte
+	// safety bookkeeping
+	final   map[uint64]lbft.Hash
+	votes   map[voteKey]lbft.Hash // honest validators' votes
+	honestP map[prepKey]map[int]bool
+	honestC map[prepKey]map[int]bool
+	trace   []string
+	sent    map[sentKey]int
+	err     error
+	// Stats of the run.
+	Stats Stats
+}
+
+// Stats summarizes a run.
+type Stats struct {
+	Messages, Dropped int
+	Impeached         int
+	MaxRound          uint32
+	End               int64
+}
+
+type voteKey struct {
+	who  int
+	kind lbft.VoteKind
+	h    uint64
+	r    uint32
+}
+
+type prepKey struct {
+	h uint64
+	r uint32
+	x lbft.Hash
+}
+
+func (s *Sim) f() int { return (s.cfg.Validators - 1) / 3 }
+
+func (s *Sim) civilian() int { return s.cfg.Validators + s.cfg.Proposers }
+
+// New builds a simulation.
+func New(cfg Config) (*Sim, error) {
+	if cfg.Validators < 4 || (cfg.Validators-1)%3 != 0 {
+		return nil, fmt.Errorf("sim: %d validators, want 3f+1 ≥ 4", cfg.Validators)
+	}
+	byz := 0
+	for _, b := range cfg.Byzantine {
+		if b != Honest {
+			byz++
+		}
+	}
+	if byz > (cfg.Validators-1)/3 {
+		return nil, fmt.Errorf("sim: %d byzantine validators, more than f", byz)
+	}
+	if cfg.Proposers < 1 {
+		cfg.Proposers = 1
+	}
+	if cfg.Delta <= 0 {
+		cfg.Delta = 10
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 4 * cfg.Timeout
+	}
+	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
+		final: map[uint64]lbft.Hash{}, votes: map[voteKey]lbft.Hash{},
+		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}}
+	total := cfg.Validators + cfg.Proposers + 1
+	for i := 0; i < total; i++ {
+		k := sha256.Sum256([]byte(fmt.Sprintf("sim-key-%d-%d", cfg.Seed, i)))
+		s.keys = append(s.keys, k[:])
+	}
+	s.genesis = &lbft.Block{Height: 0, Time: 0, Body: []byte("genesis")}
+	s.lcfg = lbft.Config{N: cfg.Validators, Period: cfg.Period, Timeout: cfg.Timeout,
+		Verify:        func(i int, d lbft.Hash, sig []byte) bool { return string(s.mac(i, d)) == string(sig) },
+		CheckProposal: s.checkProposal,
+		ImpeachBody:   impeachBody,
+	}
+	for i := 0; i < total; i++ {
+		n := &node{id: i, chain: []*lbft.Block{s.genesis}, lastRound: map[uint64]uint32{}, lastHigh: map[uint64]int64{}}
+		if i < cfg.Validators {
+			n.behave = cfg.Byzantine[i]
+		}
+		s.nodes = append(s.nodes, n)
+		s.boot(n)
+	}
+	return s, nil
+}
+
+// impeachBody is the deterministic penalty the impeach block carries: it
+// names the proposer whose turn it was.
+func impeachBody(parent *lbft.Block) []byte {
+	return binary.BigEndian.AppendUint64([]byte("penalty:"), parent.Height+1)
+}
+
+func (s *Sim) mac(i int, d lbft.Hash) []byte {
+	h := sha256.New()
+	h.Write(s.keys[i])
+	h.Write(d[:])
+	return h.Sum(nil)[:16]
+}
+
+// proposerOf is the proposer node of height h.
+func (s *Sim) proposerOf(h uint64) int { return s.cfg.Validators + int((h-1)%uint64(s.cfg.Proposers)) }
+
+func (s *Sim) checkProposal(b, parent *lbft.Block) error {
+	want := s.proposerOf(b.Height)
+	if len(b.Proposer) != 1 || int(b.Proposer[0]) != want {
+		return fmt.Errorf("block %d from proposer %v, not %d", b.Height, b.Proposer, want)
+	}
+	if string(b.Seal) != string(s.mac(want, b.Hash())) {
+		return errors.New("bad seal")
+	}
+	return nil
+}
+
+func (s *Sim) boot(n *node) {
+	cfg := s.lcfg
+	cfg.Self = -1
+	if n.id < s.cfg.Validators {
+		cfg.Self = n.id
+		id := n.id
+		cfg.Sign = func(d lbft.Hash) []byte { return s.mac(id, d) }
+	}
+	head := n.chain[len(n.chain)-1]
+	c, err := lbft.New(cfg, head, n.rec)
+	if err != nil {
+		panic(err)
+	}
+	n.core = c
+	n.down = false
+	c.Tick(s.now)
+	s.drain(n)
+}
+
+// Trace is the run's event log.
+func (s *Sim) Trace() []string { return s.trace }
+
+func (s *Sim) logf(format string, args ...any) {
+	s.trace = append(s.trace, fmt.Sprintf("t=%d ", s.now)+fmt.Sprintf(format, args...))
+}
+
+func (s *Sim) fail(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf("t=%d: "+format, append([]any{s.now}, args...)...)
+		s.logf("VIOLATION: %v", s.err)
+	}
+}
+
+// events
+
+type eventKind int
+
+const (
+	evMsg eventKind = iota
+	evWake
+	evCrash
+	evBoot
+)
+
+type event struct {
+	at   int64
+	seq  uint64
+	kind eventKind
+	node int
+	env  *Envelope
+}
+
+type eventQueue []event
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(event)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+func (s *Sim) push(e event) {
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.queue, e)
+}
+
+// delay draws a message delay.
+func (s *Sim) delay(at int64) int64 {
+	if at >= s.cfg.GST {
+		return 1 + s.rng.Int64N(s.cfg.Delta)
+	}
+	return 1 + s.rng.Int64N(s.cfg.MaxDelay)
+}
+
+func (s *Sim) partitioned(a, b int) bool {
+	if !s.cfg.Partitions || s.now >= s.cfg.GST {
+		return false
+	}
+	// The network splits in the middle third of the pre-GST period.
+	if s.now < s.cfg.GST/3 || s.now > 2*s.cfg.GST/3 {
+		return false
+	}
+	side := func(i int) bool { return i%2 == 0 }
+	return side(a) != side(b)
+}
+
+func (s *Sim) deliverTo(from, to int, m lbft.Message) {
+	env := &Envelope{From: from, To: to, Msg: m}
+	base := s.delay(s.now)
+	if s.cfg.Script != nil {
+		v := s.cfg.Script(s, env)
+		if v.Drop {
+			s.Stats.Dropped++
+			return
+		}
+		base += v.Delay
+	} else if s.now < s.cfg.GST {
+		if s.rng.Float64() < s.cfg.Drop || s.partitioned(from, to) {
+			s.Stats.Dropped++
+			return
+		}
+		if s.rng.Float64() < s.cfg.Dup {
+			s.push(event{at: s.now + s.delay(s.now), kind: evMsg, env: &Envelope{From: from, To: to, Msg: m}})
+		}
+	}
+	env.At = s.now + base
+	s.push(event{at: env.At, kind: evMsg, env: env})
+	s.Stats.Messages++
+}
+
+// route sends a core's message to its recipients.
+func (s *Sim) route(from int, m lbft.Message) {
+	var to []int
+	if m.To != lbft.Broadcast {
+		to = []int{m.To}
+	} else {
+		for i := 0; i < s.cfg.Validators; i++ {
+			if i != from {
+				to = append(to, i)
+			}
+		}
+		if m.Type == lbft.MsgValidate {
+			for i := s.cfg.Validators; i < len(s.nodes); i++ {
+				if i != from {
+					to = append(to, i)
+				}
+			}
+		}
+	}
+	for _, t := range to {
+		s.deliverTo(from, t, m)
+	}
+}
