@@ -1,0 +1,176 @@
+package lbft_test
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/vchain-dev/vchain/dpor/lbft"
+)
+
+// testKeys signs with a keyed hash per validator (enough for tests: a
+// validator without another's key cannot make its signatures).
+func mac(i int, d lbft.Hash) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "key-%d", i)
+	h.Write(d[:])
+	return h.Sum(nil)[:16]
+}
+
+func config(self int) lbft.Config {
+	return lbft.Config{Self: self, N: 4, Period: 100, Timeout: 200,
+		Sign:   func(d lbft.Hash) []byte { return mac(self, d) },
+		Verify: func(i int, d lbft.Hash, sig []byte) bool { return string(mac(i, d)) == string(sig) },
+	}
+}
+
+// net delivers every message at once, in order, until nothing is left.
+func run(cores []*lbft.Core, now int64) map[int][]*lbft.Block {
+	inserted := map[int][]*lbft.Block{}
+	for {
+		var msgs []lbft.Message
+		for i, c := range cores {
+			rd := c.Ready()
+			inserted[i] = append(inserted[i], rd.Insert...)
+			msgs = append(msgs, rd.Messages...)
+		}
+		if len(msgs) == 0 {
+			return inserted
+		}
+		for _, m := range msgs {
+			for j, c := range cores {
+				if j != m.From && (m.To == lbft.Broadcast || m.To == j) {
+					c.Step(now, m)
+				}
+			}
+		}
+	}
+}
+
+// Example: four validators decide a proposer's block in round 0.
+func Example() {
+	genesis := &lbft.Block{Height: 0, Time: 0}
+	var cores []*lbft.Core
+	for i := 0; i < 4; i++ {
+		c, _ := lbft.New(config(i), genesis, nil)
+		cores = append(cores, c)
+	}
+	b := &lbft.Block{Height: 1, Parent: genesis.Hash(), Time: 100, Proposer: []byte("p0"), Body: []byte("txs")}
+	for _, c := range cores {
+		c.Step(100, lbft.Message{Type: lbft.MsgPreprepare, From: -1, Height: 1, Block: b})
+	}
+	inserted := run(cores, 100)
+	for i := range cores {
+		blk := inserted[i][0]
+		fmt.Printf("validator %d: block %d, round %d, %d commit signatures, impeach=%v\n", i, blk.Height, blk.Round, len(blk.Commits), blk.Impeach)
+	}
+	// Output:
+	// validator 0: block 1, round 0, 3 commit signatures, impeach=false
+	// validator 1: block 1, round 0, 3 commit signatures, impeach=false
+	// validator 2: block 1, round 0, 3 commit signatures, impeach=false
+	// validator 3: block 1, round 0, 3 commit signatures, impeach=false
+}
+
+// TestTimeoutImpeaches: with no block, every validator's round-0 timer
+// fires at parent.Time + Period + Timeout and the impeach block is
+// decided through the empty reports alone.
+func TestTimeoutImpeaches(t *testing.T) {
+	genesis := &lbft.Block{Height: 0, Time: 1000}
+	var cores []*lbft.Core
+	for i := 0; i < 4; i++ {
+		c, _ := lbft.New(config(i), genesis, nil)
+		cores = append(cores, c)
+	}
+	for _, c := range cores {
+		c.Tick(1299)
+	}
+	if got := run(cores, 1299); len(got[0]) != 0 {
+		t.Fatal("decided before the deadline")
+	}
+	for _, c := range cores {
+		c.Tick(1300)
+	}
+	got := run(cores, 1300)
+	for i := range cores {
+		if len(got[i]) != 1 || !got[i][0].Impeach || got[i][0].Round != 1 || got[i][0].Time != 1300 {
+			t.Fatalf("validator %d: %+v", i, got[i])
+		}
+	}
+}
+
+// TestRestartKeepsVotes: a validator restarted from its persisted record
+// does not vote again differently in a round it voted in.
+func TestRestartKeepsVotes(t *testing.T) {
+	genesis := &lbft.Block{Height: 0, Time: 0}
+	c, _ := lbft.New(config(0), genesis, nil)
+	b := &lbft.Block{Height: 1, Parent: genesis.Hash(), Time: 100, Body: []byte("a")}
+	c.Step(100, lbft.Message{Type: lbft.MsgPreprepare, From: -1, Height: 1, Block: b})
+	rd := c.Ready()
+	if rd.Persist == nil || rd.Persist.Prepared[0] != b.Hash() {
+		t.Fatal("the prepare must be in the record to persist")
+	}
+	c2, _ := lbft.New(config(0), genesis, rd.Persist)
+	other := &lbft.Block{Height: 1, Parent: genesis.Hash(), Time: 100, Body: []byte("b")}
+	c2.Step(100, lbft.Message{Type: lbft.MsgPreprepare, From: -1, Height: 1, Block: other})
+	for _, m := range c2.Ready().Messages {
+		for _, v := range m.Votes {
+			if v.Signer == 0 && v.Round == 0 && v.Value != b.Hash() {
+				t.Fatal("voted for another block in round 0 after a restart")
+			}
+		}
+	}
+}
+
+// FuzzStep: whatever a peer sends, Step returns (an error at worst) and
+// never panics.
+func FuzzStep(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{5, 3, 1, 2, 200, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		genesis := &lbft.Block{Height: 0, Time: 0}
+		c, _ := lbft.New(config(1), genesis, nil)
+		next := func() byte {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return b
+		}
+		for len(data) > 0 {
+			m := lbft.Message{Type: lbft.MsgType(next() % 9), From: int(int8(next())), To: int(int8(next())),
+				Height: uint64(next() % 3), Round: uint32(next() % 4)}
+			var x lbft.Hash
+			x[0] = next()
+			m.Value = x
+			switch next() % 6 {
+			case 0:
+				m.Block = &lbft.Block{Height: uint64(next() % 3), Parent: genesis.Hash(), Time: int64(next()), Impeach: next()%2 == 0}
+				if next()%2 == 0 {
+					m.Block.Commits = []lbft.Vote{{Kind: lbft.Commit, Height: m.Block.Height, Signer: int(int8(next())), Sig: []byte{next()}}}
+				}
+			case 1:
+				v := lbft.Vote{Kind: lbft.VoteKind(next() % 4), Height: uint64(next() % 3), Round: uint32(next()), Value: x, Signer: int(int8(next()))}
+				if next()%2 == 0 && v.Signer >= 0 && v.Signer < 4 {
+					v.Sig = mac(v.Signer, v.Digest())
+				}
+				m.Votes = []lbft.Vote{v}
+				m.Prepare = &v
+			case 2:
+				r := lbft.Report{Height: uint64(next() % 3), Round: uint32(next() % 5), Signer: int(int8(next())), CertRound: int64(int8(next()))}
+				if r.Signer >= 0 && r.Signer < 4 {
+					r.Sig = mac(r.Signer, r.Digest())
+				}
+				m.Report = &r
+				m.Justification = []lbft.Report{r, r, r}
+			case 3:
+				m.Cert = &lbft.Cert{Kind: lbft.VoteKind(next() % 3), Height: 1, Round: uint32(next() % 3), Votes: []lbft.Vote{{}}}
+				m.HighCert = &lbft.Cert{}
+			}
+			c.Step(int64(binary.BigEndian.Uint16([]byte{next(), next()})), m)
+			c.Tick(int64(next()) * 10)
+			c.Ready()
+		}
+	})
+}
