@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
@@ -79,6 +81,12 @@ func namesEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine
 		return nil, nil, errors.New("--datadir is required")
 	}
 	db, err := store.Open(datadir, store.Options{})
+	// A query (names show) may hold the directory for a moment: wait
+	// for it rather than fail.
+	for wait := 0; err != nil && (errors.Is(err, syscall.EAGAIN) || strings.Contains(err.Error(), "lock held")) && wait < 100; wait++ {
+		time.Sleep(50 * time.Millisecond)
+		db, err = store.Open(datadir, store.Options{})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("data directory %s: %w", datadir, err)
 	}

@@ -213,6 +213,15 @@ func TestCLINodeFollows(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// Wait for the node to hold the data directory before querying it.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(nodeFile(dd)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not write node.json in 15s")
+		}
+	}
 	waitHeight(101)
 	show("an unknown name", func(_ string, code int) bool { return code == 1 })
 	mustRun(t, append([]string{"names", "preorder", "alice.id", "--key", wif.String(), "--datadir", dd}, rpc...)...)
