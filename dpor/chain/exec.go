@@ -1,0 +1,342 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vchain-dev/vchain/dpor/lbft"
+	"github.com/vchain-dev/vchain/kv"
+)
+
+// Chain executes blocks under a genesis. It is safe for concurrent use:
+// its only mutable part is a cache of verified signatures.
+type Chain struct {
+	G *Genesis
+
+	mu       sync.Mutex
+	verified map[[32]byte]bool
+}
+
+// New returns the chain of a genesis.
+func New(g *Genesis) *Chain { return &Chain{G: g, verified: map[[32]byte]bool{}} }
+
+// GenesisBlock is block 0: its hash commits to the whole genesis document.
+func (c *Chain) GenesisBlock() *lbft.Block {
+	return &lbft.Block{Height: 0, Time: c.G.TimeMS, Body: Marshal(c.G)}
+}
+
+// InitState writes the genesis state.
+func (c *Chain) InitState(t kv.Txn) error {
+	s := WriteState(t)
+	if err := s.put(keyParams, c.G.Params); err != nil {
+		return err
+	}
+	for a, bal := range c.G.Balances {
+		if err := s.SetAccount(a, Account{Balance: bal}); err != nil {
+			return err
+		}
+	}
+	defaults := c.G.DefaultProposerAddresses()
+	for i, m := range c.G.Proposers {
+		pk, _ := m.PubKey()
+		if err := s.put(key(prefixPubKey, defaults[i]), []byte(pk)); err != nil {
+			return err
+		}
+	}
+	first := make([]Address, c.G.ProposersPerTerm)
+	for i := range first {
+		first[i] = defaults[i%len(defaults)]
+	}
+	if err := s.put(key(prefixTerm, uint64(0)), first); err != nil {
+		return err
+	}
+	gb := c.GenesisBlock()
+	if err := s.put(key(prefixBlock, uint64(0)), BlockRecord{Hash: gb.Hash()}); err != nil {
+		return err
+	}
+	return s.put(keyHeight, uint64(0))
+}
+
+// ProposerOf returns the address whose turn height h is.
+func (c *Chain) ProposerOf(r kv.Reader, h uint64) (Address, error) {
+	ps, err := ReadState(r).ProposersOf(c.G.TermOf(h))
+	if err != nil {
+		return Address{}, err
+	}
+	return ps[c.G.Slot(h)], nil
+}
+
+// ImpeachBody is the body of the impeach block after parent: the penalty
+// against the proposer whose turn it was. r is the state at parent.
+func (c *Chain) ImpeachBody(r kv.Reader, parent *lbft.Block) []byte {
+	p, err := c.ProposerOf(r, parent.Height+1)
+	if err != nil {
+		return Marshal(Body{})
+	}
+	return Marshal(Body{Penalty: &Penalty{Height: parent.Height + 1, Proposer: p}})
+}
+
+// checkSig verifies a transaction's signature once per chain.
+func (c *Chain) checkSig(t *Tx) error {
+	h := t.Hash()
+	c.mu.Lock()
+	ok := c.verified[h]
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := t.CheckSignature(c.G.ChainID); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if len(c.verified) > 1<<20 {
+		clear(c.verified)
+	}
+	c.verified[h] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// Verified records transactions whose signatures a caller checked (in a
+// batch), so blocks holding them are not checked again.
+func (c *Chain) Verified(hashes [][32]byte) {
+	c.mu.Lock()
+	for _, h := range hashes {
+		c.verified[h] = true
+	}
+	c.mu.Unlock()
+}
+
+// CheckProposal validates a proposer's block on its parent, given the
+// state at the parent: the proposer's turn and seal, and every
+// transaction.
+func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
+	want, err := c.ProposerOf(r, b.Height)
+	if err != nil {
+		return err
+	}
+	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
+		return fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
+	}
+	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
+		return fmt.Errorf("block %d: bad seal", b.Height)
+	}
+	_, err = c.ApplyBlock(NewOverlay(r), b)
+	return err
+}
+
+// SealBytes is what a proposer signs.
+func SealBytes(b *lbft.Block) []byte {
+	h := b.Hash()
+	return append([]byte("vchain-dpor-seal:"), h[:]...)
+}
+
+// Receipt summarizes an applied block.
+type Receipt struct {
+	Txs     []*Tx
+	Fees    uint64
+	Elected []Address // the next term's proposers, at a checkpoint
+}
+
+// ApplyBlock executes block b on t: its transactions in order (any
+// invalid one makes the whole block invalid), the proposer's reward and
+// fees, or, for an impeach block, the penalty; at the last block of a
+// term, deposit refunds and the election of the next term.
+func (c *Chain) ApplyBlock(t kv.Txn, b *lbft.Block) (*Receipt, error) {
+	s := WriteState(t)
+	p, err := s.Params()
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.Height()
+	if err != nil {
+		return nil, err
+	}
+	if b.Height != h+1 {
+		return nil, fmt.Errorf("block %d on state at height %d", b.Height, h)
+	}
+	body, err := DecodeBody(b.Body)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Receipt{}
+	var proposer Address
+	if b.Impeach {
+		want, err := c.ProposerOf(t, b.Height)
+		if err != nil {
+			return nil, err
+		}
+		if len(body.Txs) != 0 || body.Penalty == nil || body.Penalty.Height != b.Height || body.Penalty.Proposer != want {
+			return nil, fmt.Errorf("impeach block %d: its only content must be the penalty of %s", b.Height, want)
+		}
+		if err := c.punish(s, &p, want, b.Height); err != nil {
+			return nil, err
+		}
+	} else {
+		if body.Penalty != nil {
+			return nil, fmt.Errorf("block %d: a penalty in a proposer's block", b.Height)
+		}
+		proposer = AddressOf(b.Proposer)
+		for i, raw := range body.Txs {
+			tx, err := DecodeTx(raw)
+			if err != nil {
+				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
+			}
+			if err := c.applyTx(s, &p, b.Height, tx); err != nil {
+				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
+			}
+			rec.Txs = append(rec.Txs, tx)
+			rec.Fees += tx.Fee
+		}
+		acct, err := s.Account(proposer)
+		if err != nil {
+			return nil, err
+		}
+		acct.Balance += p.BlockReward + rec.Fees
+		if err := s.SetAccount(proposer, acct); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.put(key(prefixBlock, b.Height), BlockRecord{Hash: b.Hash(), Proposer: proposer, Impeach: b.Impeach}); err != nil {
+		return nil, err
+	}
+	if b.Height > 256 {
+		if err := t.Delete(key(prefixBlock, b.Height-256-p.Window)); err != nil {
+			return nil, err
+		}
+	}
+	if c.G.IsCheckpoint(b.Height) {
+		term := c.G.TermOf(b.Height)
+		if err := c.refund(s, &p, term); err != nil {
+			return nil, err
+		}
+		if rec.Elected, err = c.Elect(s, &p, term+1, b.Height, b.Hash()); err != nil {
+			return nil, err
+		}
+		if err := s.put(key(prefixTerm, term+1), rec.Elected); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.put(keyParams, p); err != nil {
+		return nil, err
+	}
+	return rec, s.put(keyHeight, b.Height)
+}
+
+// TxError is a transaction's rejection.
+type TxError struct{ Reason string }
+
+func (e *TxError) Error() string { return e.Reason }
+
+func txErr(format string, args ...any) error { return &TxError{fmt.Sprintf(format, args...)} }
+
+// CheckTx validates a transaction against state without applying it
+// (the mempool's admission check).
+func (c *Chain) CheckTx(r kv.Reader, tx *Tx) error {
+	s := ReadState(r)
+	h, err := s.Height()
+	if err != nil {
+		return err
+	}
+	p, err := s.Params()
+	if err != nil {
+		return err
+	}
+	return c.applyTx(WriteState(NewOverlay(r)), &p, h+1, tx)
+}
+
+func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx) error {
+	if err := c.checkSig(tx); err != nil {
+		return err
+	}
+	from := tx.Sender()
+	acct, err := s.Account(from)
+	if err != nil {
+		return err
+	}
+	switch {
+	case tx.Nonce != acct.Nonce:
+		return txErr("nonce %d, account %s is at %d", tx.Nonce, from, acct.Nonce)
+	case tx.Fee < p.MinFee:
+		return txErr("fee %d below the minimum %d", tx.Fee, p.MinFee)
+	case tx.Amount+tx.Fee < tx.Amount || acct.Balance < tx.Amount+tx.Fee:
+		return txErr("insufficient funds: %s has %d, the transaction needs %d", from, acct.Balance, tx.Amount+tx.Fee)
+	}
+	window := max(p.Window, 1)
+	if e := height / window; acct.Epoch != e {
+		if acct.Epoch+1 == e {
+			acct.PrevNonce = acct.EpochNonce
+		} else {
+			acct.PrevNonce = acct.Nonce
+		}
+		acct.EpochNonce, acct.Epoch = acct.Nonce, e
+	}
+	acct.Nonce++
+	acct.Balance -= tx.Amount + tx.Fee
+	if err := s.SetAccount(from, acct); err != nil {
+		return err
+	}
+	to, err := s.Account(tx.To)
+	if err != nil {
+		return err
+	}
+	to.Balance += tx.Amount
+	if err := s.SetAccount(tx.To, to); err != nil {
+		return err
+	}
+	if tx.Call != nil {
+		return c.call(s, p, height, tx)
+	}
+	if isSystem(tx.To) {
+		return txErr("a transfer to the %s contract needs a call", systemName(tx.To))
+	}
+	return nil
+}
+
+func isSystem(a Address) bool {
+	return a == CampaignAddress || a == AdmissionAddress || a == RPTAddress
+}
+
+func systemName(a Address) string {
+	switch a {
+	case CampaignAddress:
+		return "Campaign"
+	case AdmissionAddress:
+		return "Admission"
+	case RPTAddress:
+		return "RPT"
+	}
+	return a.String()
+}
+
+// punish applies an impeachment: the penalty comes out of the
+// proposer's balance (as far as it goes) and the impeachment counts
+// against its RPT.
+func (c *Chain) punish(s *State, p *Params, who Address, height uint64) error {
+	acct, err := s.Account(who)
+	if err != nil {
+		return err
+	}
+	acct.Balance -= min(acct.Balance, p.Penalty)
+	if err := s.SetAccount(who, acct); err != nil {
+		return err
+	}
+	hs, err := s.Impeachments(who)
+	if err != nil {
+		return err
+	}
+	var keep []uint64
+	for _, x := range hs {
+		if x+ImpeachMemory > height {
+			keep = append(keep, x)
+		}
+	}
+	return s.put(key(prefixImpch, who), append(keep, height))
+}
+
+// ImpeachMemory is how many blocks an impeachment weighs on RPT.
+const ImpeachMemory = 10_000
+
+var errNotDeployer = errors.New("only the deployer may call this")

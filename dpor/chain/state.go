@@ -1,0 +1,182 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/vchain-dev/vchain/kv"
+)
+
+// Account is an account's state.
+type Account struct {
+	Balance uint64 `cbor:"1,keyasint"`
+	Nonce   uint64 `cbor:"2,keyasint"`
+	// Epoch, EpochNonce and PrevNonce let RPT count recent transactions
+	// in O(1): the nonce at the start of the account's last active
+	// window-aligned epoch and of the one before.
+	Epoch      uint64 `cbor:"3,keyasint"`
+	EpochNonce uint64 `cbor:"4,keyasint"`
+	PrevNonce  uint64 `cbor:"5,keyasint"`
+}
+
+// CandidateInfo is what Campaign keeps about a candidate.
+type CandidateInfo struct {
+	// StartTerm..StopTerm (inclusive) are the terms of its current claim.
+	StartTerm uint64 `cbor:"1,keyasint" json:"start_term"`
+	StopTerm  uint64 `cbor:"2,keyasint" json:"stop_term"`
+	// NumOfCampaign counts its claims.
+	NumOfCampaign uint64 `cbor:"3,keyasint" json:"num_of_campaign"`
+	// Deposit is what Campaign holds for it.
+	Deposit uint64 `cbor:"4,keyasint" json:"deposit"`
+	// PubKey is the key it signs blocks with.
+	PubKey []byte `cbor:"5,keyasint" json:"pub_key"`
+}
+
+// BlockRecord is what the chain keeps about each block, for RPT and
+// admission proofs.
+type BlockRecord struct {
+	Hash     [32]byte `cbor:"1,keyasint"`
+	Proposer Address  `cbor:"2,keyasint"`
+	Impeach  bool     `cbor:"3,keyasint"`
+}
+
+// Key layout.
+var (
+	keyParams    = []byte("c/params")
+	keyHeight    = []byte("c/height")
+	prefixAcct   = []byte("c/acct/")
+	prefixCand   = []byte("c/cand/")  // term -> []Address
+	prefixCInfo  = []byte("c/cinfo/") // address -> CandidateInfo
+	prefixBlock  = []byte("c/blk/")   // height -> BlockRecord
+	prefixTerm   = []byte("c/term/")  // term -> proposers []Address
+	prefixImpch  = []byte("c/imp/")   // address -> impeach heights []uint64
+	prefixPubKey = []byte("c/pk/")    // address -> public key, for default proposers
+)
+
+func key(prefix []byte, parts ...any) []byte {
+	k := append([]byte(nil), prefix...)
+	for _, p := range parts {
+		switch v := p.(type) {
+		case uint64:
+			k = binary.BigEndian.AppendUint64(k, v)
+		case Address:
+			k = append(k, v[:]...)
+		default:
+			panic(fmt.Sprintf("chain: key part %T", p))
+		}
+	}
+	return k
+}
+
+// State reads and writes the chain's state through a kv transaction.
+type State struct {
+	r kv.Reader
+	w kv.Txn // nil for read-only
+}
+
+// ReadState reads state from r.
+func ReadState(r kv.Reader) *State { return &State{r: r} }
+
+// WriteState reads and writes state through t.
+func WriteState(t kv.Txn) *State { return &State{r: t, w: t} }
+
+func (s *State) get(k []byte, v any) (bool, error) {
+	raw, err := s.r.Get(k)
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("state %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func (s *State) put(k []byte, v any) error {
+	if s.w == nil {
+		return errors.New("chain: read-only state")
+	}
+	return s.w.Set(k, Marshal(v))
+}
+
+// Account returns an account (zero when it has never been used).
+func (s *State) Account(a Address) (Account, error) {
+	var acct Account
+	_, err := s.get(key(prefixAcct, a), &acct)
+	return acct, err
+}
+
+// SetAccount stores an account.
+func (s *State) SetAccount(a Address, acct Account) error { return s.put(key(prefixAcct, a), acct) }
+
+// Params returns the system contracts' parameters.
+func (s *State) Params() (Params, error) {
+	var p Params
+	ok, err := s.get(keyParams, &p)
+	if err == nil && !ok {
+		err = errors.New("chain: state has no parameters (no genesis)")
+	}
+	return p, err
+}
+
+// Height is the last block applied.
+func (s *State) Height() (uint64, error) {
+	var h uint64
+	_, err := s.get(keyHeight, &h)
+	return h, err
+}
+
+// CandidatesOf returns the candidates listed for a term, in claim order.
+func (s *State) CandidatesOf(term uint64) ([]Address, error) {
+	var out []Address
+	_, err := s.get(key(prefixCand, term), &out)
+	return out, err
+}
+
+// CandidateInfoOf returns Campaign's record of a candidate.
+func (s *State) CandidateInfoOf(a Address) (CandidateInfo, bool, error) {
+	var ci CandidateInfo
+	ok, err := s.get(key(prefixCInfo, a), &ci)
+	return ci, ok, err
+}
+
+// Block returns the record of block h.
+func (s *State) Block(h uint64) (BlockRecord, bool, error) {
+	var b BlockRecord
+	ok, err := s.get(key(prefixBlock, h), &b)
+	return b, ok, err
+}
+
+// ProposersOf returns a term's proposers, in turn order.
+func (s *State) ProposersOf(term uint64) ([]Address, error) {
+	var out []Address
+	ok, err := s.get(key(prefixTerm, term), &out)
+	if err == nil && !ok {
+		err = fmt.Errorf("chain: no proposers elected for term %d", term)
+	}
+	return out, err
+}
+
+// PubKeyOf returns the block-signing key of a proposer (a default
+// proposer or a candidate).
+func (s *State) PubKeyOf(a Address) ([]byte, error) {
+	var pk []byte
+	ok, err := s.get(key(prefixPubKey, a), &pk)
+	if err == nil && !ok {
+		if ci, found, err2 := s.CandidateInfoOf(a); err2 == nil && found {
+			return ci.PubKey, nil
+		}
+		err = fmt.Errorf("chain: no key known for %s", a)
+	}
+	return pk, err
+}
+
+// Impeachments returns the heights at which a proposer was impeached.
+func (s *State) Impeachments(a Address) ([]uint64, error) {
+	var hs []uint64
+	_, err := s.get(key(prefixImpch, a), &hs)
+	return hs, err
+}
