@@ -137,11 +137,23 @@ func TestTransfersFeesAndRewards(t *testing.T) {
 		tx   *chain.Tx
 		want string
 	}{
-		{"replayed nonce", func() *chain.Tx { tx := &chain.Tx{Nonce: 0, To: addr(40), Amount: 1, Fee: 1}; tx.Sign("test", key(30)); return tx }(), "nonce 0"},
+		{"replayed nonce", func() *chain.Tx {
+			tx := &chain.Tx{Nonce: 0, To: addr(40), Amount: 1, Fee: 1}
+			tx.Sign("test", key(30))
+			return tx
+		}(), "nonce 0"},
 		{"insufficient funds", h.tx(32, addr(40), 60_000, nil), "insufficient funds"},
 		{"bad signature", func() *chain.Tx { tx := h.tx(31, addr(40), 1, nil); tx.Amount = 2; return tx }(), "bad signature"},
-		{"fee too low", func() *chain.Tx { tx := &chain.Tx{Nonce: 2, To: addr(40), Amount: 1}; tx.Sign("test", key(30)); return tx }(), "below the minimum"},
-		{"another chain", func() *chain.Tx { tx := &chain.Tx{Nonce: 2, To: addr(40), Amount: 1, Fee: 1}; tx.Sign("other", key(30)); return tx }(), "bad signature"},
+		{"fee too low", func() *chain.Tx {
+			tx := &chain.Tx{Nonce: 2, To: addr(40), Amount: 1}
+			tx.Sign("test", key(30))
+			return tx
+		}(), "below the minimum"},
+		{"another chain", func() *chain.Tx {
+			tx := &chain.Tx{Nonce: 2, To: addr(40), Amount: 1, Fee: 1}
+			tx.Sign("other", key(30))
+			return tx
+		}(), "bad signature"},
 	} {
 		_, err := h.block(tc.tx)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
