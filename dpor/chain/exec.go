@@ -127,6 +127,19 @@ func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
 	return err
 }
 
+// TryProposal is CheckProposal that also returns the state changes the
+// block makes, for the caller to commit if the block becomes final.
+func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, error) {
+	if err := c.CheckProposal(r, b.WithoutCert(), parent); err != nil {
+		return nil, err
+	}
+	o := NewOverlay(r)
+	if _, err := c.ApplyBlock(o, b); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // SealBytes is what a proposer signs.
 func SealBytes(b *lbft.Block) []byte {
 	h := b.Hash()
@@ -145,6 +158,17 @@ type Receipt struct {
 // fees, or, for an impeach block, the penalty; at the last block of a
 // term, deposit refunds and the election of the next term.
 func (c *Chain) ApplyBlock(t kv.Txn, b *lbft.Block) (*Receipt, error) {
+	return c.applyBlock(t, b, true)
+}
+
+// ApplyFinal applies a block that carries a valid commit certificate
+// without checking its transactions' signatures again: 2f+1 validators,
+// f+1 of them honest, validated it.
+func (c *Chain) ApplyFinal(t kv.Txn, b *lbft.Block) (*Receipt, error) {
+	return c.applyBlock(t, b, false)
+}
+
+func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, error) {
 	s := WriteState(t)
 	p, err := s.Params()
 	if err != nil {
@@ -184,7 +208,7 @@ func (c *Chain) ApplyBlock(t kv.Txn, b *lbft.Block) (*Receipt, error) {
 			if err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}
-			if err := c.applyTx(s, &p, b.Height, tx); err != nil {
+			if err := c.applyTx(s, &p, b.Height, tx, verify); err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}
 			rec.Txs = append(rec.Txs, tx)
@@ -225,6 +249,36 @@ func (c *Chain) ApplyBlock(t kv.Txn, b *lbft.Block) (*Receipt, error) {
 	return rec, s.put(keyHeight, b.Height)
 }
 
+// Build makes the body of the block at height from candidate
+// transactions (in the order given), on the state r at the parent: those
+// that fail are left out and returned with their errors. It returns the
+// body and the state changes of the included transactions (without the
+// block's reward and records, which ApplyBlock adds).
+func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, included []*Tx, rejected map[[32]byte]error, err error) {
+	s := WriteState(NewOverlay(r))
+	p, err := s.Params()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var b Body
+	rejected = map[[32]byte]error{}
+	for _, tx := range txs {
+		// A failing transaction may have written part of its effects:
+		// try each on its own overlay first.
+		o := NewOverlay(s.r)
+		if err := c.applyTx(WriteState(o), &p, height, tx, true); err != nil {
+			rejected[tx.Hash()] = err
+			continue
+		}
+		if err := o.WriteTo(s.w); err != nil {
+			return nil, nil, nil, err
+		}
+		b.Txs = append(b.Txs, Marshal(tx))
+		included = append(included, tx)
+	}
+	return Marshal(b), included, rejected, nil
+}
+
 // TxError is a transaction's rejection.
 type TxError struct{ Reason string }
 
@@ -244,12 +298,14 @@ func (c *Chain) CheckTx(r kv.Reader, tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	return c.applyTx(WriteState(NewOverlay(r)), &p, h+1, tx)
+	return c.applyTx(WriteState(NewOverlay(r)), &p, h+1, tx, true)
 }
 
-func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx) error {
-	if err := c.checkSig(tx); err != nil {
-		return err
+func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool) error {
+	if verify {
+		if err := c.checkSig(tx); err != nil {
+			return err
+		}
 	}
 	from := tx.Sender()
 	acct, err := s.Account(from)

@@ -121,11 +121,15 @@ type Ready struct {
 	Fetch []Fetch
 	// Wake is the time (ms) by which Tick should be called next.
 	Wake int64
+	// Again asks for Tick to be called as soon as this Ready is carried
+	// out: a height was decided, and the next starts once its block is
+	// inserted.
+	Again bool
 }
 
 // Empty tells whether there is nothing to do but wait until Wake.
 func (r *Ready) Empty() bool {
-	return r.Persist == nil && len(r.Messages) == 0 && len(r.Insert) == 0 && len(r.Fetch) == 0
+	return r.Persist == nil && len(r.Messages) == 0 && len(r.Insert) == 0 && len(r.Fetch) == 0 && !r.Again
 }
 
 type vkey struct {
@@ -157,6 +161,10 @@ type Core struct {
 	seen     map[uint32]map[int]bool // rounds in which a validator was heard
 	blocks   map[Hash]*Block         // bodies known at this height
 	impeach  *Block
+	impeachH Hash
+	// settle is set when a height was decided during a call: the next
+	// height waits for the next call, after the driver inserted the block.
+	settle bool
 	pending  []*Block // proposals whose time has not come
 	justify  map[uint32]*Message
 	decided  map[uint32]Hash // certs reached, waiting for a body
@@ -232,10 +240,27 @@ func (c *Core) startHeight() {
 	c.verified = map[string]bool{}
 	c.wantBody = map[Hash]bool{}
 	c.pending = nil
-	c.impeach = ImpeachBlock(&c.cfg, c.head)
-	c.blocks[c.impeach.Hash()] = c.impeach
+	c.impeach = nil // built on first use, once the driver has inserted the head
 	c.roundStart = c.now
 	c.nextResend = c.now + c.cfg.Resend
+}
+
+// impeachBlock is the height's impeach block. It is built on first use,
+// which comes after the driver has inserted the head (a core that
+// decides a height does nothing more for the next one until it is called
+// again): ImpeachBody may read the state the head produced.
+func (c *Core) impeachBlock() *Block {
+	if c.impeach == nil {
+		c.impeach = ImpeachBlock(&c.cfg, c.head)
+		c.impeachH = c.impeach.Hash()
+		c.blocks[c.impeachH] = c.impeach
+	}
+	return c.impeach
+}
+
+func (c *Core) impeachHash() Hash {
+	c.impeachBlock()
+	return c.impeachH
 }
 
 // deadline is when the current round's timer fires.
@@ -262,11 +287,21 @@ func (c *Core) advance(now int64) {
 // every Resend.
 func (c *Core) Tick(now int64) {
 	c.advance(now)
+	c.resume()
 	c.fire()
 }
 
+// resume picks up the height decided during the previous call.
+func (c *Core) resume() {
+	if c.settle {
+		c.settle = false
+		c.replayFuture()
+		c.evaluate()
+	}
+}
+
 func (c *Core) fire() {
-	for i := 0; i < 64; i++ { // a height may end and the next time out at once
+	for i := 0; i < 64 && !c.settle; i++ {
 		h := c.Height()
 		if len(c.pending) > 0 {
 			due := c.pending[:0:0]
@@ -283,7 +318,7 @@ func (c *Core) fire() {
 				c.onProposal(b)
 			}
 		}
-		if c.Height() == h && c.now >= c.deadline() && c.cfg.Self >= 0 {
+		if c.Height() == h && !c.settle && c.now >= c.deadline() && c.cfg.Self >= 0 {
 			c.enterRound(c.rec.Round+1, true)
 			c.evaluate()
 		}
@@ -316,6 +351,7 @@ func (c *Core) Ready() Ready {
 	}
 	r := c.out
 	c.out = Ready{}
+	r.Again = c.settle
 	r.Wake = c.nextResend
 	if c.cfg.Self >= 0 {
 		r.Wake = min(r.Wake, c.deadline())
@@ -336,6 +372,7 @@ func (c *Core) send(m Message) {
 // place); the core is unchanged by a dropped message.
 func (c *Core) Step(now int64, m Message) error {
 	c.advance(now)
+	c.resume()
 	defer c.fire()
 	h := c.Height()
 	switch {
@@ -360,6 +397,13 @@ func (c *Core) Step(now int64, m Message) error {
 				c.fetching = c.now + c.cfg.Resend
 				c.out.Fetch = append(c.out.Fetch, Fetch{Peer: m.From, From: h})
 			}
+		}
+		return nil
+	}
+	if c.settle {
+		// Decided during this call: the new height starts at the next.
+		if len(c.future) < maxFuture {
+			c.future = append(c.future, m)
 		}
 		return nil
 	}
@@ -665,7 +709,7 @@ func (c *Core) sendReport(r uint32) {
 	m := Message{Type: MsgImpeachPrepare, To: Broadcast, Height: c.Height(), Round: r, Report: &rep, Cert: hc}
 	if hc == nil {
 		// An empty report is also a prepare vote for the impeach block.
-		x := c.impeach.Hash()
+		x := c.impeachHash()
 		c.rec.Prepared[r] = x
 		v := Vote{Kind: Prepare, Height: c.Height(), Round: r, Value: x, Signer: c.cfg.Self}
 		v.Sig = c.cfg.Sign(v.Digest())
@@ -720,7 +764,7 @@ func (c *Core) onReport(m Message) error {
 	}
 	if rep.Empty() {
 		v := m.Prepare
-		if v == nil || v.Round != rep.Round || v.Signer != rep.Signer || v.Value != c.impeach.Hash() {
+		if v == nil || v.Round != rep.Round || v.Signer != rep.Signer || v.Value != c.impeachHash() {
 			return errors.New("empty impeach prepare without its prepare vote for the impeach block")
 		}
 		if err := c.addVote(v, Prepare); err != nil {
@@ -744,7 +788,7 @@ func (c *Core) choose(reps []Report, cert *Cert) (Hash, error) {
 		}
 	}
 	if best < 0 {
-		return c.impeach.Hash(), nil
+		return c.impeachHash(), nil
 	}
 	for _, r := range reps {
 		if r.CertRound == best && r.CertValue != x {
@@ -881,13 +925,11 @@ func (c *Core) evaluate() {
 		// Decide on a commit certificate of any round (rule 9).
 		for _, k := range sortedKeys(c.commits) {
 			if len(c.commits[k]) >= c.cfg.Quorum() && c.decide(k.round, k.value) {
-				c.replayFuture()
-				changed = true
 				break
 			}
 		}
-		if c.Height() != h {
-			continue
+		if c.Height() != h || c.settle {
+			return
 		}
 		if c.cfg.Self < 0 {
 			return
@@ -948,6 +990,7 @@ func sortedKeys[V any](m map[vkey]V) []vkey {
 // decide inserts the value of a commit certificate when its body is
 // known.
 func (c *Core) decide(r uint32, x Hash) bool {
+	c.impeachBlock() // its body may be the value
 	b := c.blocks[x]
 	if b == nil {
 		c.wantBody[x] = true
@@ -967,6 +1010,7 @@ func (c *Core) insert(b *Block) {
 	c.head = b
 	c.startHeight()
 	c.dirty = c.cfg.Self >= 0
+	c.settle = true
 }
 
 // CheckFinal verifies that b carries a commit certificate: 2f+1 distinct
@@ -1002,7 +1046,7 @@ func (c *Core) onValidate(b *Block) error {
 	body := b.WithoutCert()
 	x := body.Hash()
 	if b.Impeach {
-		if x != c.impeach.Hash() {
+		if x != c.impeachHash() {
 			return errors.New("validate carries an impeach block that differs from the one the rules build")
 		}
 	} else if _, known := c.blocks[x]; !known {
@@ -1049,7 +1093,7 @@ func (c *Core) resend() {
 		e := c.reports[r][c.cfg.Self]
 		m := Message{Type: MsgImpeachPrepare, To: Broadcast, Height: h, Round: r, Report: &e.rep, Cert: e.cert}
 		if e.rep.Empty() {
-			v := c.ownVote(Prepare, r, c.impeach.Hash())
+			v := c.ownVote(Prepare, r, c.impeachHash())
 			m.Prepare, m.Value = &v, v.Value
 		}
 		c.send(m)
@@ -1104,12 +1148,12 @@ func (c *Core) ownReport(r uint32) {
 	rep := Report{Height: c.Height(), Round: r, Signer: c.cfg.Self, CertRound: -1}
 	x, voted := c.rec.Prepared[r]
 	hc := c.rec.HighCert
-	if hc != nil && !(voted && x == c.impeach.Hash()) {
+	if hc != nil && !(voted && x == c.impeachHash()) {
 		rep.CertRound, rep.CertValue = int64(hc.Round), hc.Value
 	} else {
 		hc = nil
 		if !voted {
-			c.rec.Prepared[r] = c.impeach.Hash()
+			c.rec.Prepared[r] = c.impeachHash()
 			c.dirty = true
 		}
 	}

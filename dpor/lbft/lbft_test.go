@@ -34,6 +34,9 @@ func run(cores []*lbft.Core, now int64) map[int][]*lbft.Block {
 			rd := c.Ready()
 			inserted[i] = append(inserted[i], rd.Insert...)
 			msgs = append(msgs, rd.Messages...)
+			if rd.Again {
+				c.Tick(now)
+			}
 		}
 		if len(msgs) == 0 {
 			return inserted

@@ -25,6 +25,10 @@ func (s *Sim) drain(n *node) {
 			s.fetch(n, f)
 		}
 		s.checkNode(n)
+		if rd.Again {
+			n.core.Tick(s.now) // the inserted block is in place: go on
+			continue
+		}
 		if rd.Wake > s.now {
 			s.push(event{at: rd.Wake, kind: evWake, node: n.id})
 		}

@@ -1,0 +1,581 @@
+// Package node runs a DPoR chain node: the LBFT core (validators), block
+// proposing (proposers whose turn it is), the chain state and blocks in
+// Pebble, the p2p transport, transaction gossip and a mempool, block sync
+// for lagging and restarted nodes (every certificate checked), and an
+// HTTP API. The core is pure; this package is its driver.
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/lbft"
+	"github.com/vchain-dev/vchain/dpor/p2p"
+	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/store"
+)
+
+// Frame kinds on the wire.
+const (
+	kindConsensus byte = 1 // an lbft.Message
+	kindTxs       byte = 2 // encoded transactions
+	kindSyncReq   byte = 3 // syncRequest
+	kindSyncResp  byte = 4 // final blocks
+)
+
+type syncRequest struct {
+	From uint64 `cbor:"1,keyasint"`
+}
+
+// Config describes a node.
+type Config struct {
+	Name    string
+	Dir     string
+	Genesis *chain.Genesis
+	Key     ed25519.PrivateKey
+	// Listen is the p2p address; Peers the p2p addresses to dial.
+	Listen string
+	Peers  []string
+	// HTTP is the API's address ("" for none).
+	HTTP   string
+	Logger *slog.Logger
+	// MaxBlockTxs bounds a proposed block (default 20,000).
+	MaxBlockTxs int
+	// Clock returns the time in ms (default: the wall clock).
+	Clock func() int64
+}
+
+// Node is a running node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	chain  *chain.Chain
+	db     *store.DB
+	state  kv.Reader // committed chain state
+	core   *lbft.Core
+	tr     *p2p.Transport
+	pool   *Mempool
+	self   int // validator index or -1
+	addr   chain.Address
+	lcfg   lbft.Config
+	valIdx map[string]int // validator key -> index
+
+	tried    map[lbft.Hash]*chain.Overlay // proposals validated, by hash
+	proposed uint64
+	txIn     chan [][]byte
+
+	mu        sync.RWMutex // guards the fields below, read by the API
+	head      *lbft.Block
+	impeached uint64
+	waiters   []chan struct{}
+
+	final    atomic.Uint64 // blocks inserted since start
+	httpAddr string
+}
+
+// Key layout of node data (the chain state lives under "s/").
+var (
+	keyHead      = []byte("n/head")
+	keyVote      = []byte("n/vote")
+	keyImpeached = []byte("n/impeached")
+	prefixBlock  = []byte("n/b/")
+	prefixState  = []byte("s/")
+)
+
+func blockKey(h uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixBlock...), h)
+}
+
+// Open opens (or initializes) the node's data directory.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Genesis == nil {
+		return nil, errors.New("node: no genesis")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBlockTxs <= 0 {
+		cfg.MaxBlockTxs = 20_000
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = func() int64 { return time.Now().UnixMilli() }
+	}
+	db, err := store.Open(cfg.Dir, store.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
+		pool: NewMempool(200_000), tried: map[lbft.Hash]*chain.Overlay{}, valIdx: map[string]int{},
+		txIn: make(chan [][]byte, 256)}
+	n.state = prefixReader{db, prefixState}
+	pub := cfg.Key.Public().(ed25519.PublicKey)
+	n.addr = chain.AddressOf(pub)
+	for i, v := range cfg.Genesis.Validators {
+		k, _ := v.PubKey()
+		n.valIdx[string(k)] = i
+		if k.Equal(pub) {
+			n.self = i
+		}
+	}
+	if err := n.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// load reads the head and the vote record, initializing a fresh directory
+// with the genesis.
+func (n *Node) load() error {
+	raw, err := n.db.Get(keyHead)
+	if errors.Is(err, kv.ErrNotFound) {
+		t := n.db.NewTxn()
+		if err := n.chain.InitState(prefixTxn{t, prefixState}); err != nil {
+			t.Discard()
+			return err
+		}
+		g := n.chain.GenesisBlock()
+		t.Set(blockKey(0), chain.Marshal(g))
+		t.Set(keyHead, binary.BigEndian.AppendUint64(nil, 0))
+		if err := t.Commit(true); err != nil {
+			return err
+		}
+		raw = binary.BigEndian.AppendUint64(nil, 0)
+	} else if err != nil {
+		return err
+	}
+	h := binary.BigEndian.Uint64(raw)
+	head, err := n.Block(h)
+	if err != nil {
+		return fmt.Errorf("node: head block %d: %w", h, err)
+	}
+	if g := n.chain.GenesisBlock(); h == 0 && head.Hash() != g.Hash() || h > 0 {
+		g0, err := n.Block(0)
+		if err != nil || g0.Hash() != g.Hash() {
+			return errors.New("node: the data directory holds another chain than this genesis")
+		}
+	}
+	if raw, err := n.db.Get(keyImpeached); err == nil {
+		n.impeached = binary.BigEndian.Uint64(raw)
+	}
+	var rec *lbft.VoteRecord
+	if raw, err := n.db.Get(keyVote); err == nil {
+		rec = &lbft.VoteRecord{}
+		if err := chain.Unmarshal(raw, rec); err != nil {
+			return fmt.Errorf("node: vote record: %w", err)
+		}
+	}
+	n.lcfg = lbft.Config{Self: n.self, N: len(n.cfg.Genesis.Validators),
+		Period: n.cfg.Genesis.PeriodMS, Timeout: n.cfg.Genesis.TimeoutMS,
+		Sign: func(d lbft.Hash) []byte { return ed25519.Sign(n.cfg.Key, d[:]) },
+		Verify: func(i int, d lbft.Hash, sig []byte) bool {
+			k, err := n.cfg.Genesis.Validators[i].PubKey()
+			return err == nil && ed25519.Verify(k, d[:], sig)
+		},
+		CheckProposal: func(b, parent *lbft.Block) error {
+			o, err := n.chain.TryProposal(n.state, b, parent)
+			if err == nil {
+				if len(n.tried) > 16 {
+					clear(n.tried)
+				}
+				n.tried[b.Hash()] = o
+			}
+			return err
+		},
+		ImpeachBody: func(parent *lbft.Block) []byte { return n.chain.ImpeachBody(n.state, parent) },
+	}
+	n.head = head
+	n.core, err = lbft.New(n.lcfg, head, rec)
+	return err
+}
+
+// Block returns the final block at height h.
+func (n *Node) Block(h uint64) (*lbft.Block, error) {
+	raw, err := n.db.Get(blockKey(h))
+	if err != nil {
+		return nil, err
+	}
+	var b lbft.Block
+	if err := chain.Unmarshal(raw, &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// Head is the newest final block.
+func (n *Node) Head() *lbft.Block {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.head
+}
+
+// Chain is the node's chain.
+func (n *Node) Chain() *chain.Chain { return n.chain }
+
+// State reads the committed chain state.
+func (n *Node) State() kv.Reader { return n.state }
+
+// Close closes the store.
+func (n *Node) Close() error { return n.db.Close() }
+
+// Run connects to the peers and runs until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	g := n.cfg.Genesis
+	gh := n.chain.GenesisBlock().Hash()
+	tr, err := p2p.New(ctx, p2p.Config{Key: n.cfg.Key, Network: append([]byte(g.ChainID+":"), gh[:]...),
+		Listen: n.cfg.Listen, Peers: n.cfg.Peers, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.tr = tr
+	if n.cfg.HTTP != "" {
+		if err := n.serveHTTP(ctx); err != nil {
+			return err
+		}
+	}
+	n.log.Info("node running", "name", n.cfg.Name, "role", n.Role(), "height", n.Head().Height, "p2p", tr.Addr())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-tr.Inbox():
+			n.onFrame(in)
+		case txs := <-n.txIn:
+			n.gossip(txs)
+		case <-timer.C:
+		}
+		now := n.cfg.Clock()
+		n.core.Tick(now)
+		n.maybePropose(now)
+		wake := n.drain()
+		d := time.Duration(max(wake-n.cfg.Clock(), 1)) * time.Millisecond
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(min(d, time.Second))
+	}
+}
+
+// Role is validator, proposer or civilian.
+func (n *Node) Role() string {
+	if n.self >= 0 {
+		return "validator"
+	}
+	for _, a := range n.cfg.Genesis.DefaultProposerAddresses() {
+		if a == n.addr {
+			return "proposer"
+		}
+	}
+	if _, ok, _ := chain.ReadState(n.state).CandidateInfoOf(n.addr); ok {
+		return "proposer"
+	}
+	return "civilian"
+}
+
+func (n *Node) onFrame(in p2p.Inbound) {
+	from := -1
+	if i, ok := n.valIdx[string(in.From)]; ok {
+		from = i
+	}
+	switch in.Kind {
+	case kindConsensus:
+		var m lbft.Message
+		if err := chain.Unmarshal(in.Payload, &m); err != nil {
+			n.log.Debug("bad consensus message", "err", err)
+			return
+		}
+		m.From = from // who sent it is what the handshake proved
+		if n.self < 0 && m.Type != lbft.MsgValidate {
+			return
+		}
+		if from < 0 && m.Type != lbft.MsgPreprepare && m.Type != lbft.MsgValidate {
+			return
+		}
+		if err := n.core.Step(n.cfg.Clock(), m); err != nil {
+			n.log.Debug("message dropped", "msg", m.String(), "err", err)
+		}
+	case kindTxs:
+		if n.self >= 0 {
+			return // validators take transactions from blocks only
+		}
+		var raw [][]byte
+		if chain.Unmarshal(in.Payload, &raw) != nil {
+			return
+		}
+		for _, b := range raw {
+			if tx, err := chain.DecodeTx(b); err == nil {
+				n.pool.Add(tx, tx.Hash())
+			}
+		}
+	case kindSyncReq:
+		var req syncRequest
+		if chain.Unmarshal(in.Payload, &req) != nil {
+			return
+		}
+		head := n.Head().Height
+		var out []*lbft.Block
+		for h := req.From; h <= head && len(out) < 64; h++ {
+			b, err := n.Block(h)
+			if err != nil {
+				break
+			}
+			out = append(out, b)
+		}
+		if len(out) > 0 {
+			n.tr.Send(in.From, p2p.Frame{Kind: kindSyncResp, Payload: chain.Marshal(out)})
+		}
+	case kindSyncResp:
+		var bs []*lbft.Block
+		if chain.Unmarshal(in.Payload, &bs) != nil {
+			return
+		}
+		for _, b := range bs {
+			if b.Height != n.core.Height() {
+				continue
+			}
+			n.core.Step(n.cfg.Clock(), lbft.Message{Type: lbft.MsgValidate, From: from, Height: b.Height, Round: b.Round, Value: b.Hash(), Block: b})
+			n.drain()
+		}
+	}
+}
+
+// drain carries out what the core asks; it returns when to wake it next.
+func (n *Node) drain() int64 {
+	for {
+		rd := n.core.Ready()
+		if rd.Persist != nil {
+			if err := n.put(keyVote, chain.Marshal(rd.Persist)); err != nil {
+				n.log.Error("persisting the vote record", "err", err)
+				return rd.Wake
+			}
+		}
+		for _, b := range rd.Insert {
+			if err := n.insert(b); err != nil {
+				n.log.Error("inserting a final block", "height", b.Height, "err", err)
+			}
+		}
+		for _, m := range rd.Messages {
+			n.send(m)
+		}
+		for _, f := range rd.Fetch {
+			if f.Peer >= 0 && f.Peer < len(n.cfg.Genesis.Validators) {
+				k, _ := n.cfg.Genesis.Validators[f.Peer].PubKey()
+				n.tr.Send(k, p2p.Frame{Kind: kindSyncReq, Payload: chain.Marshal(syncRequest{From: f.From})})
+			}
+		}
+		if rd.Again {
+			n.core.Tick(n.cfg.Clock()) // the block is inserted: go on
+			continue
+		}
+		if rd.Empty() {
+			return rd.Wake
+		}
+	}
+}
+
+func (n *Node) send(m lbft.Message) {
+	f := p2p.Frame{Kind: kindConsensus, Payload: chain.Marshal(m)}
+	if m.To != lbft.Broadcast {
+		k, _ := n.cfg.Genesis.Validators[m.To].PubKey()
+		n.tr.Send(k, f)
+		return
+	}
+	if m.Type == lbft.MsgValidate {
+		n.tr.Broadcast(f) // everyone follows final blocks
+		return
+	}
+	n.tr.SendIf(f, func(k ed25519.PublicKey) bool { _, ok := n.valIdx[string(k)]; return ok })
+}
+
+// put writes one key durably.
+func (n *Node) put(k, v []byte) error {
+	t := n.db.NewTxn()
+	if err := t.Set(k, v); err != nil {
+		t.Discard()
+		return err
+	}
+	return t.Commit(true)
+}
+
+// insert commits a final block: its state changes, the block and the head
+// in one atomic batch.
+func (n *Node) insert(b *lbft.Block) error {
+	t := n.db.NewTxn()
+	x := b.Hash()
+	if o := n.tried[x]; o != nil {
+		if err := o.WriteTo(prefixTxn{t, prefixState}); err != nil {
+			t.Discard()
+			return err
+		}
+	} else if _, err := n.chain.ApplyFinal(prefixTxn{t, prefixState}, b); err != nil {
+		t.Discard()
+		return err
+	}
+	clear(n.tried)
+	t.Set(blockKey(b.Height), chain.Marshal(b))
+	t.Set(keyHead, binary.BigEndian.AppendUint64(nil, b.Height))
+	imp := n.impeached
+	if b.Impeach {
+		imp++
+		t.Set(keyImpeached, binary.BigEndian.AppendUint64(nil, imp))
+	}
+	if err := t.Commit(true); err != nil {
+		return err
+	}
+	if body, err := chain.DecodeBody(b.Body); err == nil && len(body.Txs) > 0 {
+		hs := make([][32]byte, 0, len(body.Txs))
+		for _, raw := range body.Txs {
+			if tx, err := chain.DecodeTx(raw); err == nil {
+				hs = append(hs, tx.Hash())
+			}
+		}
+		n.pool.RemoveHashes(hs)
+	}
+	n.mu.Lock()
+	n.head, n.impeached = b, imp
+	ws := n.waiters
+	n.waiters = nil
+	n.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+	n.final.Add(1)
+	n.log.Debug("final", "height", b.Height, "round", b.Round, "impeach", b.Impeach)
+	return nil
+}
+
+// waitHead returns a channel closed when the next block is inserted.
+func (n *Node) waitHead() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w := make(chan struct{})
+	n.waiters = append(n.waiters, w)
+	return w
+}
+
+// maybePropose builds and proposes the next block when it is this node's
+// turn and its time has come.
+func (n *Node) maybePropose(now int64) {
+	head := n.core.Head()
+	h := head.Height + 1
+	if n.self >= 0 || n.proposed >= h {
+		return
+	}
+	p, err := n.chain.ProposerOf(n.state, h)
+	if err != nil || p != n.addr {
+		return
+	}
+	g := n.cfg.Genesis
+	at := head.Time + g.PeriodMS
+	if now < at {
+		return
+	}
+	n.proposed = h
+	st := chain.ReadState(n.state)
+	txs := n.pool.Select(n.cfg.MaxBlockTxs, func(a chain.Address) uint64 {
+		acct, _ := st.Account(a)
+		return acct.Nonce
+	})
+	n.verifyBatch(txs)
+	body, _, rejected, err := n.chain.Build(n.state, h, txs)
+	if err != nil {
+		n.log.Error("building a block", "height", h, "err", err)
+		return
+	}
+	if len(rejected) > 0 {
+		var hs [][32]byte
+		for k := range rejected {
+			hs = append(hs, k)
+		}
+		n.pool.RemoveHashes(hs)
+	}
+	b := &lbft.Block{Height: h, Parent: head.Hash(), Time: min(max(at, now), at+g.TimeoutMS),
+		Proposer: n.cfg.Key.Public().(ed25519.PublicKey), Body: body}
+	b.Seal = ed25519.Sign(n.cfg.Key, chain.SealBytes(b))
+	n.log.Debug("proposing", "height", h, "txs", len(txs)-len(rejected))
+	n.core.Propose(now, b)
+}
+
+// verifyBatch checks signatures on all cores before a block is built, so
+// building (which checks them again, from the cache) is not bound to one.
+func (n *Node) verifyBatch(txs []*chain.Tx) {
+	if len(txs) < 64 {
+		return
+	}
+	const workers = 2
+	var wg sync.WaitGroup
+	ok := make([][][32]byte, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(txs); i += workers {
+				if txs[i].CheckSignature(n.cfg.Genesis.ChainID) == nil {
+					ok[w] = append(ok[w], txs[i].Hash())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, hs := range ok {
+		n.chain.Verified(hs)
+	}
+}
+
+// gossip forwards transactions received through the API to the peers
+// that may propose.
+func (n *Node) gossip(txs [][]byte) {
+	n.tr.SendIf(p2p.Frame{Kind: kindTxs, Payload: chain.Marshal(txs)}, func(k ed25519.PublicKey) bool {
+		_, isValidator := n.valIdx[string(k)]
+		return !isValidator
+	})
+}
+
+// prefixReader and prefixTxn put a namespace on a reader and a Pebble
+// transaction.
+type prefixReader struct {
+	r kv.Reader
+	p []byte
+}
+
+func (p prefixReader) Get(k []byte) ([]byte, error) {
+	return p.r.Get(append(append([]byte(nil), p.p...), k...))
+}
+
+func (p prefixReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return p.r.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
+}
+
+type prefixTxn struct {
+	t *store.Txn
+	p []byte
+}
+
+func (p prefixTxn) Get(k []byte) ([]byte, error) {
+	return p.t.Get(append(append([]byte(nil), p.p...), k...))
+}
+
+func (p prefixTxn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return p.t.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
+}
+
+func (p prefixTxn) Set(k, v []byte) error {
+	return p.t.Set(append(append([]byte(nil), p.p...), k...), v)
+}
+
+func (p prefixTxn) Delete(k []byte) error {
+	return p.t.Delete(append(append([]byte(nil), p.p...), k...))
+}
