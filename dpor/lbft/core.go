@@ -164,7 +164,7 @@ type Core struct {
 	impeachH Hash
 	// settle is set when a height was decided during a call: the next
 	// height waits for the next call, after the driver inserted the block.
-	settle bool
+	settle   bool
 	pending  []*Block // proposals whose time has not come
 	justify  map[uint32]*Message
 	decided  map[uint32]Hash // certs reached, waiting for a body

@@ -179,7 +179,9 @@ func (t *Transport) dial(ctx context.Context, p *peer) {
 				p.key, p.up = key, true
 				t.mu.Unlock()
 				t.cfg.Logger.Debug("peer connected", "addr", p.addr)
-				err = t.writeLoop(ctx, c, p)
+				if werr := t.writeLoop(ctx, c, p); ctx.Err() == nil {
+					t.cfg.Logger.Debug("peer lost", "addr", p.addr, "err", werr)
+				}
 				t.mu.Lock()
 				p.up = false
 				t.mu.Unlock()
