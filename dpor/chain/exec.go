@@ -2,10 +2,13 @@ package chain
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/vchain-dev/vchain/dpor/lbft"
 	"github.com/vchain-dev/vchain/kv"
 )
@@ -99,6 +102,13 @@ func (c *Chain) checkSig(t *Tx) error {
 	return nil
 }
 
+// IsVerified tells whether a transaction's signature was found good.
+func (c *Chain) IsVerified(h [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verified[h]
+}
+
 // Verified records transactions whose signatures a caller checked (in a
 // batch), so blocks holding them are not checked again.
 func (c *Chain) Verified(hashes [][32]byte) {
@@ -128,16 +138,76 @@ func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
 }
 
 // TryProposal is CheckProposal that also returns the state changes the
-// block makes, for the caller to commit if the block becomes final.
+// block makes, for the caller to commit if the block becomes final. The
+// transactions' signatures are checked on every core first.
 func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, error) {
-	if err := c.CheckProposal(r, b.WithoutCert(), parent); err != nil {
+	want, err := c.ProposerOf(r, b.Height)
+	if err != nil {
 		return nil, err
+	}
+	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
+		return nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
+	}
+	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
+		return nil, fmt.Errorf("block %d: bad seal", b.Height)
+	}
+	if body, err := DecodeBody(b.Body); err == nil {
+		var txs []*Tx
+		for _, raw := range body.Txs {
+			if tx, err := DecodeTx(raw); err == nil {
+				txs = append(txs, tx)
+			}
+		}
+		c.VerifyAll(txs, runtime.GOMAXPROCS(0))
 	}
 	o := NewOverlay(r)
 	if _, err := c.ApplyBlock(o, b); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// VerifyAll checks transactions' signatures in batches (about three
+// times cheaper per signature than one by one) on the given number of
+// goroutines, and remembers the good ones (ApplyBlock then finds them
+// checked); bad ones are left for ApplyBlock to report.
+func (c *Chain) VerifyAll(txs []*Tx, workers int) {
+	var todo []*Tx
+	c.mu.Lock()
+	for _, tx := range txs {
+		if !c.verified[tx.Hash()] && tx.checkForm() == nil {
+			todo = append(todo, tx)
+		}
+	}
+	c.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	workers = max(1, min(workers, len(todo)/64))
+	var wg sync.WaitGroup
+	ok := make([][][32]byte, workers)
+	per := (len(todo) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		part := todo[w*per : min(len(todo), (w+1)*per)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bv := voi.NewBatchVerifierWithCapacity(len(part))
+			for _, tx := range part {
+				bv.AddWithOptions(voi.PublicKey(tx.PubKey), tx.SigningBytes(c.G.ChainID), tx.Sig, verifyOpts)
+			}
+			_, valid := bv.Verify(rand.Reader)
+			for i, tx := range part {
+				if valid[i] {
+					ok[w] = append(ok[w], tx.Hash())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, hs := range ok {
+		c.Verified(hs)
+	}
 }
 
 // SealBytes is what a proposer signs.

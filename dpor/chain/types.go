@@ -6,6 +6,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // Address identifies an account: the first 20 bytes of the SHA-256 of its
@@ -81,6 +83,9 @@ type Tx struct {
 	// ignored by the chain.
 	Data []byte `cbor:"7,keyasint,omitempty"`
 	Sig  []byte `cbor:"8,keyasint,omitempty"`
+
+	hash   [32]byte // cached by Hash, set by DecodeTx
+	hashed bool
 }
 
 var (
@@ -127,14 +132,27 @@ func (t *Tx) SigningBytes(chainID string) []byte {
 	return append([]byte("vchain-dpor-tx:"+chainID+":"), Marshal(&c)...)
 }
 
-// Hash identifies the transaction (signature included).
-func (t *Tx) Hash() [32]byte { return sha256.Sum256(Marshal(t)) }
+// Hash identifies the transaction: the SHA-256 of its (canonical)
+// encoding, signature included. It is computed once; a transaction must
+// not change after it is hashed (Sign starts over).
+func (t *Tx) Hash() [32]byte {
+	if !t.hashed {
+		t.hash, t.hashed = sha256.Sum256(Marshal(t)), true
+	}
+	return t.hash
+}
 
 // Sign fills Sig (and PubKey) with key's signature for chain chainID.
 func (t *Tx) Sign(chainID string, key ed25519.PrivateKey) {
 	t.PubKey = key.Public().(ed25519.PublicKey)
 	t.Sig = ed25519.Sign(key, t.SigningBytes(chainID))
+	t.hashed = false
 }
+
+// verifyOpts is the signature rule every node applies: ZIP-215, under
+// which checking one signature and checking a batch always agree (the
+// standard library's rule does not batch).
+var verifyOpts = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
 
 // Errors a transaction can be rejected with.
 var (
@@ -153,8 +171,21 @@ func (t *Tx) CheckSignature(chainID string) error {
 	if len(t.Data) > MaxData {
 		return fmt.Errorf("%w: %d bytes of data, at most %d", ErrMalformed, len(t.Data), MaxData)
 	}
-	if !ed25519.Verify(t.PubKey, t.SigningBytes(chainID), t.Sig) {
+	if !voi.VerifyWithOptions(voi.PublicKey(t.PubKey), t.SigningBytes(chainID), t.Sig, verifyOpts) {
 		return ErrBadSignature
+	}
+	return nil
+}
+
+// checkForm is CheckSignature without the signature.
+func (t *Tx) checkForm() error {
+	switch {
+	case len(t.PubKey) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: public key of %d bytes", ErrMalformed, len(t.PubKey))
+	case len(t.Sig) != ed25519.SignatureSize:
+		return fmt.Errorf("%w: signature of %d bytes", ErrMalformed, len(t.Sig))
+	case len(t.Data) > MaxData:
+		return fmt.Errorf("%w: %d bytes of data, at most %d", ErrMalformed, len(t.Data), MaxData)
 	}
 	return nil
 }
@@ -162,12 +193,17 @@ func (t *Tx) CheckSignature(chainID string) error {
 // MaxData bounds a transaction's application payload.
 const MaxData = 4096
 
-// DecodeTx decodes and checks the form of an encoded transaction.
+// DecodeTx decodes an encoded transaction, which must be in the canonical
+// encoding (so one transaction has one encoding and one hash).
 func DecodeTx(b []byte) (*Tx, error) {
 	var t Tx
 	if err := Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if !bytes.Equal(Marshal(&t), b) {
+		return nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
+	}
+	t.hash, t.hashed = sha256.Sum256(b), true
 	return &t, nil
 }
 

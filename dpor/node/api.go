@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 // Status is what GET /v1/status answers.
 type Status struct {
+	ChainID string `json:"chain_id"`
 	Name    string `json:"name"`
 	Role    string `json:"role"`
 	Address string `json:"address"`
@@ -40,7 +43,7 @@ func (n *Node) Status() Status {
 	n.mu.RLock()
 	imp := n.impeached
 	n.mu.RUnlock()
-	st := Status{Name: n.cfg.Name, Role: n.Role(), Address: n.addr.String(), Height: head.Height,
+	st := Status{ChainID: n.cfg.Genesis.ChainID, Name: n.cfg.Name, Role: n.Role(), Address: n.addr.String(), Height: head.Height,
 		Head: head.Hash().String(), TimeMS: head.Time, Impeached: imp, Mempool: n.pool.Len()}
 	if n.tr != nil {
 		st.Peers = len(n.tr.Connected())
@@ -71,12 +74,28 @@ func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 	errs = map[int]error{}
 	st := chain.ReadState(n.state)
 	p, _ := st.Params()
-	var fwd [][]byte
-	var verified [][32]byte
+	txs := make([]*chain.Tx, len(raws))
+	var decoded []*chain.Tx
 	for i, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
-		if err == nil {
-			err = tx.CheckSignature(n.cfg.Genesis.ChainID)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		txs[i] = tx
+		decoded = append(decoded, tx)
+	}
+	n.chain.VerifyAll(decoded, runtime.GOMAXPROCS(0))
+	var fwd [][]byte
+	for i, tx := range txs {
+		if tx == nil {
+			continue
+		}
+		var err error
+		if !n.chain.IsVerified(tx.Hash()) {
+			if err = tx.CheckSignature(n.cfg.Genesis.ChainID); err == nil {
+				err = chain.ErrBadSignature
+			}
 		}
 		if err == nil {
 			acct, _ := st.Account(tx.Sender())
@@ -90,11 +109,9 @@ func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 			}
 		}
 		if err == nil {
-			h := tx.Hash()
 			var added bool
-			if added, err = n.pool.Add(tx, h); added {
-				fwd = append(fwd, raw)
-				verified = append(verified, h)
+			if added, err = n.pool.Add(tx, tx.Hash()); added {
+				fwd = append(fwd, raws[i])
 			}
 		}
 		if err != nil {
@@ -103,7 +120,6 @@ func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 		}
 		accepted++
 	}
-	n.chain.Verified(verified)
 	if len(fwd) > 0 {
 		select {
 		case n.txIn <- fwd:
@@ -261,6 +277,8 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		}
 		js(w, 200, rpt)
 	})
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	ln, err := net.Listen("tcp", n.cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("node: http %s: %w", n.cfg.HTTP, err)

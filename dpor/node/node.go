@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,7 @@ type Config struct {
 	// HTTP is the API's address ("" for none).
 	HTTP   string
 	Logger *slog.Logger
-	// MaxBlockTxs bounds a proposed block (default 20,000).
+	// MaxBlockTxs bounds a proposed block (default 2,000).
 	MaxBlockTxs int
 	// Clock returns the time in ms (default: the wall clock).
 	Clock func() int64
@@ -103,7 +104,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBlockTxs <= 0 {
-		cfg.MaxBlockTxs = 20_000
+		cfg.MaxBlockTxs = 2000
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return time.Now().UnixMilli() }
@@ -256,6 +257,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		now := n.cfg.Clock()
 		n.core.Tick(now)
+		n.drain() // inserts land before a proposal builds on them
 		n.maybePropose(now)
 		wake := n.drain()
 		d := time.Duration(max(wake-n.cfg.Clock(), 1)) * time.Millisecond
@@ -489,7 +491,7 @@ func (n *Node) maybePropose(now int64) {
 		acct, _ := st.Account(a)
 		return acct.Nonce
 	})
-	n.verifyBatch(txs)
+	n.chain.VerifyAll(txs, runtime.GOMAXPROCS(0))
 	body, _, rejected, err := n.chain.Build(n.state, h, txs)
 	if err != nil {
 		n.log.Error("building a block", "height", h, "err", err)
@@ -507,32 +509,6 @@ func (n *Node) maybePropose(now int64) {
 	b.Seal = ed25519.Sign(n.cfg.Key, chain.SealBytes(b))
 	n.log.Debug("proposing", "height", h, "txs", len(txs)-len(rejected))
 	n.core.Propose(now, b)
-}
-
-// verifyBatch checks signatures on all cores before a block is built, so
-// building (which checks them again, from the cache) is not bound to one.
-func (n *Node) verifyBatch(txs []*chain.Tx) {
-	if len(txs) < 64 {
-		return
-	}
-	const workers = 2
-	var wg sync.WaitGroup
-	ok := make([][][32]byte, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(txs); i += workers {
-				if txs[i].CheckSignature(n.cfg.Genesis.ChainID) == nil {
-					ok[w] = append(ok[w], txs[i].Hash())
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, hs := range ok {
-		n.chain.Verified(hs)
-	}
 }
 
 // gossip forwards transactions received through the API to the peers

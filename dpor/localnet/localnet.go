@@ -1,0 +1,331 @@
+// Package localnet lays out and runs a DPoR chain on one machine: keys, a
+// genesis and a directory per node, each node a separate process on
+// 127.0.0.1 with a pid file; status, shutdown, and a load generator.
+package localnet
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/node"
+)
+
+// Options shape a new localnet.
+type Options struct {
+	Validators, Proposers int
+	PeriodMS, TimeoutMS   int64
+	ViewLen               int
+}
+
+// NodeConfig is DIR/<name>/config.json.
+type NodeConfig struct {
+	Name   string   `json:"name"`
+	Role   string   `json:"role"`
+	Listen string   `json:"listen"`
+	HTTP   string   `json:"http"`
+	Peers  []string `json:"peers"`
+}
+
+// Layout is a localnet directory.
+type Layout struct {
+	Dir     string
+	Genesis *chain.Genesis
+	Nodes   []NodeConfig
+}
+
+// FaucetKey is the funded account's key file, relative to the directory.
+const FaucetKey = "faucet.key"
+
+// Create lays out a new localnet in dir (which must not hold one).
+func Create(dir string, o Options) (*Layout, error) {
+	if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
+		return nil, fmt.Errorf("%s already holds a localnet", dir)
+	}
+	if o.Validators < 4 || (o.Validators-1)%3 != 0 {
+		return nil, fmt.Errorf("--validators %d: want 3f+1 (4, 7, 10, ...)", o.Validators)
+	}
+	if o.Proposers < 1 {
+		return nil, fmt.Errorf("--proposers %d: want at least 1", o.Proposers)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	faucet, err := newKey(filepath.Join(dir, FaucetKey))
+	if err != nil {
+		return nil, err
+	}
+	fa := chain.AddressOf(faucet.Public().(ed25519.PublicKey))
+	g := &chain.Genesis{ChainID: "localnet-" + hex.EncodeToString(fa[:4]), TimeMS: time.Now().UnixMilli(),
+		PeriodMS: o.PeriodMS, TimeoutMS: o.TimeoutMS, ProposersPerTerm: o.Proposers, ViewLen: max(o.ViewLen, 1),
+		Deployer: fa, Balances: map[chain.Address]uint64{fa: 1 << 50}, Params: chain.DefaultParams()}
+	l := &Layout{Dir: dir, Genesis: g}
+	total := o.Validators + o.Proposers
+	var p2ps []string
+	for i := 0; i < total; i++ {
+		name, role := fmt.Sprintf("v%d", i), "validator"
+		if i >= o.Validators {
+			name, role = fmt.Sprintf("p%d", i-o.Validators), "proposer"
+		}
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			return nil, err
+		}
+		k, err := newKey(filepath.Join(dir, name, "node.key"))
+		if err != nil {
+			return nil, err
+		}
+		m := chain.Member{Name: name, Key: hex.EncodeToString(k.Public().(ed25519.PublicKey))}
+		if role == "validator" {
+			g.Validators = append(g.Validators, m)
+		} else {
+			g.Proposers = append(g.Proposers, m)
+		}
+		p2p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		api, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		p2ps = append(p2ps, p2p)
+		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api})
+	}
+	for i := range l.Nodes {
+		for j, a := range p2ps {
+			if j != i {
+				l.Nodes[i].Peers = append(l.Nodes[i].Peers, a)
+			}
+		}
+		if err := writeJSON(filepath.Join(dir, l.Nodes[i].Name, "config.json"), l.Nodes[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return l, writeJSON(filepath.Join(dir, "genesis.json"), g)
+}
+
+// Load reads a localnet directory.
+func Load(dir string) (*Layout, error) {
+	g, err := chain.LoadGenesis(filepath.Join(dir, "genesis.json"))
+	if err != nil {
+		return nil, err
+	}
+	l := &Layout{Dir: dir, Genesis: g}
+	for _, m := range append(append([]chain.Member{}, g.Validators...), g.Proposers...) {
+		var nc NodeConfig
+		raw, err := os.ReadFile(filepath.Join(dir, m.Name, "config.json"))
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &nc); err != nil {
+			return nil, fmt.Errorf("%s/config.json: %w", m.Name, err)
+		}
+		l.Nodes = append(l.Nodes, nc)
+	}
+	return l, nil
+}
+
+// NodeOptions are how `vchain localnet node` opens one node of a layout.
+func (l *Layout) NodeOptions(name string) (node.Config, error) {
+	for _, nc := range l.Nodes {
+		if nc.Name != name {
+			continue
+		}
+		k, err := ReadKey(filepath.Join(l.Dir, name, "node.key"))
+		if err != nil {
+			return node.Config{}, err
+		}
+		return node.Config{Name: name, Dir: filepath.Join(l.Dir, name, "data"), Genesis: l.Genesis, Key: k,
+			Listen: nc.Listen, Peers: nc.Peers, HTTP: nc.HTTP}, nil
+	}
+	return node.Config{}, fmt.Errorf("no node %q in %s", name, l.Dir)
+}
+
+func newKey(path string) (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return k, os.WriteFile(path, []byte(hex.EncodeToString(k.Seed())+"\n"), 0o600)
+}
+
+// ReadKey reads a key file: the hex of a 32-byte Ed25519 seed.
+func ReadKey(path string) (ed25519.PrivateKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s: want the hex of a 32-byte Ed25519 seed", path)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// pidFile is where a node's process id is kept.
+func (l *Layout) pidFile(name string) string { return filepath.Join(l.Dir, name, "pid") }
+
+// Running returns the pid of a node's live process, or 0.
+func (l *Layout) Running(name string) int {
+	raw, err := os.ReadFile(l.pidFile(name))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	// A pid reused by another program is not ours.
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmd), name) {
+		return 0
+	}
+	return pid
+}
+
+// Start starts, as separate processes of exe, the nodes that are not
+// running, and returns the names started.
+func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
+	var started []string
+	for _, nc := range l.Nodes {
+		if l.Running(nc.Name) != 0 {
+			continue
+		}
+		logf, err := os.OpenFile(filepath.Join(l.Dir, nc.Name, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return started, err
+		}
+		cmd := exec.Command(exe, append([]string{"localnet", "node", "--dir", l.Dir, "--name", nc.Name, "--log-format", "json"}, extra...)...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return started, fmt.Errorf("starting %s: %w", nc.Name, err)
+		}
+		logf.Close()
+		if err := os.WriteFile(l.pidFile(nc.Name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			return started, err
+		}
+		go cmd.Wait() // reap it if this process lives on
+		started = append(started, nc.Name)
+	}
+	return started, nil
+}
+
+// Stop stops every running node (SIGTERM, then SIGKILL after timeout).
+func (l *Layout) Stop(timeout time.Duration) []string {
+	var stopped []string
+	for _, nc := range l.Nodes {
+		pid := l.Running(nc.Name)
+		if pid == 0 {
+			os.Remove(l.pidFile(nc.Name))
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(timeout)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		os.Remove(l.pidFile(nc.Name))
+		stopped = append(stopped, nc.Name)
+	}
+	return stopped
+}
+
+// NodeStatus is one line of `localnet status`.
+type NodeStatus struct {
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	Up           bool   `json:"up"`
+	PID          int    `json:"pid,omitempty"`
+	Height       uint64 `json:"height"`
+	Head         string `json:"head"`
+	Impeached    uint64 `json:"impeached"`
+	NextProposer string `json:"next_proposer"`
+	Peers        int    `json:"peers"`
+	API          string `json:"api"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Status asks every node for its status.
+func (l *Layout) Status() []NodeStatus {
+	c := &http.Client{Timeout: 2 * time.Second}
+	var out []NodeStatus
+	for _, nc := range l.Nodes {
+		ns := NodeStatus{Name: nc.Name, Role: nc.Role, PID: l.Running(nc.Name), API: "http://" + nc.HTTP}
+		var st node.Status
+		if err := getJSON(c, "http://"+nc.HTTP+"/v1/status", &st); err != nil {
+			if ns.PID != 0 {
+				ns.Error = err.Error()
+			}
+		} else {
+			ns.Up, ns.Height, ns.Head, ns.Impeached, ns.NextProposer, ns.Peers = true, st.Height, st.Head, st.Impeached, st.NextProposer, st.Peers
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+func getJSON(c *http.Client, url string, v any) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// WaitHeight waits until some running node reports height ≥ h.
+func (l *Layout) WaitHeight(h uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, s := range l.Status() {
+			if s.Up && s.Height >= h {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("no node reached height " + strconv.FormatUint(h, 10) + " in " + timeout.String() + " (see DIR/<node>/node.log)")
+}
