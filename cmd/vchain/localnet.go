@@ -246,3 +246,5 @@ func getJSONURL(c *http.Client, url string, v any) error {
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
