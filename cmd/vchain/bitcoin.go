@@ -19,10 +19,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape"
 	"github.com/vchain-dev/vchain/tape/bitcoin"
+	"github.com/vchain-dev/vchain/tape/dpor"
 	"github.com/vchain-dev/vchain/vchash"
 )
 
@@ -100,7 +103,7 @@ func namesEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine
 
 func newSyncCmd(follow bool) *cobra.Command {
 	var f rpcFlags
-	var datadir, source, app, httpAddr string
+	var datadir, source, app, httpAddr, genesisFile string
 	var confirmations, first int64
 	var poll time.Duration
 	use, short := "sync", "Catch up with the node (to its tip minus --confirmations) and exit"
@@ -112,19 +115,42 @@ func newSyncCmd(follow bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if source != "bitcoin" || app != "names" {
-				return fmt.Errorf("--source bitcoin --app names are the supported pair so far")
+			if app != "names" {
+				return fmt.Errorf("--app %q: names is the application so far", app)
 			}
 			log, err := logger()
 			if err != nil {
 				return err
 			}
 			tuneGC(2 << 30)
-			src, _, err := f.source([]byte(names.Magic))
-			if err != nil {
-				return err
+			var src tape.Source
+			switch source {
+			case "bitcoin":
+				bsrc, _, err := f.source([]byte(names.Magic))
+				if err != nil {
+					return err
+				}
+				defer bsrc.Close()
+				src = bsrc
+			case "dpor":
+				if genesisFile == "" || !cmd.Flags().Changed("rpc") {
+					return errors.New("--source dpor needs --genesis FILE and --rpc URL (a node's API)")
+				}
+				g, err := chain.LoadGenesis(genesisFile)
+				if err != nil {
+					return err
+				}
+				dsrc := dpor.New(f.rpc, g, []byte(names.Magic))
+				if _, err := dsrc.Tip(cmd.Context()); err != nil {
+					return fmt.Errorf("node unreachable at %s: %w", f.rpc, err)
+				}
+				src = dsrc
+				if !cmd.Flags().Changed("confirmations") {
+					confirmations = 0 // blocks are final
+				}
+			default:
+				return fmt.Errorf("--source %q: want bitcoin or dpor", source)
 			}
-			defer src.Close()
 			meter := progress.New(use, os.Stderr, log)
 			start := int64(-1)
 			e, db, err := namesEngine(datadir, first, engine.Config{Confirmations: confirmations, Logger: log,
@@ -162,7 +188,8 @@ func newSyncCmd(follow bool) *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
-	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape")
+	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape: bitcoin, or dpor (the built-in chain)")
+	cmd.Flags().StringVar(&genesisFile, "genesis", "", "with --source dpor: the chain's genesis file (certificates are checked against its validators)")
 	cmd.Flags().StringVar(&app, "app", "names", "the application")
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
 	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")

@@ -106,7 +106,7 @@ func TestCLILocalnet(t *testing.T) {
 	}
 	syscall.Kill(pidOf(t, dir, victim), syscall.SIGKILL)
 	killed := time.Now()
-	st = waitFor("an impeach block", 10*time.Second, func(m map[string]nodeStatus) bool { return m["v0"].Impeached > before.Impeached })
+	waitFor("an impeach block", 10*time.Second, func(m map[string]nodeStatus) bool { return m["v0"].Impeached > before.Impeached })
 	if took := time.Since(killed); took > time.Duration(period+timeout)*time.Millisecond+time.Second {
 		t.Fatalf("impeach block after %v; period + timeout is %d ms", took, period+timeout)
 	}
@@ -117,7 +117,7 @@ func TestCLILocalnet(t *testing.T) {
 		t.Fatalf("up restarted %s; want v3 and %s", out, victim)
 	}
 	target := localnetStatus(t, dir)["v0"].Height + 3
-	st = waitFor("the restarted nodes catch up", 30*time.Second, func(m map[string]nodeStatus) bool {
+	waitFor("the restarted nodes catch up", 30*time.Second, func(m map[string]nodeStatus) bool {
 		return m["v3"].Height >= target && m[victim].Height >= target
 	})
 	_ = l
@@ -134,6 +134,12 @@ func TestCLILocalnet(t *testing.T) {
 	}
 	if len(heads) != 1 {
 		t.Fatalf("nodes disagree on block %d: %v", target, heads)
+	}
+	// The names application syncs from the chain, final blocks only.
+	out = mustRun(t, "sync", "--source", "dpor", "--app", "names", "--rpc", "http://"+l.Nodes[0].HTTP,
+		"--genesis", filepath.Join(dir, "genesis.json"), "--datadir", filepath.Join(t.TempDir(), "names"))
+	if !strings.Contains(out, "synced to height") {
+		t.Fatalf("sync from the chain: %s", out)
 	}
 	mustRun(t, "localnet", "down", "--dir", dir)
 	for _, s := range localnetStatus(t, dir) {

@@ -1,0 +1,143 @@
+// Package dportest runs an in-process DPoR chain for tests: validators
+// and proposers as nodes in one process, on loopback TCP.
+package dportest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/node"
+)
+
+// Key is the deterministic key number i of a test chain.
+func Key(i int) ed25519.PrivateKey {
+	seed := make([]byte, 32)
+	seed[0], seed[1] = byte(i), 0x42
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// Address is Key(i)'s address.
+func Address(i int) chain.Address { return chain.AddressOf(Key(i).Public().(ed25519.PublicKey)) }
+
+// Funded is the key number of the account the genesis funds.
+const Funded = 100
+
+// Cluster is a running test chain.
+type Cluster struct {
+	t       testing.TB
+	Genesis *chain.Genesis
+	Nodes   []*node.Node
+	cfgs    []node.Config
+	cancels []context.CancelFunc
+	done    []chan struct{}
+}
+
+// DebugNode, when set to a node index, logs that node at debug level.
+var DebugNode = -1
+
+// Start runs validators and proposers (nodes 0..v-1 are validators).
+func Start(t testing.TB, validators, proposers int) *Cluster {
+	g := &chain.Genesis{ChainID: "t", TimeMS: time.Now().UnixMilli(), PeriodMS: 50, TimeoutMS: 400, ProposersPerTerm: proposers, ViewLen: 2,
+		Balances: map[chain.Address]uint64{Address(Funded): 1_000_000}, Params: chain.DefaultParams()}
+	total := validators + proposers
+	var addrs []string
+	for i := 0; i < total; i++ {
+		m := chain.Member{Key: hex.EncodeToString(Key(i).Public().(ed25519.PublicKey))}
+		if i < validators {
+			m.Name = fmt.Sprintf("v%d", i)
+			g.Validators = append(g.Validators, m)
+		} else {
+			m.Name = fmt.Sprintf("p%d", i-validators)
+			g.Proposers = append(g.Proposers, m)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
+	}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, Genesis: g}
+	dir := t.TempDir()
+	for i := 0; i < total; i++ {
+		var peers []string
+		for j, a := range addrs {
+			if j != i {
+				peers = append(peers, a)
+			}
+		}
+		cfg := node.Config{Name: fmt.Sprint(i), Dir: filepath.Join(dir, fmt.Sprint(i)), Genesis: g, Key: Key(i),
+			Listen: addrs[i], Peers: peers, HTTP: "127.0.0.1:0"}
+		if i == DebugNode {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		c.cfgs = append(c.cfgs, cfg)
+		c.Nodes = append(c.Nodes, nil)
+		c.cancels = append(c.cancels, nil)
+		c.done = append(c.done, nil)
+		c.StartNode(i)
+	}
+	t.Cleanup(func() {
+		for i := range c.Nodes {
+			c.Stop(i)
+		}
+	})
+	return c
+}
+
+// StartNode (re)starts node i.
+func (c *Cluster) StartNode(i int) {
+	n, err := node.Open(c.cfgs[i])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil {
+			c.t.Error(err)
+		}
+		n.Close()
+	}()
+	c.Nodes[i], c.cancels[i], c.done[i] = n, cancel, done
+	for n.HTTPAddr() == "" {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Stop stops node i.
+func (c *Cluster) Stop(i int) {
+	if c.cancels[i] != nil {
+		c.cancels[i]()
+		<-c.done[i]
+		c.cancels[i] = nil
+	}
+}
+
+// WaitHeight waits until node i has decided height h.
+func (c *Cluster) WaitHeight(i int, h uint64, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for c.Nodes[i].Head().Height < h {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d at height %d after %v, want %d", i, c.Nodes[i].Head().Height, within, h)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// API is node i's HTTP address as a URL.
+func (c *Cluster) API(i int) string { return "http://" + c.Nodes[i].HTTPAddr() }
