@@ -140,16 +140,16 @@ func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
 // TryProposal is CheckProposal that also returns the state changes the
 // block makes, for the caller to commit if the block becomes final. The
 // transactions' signatures are checked on every core first.
-func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, error) {
+func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, *Receipt, error) {
 	want, err := c.ProposerOf(r, b.Height)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
-		return nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
+		return nil, nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
 	}
 	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
-		return nil, fmt.Errorf("block %d: bad seal", b.Height)
+		return nil, nil, fmt.Errorf("block %d: bad seal", b.Height)
 	}
 	if body, err := DecodeBody(b.Body); err == nil {
 		var txs []*Tx
@@ -161,10 +161,11 @@ func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, error
 		c.VerifyAll(txs, runtime.GOMAXPROCS(0))
 	}
 	o := NewOverlay(r)
-	if _, err := c.ApplyBlock(o, b); err != nil {
-		return nil, err
+	rec, err := c.ApplyBlock(o, b)
+	if err != nil {
+		return nil, nil, err
 	}
-	return o, nil
+	return o, rec, nil
 }
 
 // VerifyAll checks transactions' signatures in batches (about three
@@ -273,8 +274,12 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, erro
 			return nil, fmt.Errorf("block %d: a penalty in a proposer's block", b.Height)
 		}
 		proposer = AddressOf(b.Proposer)
+		decode := DecodeTx
+		if !verify {
+			decode = decodeFinal
+		}
 		for i, raw := range body.Txs {
-			tx, err := DecodeTx(raw)
+			tx, err := decode(raw)
 			if err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}

@@ -8,8 +8,10 @@ import (
 	"github.com/vchain-dev/vchain/kv"
 )
 
-// Account is an account's state.
+// Account is an account's state (a CBOR array).
 type Account struct {
+	_ struct{} `cbor:",toarray"`
+
 	Balance uint64 `cbor:"1,keyasint"`
 	Nonce   uint64 `cbor:"2,keyasint"`
 	// Epoch, EpochNonce and PrevNonce let RPT count recent transactions

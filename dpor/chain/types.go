@@ -64,12 +64,17 @@ var (
 // Call invokes a system contract's function. Args are the function's
 // arguments, CBOR-encoded as the function documents.
 type Call struct {
+	_ struct{} `cbor:",toarray"`
+
 	Method string          `cbor:"1,keyasint"`
 	Args   cbor.RawMessage `cbor:"2,keyasint,omitempty"`
 }
 
-// Tx is a signed transaction.
+// Tx is a signed transaction. It encodes as a CBOR array (compact and
+// fast to decode; the field order is the format).
 type Tx struct {
+	_ struct{} `cbor:",toarray"`
+
 	// PubKey is the sender's Ed25519 public key; the sender's address is
 	// derived from it.
 	PubKey []byte  `cbor:"1,keyasint"`
@@ -192,6 +197,17 @@ func (t *Tx) checkForm() error {
 
 // MaxData bounds a transaction's application payload.
 const MaxData = 4096
+
+// decodeFinal decodes a transaction of a final block, whose encoding the
+// validators already found canonical.
+func decodeFinal(b []byte) (*Tx, error) {
+	var t Tx
+	if err := Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	t.hash, t.hashed = sha256.Sum256(b), true
+	return &t, nil
+}
 
 // DecodeTx decodes an encoded transaction, which must be in the canonical
 // encoding (so one transaction has one encoding and one hash).

@@ -69,7 +69,7 @@ type Node struct {
 	lcfg   lbft.Config
 	valIdx map[string]int // validator key -> index
 
-	tried    map[lbft.Hash]*chain.Overlay // proposals validated, by hash
+	tried    map[lbft.Hash]tried // proposals validated, by hash
 	proposed uint64
 	txIn     chan [][]byte
 
@@ -114,7 +114,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
-		pool: NewMempool(200_000), tried: map[lbft.Hash]*chain.Overlay{}, valIdx: map[string]int{},
+		pool: NewMempool(200_000), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
 	n.state = prefixReader{db, prefixState}
 	pub := cfg.Key.Public().(ed25519.PublicKey)
@@ -182,12 +182,12 @@ func (n *Node) load() error {
 			return err == nil && ed25519.Verify(k, d[:], sig)
 		},
 		CheckProposal: func(b, parent *lbft.Block) error {
-			o, err := n.chain.TryProposal(n.state, b, parent)
+			o, rec, err := n.chain.TryProposal(n.state, b, parent)
 			if err == nil {
 				if len(n.tried) > 16 {
 					clear(n.tried)
 				}
-				n.tried[b.Hash()] = o
+				n.tried[b.Hash()] = tried{o, rec}
 			}
 			return err
 		},
@@ -402,6 +402,12 @@ func (n *Node) send(m lbft.Message) {
 	n.tr.SendIf(f, func(k ed25519.PublicKey) bool { _, ok := n.valIdx[string(k)]; return ok })
 }
 
+// tried is a validated proposal's state changes and receipt.
+type tried struct {
+	o   *chain.Overlay
+	rec *chain.Receipt
+}
+
 // put writes one key durably.
 func (n *Node) put(k, v []byte) error {
 	t := n.db.NewTxn()
@@ -417,14 +423,19 @@ func (n *Node) put(k, v []byte) error {
 func (n *Node) insert(b *lbft.Block) error {
 	t := n.db.NewTxn()
 	x := b.Hash()
-	if o := n.tried[x]; o != nil {
-		if err := o.WriteTo(prefixTxn{t, prefixState}); err != nil {
+	var rec *chain.Receipt
+	if tr, ok := n.tried[x]; ok {
+		if err := tr.o.WriteTo(prefixTxn{t, prefixState}); err != nil {
 			t.Discard()
 			return err
 		}
-	} else if _, err := n.chain.ApplyFinal(prefixTxn{t, prefixState}, b); err != nil {
-		t.Discard()
-		return err
+		rec = tr.rec
+	} else {
+		var err error
+		if rec, err = n.chain.ApplyFinal(prefixTxn{t, prefixState}, b); err != nil {
+			t.Discard()
+			return err
+		}
 	}
 	clear(n.tried)
 	t.Set(blockKey(b.Height), chain.Marshal(b))
@@ -437,14 +448,8 @@ func (n *Node) insert(b *lbft.Block) error {
 	if err := t.Commit(true); err != nil {
 		return err
 	}
-	if body, err := chain.DecodeBody(b.Body); err == nil && len(body.Txs) > 0 {
-		hs := make([][32]byte, 0, len(body.Txs))
-		for _, raw := range body.Txs {
-			if tx, err := chain.DecodeTx(raw); err == nil {
-				hs = append(hs, tx.Hash())
-			}
-		}
-		n.pool.RemoveHashes(hs)
+	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
+		n.pool.Remove(rec.Txs)
 	}
 	n.mu.Lock()
 	n.head, n.impeached = b, imp
