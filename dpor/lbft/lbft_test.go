@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/lbft"
 )
 
@@ -177,3 +178,24 @@ func FuzzStep(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeMessage: wire bytes decode to a message or fail, and any
+// decoded message goes through Step without a panic.
+func FuzzDecodeMessage(f *testing.F) {
+	genesis := &lbft.Block{Height: 0, Time: 0}
+	b := &lbft.Block{Height: 1, Parent: genesis.Hash(), Time: 100, Body: []byte("x")}
+	f.Add(cborOf(lbft.Message{Type: lbft.MsgPreprepare, Height: 1, Block: b}))
+	f.Add(cborOf(lbft.Message{Type: lbft.MsgPrepare, Height: 1, Votes: []lbft.Vote{{Kind: lbft.Prepare, Height: 1}}}))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var m lbft.Message
+		if chain.Unmarshal(raw, &m) != nil {
+			return
+		}
+		c, _ := lbft.New(config(2), genesis, nil)
+		m.From = 1
+		c.Step(150, m)
+		c.Ready()
+	})
+}
+
+func cborOf(m lbft.Message) []byte { return chain.Marshal(m) }

@@ -4,6 +4,7 @@
 package localnet
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -128,17 +129,52 @@ func Load(dir string) (*Layout, error) {
 	}
 	l := &Layout{Dir: dir, Genesis: g}
 	for _, m := range append(append([]chain.Member{}, g.Validators...), g.Proposers...) {
-		var nc NodeConfig
-		raw, err := os.ReadFile(filepath.Join(dir, m.Name, "config.json"))
+		path := filepath.Join(dir, m.Name, "config.json")
+		nc, err := readNodeConfig(path)
 		if err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(raw, &nc); err != nil {
-			return nil, fmt.Errorf("%s/config.json: %w", m.Name, err)
+		if nc.Name != m.Name {
+			return nil, fmt.Errorf("%s: name: %q, but the genesis calls this node %q", path, nc.Name, m.Name)
 		}
 		l.Nodes = append(l.Nodes, nc)
 	}
 	return l, nil
+}
+
+// readNodeConfig reads a node's config.json; errors name the field.
+func readNodeConfig(path string) (NodeConfig, error) {
+	var nc NodeConfig
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nc, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nc); err != nil {
+		return nc, fmt.Errorf("%s: %w", path, err)
+	}
+	check := func(field, addr string) error {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %s: %q is not HOST:PORT", path, field, addr)
+		}
+		return nil
+	}
+	if err := check("listen", nc.Listen); err != nil {
+		return nc, err
+	}
+	if err := check("http", nc.HTTP); err != nil {
+		return nc, err
+	}
+	for i, p := range nc.Peers {
+		if err := check(fmt.Sprintf("peers[%d]", i), p); err != nil {
+			return nc, err
+		}
+	}
+	if nc.Role != "validator" && nc.Role != "proposer" {
+		return nc, fmt.Errorf("%s: role: %q, want validator or proposer", path, nc.Role)
+	}
+	return nc, nil
 }
 
 // NodeOptions are how `vchain localnet node` opens one node of a layout.
