@@ -116,8 +116,10 @@ func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 		}
 		if err != nil {
 			errs[i] = err
+			n.met.submits.WithLabelValues("rejected").Inc()
 			continue
 		}
+		n.met.submits.WithLabelValues("accepted").Inc()
 		accepted++
 	}
 	if len(fwd) > 0 {
@@ -277,6 +279,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		}
 		js(w, 200, rpt)
 	})
+	mux.Handle("GET /metrics", n.met.handler())
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	ln, err := net.Listen("tcp", n.cfg.HTTP)

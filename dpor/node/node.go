@@ -79,6 +79,7 @@ type Node struct {
 	waiters   []chan struct{}
 
 	final    atomic.Uint64 // blocks inserted since start
+	met      *metrics
 	httpAddr string
 }
 
@@ -117,6 +118,7 @@ func Open(cfg Config) (*Node, error) {
 		pool: NewMempool(200_000), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
 	n.state = prefixReader{db, prefixState}
+	n.met = newMetrics(n)
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	n.addr = chain.AddressOf(pub)
 	for i, v := range cfg.Genesis.Validators {
@@ -257,6 +259,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		now := n.cfg.Clock()
 		n.core.Tick(now)
+		n.met.round.Set(float64(n.core.Round()))
 		n.drain() // inserts land before a proposal builds on them
 		n.maybePropose(now)
 		wake := n.drain()
@@ -307,6 +310,7 @@ func (n *Node) onFrame(in p2p.Inbound) {
 			return
 		}
 		if err := n.core.Step(n.cfg.Clock(), m); err != nil {
+			n.met.dropped.WithLabelValues(m.Type.String()).Inc()
 			n.log.Debug("message dropped", "msg", m.String(), "err", err)
 		}
 	case kindTxs:
@@ -450,6 +454,18 @@ func (n *Node) insert(b *lbft.Block) error {
 	}
 	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
 		n.pool.Remove(rec.Txs)
+	}
+	kind := "normal"
+	if b.Impeach {
+		kind = "impeach"
+	}
+	n.met.blocks.WithLabelValues(kind).Inc()
+	n.met.height.Set(float64(b.Height))
+	if rec != nil {
+		n.met.txs.Add(float64(len(rec.Txs)))
+	}
+	if prev := n.Head(); prev != nil && b.Time >= prev.Time {
+		n.met.interval.Observe(float64(b.Time-prev.Time) / 1000)
 	}
 	n.mu.Lock()
 	n.head, n.impeached = b, imp

@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"crypto/ed25519"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +71,22 @@ func TestClusterSurvivesValidatorAndProposerLoss(t *testing.T) {
 	b0, _ := c.Nodes[0].Block(target)
 	if b3.Hash() != b0.Hash() {
 		t.Fatal("the restarted validator is on another chain")
+	}
+}
+
+// TestMetrics: the API serves Prometheus series that follow the chain.
+func TestMetrics(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 3, 10*time.Second)
+	resp, err := http.Get(c.API(0) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"vchain_dpor_height ", `vchain_dpor_blocks_total{kind="normal"}`, "vchain_dpor_peers 4", "vchain_dpor_block_interval_seconds_bucket"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
