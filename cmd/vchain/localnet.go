@@ -231,7 +231,7 @@ func newTxCmd() *cobra.Command {
 	for _, f := range []string{"to", "key", "rpc"} {
 		send.MarkFlagRequired(f)
 	}
-	cmd.AddCommand(send)
+	cmd.AddCommand(send, newTxCallCmd(), newTxClaimCmd())
 	return cmd
 }
 

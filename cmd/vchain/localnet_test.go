@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/dportest"
 	"github.com/vchain-dev/vchain/dpor/localnet"
 )
 
@@ -146,5 +150,64 @@ func TestCLILocalnet(t *testing.T) {
 		if s.Up {
 			t.Fatalf("%s still up after down", s.Name)
 		}
+	}
+}
+
+// TestCLICampaignAndParameters: through the CLI against a running chain,
+// an account claims a campaign (admission proofs solved, deposit paid)
+// and is listed for the next term; only the deployer may change a
+// parameter.
+func TestCLICampaignAndParameters(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	dir := t.TempDir()
+	writeKey := func(name string, k ed25519.PrivateKey) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(hex.EncodeToString(k.Seed())), 0o600)
+		return p
+	}
+	rich := writeKey("rich.key", dportest.Key(dportest.Funded))
+	cand := dportest.Key(55)
+	candFile := writeKey("cand.key", cand)
+	api := c.API(0)
+	mustRun(t, "tx", "send", "--to", chain.AddressOf(cand.Public().(ed25519.PublicKey)).String(), "--amount", "100000", "--key", rich, "--rpc", api)
+	waitBalance := func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			acct, _ := chain.ReadState(c.Nodes[0].State()).Account(chain.AddressOf(cand.Public().(ed25519.PublicKey)))
+			if acct.Balance > 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the candidate was never funded")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitBalance()
+	mustRun(t, "tx", "claim", "--terms", "2", "--key", candFile, "--rpc", api)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := chain.ReadState(c.Nodes[0].State())
+		h, _ := st.Height()
+		list, _ := st.CandidatesOf(c.Genesis.TermOf(h+1) + 1)
+		if len(list) == 1 && list[0] == chain.AddressOf(cand.Public().(ed25519.PublicKey)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the claim never listed the candidate (candidates %v)", list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The genesis has no deployer set (the zero address): nobody may tune.
+	_, errOut, code := run(t, "", "tx", "call", "--contract", "rpt", "--method", "updateAlpha", "--value", "5", "--key", candFile, "--rpc", api)
+	if code == 0 {
+		// Accepted into the mempool; it fails when built. Either way the
+		// parameter must not change.
+		time.Sleep(500 * time.Millisecond)
+	}
+	p, _ := chain.ReadState(c.Nodes[0].State()).Params()
+	if p.Alpha == 5 {
+		t.Fatalf("a non-deployer changed alpha (%s)", errOut)
 	}
 }

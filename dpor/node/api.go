@@ -240,6 +240,31 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		js(w, 200, map[string]any{"height": b.Height, "hash": b.Hash().String(), "parent": b.Parent.String(), "time_ms": b.Time,
 			"impeach": b.Impeach, "round": b.Round, "commits": len(b.Commits), "txs": txs})
 	})
+	mux.HandleFunc("GET /v1/params", func(w http.ResponseWriter, r *http.Request) {
+		p, err := chain.ReadState(n.state).Params()
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		js(w, 200, p)
+	})
+	mux.HandleFunc("GET /v1/candidate/{addr}", func(w http.ResponseWriter, r *http.Request) {
+		a, err := chain.ParseAddress(r.PathValue("addr"))
+		if err != nil {
+			fail(w, 400, err)
+			return
+		}
+		ci, ok, err := chain.ReadState(n.state).CandidateInfoOf(a)
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		if !ok {
+			fail(w, 404, fmt.Errorf("%s has never claimed a campaign", a))
+			return
+		}
+		js(w, 200, ci)
+	})
 	mux.HandleFunc("GET /v1/candidates/{term}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := strconv.ParseUint(r.PathValue("term"), 10, 64)
 		if err != nil {
