@@ -19,6 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/progress"
@@ -101,6 +103,23 @@ func namesEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine
 	return e, db, nil
 }
 
+// contractsEngine opens the contract application's engine in datadir.
+func contractsEngine(datadir string, first int64, cfg engine.Config) (*engine.Engine, *store.DB, error) {
+	if datadir == "" {
+		return nil, nil, errors.New("--datadir is required")
+	}
+	db, err := store.Open(datadir, store.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("data directory %s: %w", datadir, err)
+	}
+	e, err := engine.Open(db, host.NewChainApp(contract.Limits{}), cfg)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return e, db, nil
+}
+
 func newSyncCmd(follow bool) *cobra.Command {
 	var f rpcFlags
 	var datadir, source, app, httpAddr, genesisFile string
@@ -115,8 +134,12 @@ func newSyncCmd(follow bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if app != "names" {
-				return fmt.Errorf("--app %q: names is the application so far", app)
+			if app != "names" && !(app == "contracts" && source == "dpor") {
+				return fmt.Errorf("--app %q: names (any source) or contracts (--source dpor)", app)
+			}
+			magic := []byte(names.Magic)
+			if app == "contracts" {
+				magic = []byte(host.ChainMagic)
 			}
 			log, err := logger()
 			if err != nil {
@@ -126,7 +149,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 			var src tape.Source
 			switch source {
 			case "bitcoin":
-				bsrc, _, err := f.source([]byte(names.Magic))
+				bsrc, _, err := f.source(magic)
 				if err != nil {
 					return err
 				}
@@ -140,7 +163,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				dsrc := dpor.New(f.rpc, g, []byte(names.Magic))
+				dsrc := dpor.New(f.rpc, g, magic)
 				if _, err := dsrc.Tip(cmd.Context()); err != nil {
 					return fmt.Errorf("node unreachable at %s: %w", f.rpc, err)
 				}
@@ -153,7 +176,11 @@ func newSyncCmd(follow bool) *cobra.Command {
 			}
 			meter := progress.New(use, os.Stderr, log)
 			start := int64(-1)
-			e, db, err := namesEngine(datadir, first, engine.Config{Confirmations: confirmations, Logger: log,
+			open := namesEngine
+			if app == "contracts" {
+				open = contractsEngine
+			}
+			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log,
 				OnBlock: func(ev engine.BlockEvent) {
 					if start < 0 {
 						start = ev.Record.Height
@@ -169,6 +196,9 @@ func newSyncCmd(follow bool) *cobra.Command {
 			}
 			defer db.Close()
 			defer meter.Done()
+			if follow && app == "contracts" {
+				return e.Follow(cmd.Context(), src, poll)
+			}
 			if follow {
 				ctx, cancel := context.WithCancel(cmd.Context())
 				defer cancel()
@@ -190,7 +220,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
 	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape: bitcoin, or dpor (the built-in chain)")
 	cmd.Flags().StringVar(&genesisFile, "genesis", "", "with --source dpor: the chain's genesis file (certificates are checked against its validators)")
-	cmd.Flags().StringVar(&app, "app", "names", "the application")
+	cmd.Flags().StringVar(&app, "app", "names", "the application: names, or contracts (JavaScript contracts replicated on the DPoR chain)")
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
 	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
 	if follow {

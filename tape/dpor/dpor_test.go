@@ -3,7 +3,10 @@ package dpor_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/dportest"
 	"github.com/vchain-dev/vchain/dpor/lbft"
@@ -130,5 +135,64 @@ func TestForgedBlockRejected(t *testing.T) {
 	}
 	if _, err := src.Block(context.Background(), 1_000_000); !errors.Is(err, tape.ErrNotFound) {
 		t.Fatalf("above the tip: %v", err)
+	}
+}
+
+// TestContractsOnDPoR: the contract runtime runs replicated on the chain:
+// a contract created and called through chain transactions has the same
+// exports and consensus hashes on two engines fed by different nodes.
+func TestContractsOnDPoR(t *testing.T) {
+	c := dportest.Start(t, 4, 2)
+	c.WaitHeight(0, 2, 10*time.Second)
+	key := dportest.Key(dportest.Funded)
+	addr := dportest.Address(dportest.Funded)
+	nonce := uint64(0)
+	send := func(payload []byte) [32]byte {
+		t.Helper()
+		tx := &chain.Tx{Nonce: nonce, To: addr, Fee: 1, Data: payload}
+		tx.Sign(c.Genesis.ChainID, key)
+		nonce++
+		if _, errs := c.Nodes[4].Submit([][]byte{chain.Marshal(tx)}); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return tx.Hash()
+	}
+	code := `exports.count = 0; exports.add = function (n) { exports.count += n; return exports.count }`
+	id := send(host.CreatePayload(code))
+	idHex := hex.EncodeToString(id[:])
+	for i := 1; i <= 3; i++ {
+		send(host.CallPayload(idHex, "add", json.RawMessage(fmt.Sprintf("[%d]", i))))
+	}
+	target := c.Nodes[0].Head().Height + 6
+	c.WaitHeight(0, target, 15*time.Second)
+	c.WaitHeight(2, target, 15*time.Second)
+	sync := func(api string) *engine.Engine {
+		db, err := store.Open("", store.Options{InMemory: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		e, err := engine.Open(db, host.NewChainApp(contract.Limits{}), engine.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Sync(context.Background(), dpor.New(api, c.Genesis, []byte(host.ChainMagic))); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a, b := sync(c.API(0)), sync(c.API(2))
+	ex, methods, err := host.ChainContract(a.State(), idHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ex) != `{"count":6}` || len(methods) != 1 {
+		t.Fatalf("exports %s, methods %v", ex, methods)
+	}
+	h := min(a.Height(), b.Height())
+	ca, _ := a.ConsensusAt(h)
+	cb, _ := b.ConsensusAt(h)
+	if ca != cb {
+		t.Fatal("two replicas of the contracts disagree")
 	}
 }
