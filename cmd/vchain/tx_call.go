@@ -175,4 +175,3 @@ func newTxClaimCmd() *cobra.Command {
 	cmd.MarkFlagRequired("rpc")
 	return cmd
 }
-

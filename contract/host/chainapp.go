@@ -155,7 +155,9 @@ type prefixReader struct {
 	p []byte
 }
 
-func (p prefixReader) Get(k []byte) ([]byte, error) { return p.r.Get(append(append([]byte(nil), p.p...), k...)) }
+func (p prefixReader) Get(k []byte) ([]byte, error) {
+	return p.r.Get(append(append([]byte(nil), p.p...), k...))
+}
 
 func (p prefixReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
 	return p.r.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
@@ -166,12 +168,18 @@ type prefixTxn struct {
 	p []byte
 }
 
-func (p prefixTxn) Get(k []byte) ([]byte, error) { return p.t.Get(append(append([]byte(nil), p.p...), k...)) }
+func (p prefixTxn) Get(k []byte) ([]byte, error) {
+	return p.t.Get(append(append([]byte(nil), p.p...), k...))
+}
 
 func (p prefixTxn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
 	return p.t.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
 }
 
-func (p prefixTxn) Set(k, v []byte) error { return p.t.Set(append(append([]byte(nil), p.p...), k...), v) }
+func (p prefixTxn) Set(k, v []byte) error {
+	return p.t.Set(append(append([]byte(nil), p.p...), k...), v)
+}
 
-func (p prefixTxn) Delete(k []byte) error { return p.t.Delete(append(append([]byte(nil), p.p...), k...)) }
+func (p prefixTxn) Delete(k []byte) error {
+	return p.t.Delete(append(append([]byte(nil), p.p...), k...))
+}
