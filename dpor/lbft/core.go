@@ -1045,14 +1045,11 @@ func (c *Core) onValidate(b *Block) error {
 	}
 	body := b.WithoutCert()
 	x := body.Hash()
-	if b.Impeach {
-		if x != c.impeachHash() {
-			return errors.New("validate carries an impeach block that differs from the one the rules build")
-		}
-	} else if _, known := c.blocks[x]; !known {
-		if err := c.checkProposal(body); err != nil {
-			return fmt.Errorf("validate carries an invalid block: %w", err)
-		}
+	// 2f+1 commits mean f+1 honest validators validated the block: it is
+	// not validated again (rule 11). An impeach block must still be the
+	// one the rules build.
+	if b.Impeach && x != c.impeachHash() {
+		return errors.New("validate carries an impeach block that differs from the one the rules build")
 	}
 	for i := range b.Commits {
 		c.addVote(&b.Commits[i], Commit)
