@@ -400,3 +400,59 @@ func FuzzParseGenesis(f *testing.F) {
 		chain.ParseGenesis(b)
 	})
 }
+
+// TestElectionPartitions: with eight candidates of distinct reputation,
+// four seats, half the candidates in the low-RPT partition and two seats
+// for it, two proposers come from the four lowest and two from the four
+// highest, whatever the seed; the draw is a function of the seed.
+func TestElectionPartitions(t *testing.T) {
+	g := testGenesis()
+	g.ProposersPerTerm = 4
+	g.Params.LowRPTPercent, g.Params.LowRPTSeats = 50, 2
+	c := chain.New(g)
+	st := kv.NewMem()
+	if err := c.InitState(st); err != nil {
+		t.Fatal(err)
+	}
+	var cands []chain.Address
+	for i := 0; i < 8; i++ {
+		cands = append(cands, addr(50+i))
+	}
+	s := chain.WriteState(st)
+	for i, a := range cands {
+		s.SetAccount(a, chain.Account{Balance: uint64(1000 * (i + 1))}) // balance rank = i
+	}
+	st.Set(append([]byte("c/cand/"), 0, 0, 0, 0, 0, 0, 0, 1), chain.Marshal(cands))
+	p := g.Params
+	low, high := cands[:4], cands[4:]
+	draws := map[string]bool{}
+	for seed := byte(0); seed < 20; seed++ {
+		got, err := c.Elect(s, &p, 1, 5, [32]byte{seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 {
+			t.Fatalf("%d proposers, want 4", len(got))
+		}
+		nLow, nHigh := 0, 0
+		for _, a := range got {
+			switch {
+			case slices.Contains(low, a):
+				nLow++
+			case slices.Contains(high, a):
+				nHigh++
+			}
+		}
+		if nLow != 2 || nHigh != 2 {
+			t.Fatalf("seed %d: %d low and %d high, want 2 and 2: %v", seed, nLow, nHigh, got)
+		}
+		again, _ := c.Elect(s, &p, 1, 5, [32]byte{seed})
+		if !slices.Equal(got, again) {
+			t.Fatal("the same seed drew differently")
+		}
+		draws[fmt.Sprint(got)] = true
+	}
+	if len(draws) < 3 {
+		t.Fatalf("20 seeds gave only %d different draws", len(draws))
+	}
+}

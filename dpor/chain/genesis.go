@@ -20,8 +20,8 @@ type Genesis struct {
 	// timeout.
 	PeriodMS  int64 `json:"period_ms"`
 	TimeoutMS int64 `json:"timeout_ms"`
-	// ProposersPerTerm is P, the proposers of a term; ViewLen how many
-	// times each takes its turn in a term.
+	// ProposersPerTerm is P, the proposers of a term (default 12);
+	// ViewLen how many times each takes its turn in a term (default 3).
 	ProposersPerTerm int `json:"proposers_per_term"`
 	ViewLen          int `json:"view_len"`
 	// Validators are the 3f+1 validators, in order (their index is their
@@ -110,7 +110,7 @@ func LoadGenesis(path string) (*Genesis, error) {
 // ParseGenesis decodes and validates a genesis document. Unknown fields
 // are errors, and every error names the field.
 func ParseGenesis(raw []byte) (*Genesis, error) {
-	g := &Genesis{Params: DefaultParams()}
+	g := &Genesis{Params: DefaultParams(), ProposersPerTerm: 12, ViewLen: 3}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(g); err != nil {
