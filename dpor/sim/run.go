@@ -345,12 +345,17 @@ func (s *Sim) checkLiveness() error {
 			continue
 		}
 		var parentAt, at int64 = -1, -1
+		firstParent := int64(-1)
 		var parent, blk *lbft.Block
 		for _, n := range s.honestNodes() {
 			if n.id >= s.cfg.Validators {
 				continue
 			}
-			parentAt = max(parentAt, n.decidedAtHeight(h-1))
+			d := n.decidedAtHeight(h - 1)
+			parentAt = max(parentAt, d)
+			if firstParent < 0 || d < firstParent {
+				firstParent = d
+			}
 			if d := n.decidedAtHeight(h); at < 0 || d < at {
 				at = d
 			}
@@ -359,8 +364,8 @@ func (s *Sim) checkLiveness() error {
 		if !blk.Impeach {
 			return fmt.Errorf("IMPEACH: height %d of a %s proposer ended with a normal block", h, pb)
 		}
-		if parentAt < s.cfg.GST {
-			continue
+		if firstParent < s.cfg.GST {
+			continue // the height began, for someone, before the network healed
 		}
 		bound := max(parent.Time+s.cfg.Period+s.cfg.Timeout, parentAt) + 4*s.cfg.Delta
 		if at > bound {
