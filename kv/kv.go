@@ -43,3 +43,35 @@ func PrefixEnd(prefix []byte) []byte {
 	}
 	return nil
 }
+
+// Prefixed returns a Reader that sees r's keys under prefix, with the
+// prefix taken off.
+func Prefixed(r Reader, prefix []byte) Reader { return prefixed{r: r, p: prefix} }
+
+// PrefixedTxn returns a Txn that reads and writes t's keys under prefix.
+func PrefixedTxn(t Txn, prefix []byte) Txn { return prefixedTxn{prefixed{r: t, p: prefix}, t} }
+
+type prefixed struct {
+	r Reader
+	p []byte
+}
+
+func (p prefixed) key(k []byte) []byte {
+	out := make([]byte, 0, len(p.p)+len(k))
+	return append(append(out, p.p...), k...)
+}
+
+func (p prefixed) Get(k []byte) ([]byte, error) { return p.r.Get(p.key(k)) }
+
+func (p prefixed) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return p.r.Iterate(p.key(prefix), func(k, v []byte) error { return fn(k[len(p.p):], v) })
+}
+
+type prefixedTxn struct {
+	prefixed
+	t Txn
+}
+
+func (p prefixedTxn) Set(k, v []byte) error { return p.t.Set(p.key(k), v) }
+
+func (p prefixedTxn) Delete(k []byte) error { return p.t.Delete(p.key(k)) }

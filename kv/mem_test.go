@@ -19,3 +19,15 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixedConformance: a prefixed view behaves like a store of its
+// own, and nothing it writes lands outside its prefix.
+func TestPrefixedConformance(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Txn {
+		m := kv.NewMem()
+		m.Set([]byte("a"), []byte("outside, before"))
+		m.Set([]byte("p/"), []byte("the prefix itself"))
+		m.Set([]byte("q"), []byte("outside, after"))
+		return kv.PrefixedTxn(kv.PrefixedTxn(m, []byte("p/")), []byte("x"))
+	})
+}

@@ -191,12 +191,12 @@ func newTxCmd() *cobra.Command {
 			var st struct {
 				ChainID string `json:"chain_id"`
 			}
-			if err := getJSONURL(c, base+"/v1/status", &st); err != nil {
+			if err := localnet.GetJSON(c, base+"/v1/status", &st); err != nil {
 				return fmt.Errorf("node unreachable at %s: %w", rpc, err)
 			}
 			from := chain.AddressOf(k.Public().(ed25519.PublicKey))
 			var acct struct{ Nonce uint64 }
-			if err := getJSONURL(c, base+"/v1/account/"+from.String(), &acct); err != nil {
+			if err := localnet.GetJSON(c, base+"/v1/account/"+from.String(), &acct); err != nil {
 				return err
 			}
 			tx := &chain.Tx{Nonce: acct.Nonce, To: dest, Amount: amount, Fee: fee}
@@ -235,16 +235,5 @@ func newTxCmd() *cobra.Command {
 	return cmd
 }
 
-func getJSONURL(c *http.Client, url string, v any) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
 
 func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }

@@ -131,7 +131,7 @@ func TestCLILocalnet(t *testing.T) {
 		var b struct {
 			Hash string `json:"hash"`
 		}
-		if err := getJSONURL(httpClient(), "http://"+nc.HTTP+"/v1/block/"+strconv.FormatUint(target, 10), &b); err != nil {
+		if err := localnet.GetJSON(httpClient(), "http://"+nc.HTTP+"/v1/block/"+strconv.FormatUint(target, 10), &b); err != nil {
 			t.Fatalf("%s: %v", nc.Name, err)
 		}
 		heads[b.Hash] = true

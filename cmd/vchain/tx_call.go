@@ -38,14 +38,14 @@ func newChainClient(rpc, keyFile string) (*chainClient, error) {
 	var st struct {
 		ChainID string `json:"chain_id"`
 	}
-	if err := getJSONURL(cc.c, base+"/v1/status", &st); err != nil {
+	if err := localnet.GetJSON(cc.c, base+"/v1/status", &st); err != nil {
 		return nil, fmt.Errorf("node unreachable at %s: %w", rpc, err)
 	}
 	cc.chainID = st.ChainID
 	return cc, nil
 }
 
-func (cc *chainClient) get(path string, v any) error { return getJSONURL(cc.c, cc.base+path, v) }
+func (cc *chainClient) get(path string, v any) error { return localnet.GetJSON(cc.c, cc.base+path, v) }
 
 // send signs tx with the next nonce and submits it; it returns the hash.
 func (cc *chainClient) send(tx *chain.Tx) (string, error) {

@@ -114,7 +114,7 @@ func (c *ChainApp) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) erro
 		a = &app{programs: c.programs, pool: c.pool, limits: c.limits}
 		c.apps[co.id] = a
 	}
-	pst := prefixTxn{st, []byte("c/" + co.id + "/")}
+	pst := kv.PrefixedTxn(st, []byte("c/"+co.id+"/"))
 	var out *outcome
 	var err error
 	if co.in.Type == TypeCreate {
@@ -137,7 +137,7 @@ func (c *ChainApp) Serialize(op *engine.Op) ([]byte, error) { return (&app{}).Se
 // ChainContract reads a contract's exports and description from a
 // ChainApp's state.
 func ChainContract(st kv.Reader, id string) (exports json.RawMessage, methods []string, err error) {
-	p := prefixReader{st, []byte("c/" + id + "/")}
+	p := kv.Prefixed(st, []byte("c/"+id+"/"))
 	raw, err := p.Get(keyMeta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("contract %s: %w", id, err)
@@ -148,38 +148,4 @@ func ChainContract(st kv.Reader, id string) (exports json.RawMessage, methods []
 	}
 	ex, err := p.Get(keyExports)
 	return ex, m.Methods, err
-}
-
-type prefixReader struct {
-	r kv.Reader
-	p []byte
-}
-
-func (p prefixReader) Get(k []byte) ([]byte, error) {
-	return p.r.Get(append(append([]byte(nil), p.p...), k...))
-}
-
-func (p prefixReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return p.r.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
-}
-
-type prefixTxn struct {
-	t kv.Txn
-	p []byte
-}
-
-func (p prefixTxn) Get(k []byte) ([]byte, error) {
-	return p.t.Get(append(append([]byte(nil), p.p...), k...))
-}
-
-func (p prefixTxn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return p.t.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
-}
-
-func (p prefixTxn) Set(k, v []byte) error {
-	return p.t.Set(append(append([]byte(nil), p.p...), k...), v)
-}
-
-func (p prefixTxn) Delete(k []byte) error {
-	return p.t.Delete(append(append([]byte(nil), p.p...), k...))
 }

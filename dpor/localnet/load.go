@@ -71,7 +71,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	keys := make([]ed25519.PrivateKey, o.Accounts)
 	var fund [][]byte
 	var faucetAcct struct{ Nonce uint64 }
-	if err := getJSON(c, follow+"/v1/account/"+chain.AddressOf(faucet.Public().(ed25519.PublicKey)).String(), &faucetAcct); err != nil {
+	if err := GetJSON(c, follow+"/v1/account/"+chain.AddressOf(faucet.Public().(ed25519.PublicKey)).String(), &faucetAcct); err != nil {
 		return nil, fmt.Errorf("faucet account: %w", err)
 	}
 	perTx := uint64(10)
@@ -91,7 +91,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	last := chain.AddressOf(keys[len(keys)-1].Public().(ed25519.PublicKey))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		var a struct{ Balance uint64 }
-		if getJSON(c, follow+"/v1/account/"+last.String(), &a) == nil && a.Balance > 0 {
+		if GetJSON(c, follow+"/v1/account/"+last.String(), &a) == nil && a.Balance > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -102,7 +102,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	nonces := make([]uint64, o.Accounts)
 	for i, k := range keys {
 		var a struct{ Nonce uint64 }
-		getJSON(c, follow+"/v1/account/"+chain.AddressOf(k.Public().(ed25519.PublicKey)).String(), &a)
+		GetJSON(c, follow+"/v1/account/"+chain.AddressOf(k.Public().(ed25519.PublicKey)).String(), &a)
 		nonces[i] = a.Nonce
 	}
 	sink := chain.AddressOf(faucet.Public().(ed25519.PublicKey))
@@ -258,7 +258,7 @@ func postTxs(c *http.Client, api string, raws [][]byte) error {
 
 func (l *Layout) followHead(c *http.Client, api string) (uint64, error) {
 	var st struct{ Height uint64 }
-	err := getJSON(c, api+"/v1/status", &st)
+	err := GetJSON(c, api+"/v1/status", &st)
 	return st.Height, err
 }
 

@@ -328,7 +328,7 @@ func (l *Layout) Status() []NodeStatus {
 	for _, nc := range l.Nodes {
 		ns := NodeStatus{Name: nc.Name, Role: nc.Role, PID: l.Running(nc.Name), API: "http://" + nc.HTTP}
 		var st node.Status
-		if err := getJSON(c, "http://"+nc.HTTP+"/v1/status", &st); err != nil {
+		if err := GetJSON(c, "http://"+nc.HTTP+"/v1/status", &st); err != nil {
 			if ns.PID != 0 {
 				ns.Error = err.Error()
 			}
@@ -340,7 +340,9 @@ func (l *Layout) Status() []NodeStatus {
 	return out
 }
 
-func getJSON(c *http.Client, url string, v any) error {
+// GetJSON fetches url and decodes its JSON into v; a status other than
+// 200 is an error.
+func GetJSON(c *http.Client, url string, v any) error {
 	resp, err := c.Get(url)
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
 		pool: NewMempool(200_000), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
-	n.state = prefixReader{db, prefixState}
+	n.state = kv.Prefixed(db, prefixState)
 	n.met = newMetrics(n)
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	n.addr = chain.AddressOf(pub)
@@ -141,7 +141,7 @@ func (n *Node) load() error {
 	raw, err := n.db.Get(keyHead)
 	if errors.Is(err, kv.ErrNotFound) {
 		t := n.db.NewTxn()
-		if err := n.chain.InitState(prefixTxn{t, prefixState}); err != nil {
+		if err := n.chain.InitState(kv.PrefixedTxn(t, prefixState)); err != nil {
 			t.Discard()
 			return err
 		}
@@ -429,14 +429,14 @@ func (n *Node) insert(b *lbft.Block) error {
 	x := b.Hash()
 	var rec *chain.Receipt
 	if tr, ok := n.tried[x]; ok {
-		if err := tr.o.WriteTo(prefixTxn{t, prefixState}); err != nil {
+		if err := tr.o.WriteTo(kv.PrefixedTxn(t, prefixState)); err != nil {
 			t.Discard()
 			return err
 		}
 		rec = tr.rec
 	} else {
 		var err error
-		if rec, err = n.chain.ApplyFinal(prefixTxn{t, prefixState}, b); err != nil {
+		if rec, err = n.chain.ApplyFinal(kv.PrefixedTxn(t, prefixState), b); err != nil {
 			t.Discard()
 			return err
 		}
@@ -539,40 +539,4 @@ func (n *Node) gossip(txs [][]byte) {
 		_, isValidator := n.valIdx[string(k)]
 		return !isValidator
 	})
-}
-
-// prefixReader and prefixTxn put a namespace on a reader and a Pebble
-// transaction.
-type prefixReader struct {
-	r kv.Reader
-	p []byte
-}
-
-func (p prefixReader) Get(k []byte) ([]byte, error) {
-	return p.r.Get(append(append([]byte(nil), p.p...), k...))
-}
-
-func (p prefixReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return p.r.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
-}
-
-type prefixTxn struct {
-	t *store.Txn
-	p []byte
-}
-
-func (p prefixTxn) Get(k []byte) ([]byte, error) {
-	return p.t.Get(append(append([]byte(nil), p.p...), k...))
-}
-
-func (p prefixTxn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	return p.t.Iterate(append(append([]byte(nil), p.p...), prefix...), func(k, v []byte) error { return fn(k[len(p.p):], v) })
-}
-
-func (p prefixTxn) Set(k, v []byte) error {
-	return p.t.Set(append(append([]byte(nil), p.p...), k...), v)
-}
-
-func (p prefixTxn) Delete(k []byte) error {
-	return p.t.Delete(append(append([]byte(nil), p.p...), k...))
 }
