@@ -235,5 +235,4 @@ func newTxCmd() *cobra.Command {
 	return cmd
 }
 
-
 func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
