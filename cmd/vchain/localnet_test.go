@@ -111,9 +111,13 @@ func TestCLILocalnet(t *testing.T) {
 	syscall.Kill(pidOf(t, dir, victim), syscall.SIGKILL)
 	killed := time.Now()
 	waitFor("an impeach block", 10*time.Second, func(m map[string]nodeStatus) bool { return m["v0"].Impeached > before.Impeached })
-	if took := time.Since(killed); took > time.Duration(period+timeout)*time.Millisecond+time.Second {
+	// Period + timeout from the parent's time; the slack covers status
+	// polling and two cores shared by the whole test run. The simulator
+	// checks the bound exactly.
+	if took := time.Since(killed); took > time.Duration(period+timeout)*time.Millisecond+2*time.Second {
 		t.Fatalf("impeach block after %v; period + timeout is %d ms", took, period+timeout)
 	}
+	t.Logf("impeach block %v after killing the proposer (period + timeout = %d ms)", time.Since(killed).Round(time.Millisecond), period+timeout)
 
 	// Restart: localnet up starts what is down; they catch up.
 	out := mustRun(t, "localnet", "up", "--dir", dir)
