@@ -311,7 +311,9 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: http %s: %w", n.cfg.HTTP, err)
 	}
+	n.mu.Lock()
 	n.httpAddr = ln.Addr().String()
+	n.mu.Unlock()
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); srv.Close() }()
 	go srv.Serve(ln)
@@ -319,4 +321,8 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 }
 
 // HTTPAddr is where the API listens.
-func (n *Node) HTTPAddr() string { return n.httpAddr }
+func (n *Node) HTTPAddr() string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.httpAddr
+}
