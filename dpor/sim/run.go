@@ -102,6 +102,14 @@ func (s *Sim) outgoing(n *node, m lbft.Message) {
 	}
 	s.logf("node %d sends %v", n.id, &m)
 	s.sent[sentKey{m.Type, m.Height}]++
+	if m.Type == lbft.MsgImpeachPrepare && m.Report != nil {
+		k := prepKey{m.Height, m.Round, lbft.Hash{}}
+		if s.reports[k] == nil {
+			s.reports[k] = map[int]*lbft.Message{}
+		}
+		mm := m
+		s.reports[k][m.Report.Signer] = &mm
+	}
 	switch n.behave {
 	case Silent:
 		return
@@ -112,6 +120,11 @@ func (s *Sim) outgoing(n *node, m lbft.Message) {
 		s.route(n.id, m)
 		s.garbage(n, m)
 		return
+	case Equivocator:
+		if m.Type == lbft.MsgImpeachPreprepare {
+			s.equivocate(n, m)
+			return
+		}
 	}
 	s.route(n.id, m)
 }
@@ -427,6 +440,31 @@ func (s *Sim) doubleSign(n *node, m lbft.Message) {
 			mm.Report, mm.Cert, mm.Prepare, mm.Value = &rep, nil, &v, x
 		}
 		s.deliverTo(n.id, to, mm)
+	}
+}
+
+// equivocate sends half the validators the coordinator's justification
+// and the other half 2f+1 empty reports naming the impeach block, when it
+// has seen that many.
+func (s *Sim) equivocate(n *node, m lbft.Message) {
+	var empties []lbft.Report
+	for who := 0; who < s.cfg.Validators && len(empties) < 2*s.f()+1; who++ {
+		if r := s.reports[prepKey{m.Height, m.Round, lbft.Hash{}}][who]; r != nil && r.Report.Empty() {
+			empties = append(empties, *r.Report)
+		}
+	}
+	alt := m
+	if len(empties) == 2*s.f()+1 {
+		alt.Justification, alt.Cert = empties, nil
+		alt.Value = lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+		s.logf("node %d equivocates as coordinator of h=%d r=%d", n.id, m.Height, m.Round)
+	}
+	for i, to := range s.recipients(n.id, m) {
+		if i%2 == 1 {
+			s.deliverTo(n.id, to, alt)
+		} else {
+			s.deliverTo(n.id, to, m)
+		}
 	}
 }
 

@@ -35,9 +35,13 @@ const (
 	// Garbage sends malformed and badly signed messages, and validly
 	// signed votes for random rounds and values.
 	Garbage
+	// Equivocator, as a round's coordinator, sends half the validators
+	// its justification and the other half another valid one (2f+1 empty
+	// reports, for the impeach block) whenever it has seen enough.
+	Equivocator
 )
 
-var behaviourNames = []string{"honest", "silent", "double-sign", "garbage"}
+var behaviourNames = []string{"honest", "silent", "double-sign", "garbage", "equivocating-coordinator"}
 
 func (b Behaviour) String() string { return behaviourNames[b] }
 
@@ -133,6 +137,7 @@ type Sim struct {
 	honestC map[prepKey]map[int]bool
 	trace   []string
 	sent    map[sentKey]int
+	reports map[prepKey]map[int]*lbft.Message // IMPEACH-PREPAREs seen, by (height, round)
 	err     error
 	// Stats of the run.
 	Stats Stats
@@ -188,7 +193,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
 		final: map[uint64]lbft.Hash{}, votes: map[voteKey]lbft.Hash{},
-		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}}
+		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}, reports: map[prepKey]map[int]*lbft.Message{}}
 	total := cfg.Validators + cfg.Proposers + 1
 	for i := 0; i < total; i++ {
 		k := sha256.Sum256([]byte(fmt.Sprintf("sim-key-%d-%d", cfg.Seed, i)))
