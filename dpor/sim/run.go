@@ -141,6 +141,11 @@ func (s *Sim) signed(who int, v *lbft.Vote) {
 		return
 	}
 	s.votes[k] = v.Value
+	if v.Kind == lbft.Prepare {
+		pk := prepKey{v.Height, v.Round, v.Value}
+		s.prepVotes[pk] = append(s.prepVotes[pk], *v)
+		s.reveal(pk)
+	}
 	set := s.honestP
 	if v.Kind == lbft.Commit {
 		set = s.honestC
@@ -440,6 +445,36 @@ func (s *Sim) doubleSign(n *node, m lbft.Message) {
 			mm.Report, mm.Cert, mm.Prepare, mm.Value = &rep, nil, &v, x
 		}
 		s.deliverTo(n.id, to, mm)
+	}
+}
+
+// reveal has each Revealer complete a prepare certificate once 2f honest
+// validators prepared (h, r, x), and show it to one honest validator,
+// late.
+func (s *Sim) reveal(pk prepKey) {
+	if s.revealed[pk] || len(s.prepVotes[pk]) < 2*s.f() {
+		return
+	}
+	for _, z := range s.nodes[:s.cfg.Validators] {
+		if z.behave != Revealer || z.down {
+			continue
+		}
+		s.revealed[pk] = true
+		mine := lbft.Vote{Kind: lbft.Prepare, Height: pk.h, Round: pk.r, Value: pk.x, Signer: z.id}
+		mine.Sig = s.mac(z.id, mine.Digest())
+		votes := append(append([]lbft.Vote{}, s.prepVotes[pk][:2*s.f()]...), mine)
+		var honest []int
+		for _, n := range s.nodes[:s.cfg.Validators] {
+			if n.behave == Honest {
+				honest = append(honest, n.id)
+			}
+		}
+		to := honest[s.rng.IntN(len(honest))]
+		m := lbft.Message{Type: lbft.MsgPrepare, Height: pk.h, Round: pk.r, Value: pk.x, Votes: votes, To: to}
+		s.logf("node %d reveals the certificate of h=%d r=%d x=%s to %d", z.id, pk.h, pk.r, pk.x.Short(), to)
+		env := &Envelope{From: z.id, To: to, Msg: m, At: s.now + s.delay(s.now) + s.rng.Int64N(s.cfg.Timeout)}
+		s.push(event{at: env.At, kind: evMsg, env: env})
+		return
 	}
 }
 

@@ -39,9 +39,13 @@ const (
 	// its justification and the other half another valid one (2f+1 empty
 	// reports, for the impeach block) whenever it has seen enough.
 	Equivocator
+	// Revealer completes every prepare certificate it can (2f honest
+	// prepares and its own) and shows it to one honest validator only, late
+	// (the safety notes' S4 and cert-reveal-before-report).
+	Revealer
 )
 
-var behaviourNames = []string{"honest", "silent", "double-sign", "garbage", "equivocating-coordinator"}
+var behaviourNames = []string{"honest", "silent", "double-sign", "garbage", "equivocating-coordinator", "revealer"}
 
 func (b Behaviour) String() string { return behaviourNames[b] }
 
@@ -131,14 +135,16 @@ type Sim struct {
 	lcfg    lbft.Config
 	keys    [][]byte
 	// safety bookkeeping
-	final   map[uint64]lbft.Hash
-	votes   map[voteKey]lbft.Hash // honest validators' votes
-	honestP map[prepKey]map[int]bool
-	honestC map[prepKey]map[int]bool
-	trace   []string
-	sent    map[sentKey]int
-	reports map[prepKey]map[int]*lbft.Message // IMPEACH-PREPAREs seen, by (height, round)
-	err     error
+	final     map[uint64]lbft.Hash
+	votes     map[voteKey]lbft.Hash // honest validators' votes
+	honestP   map[prepKey]map[int]bool
+	honestC   map[prepKey]map[int]bool
+	trace     []string
+	sent      map[sentKey]int
+	reports   map[prepKey]map[int]*lbft.Message // IMPEACH-PREPAREs seen, by (height, round)
+	prepVotes map[prepKey][]lbft.Vote           // honest prepare votes seen
+	revealed  map[prepKey]bool
+	err       error
 	// Stats of the run.
 	Stats Stats
 }
@@ -193,7 +199,8 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
 		final: map[uint64]lbft.Hash{}, votes: map[voteKey]lbft.Hash{},
-		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}, reports: map[prepKey]map[int]*lbft.Message{}}
+		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}, reports: map[prepKey]map[int]*lbft.Message{},
+		prepVotes: map[prepKey][]lbft.Vote{}, revealed: map[prepKey]bool{}}
 	total := cfg.Validators + cfg.Proposers + 1
 	for i := 0; i < total; i++ {
 		k := sha256.Sum256([]byte(fmt.Sprintf("sim-key-%d-%d", cfg.Seed, i)))

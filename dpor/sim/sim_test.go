@@ -23,7 +23,7 @@ func randomConfig(seed int64) Config {
 		Crashes: pick(3) == 0, Partitions: pick(4) == 0,
 		Byzantine: map[int]Behaviour{}, Proposer: map[int]ProposerBehaviour{}}
 	for i := int64(0); i < pick(int64(f)+1); i++ {
-		cfg.Byzantine[int(pick(int64(n)))] = Behaviour(1 + pick(4))
+		cfg.Byzantine[int(pick(int64(n)))] = Behaviour(1 + pick(5))
 	}
 	for p := 0; p < cfg.Proposers; p++ {
 		if pick(3) == 0 {
