@@ -93,6 +93,9 @@ func (s *Sim) inserted(n *node, b *lbft.Block) {
 // message (mutated by byzantine behaviours).
 func (s *Sim) outgoing(n *node, m lbft.Message) {
 	if n.id < s.cfg.Validators && n.behave == Honest {
+		if m.Type == lbft.MsgCommit {
+			s.commitEvidence(n.id, &m)
+		}
 		for i := range m.Votes {
 			s.signed(n.id, &m.Votes[i])
 		}
@@ -193,6 +196,29 @@ func (s *Sim) Height(i int) uint64 { return s.nodes[i].core.Height() }
 type sentKey struct {
 	t lbft.MsgType
 	h uint64
+}
+
+// commitEvidence checks that an honest validator's first COMMIT of
+// (h, r) carries the prepare certificate it commits on.
+func (s *Sim) commitEvidence(who int, m *lbft.Message) {
+	k := voteKey{who, lbft.Commit, m.Height, m.Round}
+	if _, seen := s.votes[k]; seen {
+		return // a re-send
+	}
+	c := m.Cert
+	if c == nil || c.Kind != lbft.Prepare || c.Height != m.Height || c.Round != m.Round || c.Value != m.Value {
+		s.fail("COMMIT EVIDENCE: validator %d commits h=%d r=%d %s without its prepare certificate", who, m.Height, m.Round, m.Value.Short())
+		return
+	}
+	signers := map[int]bool{}
+	for _, v := range c.Votes {
+		if v.Kind == lbft.Prepare && v.Height == m.Height && v.Round == m.Round && v.Value == m.Value && string(s.mac(v.Signer, v.Digest())) == string(v.Sig) {
+			signers[v.Signer] = true
+		}
+	}
+	if len(signers) < 2*s.f()+1 {
+		s.fail("COMMIT EVIDENCE: validator %d commits h=%d r=%d on %d valid prepares", who, m.Height, m.Round, len(signers))
+	}
 }
 
 func (s *Sim) byzantine() int {
