@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"os"
 	"time"
 
@@ -85,6 +86,7 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 				return err
 			}
 			var fetch, fetchPar, fetchWS, sync time.Duration
+			var ratios []float64 // per round: sync rate / websocket fetch-only rate
 			for r := 0; r < rounds; r++ {
 				d, err := btcbench.FetchOnly(cfg, from, to, 64, 1)
 				if err != nil {
@@ -99,6 +101,7 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 					return err
 				}
 				best(&fetchWS, d)
+				ws := d
 				d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)
 				if err != nil {
 					return err
@@ -107,13 +110,17 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 					return fmt.Errorf("the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
 				}
 				best(&sync, d)
+				ratios = append(ratios, ws.Seconds()/d.Seconds())
 			}
+			slices.Sort(ratios)
 			fmt.Fprintf(out, "%d x %d blocks, fetch only, 1 batch of 64 at a time: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetch))
 			fmt.Fprintf(out, "%d x %d blocks, fetch only, 3 batches of 16 in flight: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetchPar))
 			fmt.Fprintf(out, "%d x %d blocks, fetch only, websocket, 64 in flight: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetchWS))
 			fmt.Fprintf(out, "%d x %d blocks, engine sync: %8.1f blocks/s, %.0f ops/s (%.1f%%, %.1f%% and %.1f%% of the fetch-only loops)\n", busyBlocks, busyTxs,
 				rate(busyBlocks, sync), float64(busyBlocks*busyTxs)/sync.Seconds(),
 				100*fetch.Seconds()/sync.Seconds(), 100*fetchPar.Seconds()/sync.Seconds(), 100*fetchWS.Seconds()/sync.Seconds())
+			fmt.Fprintf(out, "engine sync / websocket fetch-only, round by round: median %.1f%%, range %.1f%%–%.1f%% over %d rounds\n",
+				100*ratios[len(ratios)/2], 100*ratios[0], 100*ratios[len(ratios)-1], len(ratios))
 			return nil
 		},
 	}
