@@ -162,7 +162,9 @@ func TestCLILocalnet(t *testing.T) {
 // and is listed for the next term; only the deployer may change a
 // parameter.
 func TestCLICampaignAndParameters(t *testing.T) {
-	c := dportest.Start(t, 4, 1)
+	// Proofs must name one of the last AcceptableBlocks blocks; with 50 ms
+	// blocks and a loaded machine, give the prover room.
+	c := dportest.StartWith(t, 4, 1, func(g *chain.Genesis) { g.Params.AcceptableBlocks = 1000 })
 	c.WaitHeight(0, 2, 10*time.Second)
 	dir := t.TempDir()
 	writeKey := func(name string, k ed25519.PrivateKey) string {

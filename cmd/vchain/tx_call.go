@@ -140,24 +140,40 @@ func newTxClaimCmd() *cobra.Command {
 			if err := cc.get("/v1/params", &p); err != nil {
 				return err
 			}
-			var st struct{ Height uint64 }
-			if err := cc.get("/v1/status", &st); err != nil {
-				return err
-			}
-			var blk struct{ Hash string }
-			if err := cc.get("/v1/block/"+strconv.FormatUint(st.Height, 10), &blk); err != nil {
-				return err
-			}
-			raw, err := hex.DecodeString(blk.Hash)
-			if err != nil || len(raw) != 32 {
-				return fmt.Errorf("block %d: bad hash %q", st.Height, blk.Hash)
-			}
-			var bh [32]byte
-			copy(bh[:], raw)
 			who := chain.AddressOf(cc.key.Public().(ed25519.PublicKey))
-			a := chain.ClaimCampaignArgs{Terms: terms, CPUBlock: st.Height, MemBlock: st.Height,
-				CPUNonce: chain.SolveProof(who, bh, p.CPUDifficulty, false),
-				MemNonce: chain.SolveProof(who, bh, p.MemoryDifficulty, true)}
+			var a chain.ClaimCampaignArgs
+			// The proofs must name one of the last AcceptableBlocks blocks
+			// when the claim lands: solve again if the chain moved too far
+			// while solving.
+			for attempt := 0; ; attempt++ {
+				var st struct{ Height uint64 }
+				if err := cc.get("/v1/status", &st); err != nil {
+					return err
+				}
+				var blk struct{ Hash string }
+				if err := cc.get("/v1/block/"+strconv.FormatUint(st.Height, 10), &blk); err != nil {
+					return err
+				}
+				raw, err := hex.DecodeString(blk.Hash)
+				if err != nil || len(raw) != 32 {
+					return fmt.Errorf("block %d: bad hash %q", st.Height, blk.Hash)
+				}
+				var bh [32]byte
+				copy(bh[:], raw)
+				a = chain.ClaimCampaignArgs{Terms: terms, CPUBlock: st.Height, MemBlock: st.Height,
+					CPUNonce: chain.SolveProof(who, bh, p.CPUDifficulty, false),
+					MemNonce: chain.SolveProof(who, bh, p.MemoryDifficulty, true)}
+				var now struct{ Height uint64 }
+				if err := cc.get("/v1/status", &now); err != nil {
+					return err
+				}
+				if now.Height+2 <= st.Height+p.AcceptableBlocks {
+					break
+				}
+				if attempt == 4 {
+					return fmt.Errorf("the chain moves more than %d blocks while the admission proofs are solved; try again", p.AcceptableBlocks)
+				}
+			}
 			h, err := cc.send(&chain.Tx{To: chain.CampaignAddress, Amount: p.BaseDeposit * terms, Fee: fee,
 				Call: &chain.Call{Method: "claimCampaign", Args: chain.Marshal(a)}})
 			if err != nil {

@@ -46,6 +46,11 @@ var DebugNode = -1
 
 // Start runs validators and proposers (nodes 0..v-1 are validators).
 func Start(t testing.TB, validators, proposers int) *Cluster {
+	return StartWith(t, validators, proposers, nil)
+}
+
+// StartWith is Start with a chance to change the genesis first.
+func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis)) *Cluster {
 	g := &chain.Genesis{ChainID: "t", TimeMS: time.Now().UnixMilli(), PeriodMS: 50, TimeoutMS: 400, ProposersPerTerm: proposers, ViewLen: 2,
 		Balances: map[chain.Address]uint64{Address(Funded): 1_000_000}, Params: chain.DefaultParams()}
 	total := validators + proposers
@@ -65,6 +70,9 @@ func Start(t testing.TB, validators, proposers int) *Cluster {
 		}
 		addrs = append(addrs, l.Addr().String())
 		l.Close()
+	}
+	if edit != nil {
+		edit(g)
 	}
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
