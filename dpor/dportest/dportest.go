@@ -55,6 +55,7 @@ func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis
 		Balances: map[chain.Address]uint64{Address(Funded): 1_000_000}, Params: chain.DefaultParams()}
 	total := validators + proposers
 	var addrs []string
+	var lns []net.Listener
 	for i := 0; i < total; i++ {
 		m := chain.Member{Key: hex.EncodeToString(Key(i).Public().(ed25519.PublicKey))}
 		if i < validators {
@@ -64,12 +65,14 @@ func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis
 			m.Name = fmt.Sprintf("p%d", i-validators)
 			g.Proposers = append(g.Proposers, m)
 		}
+		// The listeners stay open and go to the nodes, so no other
+		// process can take the ports in between.
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		addrs = append(addrs, l.Addr().String())
-		l.Close()
+		lns = append(lns, l)
 	}
 	if edit != nil {
 		edit(g)
@@ -87,7 +90,7 @@ func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis
 			}
 		}
 		cfg := node.Config{Name: fmt.Sprint(i), Dir: filepath.Join(dir, fmt.Sprint(i)), Genesis: g, Key: Key(i),
-			Listen: addrs[i], Peers: peers, HTTP: "127.0.0.1:0"}
+			Listen: addrs[i], Listener: lns[i], Peers: peers, HTTP: "127.0.0.1:0"}
 		if i == DebugNode {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
@@ -107,7 +110,22 @@ func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis
 
 // StartNode (re)starts node i.
 func (c *Cluster) StartNode(i int) {
-	n, err := node.Open(c.cfgs[i])
+	cfg := c.cfgs[i]
+	if cfg.Listener == nil {
+		// A restart: listen on the node's address again.
+		var err error
+		for try := 0; ; try++ {
+			if cfg.Listener, err = net.Listen("tcp", cfg.Listen); err == nil {
+				break
+			}
+			if try == 50 {
+				c.t.Fatalf("node %d cannot listen on %s again: %v", i, cfg.Listen, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	c.cfgs[i].Listener = nil // the node closes it when it stops
+	n, err := node.Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -122,7 +140,11 @@ func (c *Cluster) StartNode(i int) {
 	}()
 	c.Nodes[i], c.cancels[i], c.done[i] = n, cancel, done
 	for n.HTTPAddr() == "" {
-		time.Sleep(time.Millisecond)
+		select {
+		case <-done:
+			c.t.Fatalf("node %d stopped while starting", i)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
 

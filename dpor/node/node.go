@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -43,8 +44,10 @@ type Config struct {
 	Genesis *chain.Genesis
 	Key     ed25519.PrivateKey
 	// Listen is the p2p address; Peers the p2p addresses to dial.
-	Listen string
-	Peers  []string
+	// Listener, when set, is the p2p listener to use instead.
+	Listen   string
+	Listener net.Listener
+	Peers    []string
 	// HTTP is the API's address ("" for none).
 	HTTP   string
 	Logger *slog.Logger
@@ -234,7 +237,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g := n.cfg.Genesis
 	gh := n.chain.GenesisBlock().Hash()
 	tr, err := p2p.New(ctx, p2p.Config{Key: n.cfg.Key, Network: append([]byte(g.ChainID+":"), gh[:]...),
-		Listen: n.cfg.Listen, Peers: n.cfg.Peers, Logger: n.log})
+		Listen: n.cfg.Listen, Listener: n.cfg.Listener, Peers: n.cfg.Peers, Logger: n.log})
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	Network []byte
 	// Listen is the address to accept peers on ("" accepts none).
 	Listen string
+	// Listener, when set, is used instead of listening on Listen.
+	Listener net.Listener
 	// Peers are the addresses to dial.
 	Peers []string
 	// Accept, when set, decides whether an authenticated key may connect.
@@ -83,10 +85,13 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		cfg.QueueLen = 4096
 	}
 	t := &Transport{cfg: cfg, inbox: make(chan Inbound, 1024), peers: map[string]*peer{}}
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("p2p: listen %s: %w", cfg.Listen, err)
+	if cfg.Listener != nil || cfg.Listen != "" {
+		ln := cfg.Listener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+				return nil, fmt.Errorf("p2p: listen %s: %w", cfg.Listen, err)
+			}
 		}
 		t.ln = ln
 		go t.accept(ctx)
