@@ -17,6 +17,7 @@ type Server struct {
 	h   *host.Host
 	log *slog.Logger
 	mux *http.ServeMux
+	met *metrics
 }
 
 // NewServer returns the API handler for h.
@@ -24,15 +25,23 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{h: h, log: logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /v1/host", s.hostInfo)
-	s.mux.HandleFunc("POST /v1/submit", s.submit)
-	s.mux.HandleFunc("GET /v1/users/{key}", s.userHead)
-	s.mux.HandleFunc("GET /v1/users/{key}/entries", s.userEntries)
-	s.mux.HandleFunc("GET /v1/contracts/{id}", s.contractInfo)
-	s.mux.HandleFunc("GET /v1/contracts/{id}/log", s.callLog)
-	s.mux.HandleFunc("GET /v1/contracts/{id}/state", s.state)
-	s.mux.HandleFunc("POST /v1/import", s.importContract)
+	s := &Server{h: h, log: logger, mux: http.NewServeMux(), met: newMetrics()}
+	for _, rt := range []struct {
+		pattern string
+		h       http.HandlerFunc
+	}{
+		{"GET /v1/host", s.hostInfo},
+		{"POST /v1/submit", s.submit},
+		{"GET /v1/users/{key}", s.userHead},
+		{"GET /v1/users/{key}/entries", s.userEntries},
+		{"GET /v1/contracts/{id}", s.contractInfo},
+		{"GET /v1/contracts/{id}/log", s.callLog},
+		{"GET /v1/contracts/{id}/state", s.state},
+		{"POST /v1/import", s.importContract},
+	} {
+		s.mux.HandleFunc(rt.pattern, s.met.instrument(rt.pattern, rt.h))
+	}
+	s.mux.Handle("GET /metrics", s.met.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})
@@ -155,6 +164,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := SubmitResponse{Answers: make([]Answer, len(answers))}
 	for i, a := range answers {
+		outcome := "ok"
+		if a.Record.Error != nil {
+			outcome = a.Record.Error.Code
+		}
+		s.met.calls.WithLabelValues(outcome).Inc()
 		resp.Answers[i] = Answer{
 			Contract:   a.Contract.String(),
 			Seq:        a.Record.Seq,

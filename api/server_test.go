@@ -115,3 +115,42 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("after bad requests: %v %v", err, r.Failed())
 	}
 }
+
+// TestMetrics: /metrics counts requests by route and calls by outcome.
+func TestMetrics(t *testing.T) {
+	srv, c := newServer(t)
+	_, priv, _ := ed25519.GenerateKey(nil)
+	u := api.NewUser(priv)
+	ctx := context.Background()
+	res, err := u.Deploy(ctx, c, []byte(`exports.n = 0; exports.inc = function () { exports.n++; return exports.n }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Call(ctx, c, res.Contract, "inc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Call(ctx, c, res.Contract, "nope"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`vchain_host_calls_total{outcome="ok"} 2`, `vchain_host_requests_total{code="2xx",route="POST /v1/submit"} 3`, "vchain_host_request_seconds_bucket"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(string(body), "vchain_host"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
