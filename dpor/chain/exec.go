@@ -123,17 +123,7 @@ func (c *Chain) Verified(hashes [][32]byte) {
 // state at the parent: the proposer's turn and seal, and every
 // transaction.
 func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
-	want, err := c.ProposerOf(r, b.Height)
-	if err != nil {
-		return err
-	}
-	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
-		return fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
-	}
-	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
-		return fmt.Errorf("block %d: bad seal", b.Height)
-	}
-	_, err = c.ApplyBlock(NewOverlay(r), b)
+	_, _, err := c.TryProposal(r, b, parent)
 	return err
 }
 
@@ -141,6 +131,7 @@ func (c *Chain) CheckProposal(r kv.Reader, b, parent *lbft.Block) error {
 // block makes, for the caller to commit if the block becomes final. The
 // transactions' signatures are checked on every core first.
 func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, *Receipt, error) {
+	b = b.WithoutCert()
 	want, err := c.ProposerOf(r, b.Height)
 	if err != nil {
 		return nil, nil, err
@@ -173,23 +164,23 @@ func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, *Rece
 // goroutines, and remembers the good ones (ApplyBlock then finds them
 // checked); bad ones are left for ApplyBlock to report.
 func (c *Chain) VerifyAll(txs []*Tx, workers int) {
-	var todo []*Tx
+	var pending []*Tx
 	c.mu.Lock()
 	for _, tx := range txs {
 		if !c.verified[tx.Hash()] && tx.checkForm() == nil {
-			todo = append(todo, tx)
+			pending = append(pending, tx)
 		}
 	}
 	c.mu.Unlock()
-	if len(todo) == 0 {
+	if len(pending) == 0 {
 		return
 	}
-	workers = max(1, min(workers, len(todo)/64))
+	workers = max(1, min(workers, len(pending)/64))
 	var wg sync.WaitGroup
 	ok := make([][][32]byte, workers)
-	per := (len(todo) + workers - 1) / workers
+	per := (len(pending) + workers - 1) / workers
 	for w := 0; w < workers; w++ {
-		part := todo[w*per : min(len(todo), (w+1)*per)]
+		part := pending[w*per : min(len(pending), (w+1)*per)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

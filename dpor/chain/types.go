@@ -167,14 +167,8 @@ var (
 
 // CheckSignature verifies the transaction's form and signature.
 func (t *Tx) CheckSignature(chainID string) error {
-	if len(t.PubKey) != ed25519.PublicKeySize {
-		return fmt.Errorf("%w: public key of %d bytes", ErrMalformed, len(t.PubKey))
-	}
-	if len(t.Sig) != ed25519.SignatureSize {
-		return fmt.Errorf("%w: signature of %d bytes", ErrMalformed, len(t.Sig))
-	}
-	if len(t.Data) > MaxData {
-		return fmt.Errorf("%w: %d bytes of data, at most %d", ErrMalformed, len(t.Data), MaxData)
+	if err := t.checkForm(); err != nil {
+		return err
 	}
 	if !voi.VerifyWithOptions(voi.PublicKey(t.PubKey), t.SigningBytes(chainID), t.Sig, verifyOpts) {
 		return ErrBadSignature

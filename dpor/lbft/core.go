@@ -167,7 +167,6 @@ type Core struct {
 	settle   bool
 	pending  []*Block // proposals whose time has not come
 	justify  map[uint32]*Message
-	decided  map[uint32]Hash // certs reached, waiting for a body
 	future   []Message
 	verified map[string]bool
 	helped   map[int]int64
@@ -236,7 +235,6 @@ func (c *Core) startHeight() {
 	c.seen = map[uint32]map[int]bool{}
 	c.blocks = map[Hash]*Block{}
 	c.justify = map[uint32]*Message{}
-	c.decided = map[uint32]Hash{}
 	c.verified = map[string]bool{}
 	c.wantBody = map[Hash]bool{}
 	c.pending = nil
@@ -994,7 +992,6 @@ func (c *Core) decide(r uint32, x Hash) bool {
 	b := c.blocks[x]
 	if b == nil {
 		c.wantBody[x] = true
-		c.decided[r] = x
 		return false
 	}
 	cert := c.certFor(Commit, r, x)

@@ -15,7 +15,6 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
@@ -81,7 +80,6 @@ type Node struct {
 	impeached uint64
 	waiters   []chan struct{}
 
-	final    atomic.Uint64 // blocks inserted since start
 	met      *metrics
 	httpAddr string
 }
@@ -478,7 +476,6 @@ func (n *Node) insert(b *lbft.Block) error {
 	for _, w := range ws {
 		close(w)
 	}
-	n.final.Add(1)
 	n.log.Debug("final", "height", b.Height, "round", b.Round, "impeach", b.Impeach)
 	return nil
 }
