@@ -67,8 +67,12 @@ func TestClusterSurvivesValidatorAndProposerLoss(t *testing.T) {
 	c.StartNode(5)
 	target := c.Nodes[0].Head().Height + 2
 	c.WaitHeight(3, target, 20*time.Second)
-	b3, _ := c.Nodes[3].Block(target)
-	b0, _ := c.Nodes[0].Block(target)
+	c.WaitHeight(0, target, 20*time.Second) // v3 may insert a block before v0 does
+	b3, err3 := c.Nodes[3].Block(target)
+	b0, err0 := c.Nodes[0].Block(target)
+	if err3 != nil || err0 != nil {
+		t.Fatal(err3, err0)
+	}
 	if b3.Hash() != b0.Hash() {
 		t.Fatal("the restarted validator is on another chain")
 	}
