@@ -42,22 +42,12 @@ func newLocalnetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := l.WaitHeight(1, 60*time.Second); err != nil {
+			// Every node started answers, and a block is final, before this returns.
+			if err := l.WaitUp(started, 30*time.Second); err != nil {
 				return err
 			}
-			// Restarted nodes answer before this returns.
-			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				up := 0
-				for _, s := range l.Status() {
-					for _, n := range started {
-						if s.Name == n && s.Up {
-							up++
-						}
-					}
-				}
-				if up == len(started) {
-					break
-				}
+			if err := l.WaitHeight(1, 60*time.Second); err != nil {
+				return err
 			}
 			b, _ := json.Marshal(map[string]any{"dir": dir, "started": started, "chain_id": l.Genesis.ChainID})
 			fmt.Fprintln(cmd.OutOrStdout(), string(b))

@@ -75,6 +75,13 @@ func TestCLILocalnet(t *testing.T) {
 				return st
 			}
 			if time.Now().After(deadline) {
+				for name, s := range st {
+					if !s.Up { // why: the end of its log
+						raw, _ := os.ReadFile(filepath.Join(dir, name, "node.log"))
+						lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+						t.Logf("%s is down; its log ends:\n%s", name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+					}
+				}
 				t.Fatalf("%s: not within %v; status %+v", what, within, st)
 			}
 			time.Sleep(50 * time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -75,6 +76,10 @@ func Create(dir string, o Options) (*Layout, error) {
 		Deployer: fa, Balances: map[chain.Address]uint64{fa: 1 << 50}, Params: chain.DefaultParams()}
 	l := &Layout{Dir: dir, Genesis: g}
 	total := o.Validators + o.Proposers
+	ports, err := freePorts(2 * total)
+	if err != nil {
+		return nil, err
+	}
 	var p2ps []string
 	for i := 0; i < total; i++ {
 		name, role := fmt.Sprintf("v%d", i), "validator"
@@ -94,14 +99,7 @@ func Create(dir string, o Options) (*Layout, error) {
 		} else {
 			g.Proposers = append(g.Proposers, m)
 		}
-		p2p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		api, err := freePort()
-		if err != nil {
-			return nil, err
-		}
+		p2p, api := ports[2*i], ports[2*i+1]
 		p2ps = append(p2ps, p2p)
 		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api})
 	}
@@ -222,13 +220,54 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freePorts picks n distinct free loopback addresses for the nodes to
+// listen on later. They come from below the kernel's ephemeral range when
+// it leaves room: a port from that range can be taken, between now and the
+// node's start, by any program's outgoing connection or by a listener on
+// port 0, and the node would then fail to bind.
+func freePorts(n int) ([]string, error) {
+	lo, hi := 10000, ephemeralLow()-1
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if hi-lo >= 1000 && tries < 50*n {
+			addr = "127.0.0.1:" + strconv.Itoa(lo+mrand.IntN(hi-lo+1))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			if addr == "127.0.0.1:0" {
+				return nil, err
+			}
+			continue // taken; try another
+		}
+		held = append(held, l)
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return out, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 1 {
+		return 32768
+	}
+	v, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return v
 }
 
 // pidFile is where a node's process id is kept.
@@ -262,7 +301,7 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 		if l.Running(nc.Name) != 0 {
 			continue
 		}
-		logf, err := os.OpenFile(filepath.Join(l.Dir, nc.Name, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		logf, err := os.OpenFile(l.logFile(nc.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return started, err
 		}
@@ -352,6 +391,48 @@ func GetJSON(c *http.Client, url string, v any) error {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// WaitUp waits until every named node answers on its API. A node whose
+// process has exited is an error that quotes the end of its log.
+func (l *Layout) WaitUp(names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		up := map[string]bool{}
+		for _, s := range l.Status() {
+			up[s.Name] = s.Up
+		}
+		var waiting []string
+		for _, n := range names {
+			if up[n] {
+				continue
+			}
+			if l.Running(n) == 0 {
+				return fmt.Errorf("node %s exited; the end of %s:\n%s", n, l.logFile(n), tail(l.logFile(n), 10))
+			}
+			waiting = append(waiting, n)
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nodes %s did not answer within %v (see DIR/<node>/node.log)", strings.Join(waiting, ", "), timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// logFile is where a node started by Start writes its log.
+func (l *Layout) logFile(name string) string { return filepath.Join(l.Dir, name, "node.log") }
+
+// tail returns the last n lines of a file, or a note that it cannot be read.
+func tail(path string, n int) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // WaitHeight waits until some running node reports height ≥ h.
