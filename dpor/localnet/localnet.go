@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/internal/freeport"
 )
 
 // Options shape a new localnet.
@@ -76,7 +76,7 @@ func Create(dir string, o Options) (*Layout, error) {
 		Deployer: fa, Balances: map[chain.Address]uint64{fa: 1 << 50}, Params: chain.DefaultParams()}
 	l := &Layout{Dir: dir, Genesis: g}
 	total := o.Validators + o.Proposers
-	ports, err := freePorts(2 * total)
+	ports, err := freeport.Loopback(2 * total)
 	if err != nil {
 		return nil, err
 	}
@@ -218,56 +218,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// freePorts picks n distinct free loopback addresses for the nodes to
-// listen on later. They come from below the kernel's ephemeral range when
-// it leaves room: a port from that range can be taken, between now and the
-// node's start, by any program's outgoing connection or by a listener on
-// port 0, and the node would then fail to bind.
-func freePorts(n int) ([]string, error) {
-	lo, hi := 10000, ephemeralLow()-1
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	var out []string
-	for tries := 0; len(out) < n; tries++ {
-		addr := "127.0.0.1:0"
-		if hi-lo >= 1000 && tries < 50*n {
-			addr = "127.0.0.1:" + strconv.Itoa(lo+mrand.IntN(hi-lo+1))
-		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			if addr == "127.0.0.1:0" {
-				return nil, err
-			}
-			continue // taken; try another
-		}
-		held = append(held, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default when it cannot be read).
-func ephemeralLow() int {
-	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 1 {
-		return 32768
-	}
-	v, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return v
 }
 
 // pidFile is where a node's process id is kept.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vchain-dev/vchain/internal/freeport"
 )
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -50,7 +52,7 @@ func TestPortsAvoidTheEphemeralRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	low := ephemeralLow()
+	low := freeport.EphemeralLow()
 	for _, nc := range l.Nodes {
 		for _, a := range []string{nc.Listen, nc.HTTP} {
 			if seen[a] {

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/btcsuite/btcd/txscript/v2"
+
+	"github.com/vchain-dev/vchain/internal/freeport"
 )
 
 // Node is a running btcd.
@@ -89,15 +90,6 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start runs a btcd regtest node until the test ends.
 func Start(t testing.TB) *Node {
 	t.Helper()
@@ -127,19 +119,15 @@ func Launch(bin, dir string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	rpcPort, err := freePort()
+	ports, err := freeport.Loopback(2)
 	if err != nil {
 		return nil, err
 	}
-	p2pPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{RPC: fmt.Sprintf("127.0.0.1:%d", rpcPort), User: "u", Pass: "p", Key: priv, Address: addr, Script: script, dir: dir}
+	n := &Node{RPC: ports[0], User: "u", Pass: "p", Key: priv, Address: addr, Script: script, dir: dir}
 	n.cmd = exec.Command(bin, "--regtest",
 		"--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"), "--configfile=/dev/null",
 		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--rpclisten="+n.RPC, "--notls",
-		fmt.Sprintf("--listen=127.0.0.1:%d", p2pPort), "--nodnsseed",
+		"--listen="+ports[1], "--nodnsseed",
 		"--miningaddr="+addr.EncodeAddress(), "--txindex", "--addrindex")
 	n.cmd.Stdout, n.cmd.Stderr = &n.out, &n.out
 	if err := n.cmd.Start(); err != nil {
