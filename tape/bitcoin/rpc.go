@@ -1,11 +1,11 @@
 package bitcoin
 
 import (
+	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/vchain-dev/vchain/tape"
+	"github.com/vchain-dev/vchain/tape/bitcoin/btcrpc"
 )
 
 // RPCConfig says how to reach a node's JSON-RPC interface.
@@ -28,9 +29,10 @@ type RPCConfig struct {
 	Certificates []byte
 	// Params are the node's network parameters.
 	Params *chaincfg.Params
-	// Batches is how many runs of blocks Blocks keeps in flight (default
-	// 3): over one websocket when the node offers one (btcd), else as
-	// batched HTTP requests, each on its own connection (bitcoind).
+	// Batches is how many runs of raw blocks Blocks keeps asked of the node
+	// at once (default 8): pipelined on one websocket when the node offers
+	// one (btcd), else as batched HTTP requests, each on its own
+	// connection (bitcoind). Three times as many runs are fetched ahead.
 	Batches int
 	// NoWebsocket fetches over batched HTTP requests even from a node that
 	// offers a websocket.
@@ -53,15 +55,15 @@ type Source struct {
 	cfg RPCConfig
 	dec *Decoder
 
-	mu      sync.Mutex
-	prevs   map[chainhash.Hash]*wire.MsgTx
-	workers []*rpcclient.Client // for single requests in flight
-	pool    chan *rpcclient.Client
-	batches []*rpcclient.Client // every client in pool
-	ws      *rpcclient.Client   // the websocket client, when the node has one
-	queue   []*chunk            // runs being fetched ahead, in height order
-	run     int64               // the next run's length before the budget cut
-	avgSize float64             // running average of raw block sizes, in bytes
+	mu       sync.Mutex
+	prevs    map[chainhash.Hash]*wire.MsgTx
+	workers  []*rpcclient.Client // for single requests in flight
+	pool     chan *btcrpc.Client // the fetching clients, one per run in flight
+	fetchers []*btcrpc.Client    // every client in pool, once
+	side     *btcrpc.Client      // hashes and spent outputs, off the blocks' queue
+	queue    []*chunk            // runs being fetched ahead, in height order
+	run      int64               // the next run's length before the budget cut
+	avgSize  float64             // running average of raw block sizes, in bytes
 }
 
 // NewSource connects to the node. magic, when not empty, keeps only the
@@ -74,7 +76,7 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 		cfg.Parallel = 8
 	}
 	if cfg.Batches <= 0 {
-		cfg.Batches = 3
+		cfg.Batches = 8
 	}
 	if cfg.FetchBytes <= 0 {
 		cfg.FetchBytes = 256 << 20
@@ -84,17 +86,6 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 		return nil, err
 	}
 	return &Source{c: c, cfg: cfg, dec: &Decoder{Params: cfg.Params, Magic: magic}, prevs: map[chainhash.Hash]*wire.MsgTx{}}, nil
-}
-
-func dialBatch(cfg RPCConfig) (*rpcclient.Client, error) {
-	c, err := rpcclient.NewBatch(&rpcclient.ConnConfig{
-		Host: cfg.Host, User: cfg.User, Pass: cfg.Pass,
-		HTTPPostMode: true, DisableTLS: cfg.NoTLS, Certificates: cfg.Certificates,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bitcoin: %w", err)
-	}
-	return c, nil
 }
 
 func dial(cfg RPCConfig) (*rpcclient.Client, error) {
@@ -119,12 +110,11 @@ func (s *Source) Close() {
 	for _, w := range s.workers {
 		w.Shutdown()
 	}
-	for _, b := range s.batches {
-		b.Shutdown()
+	for _, f := range s.fetchers {
+		f.Close()
 	}
-	if s.ws != nil {
-		s.ws.Shutdown()
-		s.ws.WaitForShutdown()
+	if s.side != nil {
+		s.side.Close()
 	}
 }
 
@@ -190,15 +180,17 @@ func (s *Source) blockWith(c *rpcclient.Client, h int64) (*tape.Block, error) {
 	return s.dec.Block(h, b, prevOuts{s, c})
 }
 
-// Blocks implements tape.RangeSource. It fetches ahead, up to to, with
-// Batches batched JSON-RPC requests in flight on their own connections:
-// per run of blocks, one request for the block hashes, one for the raw
-// blocks, and one for the transactions whose outputs the application's
-// transactions spend (from the node's transaction index; they are cached).
-// Each run is decoded locally as soon as it arrives, so decoding overlaps
-// with the node serving the next runs. Runs start short and double, so
-// the pipeline fills quickly, and are cut so that the blocks held stay
-// within FetchBytes at the average block size seen so far.
+// Blocks implements tape.RangeSource. It fetches ahead, up to to, in runs
+// of blocks, with vchain's lean JSON-RPC client (package btcrpc). Per run:
+// one batch for the block hashes and, after the raw blocks, one for the
+// transactions whose outputs the application's transactions spend (from
+// the node's transaction index; they are cached), both on a side
+// connection so they never wait behind blocks; and one batch for the raw
+// blocks, with at most Batches such batches at the node. Each run is
+// decoded locally as soon as it arrives, so decoding overlaps with the
+// node serving the next runs. The first run learns the block size; runs
+// then double up to 64 blocks, cut to 256 KiB of blocks and so that the
+// blocks held stay within FetchBytes.
 //
 // Blocks returns the first run, or the part of it up to to; the rest
 // stays queued for the next call, which must start where this one ended
@@ -226,10 +218,10 @@ type chunk struct {
 	err      error
 }
 
-// pipelined serves [from, to] from the queue of chunks, keeping Batches of
-// them in flight.
+// pipelined serves [from, to] from the queue of chunks, keeping ahead() of
+// them fetched or in flight.
 func (s *Source) pipelined(ctx context.Context, from, to int64) ([]*tape.Block, error) {
-	if err := s.openBatches(); err != nil {
+	if err := s.openBatches(ctx); err != nil {
 		return nil, err
 	}
 	if len(s.queue) > 0 && s.queue[0].from != from {
@@ -268,21 +260,23 @@ func (s *Source) pipelined(ctx context.Context, from, to int64) ([]*tape.Block, 
 	return out, nil
 }
 
-// openBatches connects the fetching clients once: a websocket, which
-// pipelines requests on one connection, or else Batches HTTP clients that
-// send batched requests.
-func (s *Source) openBatches() error {
+// openBatches connects the fetching clients once: a websocket for blocks,
+// which pipelines requests on one connection, and another for the side
+// requests; or else Batches HTTP clients that send batched requests, and
+// one more for the side.
+func (s *Source) openBatches(ctx context.Context) error {
 	if s.pool != nil {
 		return nil
 	}
-	pool := make(chan *rpcclient.Client, s.cfg.Batches)
+	bc := btcrpc.Config{Host: s.cfg.Host, User: s.cfg.User, Pass: s.cfg.Pass, NoTLS: s.cfg.NoTLS, Certificates: s.cfg.Certificates}
+	pool := make(chan *btcrpc.Client, s.cfg.Batches)
 	if !s.cfg.NoWebsocket {
-		ws, err := rpcclient.New(&rpcclient.ConnConfig{
-			Host: s.cfg.Host, Endpoint: "ws", User: s.cfg.User, Pass: s.cfg.Pass,
-			DisableTLS: s.cfg.NoTLS, Certificates: s.cfg.Certificates, DisableAutoReconnect: true,
-		}, nil)
-		if err == nil {
-			s.ws = ws
+		if ws, err := btcrpc.DialWebsocket(ctx, bc); err == nil {
+			if s.side, err = btcrpc.DialWebsocket(ctx, bc); err != nil {
+				ws.Close()
+				return fmt.Errorf("bitcoin: %w", err)
+			}
+			s.fetchers = []*btcrpc.Client{ws}
 			for range s.cfg.Batches {
 				pool <- ws
 			}
@@ -290,16 +284,16 @@ func (s *Source) openBatches() error {
 			return nil
 		}
 	}
+	var err error
+	if s.side, err = btcrpc.NewHTTP(bc); err != nil {
+		return fmt.Errorf("bitcoin: %w", err)
+	}
 	for range s.cfg.Batches {
-		c, err := dialBatch(s.cfg)
+		c, err := btcrpc.NewHTTP(bc)
 		if err != nil {
-			for _, b := range s.batches {
-				b.Shutdown()
-			}
-			s.batches = nil
-			return err
+			return fmt.Errorf("bitcoin: %w", err)
 		}
-		s.batches = append(s.batches, c)
+		s.fetchers = append(s.fetchers, c)
 		pool <- c
 	}
 	s.pool = pool
@@ -307,9 +301,15 @@ func (s *Source) openBatches() error {
 }
 
 // fill launches chunks after the last queued one (or at from) until
-// Batches are queued or to is reached.
+// ahead() are queued or to is reached.
 func (s *Source) fill(from, to int64) {
-	for len(s.queue) < s.cfg.Batches {
+	for len(s.queue) < s.ahead() {
+		s.mu.Lock()
+		unknown := s.avgSize == 0
+		s.mu.Unlock()
+		if unknown && len(s.queue) > 0 {
+			return // the first run learns the block size the others are cut to
+		}
 		next := from
 		if len(s.queue) > 0 {
 			next = s.queue[len(s.queue)-1].to + 1
@@ -327,15 +327,20 @@ func (s *Source) fill(from, to int64) {
 // connection.
 func (s *Source) fetchChunk(c *chunk) {
 	defer close(c.done)
-	bc := <-s.pool
-	defer func() { s.pool <- bc }()
-	raw, err := fetchRaw(bc, bc != s.ws, c.from, c.to)
+	hashes, err := blockHashes(s.side, c.from, c.to)
+	if err != nil {
+		c.err = err
+		return
+	}
+	bc := <-s.pool // bounds the requests in flight at the node
+	raw, err := rawBlocks(bc, c.from, hashes)
+	s.pool <- bc
 	if err != nil {
 		c.err = err
 		return
 	}
 	s.sawBlocks(raw)
-	if err := s.prefetchPrevs(bc, bc != s.ws, raw); err != nil {
+	if err := s.prefetchPrevs(s.side, raw); err != nil {
 		c.err = err
 		return
 	}
@@ -356,9 +361,15 @@ func (s *Source) dropQueue() {
 	s.queue = nil
 }
 
+// ahead is how many runs are fetched ahead: the runs in flight at the
+// node, and as many again decoded or being decoded, so that one slow run
+// does not leave the node idle.
+func (s *Source) ahead() int { return 3 * s.cfg.Batches }
+
 // runLen is how many blocks the next run fetches: it doubles from 4 up to
-// 64, and to what the memory budget allows at the average block size
-// seen so far.
+// 64, within runBytes at the average block size seen so far (small runs
+// of big blocks keep many requests in flight without holding much), and
+// within the memory budget.
 func (s *Source) runLen() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -366,11 +377,14 @@ func (s *Source) runLen() int64 {
 	s.run = min(2*n, 64)
 	if s.avgSize > 0 {
 		// A raw block is held as hex in the response, then decoded: count
-		// three times its size, for every run in flight and one more.
-		n = min(n, max(1, s.cfg.FetchBytes/int64(s.cfg.Batches+1)/(3*int64(s.avgSize))))
+		// three times its size, for every run ahead and one more.
+		n = min(n, max(1, runBytes/int64(s.avgSize)), max(1, s.cfg.FetchBytes/int64(s.ahead()+1)/(3*int64(s.avgSize))))
 	}
 	return n
 }
+
+// runBytes is the size of raw blocks a run aims at.
+const runBytes = 256 << 10
 
 // sawBlocks updates the running average block size.
 func (s *Source) sawBlocks(raw []rawBlock) {
@@ -478,7 +492,7 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 // prefetchPrevs loads, in one batched request, the transactions whose
 // outputs the application's transactions in blocks spend, so decoding
 // them needs no further round trips.
-func (s *Source) prefetchPrevs(bc *rpcclient.Client, batch bool, blocks []rawBlock) error {
+func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawBlock) error {
 	want := map[chainhash.Hash]bool{}
 	s.mu.Lock()
 	for _, b := range blocks {
@@ -499,90 +513,92 @@ func (s *Source) prefetchPrevs(bc *rpcclient.Client, batch bool, blocks []rawBlo
 		return nil
 	}
 	hashes := make([]chainhash.Hash, 0, len(want))
-	futures := make([]rpcclient.FutureGetRawTransactionResult, 0, len(want))
+	calls := make([]btcrpc.Call, 0, len(want))
 	for h := range want {
 		hashes = append(hashes, h)
-		futures = append(futures, bc.GetRawTransactionAsync(&h))
+		calls = append(calls, btcrpc.Call{Method: "getrawtransaction", Params: []any{h.String(), 0}, Hex: true})
 	}
-	if err := send(bc, batch); err != nil {
-		return err
+	rs, err := bc.Do(context.Background(), calls)
+	if err != nil {
+		return fmt.Errorf("bitcoin: getrawtransaction: %w", err)
 	}
-	for i, f := range futures {
-		tx, err := f.Receive()
-		if err != nil {
-			// Leave it to the one-by-one lookup, which names the problem.
+	for i, r := range rs {
+		if r.Err != nil {
+			continue // leave it to the one-by-one lookup, which names the problem
+		}
+		tx := new(wire.MsgTx)
+		if tx.Deserialize(bytes.NewReader(r.Value)) != nil || tx.TxHash() != hashes[i] {
 			continue
 		}
 		s.mu.Lock()
-		s.prevs[hashes[i]] = tx.MsgTx()
+		s.prevs[hashes[i]] = tx
 		s.mu.Unlock()
 	}
 	return nil
 }
 
-// send sends a batch client's queued requests; a websocket client has
-// sent them already.
-func send(c *rpcclient.Client, batch bool) error {
-	if !batch {
-		return nil
-	}
-	return c.Send()
-}
-
-// fetchRaw fetches the raw blocks [from, to] with two rounds of requests
-// (batched, or pipelined on a websocket): the hashes, then the blocks. When the tip is below to, it returns the
-// blocks up to the tip.
-func fetchRaw(bc *rpcclient.Client, batch bool, from, to int64) ([]rawBlock, error) {
+// blockHashes asks for the hashes of the blocks [from, to] in one batch.
+// When the tip is below to, it returns the hashes up to the tip.
+func blockHashes(c *btcrpc.Client, from, to int64) ([]chainhash.Hash, error) {
+	ctx := context.Background()
 	n := int(to - from + 1)
-	hashFs := make([]rpcclient.FutureGetBlockHashResult, n)
-	for i := range hashFs {
-		hashFs[i] = bc.GetBlockHashAsync(from + int64(i))
+	calls := make([]btcrpc.Call, n)
+	for i := range calls {
+		calls[i] = btcrpc.Call{Method: "getblockhash", Params: []any{from + int64(i)}, Hex: true}
 	}
-	if err := send(bc, batch); err != nil {
-		return nil, err
+	rs, err := c.Do(ctx, calls)
+	if err != nil {
+		return nil, fmt.Errorf("bitcoin: getblockhash: %w", err)
 	}
-	hashes := make([]*chainhash.Hash, 0, n)
-	for i, f := range hashFs {
-		h, err := f.Receive()
-		if err != nil {
-			if i > 0 && isOutOfRange(err) {
+	hashes := make([]chainhash.Hash, 0, n)
+	for i, r := range rs {
+		if r.Err != nil {
+			if i > 0 && isOutOfRange(r.Err) {
 				break // the tip: return what there is
 			}
-			return nil, err
+			if isOutOfRange(r.Err) {
+				return nil, fmt.Errorf("bitcoin: height %d: %w", from, tape.ErrNotFound)
+			}
+			return nil, fmt.Errorf("bitcoin: getblockhash %d: %w", from+int64(i), r.Err)
 		}
+		if len(r.Value) != chainhash.HashSize {
+			return nil, fmt.Errorf("bitcoin: getblockhash %d: %d bytes, not a hash", from+int64(i), len(r.Value))
+		}
+		h := chainhash.Hash(r.Value) // shown reversed, as hashes are
+		slices.Reverse(h[:])
 		hashes = append(hashes, h)
 	}
-	n = len(hashes)
-	// getblock at verbosity 0, asked raw: the hex is decoded here once,
-	// and transaction ids are hashed from the bytes.
-	blockFs := make([]rpcclient.FutureRawResult, n)
-	for i, h := range hashes {
-		blockFs[i] = bc.RawRequestAsync("getblock", []json.RawMessage{json.RawMessage(`"` + h.String() + `"`), json.RawMessage("0")})
+	return hashes, nil
+}
+
+// rawBlocks fetches the raw blocks with the given hashes, from height
+// from on, in one batch.
+func rawBlocks(bc *btcrpc.Client, from int64, hashes []chainhash.Hash) ([]rawBlock, error) {
+	ctx := context.Background()
+	n := len(hashes)
+	calls := make([]btcrpc.Call, n)
+	// getblock at verbosity 0: the hex is decoded once, as it is read, and
+	// transaction ids are hashed from the bytes.
+	for i := range hashes {
+		calls[i] = btcrpc.Call{Method: "getblock", Params: []any{hashes[i].String(), 0}, Hex: true}
 	}
-	if err := send(bc, batch); err != nil {
-		return nil, err
+	rs, err := bc.Do(ctx, calls)
+	if err != nil {
+		return nil, fmt.Errorf("bitcoin: getblock: %w", err)
 	}
 	out := make([]rawBlock, n)
-	for i, f := range blockFs {
-		res, err := f.Receive()
+	for i, r := range rs {
+		if r.Err != nil {
+			return nil, fmt.Errorf("bitcoin: getblock %d: %w", from+int64(i), r.Err)
+		}
+		b, ids, err := parseRaw(r.Value)
 		if err != nil {
-			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
+			return nil, fmt.Errorf("bitcoin: getblock %d: %w", from+int64(i), err)
 		}
-		if len(res) < 2 || res[0] != '"' || res[len(res)-1] != '"' {
-			return nil, fmt.Errorf("getblock %d: the node did not answer a hex string", from+int64(i))
+		if b.BlockHash() != hashes[i] {
+			return nil, fmt.Errorf("bitcoin: getblock %d: the node sent block %s for %s", from+int64(i), b.BlockHash(), hashes[i])
 		}
-		raw := make([]byte, hex.DecodedLen(len(res)-2))
-		if _, err := hex.Decode(raw, res[1:len(res)-1]); err != nil {
-			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
-		}
-		b, ids, err := parseRaw(raw)
-		if err != nil {
-			return nil, fmt.Errorf("getblock %d: %w", from+int64(i), err)
-		}
-		if b.BlockHash() != *hashes[i] {
-			return nil, fmt.Errorf("getblock %d: the node sent block %s for %s", from+int64(i), b.BlockHash(), hashes[i])
-		}
-		out[i] = rawBlock{b, ids, len(raw)}
+		out[i] = rawBlock{b, ids, len(r.Value)}
 	}
 	return out, nil
 }
