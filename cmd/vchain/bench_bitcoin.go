@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -14,23 +16,28 @@ import (
 
 func newBenchBitcoinCmd() *cobra.Command {
 	var btcd string
+	var pin bool
 	var rounds, small, busyBlocks, busyTxs int
 	cmd := &cobra.Command{
 		Use:   "bitcoin",
 		Short: "Sync speed from a real btcd in regtest: fetch-ahead against one request at a time, and against a fetch-only loop",
 		Long: `bitcoin starts btcd in regtest in a temporary directory (--btcd, else $VCHAIN_BTCD,
 .tools/bin/btcd, $GOPATH/bin or $PATH; ./scripts/test installs it) and measures, in the same run
-and alternating, for --rounds rounds (the best of each is kept):
+and alternating, for --rounds rounds:
 
   1. --small blocks holding only their coinbase: fetched and decoded one request at a time,
      against the engine syncing them with fetch-ahead;
   2. --busy-blocks blocks of --busy-txs application transactions each (every one spends its own
-     coin, so senders come from the node's transaction index): two loops that only fetch the
-     raw blocks as fast as the node serves them (one batch of 64 at a time; three batches of 16
-     in flight), nothing decoded beyond the RPC client, against the engine syncing them (fetch,
-     sender lookup, decode, apply, commit).
+     coin, so senders come from the node's transaction index): four loops that only fetch the
+     raw blocks as fast as the node serves them (btcd's rpcclient: one HTTP batch of 64 at a
+     time, three batches of 16 in flight, a websocket with 64 requests in flight; and vchain's
+     own client, btcrpc, on a websocket with 64 in flight), nothing decoded beyond the RPC
+     client, against the engine syncing them (fetch, sender lookup, decode, apply, commit).
+     Figures are medians over the rounds; the sync's share of each loop is taken round by
+     round.
 
-btcd runs on the same machine, so it and vchain share the CPU.`,
+btcd runs on the same machine, so it and vchain share the CPU; with --pin each has a CPU of
+its own, which shows whether vchain's own work (decoding, indexing) slows the sync.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
@@ -51,6 +58,18 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 				return err
 			}
 			defer n.Stop()
+			if pin {
+				if runtime.NumCPU() < 2 {
+					return errors.New("--pin needs two CPUs")
+				}
+				if err := btcbench.Pin(n.PID(), 0); err != nil {
+					return err
+				}
+				if err := btcbench.Pin(0, 1); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "btcd pinned to CPU 0, vchain to CPU 1")
+			}
 			ctx := cmd.Context()
 			cfg := btcbench.Config(n)
 			best := func(cur *time.Duration, d time.Duration) {
@@ -85,23 +104,27 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 			if err != nil {
 				return err
 			}
-			var fetch, fetchPar, fetchWS, sync time.Duration
-			var ratios []float64 // per round: sync rate / websocket fetch-only rate
+			// Each round times every fetch-only loop and the engine sync;
+			// the figures are per-round ratios (the machine's noise hits
+			// both sides of a round alike) and their median.
+			loops := []struct {
+				name string
+				run  func() (time.Duration, error)
+			}{
+				{"rpcclient, 1 batch of 64 at a time", func() (time.Duration, error) { return btcbench.FetchOnly(cfg, from, to, 64, 1) }},
+				{"rpcclient, 3 batches of 16 in flight", func() (time.Duration, error) { return btcbench.FetchOnly(cfg, from, to, 16, 3) }},
+				{"rpcclient, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyWebsocket(cfg, from, to, 64) }},
+				{"btcrpc, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyLean(ctx, cfg, from, to, 64) }},
+			}
+			times := make([][]time.Duration, len(loops)+1) // per loop, then the sync; one entry per round
 			for r := 0; r < rounds; r++ {
-				d, err := btcbench.FetchOnly(cfg, from, to, 64, 1)
-				if err != nil {
-					return err
+				for i, l := range loops {
+					d, err := l.run()
+					if err != nil {
+						return fmt.Errorf("%s: %w", l.name, err)
+					}
+					times[i] = append(times[i], d)
 				}
-				best(&fetch, d)
-				if d, err = btcbench.FetchOnly(cfg, from, to, 16, 3); err != nil {
-					return err
-				}
-				best(&fetchPar, d)
-				if d, err = btcbench.FetchOnlyWebsocket(cfg, from, to, 64); err != nil {
-					return err
-				}
-				best(&fetchWS, d)
-				ws := d
 				d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)
 				if err != nil {
 					return err
@@ -109,23 +132,45 @@ btcd runs on the same machine, so it and vchain share the CPU.`,
 				if ops != busyBlocks*busyTxs {
 					return fmt.Errorf("the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
 				}
-				best(&sync, d)
-				ratios = append(ratios, ws.Seconds()/d.Seconds())
+				times[len(loops)] = append(times[len(loops)], d)
 			}
-			slices.Sort(ratios)
-			fmt.Fprintf(out, "%d x %d blocks, fetch only, 1 batch of 64 at a time: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetch))
-			fmt.Fprintf(out, "%d x %d blocks, fetch only, 3 batches of 16 in flight: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetchPar))
-			fmt.Fprintf(out, "%d x %d blocks, fetch only, websocket, 64 in flight: %8.1f blocks/s\n", busyBlocks, busyTxs, rate(busyBlocks, fetchWS))
-			fmt.Fprintf(out, "%d x %d blocks, engine sync: %8.1f blocks/s, %.0f ops/s (%.1f%%, %.1f%% and %.1f%% of the fetch-only loops)\n", busyBlocks, busyTxs,
-				rate(busyBlocks, sync), float64(busyBlocks*busyTxs)/sync.Seconds(),
-				100*fetch.Seconds()/sync.Seconds(), 100*fetchPar.Seconds()/sync.Seconds(), 100*fetchWS.Seconds()/sync.Seconds())
-			fmt.Fprintf(out, "engine sync / websocket fetch-only, round by round: median %.1f%%, range %.1f%%–%.1f%% over %d rounds\n",
-				100*ratios[len(ratios)/2], 100*ratios[0], 100*ratios[len(ratios)-1], len(ratios))
+			median := func(xs []float64) float64 {
+				xs = slices.Clone(xs)
+				slices.Sort(xs)
+				return xs[len(xs)/2]
+			}
+			rates := func(ds []time.Duration) []float64 {
+				out := make([]float64, len(ds))
+				for i, d := range ds {
+					out[i] = rate(busyBlocks, d)
+				}
+				return out
+			}
+			syncRates := rates(times[len(loops)])
+			fmt.Fprintf(out, "%d x %d blocks, median of %d rounds (blocks/s; the sync's rate as a share of each loop's, round by round):\n", busyBlocks, busyTxs, rounds)
+			fastest := make([]float64, rounds) // the fastest fetch-only loop in each round
+			for i, l := range loops {
+				rs := rates(times[i])
+				share := make([]float64, rounds)
+				for r := range rs {
+					share[r] = syncRates[r] / rs[r]
+					fastest[r] = max(fastest[r], rs[r])
+				}
+				fmt.Fprintf(out, "  fetch only, %-38s %8.1f   sync at %5.1f%%\n", l.name+":", median(rs), 100*median(share))
+			}
+			share := make([]float64, rounds)
+			for r := range share {
+				share[r] = syncRates[r] / fastest[r]
+			}
+			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks))
+			fmt.Fprintf(out, "  the sync against the fastest fetch-only loop of each round: median %.1f%%, range %.1f%%-%.1f%%\n",
+				100*median(share), 100*slices.Min(share), 100*slices.Max(share))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&btcd, "btcd", "", "the btcd binary (default: found as the tests find it)")
-	cmd.Flags().IntVar(&rounds, "rounds", 5, "rounds; the best of each measurement is kept")
+	cmd.Flags().BoolVar(&pin, "pin", false, "run btcd on CPU 0 and vchain on CPU 1 (Linux), so that the node serves at the same pace in every loop, as on its own machine")
+	cmd.Flags().IntVar(&rounds, "rounds", 9, "rounds (small blocks: the best is kept; busy blocks: medians)")
 	cmd.Flags().IntVar(&small, "small", 2000, "small blocks for the first comparison")
 	cmd.Flags().IntVar(&busyBlocks, "busy-blocks", 200, "blocks for the second comparison")
 	cmd.Flags().IntVar(&busyTxs, "busy-txs", 50, "application transactions per block for the second comparison")

@@ -150,6 +150,9 @@ func Launch(bin, dir string) (*Node, error) {
 	}
 }
 
+// PID is the btcd process's id.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
 // Stop kills the node and waits for it to exit.
 func (n *Node) Stop() {
 	if n.Client != nil {
