@@ -165,6 +165,21 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks))
 			fmt.Fprintf(out, "  the sync against the fastest fetch-only loop of each round: median %.1f%%, range %.1f%%-%.1f%%\n",
 				100*median(share), 100*slices.Min(share), 100*slices.Max(share))
+			// vchain's own work with the node out of the way: can decoding
+			// and indexing keep up with the node serving blocks?
+			var alone []float64
+			for r := 0; r < rounds; r++ {
+				d, ops, err := btcbench.ProcessOnly(ctx, cfg, from, to)
+				if err != nil {
+					return err
+				}
+				if ops != busyBlocks*busyTxs {
+					return fmt.Errorf("processing alone: the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
+				}
+				alone = append(alone, rate(busyBlocks, d))
+			}
+			fmt.Fprintf(out, "  vchain's work alone (raw blocks preloaded, the node idle): %8.1f, %.1fx the fastest fetch-only loop (medians)\n",
+				median(alone), median(alone)/median(fastest))
 			return nil
 		},
 	}

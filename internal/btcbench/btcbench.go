@@ -7,11 +7,13 @@ package btcbench
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
 
+	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
@@ -20,6 +22,7 @@ import (
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/internal/btcdtest"
 	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/tape"
 	"github.com/vchain-dev/vchain/tape/bitcoin"
 	"github.com/vchain-dev/vchain/tape/bitcoin/btcrpc"
 )
@@ -335,4 +338,117 @@ func EngineSync(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (tim
 		ops += int(r.Accepted)
 	}
 	return el, ops, nil
+}
+
+// ProcessOnly measures vchain's own work on the blocks from..to without
+// the node: it first fetches the raw blocks and the transactions their
+// application transactions spend (not timed), then times a fresh engine
+// syncing from them, every block parsed and decoded as the source does
+// (txids, payloads, senders) and applied through the passthrough
+// application with in-memory commits. Set against a fetch-only loop, it
+// tells whether decoding and indexing could keep up with the node.
+func ProcessOnly(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (time.Duration, int, error) {
+	src, err := bitcoin.NewSource(cfg, Magic)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer src.Close()
+	pre := &preloaded{from: from, dec: &bitcoin.Decoder{Params: cfg.Params, Magic: Magic}, prevs: map[chainhash.Hash]*wire.MsgTx{}}
+	c := src.Client()
+	for h := from; h <= to; h++ {
+		hash, err := c.GetBlockHash(h)
+		if err != nil {
+			return 0, 0, err
+		}
+		res, err := c.RawRequest("getblock", []json.RawMessage{json.RawMessage(`"` + hash.String() + `"`), json.RawMessage("0")})
+		if err != nil {
+			return 0, 0, err
+		}
+		var hexBlock string
+		if err := json.Unmarshal(res, &hexBlock); err != nil {
+			return 0, 0, err
+		}
+		raw, err := hex.DecodeString(hexBlock)
+		if err != nil {
+			return 0, 0, err
+		}
+		pre.raw = append(pre.raw, raw)
+		// The spent transactions, fetched now so that the timed part
+		// looks them up in memory, as the source's cache does.
+		b, err := c.GetBlock(hash)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, tx := range b.Transactions[1:] {
+			for _, in := range tx.TxIn {
+				if _, ok := pre.prevs[in.PreviousOutPoint.Hash]; !ok {
+					t, err := c.GetRawTransaction(&in.PreviousOutPoint.Hash)
+					if err != nil {
+						return 0, 0, err
+					}
+					pre.prevs[in.PreviousOutPoint.Hash] = t.MsgTx()
+				}
+			}
+		}
+	}
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	e, err := engine.Open(db, passthrough.New(from), engine.Config{})
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if err := e.Sync(ctx, pre); err != nil {
+		return 0, 0, err
+	}
+	el := time.Since(start)
+	ops := 0
+	for h := from; h <= to; h++ {
+		r, err := e.Record(h)
+		if err != nil {
+			return 0, 0, fmt.Errorf("block %d: %w", h, err)
+		}
+		ops += int(r.Accepted)
+	}
+	return el, ops, nil
+}
+
+// preloaded is a tape.Source over raw blocks held in memory, decoded when
+// asked for.
+type preloaded struct {
+	from  int64
+	raw   [][]byte
+	dec   *bitcoin.Decoder
+	prevs map[chainhash.Hash]*wire.MsgTx
+}
+
+func (p *preloaded) Tip(context.Context) (int64, error) { return p.from + int64(len(p.raw)) - 1, nil }
+
+func (p *preloaded) Header(ctx context.Context, h int64) (tape.Header, error) {
+	b, err := p.Block(ctx, h)
+	if err != nil {
+		return tape.Header{}, err
+	}
+	return b.Header, nil
+}
+
+func (p *preloaded) Block(_ context.Context, h int64) (*tape.Block, error) {
+	if h < p.from {
+		return nil, tape.ErrUnknown
+	}
+	if h-p.from >= int64(len(p.raw)) {
+		return nil, tape.ErrNotFound
+	}
+	return p.dec.RawBlock(h, p.raw[h-p.from], p)
+}
+
+func (p *preloaded) PrevOut(op wire.OutPoint) (*wire.TxOut, error) {
+	tx, ok := p.prevs[op.Hash]
+	if !ok || int(op.Index) >= len(tx.TxOut) {
+		return nil, fmt.Errorf("%v: not preloaded", op)
+	}
+	return tx.TxOut[op.Index], nil
 }
