@@ -30,7 +30,7 @@ type RPCConfig struct {
 	// Params are the node's network parameters.
 	Params *chaincfg.Params
 	// Batches is how many runs of raw blocks Blocks keeps asked of the node
-	// at once (default 8): pipelined on one websocket when the node offers
+	// at once (default 4): pipelined on one websocket when the node offers
 	// one (btcd), else as batched HTTP requests, each on its own
 	// connection (bitcoind). Three times as many runs are fetched ahead.
 	Batches int
@@ -76,7 +76,7 @@ func NewSource(cfg RPCConfig, magic []byte) (*Source, error) {
 		cfg.Parallel = 8
 	}
 	if cfg.Batches <= 0 {
-		cfg.Batches = 8
+		cfg.Batches = 4
 	}
 	if cfg.FetchBytes <= 0 {
 		cfg.FetchBytes = 256 << 20
@@ -212,7 +212,9 @@ func (s *Source) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, err
 
 // chunk is a run of blocks fetched and decoded in the background.
 type chunk struct {
-	from, to int64 // heights asked for; blocks may end earlier, at the tip
+	from, to int64         // heights asked for; blocks may end earlier, at the tip
+	prev     *chunk        // the chunk before, while it was queued
+	asked    chan struct{} // closed once the chunk's blocks are asked for (or it failed)
 	done     chan struct{}
 	blocks   []*tape.Block
 	err      error
@@ -317,7 +319,10 @@ func (s *Source) fill(from, to int64) {
 		if next > to {
 			return
 		}
-		c := &chunk{from: next, to: min(to, next+s.runLen()-1), done: make(chan struct{})}
+		c := &chunk{from: next, to: min(to, next+s.runLen()-1), asked: make(chan struct{}), done: make(chan struct{})}
+		if len(s.queue) > 0 {
+			c.prev = s.queue[len(s.queue)-1]
+		}
 		s.queue = append(s.queue, c)
 		go s.fetchChunk(c)
 	}
@@ -327,12 +332,21 @@ func (s *Source) fill(from, to int64) {
 // connection.
 func (s *Source) fetchChunk(c *chunk) {
 	defer close(c.done)
+	asked := sync.OnceFunc(func() { close(c.asked) })
+	defer asked()
 	hashes, err := blockHashes(s.side, c.from, c.to)
 	if err != nil {
 		c.err = err
 		return
 	}
-	bc := <-s.pool // bounds the requests in flight at the node
+	// Blocks are asked for in height order, so the node serves first the
+	// run the engine needs first; the pool bounds the batches at the node.
+	if c.prev != nil {
+		<-c.prev.asked
+		c.prev = nil
+	}
+	bc := <-s.pool
+	asked()
 	raw, err := rawBlocks(bc, c.from, hashes)
 	s.pool <- bc
 	if err != nil {
