@@ -61,16 +61,27 @@ func Payload(tx *wire.MsgTx) ([]byte, bool) {
 	var payload []byte
 	found := false
 	for _, out := range tx.TxOut {
-		if !txscript.IsNullData(out.PkScript) {
+		if len(out.PkScript) == 0 || out.PkScript[0] != txscript.OP_RETURN || !txscript.IsNullData(out.PkScript) {
 			continue
 		}
-		pushes, err := txscript.PushedData(out.PkScript)
-		if err != nil || len(pushes) != 1 {
-			continue
+		if data, n, ok := lastPush(out.PkScript); ok && n == 1 {
+			payload, found = data, true
 		}
-		payload, found = pushes[0], true
 	}
 	return payload, found
+}
+
+// lastPush returns the last data push of a script and how many it has,
+// counting as txscript.PushedData does (every push, OP_0 as an empty one),
+// without allocating; ok is false for a malformed script.
+func lastPush(script []byte) (data []byte, n int, ok bool) {
+	tok := txscript.MakeScriptTokenizer(0, script)
+	for tok.Next() {
+		if d := tok.Data(); d != nil || tok.Opcode() == txscript.OP_0 {
+			data, n = d, n+1
+		}
+	}
+	return data, n, tok.Err() == nil
 }
 
 // Block decodes a block at height.
@@ -211,11 +222,7 @@ func pubKey(in *wire.TxIn) []byte {
 	if len(in.Witness) == 2 && isPubKey(in.Witness[1]) {
 		return in.Witness[1]
 	}
-	pushes, err := txscript.PushedData(in.SignatureScript)
-	if err != nil || len(pushes) == 0 {
-		return nil
-	}
-	if last := pushes[len(pushes)-1]; isPubKey(last) {
+	if last, n, ok := lastPush(in.SignatureScript); ok && n > 0 && isPubKey(last) {
 		return last
 	}
 	return nil
