@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -117,22 +118,41 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 				{"btcrpc, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyLean(ctx, cfg, from, to, 64) }},
 			}
 			times := make([][]time.Duration, len(loops)+1) // per loop, then the sync; one entry per round
-			for r := 0; r < rounds; r++ {
-				for i, l := range loops {
-					d, err := l.run()
-					if err != nil {
-						return fmt.Errorf("%s: %w", l.name, err)
-					}
-					times[i] = append(times[i], d)
-				}
-				d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)
+			// CPU time over all rounds, per loop then the sync: vchain's
+			// (this process, the client side of every loop) and btcd's.
+			selfCPU := make([]time.Duration, len(loops)+1)
+			nodeCPU := make([]time.Duration, len(loops)+1)
+			cpuKnown := true
+			timed := func(i int, run func() (time.Duration, error)) error {
+				s0 := processCPU()
+				n0, err := btcbench.CPUTime(n.PID())
+				cpuKnown = cpuKnown && err == nil
+				d, err := run()
 				if err != nil {
 					return err
 				}
-				if ops != busyBlocks*busyTxs {
-					return fmt.Errorf("the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
+				n1, _ := btcbench.CPUTime(n.PID())
+				selfCPU[i] += processCPU() - s0
+				nodeCPU[i] += n1 - n0
+				times[i] = append(times[i], d)
+				return nil
+			}
+			for r := 0; r < rounds; r++ {
+				for i, l := range loops {
+					if err := timed(i, l.run); err != nil {
+						return fmt.Errorf("%s: %w", l.name, err)
+					}
 				}
-				times[len(loops)] = append(times[len(loops)], d)
+				err := timed(len(loops), func() (time.Duration, error) {
+					d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)
+					if err == nil && ops != busyBlocks*busyTxs {
+						err = fmt.Errorf("the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
+					}
+					return d, err
+				})
+				if err != nil {
+					return err
+				}
 			}
 			median := func(xs []float64) float64 {
 				xs = slices.Clone(xs)
@@ -147,6 +167,14 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 				return out
 			}
 			syncRates := rates(times[len(loops)])
+			// cpuNote is loop i's mean CPU per run, vchain's and btcd's.
+			cpuNote := func(i int) string {
+				if !cpuKnown {
+					return ""
+				}
+				per := func(d time.Duration) int64 { return (d / time.Duration(rounds)).Milliseconds() }
+				return fmt.Sprintf("   (CPU per run: vchain %d ms, btcd %d ms)", per(selfCPU[i]), per(nodeCPU[i]))
+			}
 			fmt.Fprintf(out, "%d x %d blocks, median of %d rounds (blocks/s; the sync's rate as a share of each loop's, round by round):\n", busyBlocks, busyTxs, rounds)
 			fastest := make([]float64, rounds) // the fastest fetch-only loop in each round
 			for i, l := range loops {
@@ -156,13 +184,13 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 					share[r] = syncRates[r] / rs[r]
 					fastest[r] = max(fastest[r], rs[r])
 				}
-				fmt.Fprintf(out, "  fetch only, %-38s %8.1f   sync at %5.1f%%\n", l.name+":", median(rs), 100*median(share))
+				fmt.Fprintf(out, "  fetch only, %-38s %8.1f   sync at %5.1f%%%s\n", l.name+":", median(rs), 100*median(share), cpuNote(i))
 			}
 			share := make([]float64, rounds)
 			for r := range share {
 				share[r] = syncRates[r] / fastest[r]
 			}
-			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks))
+			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s%s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks), cpuNote(len(loops)))
 			fmt.Fprintf(out, "  the sync against the fastest fetch-only loop of each round: median %.1f%%, range %.1f%%-%.1f%%\n",
 				100*median(share), 100*slices.Min(share), 100*slices.Max(share))
 			// vchain's own work with the node out of the way: can decoding
@@ -190,4 +218,13 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 	cmd.Flags().IntVar(&busyBlocks, "busy-blocks", 200, "blocks for the second comparison")
 	cmd.Flags().IntVar(&busyTxs, "busy-txs", 50, "application transactions per block for the second comparison")
 	return cmd
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

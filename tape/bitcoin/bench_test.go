@@ -52,6 +52,9 @@ func BenchmarkSync200x50(b *testing.B) {
 	b.Run("fetch-only-3-in-flight", func(b *testing.B) {
 		report(b, 200, func() (time.Duration, error) { return btcbench.FetchOnly(cfg, from, to, 16, 3) })
 	})
+	b.Run("fetch-only-btcrpc-websocket", func(b *testing.B) {
+		report(b, 200, func() (time.Duration, error) { return btcbench.FetchOnlyLean(ctx, cfg, from, to, 64) })
+	})
 	b.Run("engine-sync", func(b *testing.B) {
 		report(b, 200, func() (time.Duration, error) {
 			d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)

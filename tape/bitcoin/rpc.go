@@ -62,7 +62,6 @@ type Source struct {
 	fetchers []*btcrpc.Client    // every client in pool, once
 	side     *btcrpc.Client      // hashes and spent outputs, off the blocks' queue
 	queue    []*chunk            // runs being fetched ahead, in height order
-	run      int64               // the next run's length before the budget cut
 	avgSize  float64             // running average of raw block sizes, in bytes
 }
 
@@ -188,9 +187,10 @@ func (s *Source) blockWith(c *rpcclient.Client, h int64) (*tape.Block, error) {
 // connection so they never wait behind blocks; and one batch for the raw
 // blocks, with at most Batches such batches at the node. Each run is
 // decoded locally as soon as it arrives, so decoding overlaps with the
-// node serving the next runs. The first run learns the block size; runs
-// then double up to 64 blocks, cut to 256 KiB of blocks and so that the
-// blocks held stay within FetchBytes.
+// node serving the next runs. The first runs are of 4 blocks, as many as
+// the budget allows were every block of the largest size; once the block
+// size is known, runs are of up to 64 blocks, cut to 256 KiB of blocks
+// and so that the blocks held stay within FetchBytes.
 //
 // Blocks returns the first run, or the part of it up to to; the rest
 // stays queued for the next call, which must start where this one ended
@@ -228,11 +228,6 @@ func (s *Source) pipelined(ctx context.Context, from, to int64) ([]*tape.Block, 
 	}
 	if len(s.queue) > 0 && s.queue[0].from != from {
 		s.dropQueue()
-	}
-	if len(s.queue) == 0 {
-		s.mu.Lock()
-		s.run = 0 // a new round: start short again
-		s.mu.Unlock()
 	}
 	s.fill(from, to)
 	c := s.queue[0]
@@ -309,7 +304,7 @@ func (s *Source) fill(from, to int64) {
 		s.mu.Lock()
 		unknown := s.avgSize == 0
 		s.mu.Unlock()
-		if unknown && len(s.queue) > 0 {
+		if unknown && len(s.queue) >= s.blindRuns() {
 			return // the first run learns the block size the others are cut to
 		}
 		next := from
@@ -380,25 +375,37 @@ func (s *Source) dropQueue() {
 // does not leave the node idle.
 func (s *Source) ahead() int { return 3 * s.cfg.Batches }
 
-// runLen is how many blocks the next run fetches: it doubles from 4 up to
-// 64, within runBytes at the average block size seen so far (small runs
-// of big blocks keep many requests in flight without holding much), and
-// within the memory budget.
+// runLen is how many blocks the next run fetches: blindRunLen until the
+// block size is known, then up to 64, within runBytes at the average block
+// size seen so far (short runs of big blocks keep many requests in flight
+// without holding much), and within the memory budget.
 func (s *Source) runLen() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := max(s.run, 4)
-	s.run = min(2*n, 64)
-	if s.avgSize > 0 {
-		// A raw block is held as hex in the response, then decoded: count
-		// three times its size, for every run ahead and one more.
-		n = min(n, max(1, runBytes/int64(s.avgSize)), max(1, s.cfg.FetchBytes/int64(s.ahead()+1)/(3*int64(s.avgSize))))
+	if s.avgSize == 0 {
+		return blindRunLen
 	}
-	return n
+	// A raw block is held as hex in the response, then decoded: count
+	// three times its size, for every run ahead and one more.
+	size := int64(s.avgSize)
+	return min(64, max(1, runBytes/size), max(1, s.cfg.FetchBytes/int64(s.ahead()+1)/(3*size)))
 }
 
 // runBytes is the size of raw blocks a run aims at.
 const runBytes = 256 << 10
+
+// Before the first run has told the block size, runs are of blindRunLen
+// blocks, and as many are launched as fit in the memory budget were every
+// block as large as Bitcoin allows (4 MB serialized, held three times).
+const (
+	blindRunLen   = 4
+	maxBlockBytes = 4_000_000
+)
+
+// blindRuns is how many runs may be fetched before the block size is known.
+func (s *Source) blindRuns() int {
+	return int(max(1, min(int64(s.ahead()), s.cfg.FetchBytes/(3*blindRunLen*maxBlockBytes))))
+}
 
 // sawBlocks updates the running average block size.
 func (s *Source) sawBlocks(raw []rawBlock) {
