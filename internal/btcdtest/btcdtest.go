@@ -34,9 +34,11 @@ type Node struct {
 	Address address.Address
 	Script  []byte
 
-	cmd *exec.Cmd
-	dir string
-	out bytes.Buffer
+	cmd  *exec.Cmd
+	bin  string
+	args []string
+	dir  string
+	out  bytes.Buffer
 }
 
 // Params are regtest's.
@@ -123,31 +125,58 @@ func Launch(bin, dir string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{RPC: ports[0], User: "u", Pass: "p", Key: priv, Address: addr, Script: script, dir: dir}
-	n.cmd = exec.Command(bin, "--regtest",
-		"--datadir="+filepath.Join(dir, "data"), "--logdir="+filepath.Join(dir, "logs"), "--configfile=/dev/null",
-		"--rpcuser="+n.User, "--rpcpass="+n.Pass, "--rpclisten="+n.RPC, "--notls",
-		"--listen="+ports[1], "--nodnsseed",
-		"--miningaddr="+addr.EncodeAddress(), "--txindex", "--addrindex")
+	n := &Node{RPC: ports[0], User: "u", Pass: "p", Key: priv, Address: addr, Script: script, dir: dir, bin: bin}
+	n.args = []string{"--regtest",
+		"--datadir=" + filepath.Join(dir, "data"), "--logdir=" + filepath.Join(dir, "logs"), "--configfile=/dev/null",
+		"--rpcuser=" + n.User, "--rpcpass=" + n.Pass, "--rpclisten=" + n.RPC, "--notls",
+		"--listen=" + ports[1], "--nodnsseed",
+		"--miningaddr=" + addr.EncodeAddress(), "--txindex", "--addrindex"}
+	if err := n.start(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// start runs btcd and waits until it answers RPC.
+func (n *Node) start() error {
+	n.cmd = exec.Command(n.bin, n.args...)
 	n.cmd.Stdout, n.cmd.Stderr = &n.out, &n.out
 	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("btcd: %w", err)
+		return fmt.Errorf("btcd: %w", err)
 	}
+	var err error
 	n.Client, err = rpcclient.New(&rpcclient.ConnConfig{Host: n.RPC, User: n.User, Pass: n.Pass, HTTPPostMode: true, DisableTLS: true}, nil)
 	if err != nil {
 		n.Stop()
-		return nil, err
+		return err
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := n.Client.GetBlockCount(); err == nil {
-			return n, nil
+			return nil
 		} else if time.Now().After(deadline) {
 			n.Stop()
-			return nil, fmt.Errorf("btcd did not answer RPC in 20s: %v\n%s", err, n.out.String())
+			return fmt.Errorf("btcd did not answer RPC in 20s: %v\n%s", err, n.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Restart stops btcd (an interrupt, so that it saves its chain state) and
+// starts it again on the same data and ports; it returns once btcd answers
+// RPC. Connections to the old process are broken, as after a crash.
+func (n *Node) Restart() error {
+	n.Client.Shutdown()
+	n.cmd.Process.Signal(os.Interrupt)
+	exited := make(chan struct{})
+	go func() { n.cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		n.cmd.Process.Kill()
+		<-exited
+	}
+	return n.start()
 }
 
 // PID is the btcd process's id.

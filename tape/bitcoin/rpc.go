@@ -3,6 +3,7 @@ package bitcoin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -109,12 +110,44 @@ func (s *Source) Close() {
 	for _, w := range s.workers {
 		w.Shutdown()
 	}
+	s.closeFetchers()
+}
+
+// closeFetchers closes the fetching clients; the next fetch connects
+// again (after the node restarted, say). No run may be in flight.
+func (s *Source) closeFetchers() {
 	for _, f := range s.fetchers {
 		f.Close()
 	}
 	if s.side != nil {
 		s.side.Close()
 	}
+	s.fetchers, s.side, s.pool = nil, nil, nil
+}
+
+// lost tells whether err says a fetching connection has closed, and if so
+// closes the fetchers so that the next fetch connects again.
+func (s *Source) lost(err error) bool {
+	if !errors.Is(err, btcrpc.ErrClosed) {
+		return false
+	}
+	s.dropQueue()
+	s.closeFetchers()
+	return true
+}
+
+// sideCall makes one call on the side connection, connecting first when
+// needed.
+func (s *Source) sideCall(ctx context.Context, call btcrpc.Call) ([]byte, error) {
+	if err := s.openBatches(ctx); err != nil {
+		return nil, err
+	}
+	rs, err := s.side.Do(ctx, []btcrpc.Call{call})
+	if err != nil {
+		s.lost(err)
+		return nil, err
+	}
+	return rs[0].Value, rs[0].Err
 }
 
 // Tip implements tape.Source.
@@ -123,14 +156,16 @@ func (s *Source) Close() {
 // never sees blocks fetched before it (the chain may have changed since).
 func (s *Source) Tip(ctx context.Context) (int64, error) {
 	s.dropQueue()
-	n, err := s.c.GetBlockCount()
+	res, err := s.sideCall(ctx, btcrpc.Call{Method: "getblockcount"})
 	if err != nil {
+		return 0, fmt.Errorf("bitcoin: getblockcount: %w", err)
+	}
+	var n int64
+	if err := json.Unmarshal(res, &n); err != nil {
 		return 0, fmt.Errorf("bitcoin: getblockcount: %w", err)
 	}
 	return n, nil
 }
-
-func (s *Source) hashAt(h int64) (*chainhash.Hash, error) { return hashAt(s.c, h) }
 
 func hashAt(c *rpcclient.Client, h int64) (*chainhash.Hash, error) {
 	hash, err := c.GetBlockHash(h)
@@ -151,15 +186,23 @@ func isOutOfRange(err error) bool {
 
 // Header implements tape.Source.
 func (s *Source) Header(ctx context.Context, h int64) (tape.Header, error) {
-	hash, err := s.hashAt(h)
-	if err != nil {
+	if err := s.openBatches(ctx); err != nil {
 		return tape.Header{}, err
 	}
-	hdr, err := s.c.GetBlockHeader(hash)
+	hashes, err := blockHashes(s.side, h, h)
+	if err != nil {
+		s.lost(err)
+		return tape.Header{}, err
+	}
+	raw, err := s.sideCall(ctx, btcrpc.Call{Method: "getblockheader", Params: []any{hashes[0].String(), false}, Hex: true})
 	if err != nil {
 		return tape.Header{}, fmt.Errorf("bitcoin: getblockheader %d: %w", h, err)
 	}
-	return tape.Header{Height: h, Hash: displayHash(*hash), Parent: displayHash(hdr.PrevBlock), Time: hdr.Timestamp.Unix()}, nil
+	var hdr wire.BlockHeader
+	if err := hdr.Deserialize(bytes.NewReader(raw)); err != nil || hdr.BlockHash() != hashes[0] {
+		return tape.Header{}, fmt.Errorf("bitcoin: getblockheader %d: not the header of %s", h, hashes[0])
+	}
+	return tape.Header{Height: h, Hash: displayHash(hashes[0]), Parent: displayHash(hdr.PrevBlock), Time: hdr.Timestamp.Unix()}, nil
 }
 
 // Block implements tape.Source.
@@ -201,11 +244,16 @@ func (s *Source) Blocks(ctx context.Context, from, to int64) ([]*tape.Block, err
 		return nil, nil
 	}
 	bs, err := s.pipelined(ctx, from, to)
-	if err == nil {
-		return bs, nil
+	if err == nil || errors.Is(err, tape.ErrNotFound) {
+		return bs, err
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if s.lost(err) { // connect again, once
+		if bs, err = s.pipelined(ctx, from, to); err == nil || errors.Is(err, tape.ErrNotFound) {
+			return bs, err
+		}
 	}
 	return s.parallelBlocks(ctx, from, to)
 }
@@ -281,15 +329,13 @@ func (s *Source) openBatches(ctx context.Context) error {
 			return nil
 		}
 	}
-	var err error
-	if s.side, err = btcrpc.NewHTTP(bc); err != nil {
+	side, err := btcrpc.NewHTTP(bc) // fails only on bad certificates, for all alike
+	if err != nil {
 		return fmt.Errorf("bitcoin: %w", err)
 	}
+	s.side = side
 	for range s.cfg.Batches {
-		c, err := btcrpc.NewHTTP(bc)
-		if err != nil {
-			return fmt.Errorf("bitcoin: %w", err)
-		}
+		c, _ := btcrpc.NewHTTP(bc)
 		s.fetchers = append(s.fetchers, c)
 		pool <- c
 	}

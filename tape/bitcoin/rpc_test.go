@@ -271,3 +271,58 @@ func testBlocksMatchesBlock(t *testing.T, n *btcdtest.Node, noWS bool) {
 		}
 	}
 }
+
+// TestSourceSurvivesNodeRestart: a source whose connections to the node
+// broke (btcd went down and came back) connects again on its next calls,
+// for the tip, headers and runs of blocks alike. (btcd wipes a regtest
+// chain when it starts, so the chain after the restart is a new one.)
+func TestSourceSurvivesNodeRestart(t *testing.T) {
+	n := btcdtest.Start(t)
+	if _, err := n.Client.Generate(20); err != nil {
+		t.Fatal(err)
+	}
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	if bs, err := src.Blocks(ctx, 1, 20); err != nil || len(bs) == 0 {
+		t.Fatalf("before the restart: %d blocks, %v", len(bs), err)
+	}
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Client.Generate(12); err != nil {
+		t.Fatal(err)
+	}
+	var tip int64
+	for try := 0; try < 2; try++ { // the first call may meet the broken connection
+		if tip, err = src.Tip(ctx); err == nil {
+			break
+		}
+	}
+	if err != nil || tip != 12 {
+		t.Fatalf("tip after the restart: %d, %v", tip, err)
+	}
+	want, _ := n.Client.GetBlockHash(5)
+	hdr, err := src.Header(ctx, 5)
+	if err != nil || hdr.Hash.String() != want.String() {
+		t.Fatalf("header 5 after the restart: %s, %v; want %s", hdr.Hash, err, want)
+	}
+	var got []*tape.Block
+	for h := int64(1); h <= 12; {
+		bs, err := src.Blocks(ctx, h, 12)
+		if err != nil {
+			t.Fatalf("blocks from %d after the restart: %v", h, err)
+		}
+		got = append(got, bs...)
+		h += int64(len(bs))
+	}
+	for i, b := range got {
+		want, _ := n.Client.GetBlockHash(int64(i + 1))
+		if b.Hash.String() != want.String() {
+			t.Fatalf("block %d after the restart: %s, want %s", i+1, b.Hash, want)
+		}
+	}
+}
