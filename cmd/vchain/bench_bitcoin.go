@@ -18,6 +18,7 @@ import (
 func newBenchBitcoinCmd() *cobra.Command {
 	var btcd string
 	var pin bool
+	var batches int
 	var rounds, small, busyBlocks, busyTxs int
 	cmd := &cobra.Command{
 		Use:   "bitcoin",
@@ -73,6 +74,7 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 			}
 			ctx := cmd.Context()
 			cfg := btcbench.Config(n)
+			cfg.Batches = batches
 			best := func(cur *time.Duration, d time.Duration) {
 				if *cur == 0 || d < *cur {
 					*cur = d
@@ -212,6 +214,7 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 		},
 	}
 	cmd.Flags().StringVar(&btcd, "btcd", "", "the btcd binary (default: found as the tests find it)")
+	cmd.Flags().IntVar(&batches, "fetch-batches", 4, "runs of blocks the engine's source asks of the node at once")
 	cmd.Flags().BoolVar(&pin, "pin", false, "run btcd on CPU 0 and vchain on CPU 1 (Linux), so that the node serves at the same pace in every loop, as on its own machine")
 	cmd.Flags().IntVar(&rounds, "rounds", 9, "rounds (small blocks: the best is kept; busy blocks: medians)")
 	cmd.Flags().IntVar(&small, "small", 2000, "small blocks for the first comparison")

@@ -35,6 +35,13 @@ import (
 type rpcFlags struct {
 	rpc, user, pass, network, cert string
 	noTLS                          bool
+	fetchMiB, fetchBatches         int // sync and node only; 0 is the source's default
+}
+
+// registerFetch adds the fetch-ahead flags of the commands that read blocks.
+func (f *rpcFlags) registerFetch(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.fetchMiB, "fetch-mem", 256, "with --source bitcoin: MiB that blocks fetched ahead may hold")
+	cmd.Flags().IntVar(&f.fetchBatches, "fetch-batches", 4, "with --source bitcoin: runs of blocks asked of the node at once")
 }
 
 func (f *rpcFlags) register(cmd *cobra.Command) {
@@ -69,7 +76,11 @@ func (f *rpcFlags) source(magic []byte) (*bitcoin.Source, *chaincfg.Params, erro
 			return nil, nil, fmt.Errorf("--rpc-cert: %w", err)
 		}
 	}
-	s, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: f.rpc, User: f.user, Pass: f.pass, NoTLS: f.noTLS, Certificates: certs, Params: p}, magic)
+	if f.fetchMiB < 0 || f.fetchBatches < 0 {
+		return nil, nil, fmt.Errorf("--fetch-mem %d, --fetch-batches %d: want positive numbers", f.fetchMiB, f.fetchBatches)
+	}
+	s, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: f.rpc, User: f.user, Pass: f.pass, NoTLS: f.noTLS, Certificates: certs, Params: p,
+		FetchBytes: int64(f.fetchMiB) << 20, Batches: f.fetchBatches}, magic)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -217,6 +228,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	f.registerFetch(cmd)
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
 	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape: bitcoin, or dpor (the built-in chain)")
 	cmd.Flags().StringVar(&genesisFile, "genesis", "", "with --source dpor: the chain's genesis file (certificates are checked against its validators)")

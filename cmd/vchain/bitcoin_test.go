@@ -103,6 +103,9 @@ func TestCLINamesOnBtcd(t *testing.T) {
 	if _, errOut, code := run(t, "", "sync", "--datadir", dd, "--rpc", "127.0.0.1:1", "--rpc-notls"); code == 0 || !strings.Contains(errOut, "unreachable") {
 		t.Errorf("an unreachable node: exit %d, %q", code, errOut)
 	}
+	if _, errOut, code := run(t, "", append([]string{"sync", "--datadir", dd, "--fetch-mem", "-5"}, rpc...)...); code == 0 || !strings.Contains(errOut, "--fetch-mem -5") {
+		t.Errorf("a negative fetch budget: exit %d, %q", code, errOut)
+	}
 }
 
 // TestCLISyncKilledResumes: a sync killed with SIGKILL part-way, started
