@@ -315,29 +315,7 @@ func EngineSync(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (tim
 		return 0, 0, err
 	}
 	defer src.Close()
-	db, err := store.Open("", store.Options{InMemory: true})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer db.Close()
-	e, err := engine.Open(db, passthrough.New(from), engine.Config{})
-	if err != nil {
-		return 0, 0, err
-	}
-	start := time.Now()
-	if err := e.Sync(ctx, src); err != nil {
-		return 0, 0, err
-	}
-	el := time.Since(start)
-	ops := 0
-	for h := from; h <= to; h++ {
-		r, err := e.Record(h)
-		if err != nil {
-			return 0, 0, fmt.Errorf("block %d: %w", h, err)
-		}
-		ops += int(r.Accepted)
-	}
-	return el, ops, nil
+	return timedSync(ctx, src, from, to)
 }
 
 // ProcessOnly measures vchain's own work on the blocks from..to without
@@ -391,6 +369,13 @@ func ProcessOnly(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (ti
 			}
 		}
 	}
+	return timedSync(ctx, pre, from, to)
+}
+
+// timedSync runs a fresh engine (the passthrough application from block
+// from, an in-memory store) over src up to its tip, and returns how long
+// the sync took and how many ops it accepted in from..to.
+func timedSync(ctx context.Context, src tape.Source, from, to int64) (time.Duration, int, error) {
 	db, err := store.Open("", store.Options{InMemory: true})
 	if err != nil {
 		return 0, 0, err
@@ -401,7 +386,7 @@ func ProcessOnly(ctx context.Context, cfg bitcoin.RPCConfig, from, to int64) (ti
 		return 0, 0, err
 	}
 	start := time.Now()
-	if err := e.Sync(ctx, pre); err != nil {
+	if err := e.Sync(ctx, src); err != nil {
 		return 0, 0, err
 	}
 	el := time.Since(start)
