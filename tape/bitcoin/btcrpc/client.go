@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,20 @@ type Config struct {
 	// Certificates are the PEM certificates to trust for TLS; empty means
 	// the system's roots.
 	Certificates []byte
+	// Timeout bounds each Do (default 2 minutes). On a websocket, a Do
+	// that times out closes the connection, which may be dead without
+	// the operating system knowing; calls on it then fail with ErrClosed.
+	Timeout time.Duration
+}
+
+// maxMessage bounds an answer: a block is at most 4 MB, 8 MB as hex.
+const maxMessage = 64 << 20
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return 2 * time.Minute
 }
 
 // Call is one request.
@@ -109,7 +124,7 @@ func NewHTTP(cfg Config) (*Client, error) {
 		scheme = "http"
 	}
 	tr := &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
-	return &Client{cfg: cfg, http: &http.Client{Transport: tr}, url: scheme + "://" + cfg.Host}, nil
+	return &Client{cfg: cfg, http: &http.Client{Transport: tr, Timeout: cfg.timeout()}, url: scheme + "://" + cfg.Host}, nil
 }
 
 // DialWebsocket connects to btcd's websocket endpoint (/ws), on which calls
@@ -131,7 +146,7 @@ func DialWebsocket(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, fmt.Errorf("btcrpc: websocket %s: %w", cfg.Host, err)
 	}
-	conn.SetReadLimit(-1) // a block may be up to 4 MB of bytes, 8 MB of hex
+	conn.SetReadLimit(maxMessage)
 	c := &Client{cfg: cfg, ws: conn, pending: map[uint64]*pending{}, done: make(chan struct{})}
 	go c.read()
 	return c, nil
@@ -202,7 +217,7 @@ func (c *Client) doHTTP(ctx context.Context, calls []Call) ([]Result, error) {
 	if resp.ContentLength > 0 {
 		buf.Grow(int(resp.ContentLength))
 	}
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxMessage*int64(len(calls)))); err != nil {
 		return nil, fmt.Errorf("btcrpc: reading the answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
@@ -272,6 +287,8 @@ func (c *Client) doWebsocket(ctx context.Context, calls []Call) ([]Result, error
 		}
 	}
 	out := make([]Result, len(calls))
+	timer := time.NewTimer(c.cfg.timeout())
+	defer timer.Stop()
 	for i, p := range ps {
 		select {
 		case r := <-p.ch:
@@ -282,6 +299,11 @@ func (c *Client) doWebsocket(ctx context.Context, calls []Call) ([]Result, error
 		case <-ctx.Done():
 			forget()
 			return nil, ctx.Err()
+		case <-timer.C:
+			forget()
+			c.ws.Close() // the reader then fails every call in flight
+			<-c.done
+			return nil, fmt.Errorf("%w: no answer in %v", ErrClosed, c.cfg.timeout())
 		}
 	}
 	return out, nil

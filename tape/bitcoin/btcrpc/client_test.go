@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
+	"github.com/gorilla/websocket"
 
 	"github.com/vchain-dev/vchain/internal/btcdtest"
 	"github.com/vchain-dev/vchain/tape/bitcoin/btcrpc"
@@ -124,5 +127,57 @@ func TestUnreachable(t *testing.T) {
 	hc, _ := btcrpc.NewHTTP(cfg)
 	if _, err := hc.Do(ctx, []btcrpc.Call{{Method: "getblockcount"}}); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("http: %v", err)
+	}
+}
+
+// TestSilentNodeTimesOut: a websocket whose node never answers fails the
+// call after Timeout and is closed, so its user connects again instead
+// of waiting for ever; a node that sends more than a block's worth in one
+// message is cut off.
+func TestSilentNodeTimesOut(t *testing.T) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if bytes.Contains(msg, []byte("flood")) {
+				c.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("0"), 65<<20))
+			}
+		}
+	}))
+	defer srv.Close()
+	cfg := btcrpc.Config{Host: strings.TrimPrefix(srv.URL, "http://"), NoTLS: true, Timeout: 200 * time.Millisecond}
+	ctx := context.Background()
+	c, err := btcrpc.DialWebsocket(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.Do(ctx, []btcrpc.Call{{Method: "getblockcount"}}); !errors.Is(err, btcrpc.ErrClosed) || !strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("a silent node: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+	if _, err := c.Do(ctx, []btcrpc.Call{{Method: "getblockcount"}}); !errors.Is(err, btcrpc.ErrClosed) {
+		t.Fatalf("after the timeout: %v", err)
+	}
+	c.Close()
+
+	cfg.Timeout = 20 * time.Second
+	c, err = btcrpc.DialWebsocket(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Do(ctx, []btcrpc.Call{{Method: "flood"}}); !errors.Is(err, btcrpc.ErrClosed) {
+		t.Fatalf("an answer over the limit: %v", err)
 	}
 }
