@@ -119,11 +119,22 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 				{"rpcclient, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyWebsocket(cfg, from, to, 64) }},
 				{"btcrpc, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyLean(ctx, cfg, from, to, 64) }},
 			}
-			times := make([][]time.Duration, len(loops)+1) // per loop, then the sync; one entry per round
+			// vchain's source without the engine: with a magic no
+			// transaction carries (its pipeline and parsing only), then
+			// with the application's (sender lookups and decoding too).
+			parts := []struct {
+				name string
+				run  func() (time.Duration, error)
+			}{
+				{"the source, parsing only", func() (time.Duration, error) { return btcbench.SourceOnly(ctx, cfg, []byte{0xff, 0xfe}, from, to) }},
+				{"the source, decoding ops", func() (time.Duration, error) { return btcbench.SourceOnly(ctx, cfg, btcbench.Magic, from, to) }},
+			}
+			syncIdx := len(loops) + len(parts)
+			times := make([][]time.Duration, syncIdx+1) // per loop, part, then the sync; one entry per round
 			// CPU time over all rounds, per loop then the sync: vchain's
 			// (this process, the client side of every loop) and btcd's.
-			selfCPU := make([]time.Duration, len(loops)+1)
-			nodeCPU := make([]time.Duration, len(loops)+1)
+			selfCPU := make([]time.Duration, syncIdx+1)
+			nodeCPU := make([]time.Duration, syncIdx+1)
 			cpuKnown := true
 			timed := func(i int, run func() (time.Duration, error)) error {
 				s0 := processCPU()
@@ -145,7 +156,12 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 						return fmt.Errorf("%s: %w", l.name, err)
 					}
 				}
-				err := timed(len(loops), func() (time.Duration, error) {
+				for i, p := range parts {
+					if err := timed(len(loops)+i, p.run); err != nil {
+						return fmt.Errorf("%s: %w", p.name, err)
+					}
+				}
+				err := timed(syncIdx, func() (time.Duration, error) {
 					d, ops, err := btcbench.EngineSync(ctx, cfg, from, to)
 					if err == nil && ops != busyBlocks*busyTxs {
 						err = fmt.Errorf("the engine accepted %d ops, want %d", ops, busyBlocks*busyTxs)
@@ -168,7 +184,7 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 				}
 				return out
 			}
-			syncRates := rates(times[len(loops)])
+			syncRates := rates(times[syncIdx])
 			// cpuNote is loop i's mean CPU per run, vchain's and btcd's.
 			cpuNote := func(i int) string {
 				if !cpuKnown {
@@ -192,7 +208,10 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 			for r := range share {
 				share[r] = syncRates[r] / fastest[r]
 			}
-			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s%s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks), cpuNote(len(loops)))
+			for i, p := range parts {
+				fmt.Fprintf(out, "  %-50s %8.1f%s\n", p.name+":", median(rates(times[len(loops)+i])), cpuNote(len(loops)+i))
+			}
+			fmt.Fprintf(out, "  engine sync (fetch, sender lookup, decode, apply, commit): %8.1f, %.0f ops/s%s\n", median(syncRates), float64(busyBlocks*busyTxs)*median(syncRates)/float64(busyBlocks), cpuNote(syncIdx))
 			fmt.Fprintf(out, "  the sync against the fastest fetch-only loop of each round: median %.1f%%, range %.1f%%-%.1f%%\n",
 				100*median(share), 100*slices.Min(share), 100*slices.Max(share))
 			// vchain's own work with the node out of the way: can decoding

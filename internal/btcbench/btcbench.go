@@ -437,3 +437,28 @@ func (p *preloaded) PrevOut(op wire.OutPoint) (*wire.TxOut, error) {
 	}
 	return tx.TxOut[op.Index], nil
 }
+
+// SourceOnly reads the blocks from..to through vchain's Bitcoin source
+// (its pipeline, transport and decoding, and the sender lookups of the
+// transactions carrying magic), without an engine, and returns how long
+// it took. With a magic no transaction carries, it fetches and parses
+// the blocks and nothing more.
+func SourceOnly(ctx context.Context, cfg bitcoin.RPCConfig, magic []byte, from, to int64) (time.Duration, error) {
+	src, err := bitcoin.NewSource(cfg, magic)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	start := time.Now()
+	if _, err := src.Tip(ctx); err != nil {
+		return 0, err
+	}
+	for h := from; h <= to; {
+		bs, err := src.Blocks(ctx, h, to)
+		if err != nil {
+			return 0, err
+		}
+		h += int64(len(bs))
+	}
+	return time.Since(start), nil
+}

@@ -86,42 +86,51 @@ func lastPush(script []byte) (data []byte, n int, ok bool) {
 
 // Block decodes a block at height.
 func (d *Decoder) Block(height int64, b *wire.MsgBlock, prev PrevOuts) (*tape.Block, error) {
-	return d.block(height, b, nil, prev)
+	return d.block(height, rawParsed{MsgBlock: b}, prev)
 }
 
 // RawBlock decodes a block at height from its serialization (what
 // getblock returns at verbosity 0). Transaction ids are hashed straight
 // from the bytes, without serializing the transactions again.
 func (d *Decoder) RawBlock(height int64, raw []byte, prev PrevOuts) (*tape.Block, error) {
-	b, ids, err := parseRaw(raw)
+	b, err := parseRaw(raw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", height, err)
 	}
-	return d.block(height, b, ids, prev)
+	return d.block(height, b, prev)
 }
 
-// parseRaw deserializes a block and computes its transactions' ids from
-// the raw bytes (a transaction with witness data is hashed without it, so
-// it is serialized again).
-func parseRaw(raw []byte) (*wire.MsgBlock, []chainhash.Hash, error) {
+// rawParsed is a block deserialized from raw, with where each transaction
+// lies in raw, so that a transaction's id can be hashed from its bytes.
+type rawParsed struct {
+	*wire.MsgBlock
+	raw  []byte
+	locs []wire.TxLoc
+}
+
+// parseRaw deserializes a block, keeping its bytes.
+func parseRaw(raw []byte) (rawParsed, error) {
 	var b wire.MsgBlock
 	locs, err := b.DeserializeTxLoc(bytes.NewBuffer(raw))
 	if err != nil {
-		return nil, nil, err
+		return rawParsed{}, err
 	}
-	ids := make([]chainhash.Hash, len(b.Transactions))
-	for i, tx := range b.Transactions {
-		if tx.HasWitness() {
-			ids[i] = tx.TxHash()
-		} else {
-			ids[i] = chainhash.DoubleHashH(raw[locs[i].TxStart : locs[i].TxStart+locs[i].TxLen])
-		}
-	}
-	return &b, ids, nil
+	return rawParsed{&b, raw, locs}, nil
 }
 
-// block decodes b; ids, when not nil, are its transactions' ids.
-func (d *Decoder) block(height int64, b *wire.MsgBlock, ids []chainhash.Hash, prev PrevOuts) (*tape.Block, error) {
+// txID is the id of transaction i: hashed straight from the raw bytes when
+// there are some and the transaction has no witness (whose serialization
+// the id leaves out), else from a serialization without the witness.
+func (b rawParsed) txID(i int) chainhash.Hash {
+	tx := b.Transactions[i]
+	if b.raw == nil || tx.HasWitness() {
+		return tx.TxHash()
+	}
+	return chainhash.DoubleHashH(b.raw[b.locs[i].TxStart : b.locs[i].TxStart+b.locs[i].TxLen])
+}
+
+// block decodes b; only the transactions carrying the magic are hashed.
+func (d *Decoder) block(height int64, b rawParsed, prev PrevOuts) (*tape.Block, error) {
 	out := &tape.Block{Header: tape.Header{
 		Height: height,
 		Hash:   displayHash(b.BlockHash()),
@@ -133,12 +142,7 @@ func (d *Decoder) block(height int64, b *wire.MsgBlock, ids []chainhash.Hash, pr
 		if !ok || len(d.Magic) > 0 && !hasPrefix(payload, d.Magic) {
 			continue
 		}
-		var id chainhash.Hash
-		if ids != nil {
-			id = ids[i]
-		} else {
-			id = tx.TxHash()
-		}
+		id := b.txID(i)
 		t, err := d.tx(i, tx, id, payload, prev)
 		if err != nil {
 			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, i, id, err)

@@ -182,13 +182,13 @@ func FuzzRawBlock(f *testing.F) {
 	f.Add(make([]byte, 81))
 	d := &Decoder{Params: &chaincfg.RegressionNetParams}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		b, ids, err := parseRaw(raw)
+		b, err := parseRaw(raw)
 		if err != nil {
 			return
 		}
 		for i, tx := range b.Transactions {
-			if ids[i] != tx.TxHash() {
-				t.Fatalf("tx %d: id from bytes %s, from the parsed transaction %s", i, ids[i], tx.TxHash())
+			if id := b.txID(i); id != tx.TxHash() {
+				t.Fatalf("tx %d: id from bytes %s, from the parsed transaction %s", i, id, tx.TxHash())
 			}
 		}
 		d.RawBlock(1, raw, prevMap{})

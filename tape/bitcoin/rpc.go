@@ -401,7 +401,7 @@ func (s *Source) fetchChunk(c *chunk) {
 	}
 	c.blocks = make([]*tape.Block, len(raw))
 	for i, b := range raw {
-		if c.blocks[i], c.err = s.dec.block(c.from+int64(i), b.MsgBlock, b.ids, prevOuts{s, s.c}); c.err != nil {
+		if c.blocks[i], c.err = s.dec.block(c.from+int64(i), b, prevOuts{s, s.c}); c.err != nil {
 			c.blocks = c.blocks[:i]
 			return
 		}
@@ -454,13 +454,13 @@ func (s *Source) blindRuns() int {
 }
 
 // sawBlocks updates the running average block size.
-func (s *Source) sawBlocks(raw []rawBlock) {
+func (s *Source) sawBlocks(raw []rawParsed) {
 	if len(raw) == 0 {
 		return
 	}
 	total := 0
 	for _, b := range raw {
-		total += b.size
+		total += len(b.raw)
 	}
 	avg := float64(total) / float64(len(raw))
 	s.mu.Lock()
@@ -559,7 +559,7 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 // prefetchPrevs loads, in one batched request, the transactions whose
 // outputs the application's transactions in blocks spend, so decoding
 // them needs no further round trips.
-func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawBlock) error {
+func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawParsed) error {
 	want := map[chainhash.Hash]bool{}
 	s.mu.Lock()
 	for _, b := range blocks {
@@ -640,12 +640,13 @@ func blockHashes(c *btcrpc.Client, from, to int64) ([]chainhash.Hash, error) {
 
 // rawBlocks fetches the raw blocks with the given hashes, from height
 // from on, in one batch.
-func rawBlocks(bc *btcrpc.Client, from int64, hashes []chainhash.Hash) ([]rawBlock, error) {
+func rawBlocks(bc *btcrpc.Client, from int64, hashes []chainhash.Hash) ([]rawParsed, error) {
 	ctx := context.Background()
 	n := len(hashes)
 	calls := make([]btcrpc.Call, n)
 	// getblock at verbosity 0: the hex is decoded once, as it is read, and
-	// transaction ids are hashed from the bytes.
+	// the ids of the transactions the application keeps are hashed from
+	// the bytes, when decoded.
 	for i := range hashes {
 		calls[i] = btcrpc.Call{Method: "getblock", Params: []any{hashes[i].String(), 0}, Hex: true}
 	}
@@ -653,26 +654,20 @@ func rawBlocks(bc *btcrpc.Client, from int64, hashes []chainhash.Hash) ([]rawBlo
 	if err != nil {
 		return nil, fmt.Errorf("bitcoin: getblock: %w", err)
 	}
-	out := make([]rawBlock, n)
+	out := make([]rawParsed, n)
 	for i, r := range rs {
 		if r.Err != nil {
 			return nil, fmt.Errorf("bitcoin: getblock %d: %w", from+int64(i), r.Err)
 		}
-		b, ids, err := parseRaw(r.Value)
+		b, err := parseRaw(r.Value)
 		if err != nil {
 			return nil, fmt.Errorf("bitcoin: getblock %d: %w", from+int64(i), err)
 		}
 		if b.BlockHash() != hashes[i] {
 			return nil, fmt.Errorf("bitcoin: getblock %d: the node sent block %s for %s", from+int64(i), b.BlockHash(), hashes[i])
 		}
-		out[i] = rawBlock{b, ids, len(r.Value)}
+		out[i] = b
 	}
 	return out, nil
 }
 
-// rawBlock is a fetched block with its transactions' ids.
-type rawBlock struct {
-	*wire.MsgBlock
-	ids  []chainhash.Hash
-	size int
-}
