@@ -670,4 +670,3 @@ func rawBlocks(bc *btcrpc.Client, from int64, hashes []chainhash.Hash) ([]rawPar
 	}
 	return out, nil
 }
-
