@@ -64,6 +64,7 @@ type Source struct {
 	side     *btcrpc.Client      // hashes and spent outputs, off the blocks' queue
 	queue    []*chunk            // runs being fetched ahead, in height order
 	avgSize  float64             // running average of raw block sizes, in bytes
+	lookups  atomic.Int64        // transactions fetched for the outputs they spend
 }
 
 // NewSource connects to the node. magic, when not empty, keeps only the
@@ -405,8 +406,38 @@ func (s *Source) fetchChunk(c *chunk) {
 			c.blocks = c.blocks[:i]
 			return
 		}
+		s.remember(c.blocks[i], b)
 	}
 }
+
+// remember caches the transactions the application kept: a later op often
+// spends an earlier op's change (a register after its preorder), and then
+// needs no lookup. A transaction's outputs never change under its id, so
+// the cache stays right across reorgs.
+func (s *Source) remember(tb *tape.Block, b rawParsed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tb.Txs {
+		id := chainhash.Hash(t.ID)
+		slices.Reverse(id[:]) // tape ids are shown reversed, as Bitcoin shows them
+		s.cachePrev(id, b.Transactions[t.Index])
+	}
+}
+
+// cachePrev keeps tx for the lookups of the outputs it has; s.mu is held.
+func (s *Source) cachePrev(id chainhash.Hash, tx *wire.MsgTx) {
+	if len(s.prevs) >= maxCachedPrevs {
+		clear(s.prevs)
+	}
+	s.prevs[id] = tx
+}
+
+// maxCachedPrevs bounds the cache of transactions whose outputs are spent.
+const maxCachedPrevs = 100_000
+
+// Lookups is how many transactions the source has fetched from the node's
+// transaction index for the outputs they spend (cache misses).
+func (s *Source) Lookups() int64 { return s.lookups.Load() }
 
 // dropQueue waits for the chunks in flight and forgets them.
 func (s *Source) dropQueue() {
@@ -538,16 +569,14 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 	tx, ok := s.prevs[op.Hash]
 	s.mu.Unlock()
 	if !ok {
+		s.lookups.Add(1)
 		t, err := c.GetRawTransaction(&op.Hash)
 		if err != nil {
 			return nil, fmt.Errorf("getrawtransaction %s (is txindex on?): %w", op.Hash, err)
 		}
 		tx = t.MsgTx()
 		s.mu.Lock()
-		if len(s.prevs) > 100_000 {
-			clear(s.prevs)
-		}
-		s.prevs[op.Hash] = tx
+		s.cachePrev(op.Hash, tx)
 		s.mu.Unlock()
 	}
 	if int(op.Index) >= len(tx.TxOut) {
@@ -585,6 +614,7 @@ func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawParsed) error {
 		hashes = append(hashes, h)
 		calls = append(calls, btcrpc.Call{Method: "getrawtransaction", Params: []any{h.String(), 0}, Hex: true})
 	}
+	s.lookups.Add(int64(len(calls)))
 	rs, err := bc.Do(context.Background(), calls)
 	if err != nil {
 		return fmt.Errorf("bitcoin: getrawtransaction: %w", err)
@@ -598,7 +628,7 @@ func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawParsed) error {
 			continue
 		}
 		s.mu.Lock()
-		s.prevs[hashes[i]] = tx
+		s.cachePrev(hashes[i], tx)
 		s.mu.Unlock()
 	}
 	return nil

@@ -23,14 +23,21 @@ import (
 // OP_RETURN carrying payload and change back to the key.
 func opReturn(t *testing.T, n *btcdtest.Node, prev *wire.MsgTx, payload []byte) *wire.MsgTx {
 	t.Helper()
+	return opReturnFrom(t, n, prev, 0, payload)
+}
+
+// opReturnFrom is opReturn spending output index of prev; the change is
+// output 1 of the result.
+func opReturnFrom(t *testing.T, n *btcdtest.Node, prev *wire.MsgTx, index uint32, payload []byte) *wire.MsgTx {
+	t.Helper()
 	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil))
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: index}, nil, nil))
 	s, err := txscript.NullDataScript(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tx.AddTxOut(wire.NewTxOut(0, s))
-	tx.AddTxOut(wire.NewTxOut(prev.TxOut[0].Value-10_000, n.Script))
+	tx.AddTxOut(wire.NewTxOut(prev.TxOut[index].Value-10_000, n.Script))
 	sig, err := txscript.SignatureScript(tx, 0, n.Script, txscript.SigHashAll, n.Key, true)
 	if err != nil {
 		t.Fatal(err)
@@ -324,5 +331,59 @@ func TestSourceSurvivesNodeRestart(t *testing.T) {
 		if b.Hash.String() != want.String() {
 			t.Fatalf("block %d after the restart: %s, want %s", i+1, b.Hash, want)
 		}
+	}
+}
+
+// TestChainedOpsNeedNoLookup: an op that spends the change of an op the
+// source has already read (a register after its preorder) finds the
+// spent output in the source's cache, without asking the node.
+func TestChainedOpsNeedNoLookup(t *testing.T) {
+	n := btcdtest.Start(t)
+	c := n.Client
+	hashes, err := c.Generate(101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.GetBlock(hashes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	op1 := opReturn(t, n, first.Transactions[0], []byte("id?one"))
+	if _, err := c.SendRawTransaction(op1, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Generate(1); err != nil {
+		t.Fatal(err)
+	}
+	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, []byte("id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	bs, err := src.Blocks(ctx, 102, 102)
+	if err != nil || len(bs) != 1 || len(bs[0].Txs) != 1 {
+		t.Fatalf("block 102: %v", err)
+	}
+	if got := src.Lookups(); got != 1 {
+		t.Fatalf("%d lookups for the first op, want 1 (the coinbase it spends)", got)
+	}
+	op2 := opReturnFrom(t, n, op1, 1, []byte("id?two"))
+	if _, err := c.SendRawTransaction(op2, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Generate(1); err != nil {
+		t.Fatal(err)
+	}
+	bs, err = src.Blocks(ctx, 103, 103)
+	if err != nil || len(bs) != 1 || len(bs[0].Txs) != 1 {
+		t.Fatalf("block 103: %v", err)
+	}
+	tx := bs[0].Txs[0]
+	if len(tx.Senders) != 1 || tx.Senders[0].Value != op1.TxOut[1].Value || tx.Fee != 10_000 {
+		t.Fatalf("the second op's sender and fee: %+v, fee %d", tx.Senders, tx.Fee)
+	}
+	if got := src.Lookups(); got != 1 {
+		t.Fatalf("%d lookups after the second op, want still 1: it spends the first op's change", got)
 	}
 }
