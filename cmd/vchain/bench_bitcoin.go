@@ -107,6 +107,10 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 			if err != nil {
 				return err
 			}
+			spent, err := btcbench.SpentBy(cfg, from, to)
+			if err != nil {
+				return err
+			}
 			// Each round times every fetch-only loop and the engine sync;
 			// the figures are per-round ratios (the machine's noise hits
 			// both sides of a round alike) and their median.
@@ -118,6 +122,11 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 				{"rpcclient, 3 batches of 16 in flight", func() (time.Duration, error) { return btcbench.FetchOnly(cfg, from, to, 16, 3) }},
 				{"rpcclient, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyWebsocket(cfg, from, to, 64) }},
 				{"btcrpc, websocket, 64 in flight", func() (time.Duration, error) { return btcbench.FetchOnlyLean(ctx, cfg, from, to, 64) }},
+				// Everything the sync asks of the node, decoding nothing:
+				// the difference to the sync is vchain's decoding and indexing.
+				{"btcrpc, as above + the spent transactions", func() (time.Duration, error) {
+					return btcbench.FetchOnlyLeanWith(ctx, cfg, from, to, 64, spent)
+				}},
 			}
 			// vchain's source without the engine: with a magic no
 			// transaction carries (its pipeline and parsing only), then
@@ -202,7 +211,7 @@ its own, which shows whether vchain's own work (decoding, indexing) slows the sy
 					share[r] = syncRates[r] / rs[r]
 					fastest[r] = max(fastest[r], rs[r])
 				}
-				fmt.Fprintf(out, "  fetch only, %-38s %8.1f   sync at %5.1f%%%s\n", l.name+":", median(rs), 100*median(share), cpuNote(i))
+				fmt.Fprintf(out, "  fetch only, %-43s %8.1f   sync at %5.1f%%%s\n", l.name+":", median(rs), 100*median(share), cpuNote(i))
 			}
 			share := make([]float64, rounds)
 			for r := range share {

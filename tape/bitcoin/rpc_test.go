@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -46,28 +47,36 @@ func opReturnFrom(t *testing.T, n *btcdtest.Node, prev *wire.MsgTx, index uint32
 	return tx
 }
 
+// firstOp mines 101 blocks, then an op spending the first block's coinbase
+// in block 102, and returns the op and block 102's hash.
+func firstOp(t *testing.T, n *btcdtest.Node, payload []byte) (*wire.MsgTx, []*chainhash.Hash) {
+	t.Helper()
+	hashes, err := n.Client.Generate(101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := n.Client.GetBlock(hashes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := opReturn(t, n, first.Transactions[0], payload)
+	if _, err := n.Client.SendRawTransaction(tx, false); err != nil {
+		t.Fatal(err)
+	}
+	mined, err := n.Client.Generate(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx, mined
+}
+
 // TestSourceAgainstBtcd: blocks from a real btcd come out with the op's
 // payload, sender and fee, and an engine following the node rolls back an
 // invalidated block and applies the branch that replaces it.
 func TestSourceAgainstBtcd(t *testing.T) {
 	n := btcdtest.Start(t)
 	c := n.Client
-	hashes, err := c.Generate(101)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := c.GetBlock(hashes[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx := opReturn(t, n, first.Transactions[0], []byte("id?hello"))
-	if _, err := c.SendRawTransaction(tx, false); err != nil {
-		t.Fatal(err)
-	}
-	mined, err := c.Generate(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx, mined := firstOp(t, n, []byte("id?hello"))
 
 	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, []byte("id"))
 	if err != nil {
@@ -340,21 +349,7 @@ func TestSourceSurvivesNodeRestart(t *testing.T) {
 func TestChainedOpsNeedNoLookup(t *testing.T) {
 	n := btcdtest.Start(t)
 	c := n.Client
-	hashes, err := c.Generate(101)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := c.GetBlock(hashes[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	op1 := opReturn(t, n, first.Transactions[0], []byte("id?one"))
-	if _, err := c.SendRawTransaction(op1, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Generate(1); err != nil {
-		t.Fatal(err)
-	}
+	op1, _ := firstOp(t, n, []byte("id?one"))
 	src, err := bitcoin.NewSource(bitcoin.RPCConfig{Host: n.RPC, User: n.User, Pass: n.Pass, NoTLS: true, Params: btcdtest.Params}, []byte("id"))
 	if err != nil {
 		t.Fatal(err)
