@@ -15,7 +15,8 @@ type RPCError struct {
 	Message string `json:"message"`
 }
 
-func (e *RPCError) Error() string { return fmt.Sprintf("-%d: %s", -e.Code, e.Message) }
+// Error gives the node's code and message, as "-8: Block number out of range".
+func (e *RPCError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
 
 // response is one decoded JSON-RPC response.
 type response struct {
