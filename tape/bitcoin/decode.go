@@ -106,6 +106,25 @@ type rawParsed struct {
 	*wire.MsgBlock
 	raw  []byte
 	locs []wire.TxLoc
+	kept []keptTx // once selected (see Decoder.selectTxs); nil before
+}
+
+// keptTx is a transaction the application keeps: where it is in its block
+// and its payload.
+type keptTx struct {
+	index   int
+	payload []byte
+}
+
+// selectTxs lists the transactions of b whose payload carries the magic.
+func (d *Decoder) selectTxs(b *wire.MsgBlock) []keptTx {
+	kept := []keptTx{}
+	for i, tx := range b.Transactions {
+		if payload, ok := Payload(tx); ok && (len(d.Magic) == 0 || hasPrefix(payload, d.Magic)) {
+			kept = append(kept, keptTx{i, payload})
+		}
+	}
+	return kept
 }
 
 // parseRaw deserializes a block, keeping its bytes.
@@ -115,7 +134,7 @@ func parseRaw(raw []byte) (rawParsed, error) {
 	if err != nil {
 		return rawParsed{}, err
 	}
-	return rawParsed{&b, raw, locs}, nil
+	return rawParsed{MsgBlock: &b, raw: raw, locs: locs}, nil
 }
 
 // txID is the id of transaction i: hashed straight from the raw bytes when
@@ -137,15 +156,14 @@ func (d *Decoder) block(height int64, b rawParsed, prev PrevOuts) (*tape.Block, 
 		Parent: displayHash(b.Header.PrevBlock),
 		Time:   b.Header.Timestamp.Unix(),
 	}}
-	for i, tx := range b.Transactions {
-		payload, ok := Payload(tx)
-		if !ok || len(d.Magic) > 0 && !hasPrefix(payload, d.Magic) {
-			continue
-		}
-		id := b.txID(i)
-		t, err := d.tx(i, tx, id, payload, prev)
+	if b.kept == nil {
+		b.kept = d.selectTxs(b.MsgBlock)
+	}
+	for _, k := range b.kept {
+		id := b.txID(k.index)
+		t, err := d.tx(k.index, b.Transactions[k.index], id, k.payload, prev)
 		if err != nil {
-			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, i, id, err)
+			return nil, fmt.Errorf("block %d tx %d (%s): %w", height, k.index, id, err)
 		}
 		out.Txs = append(out.Txs, *t)
 	}

@@ -396,6 +396,9 @@ func (s *Source) fetchChunk(c *chunk) {
 		return
 	}
 	s.sawBlocks(raw)
+	for i := range raw {
+		raw[i].kept = s.dec.selectTxs(raw[i].MsgBlock) // once, for the lookups and the decoding
+	}
 	if err := s.prefetchPrevs(s.side, raw); err != nil {
 		c.err = err
 		return
@@ -586,15 +589,15 @@ func (s *Source) prevOut(c *rpcclient.Client, op wire.OutPoint) (*wire.TxOut, er
 }
 
 // prefetchPrevs loads, in one batched request, the transactions whose
-// outputs the application's transactions in blocks spend, so decoding
-// them needs no further round trips.
+// outputs the application's transactions in blocks spend (blocks' kept
+// transactions, selected), so decoding them needs no further round trips.
 func (s *Source) prefetchPrevs(bc *btcrpc.Client, blocks []rawParsed) error {
 	want := map[chainhash.Hash]bool{}
 	s.mu.Lock()
 	for _, b := range blocks {
-		for _, tx := range b.Transactions {
-			p, ok := Payload(tx)
-			if !ok || len(s.dec.Magic) > 0 && !hasPrefix(p, s.dec.Magic) || isCoinbase(tx) {
+		for _, k := range b.kept {
+			tx := b.Transactions[k.index]
+			if isCoinbase(tx) {
 				continue
 			}
 			for _, in := range tx.TxIn {
