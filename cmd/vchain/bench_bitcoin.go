@@ -30,13 +30,15 @@ and alternating, for --rounds rounds:
   1. --small blocks holding only their coinbase: fetched and decoded one request at a time,
      against the engine syncing them with fetch-ahead;
   2. --busy-blocks blocks of --busy-txs application transactions each (every one spends its own
-     coin, so senders come from the node's transaction index): four loops that only fetch the
-     raw blocks as fast as the node serves them (btcd's rpcclient: one HTTP batch of 64 at a
-     time, three batches of 16 in flight, a websocket with 64 requests in flight; and vchain's
-     own client, btcrpc, on a websocket with 64 in flight), nothing decoded beyond the RPC
-     client, against the engine syncing them (fetch, sender lookup, decode, apply, commit).
-     Figures are medians over the rounds; the sync's share of each loop is taken round by
-     round.
+     coin, so senders come from the node's transaction index): loops that only fetch the raw
+     blocks as fast as the node serves them (btcd's rpcclient: one HTTP batch of 64 at a time,
+     three batches of 16 in flight, a websocket with 64 requests in flight; vchain's own
+     client, btcrpc, on a websocket with 64 in flight, and the same fetching the spent
+     transactions too), nothing decoded beyond the RPC client; vchain's source without an
+     engine (parsing only; decoding the ops); the engine syncing them (fetch, sender lookup,
+     decode, apply, commit); and vchain's own work with the blocks preloaded. Figures are
+     medians over the rounds, with the CPU vchain and btcd spend per run; the sync's share of
+     each loop is taken round by round.
 
 btcd runs on the same machine, so it and vchain share the CPU; with --pin each has a CPU of
 its own, which shows whether vchain's own work (decoding, indexing) slows the sync.`,

@@ -213,11 +213,12 @@ func (c *Client) doHTTP(ctx context.Context, calls []Call) ([]Result, error) {
 		return nil, fmt.Errorf("btcrpc: %w", err)
 	}
 	defer resp.Body.Close()
+	limit := maxMessage * int64(len(calls))
 	var buf bytes.Buffer
 	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+		buf.Grow(int(min(resp.ContentLength, limit)))
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxMessage*int64(len(calls)))); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit)); err != nil {
 		return nil, fmt.Errorf("btcrpc: reading the answer: %w", err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
