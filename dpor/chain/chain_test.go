@@ -329,7 +329,13 @@ func TestImpeachPenalty(t *testing.T) {
 	h.mustBlock(h.tx(30, victim, 1000, nil))
 	bal := h.balance(victim)
 	next, _ := h.c.ProposerOf(h.st, 2)
-	ib := lbft.ImpeachBlock(&lbft.Config{Period: 100, Timeout: 300, ImpeachBody: func(p *lbft.Block) []byte { return h.c.ImpeachBody(h.st, p) }}, h.head)
+	ib := lbft.ImpeachBlock(&lbft.Config{Period: 100, Timeout: 300, ImpeachBody: func(p *lbft.Block) []byte {
+		body, err := h.c.ImpeachBody(h.st, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}}, h.head)
 	if _, err := h.c.ApplyBlock(h.st, ib); err != nil {
 		t.Fatal(err)
 	}

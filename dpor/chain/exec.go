@@ -72,13 +72,25 @@ func (c *Chain) ProposerOf(r kv.Reader, h uint64) (Address, error) {
 }
 
 // ImpeachBody is the body of the impeach block after parent: the penalty
-// against the proposer whose turn it was. r is the state at parent.
-func (c *Chain) ImpeachBody(r kv.Reader, parent *lbft.Block) []byte {
+// against the proposer whose turn it was. r must be the state at parent:
+// the body is a function of the two, and any other state is an error.
+func (c *Chain) ImpeachBody(r kv.Reader, parent *lbft.Block) ([]byte, error) {
+	st := ReadState(r)
+	h, err := st.Height()
+	if err != nil {
+		return nil, err
+	}
+	if h != parent.Height {
+		return nil, fmt.Errorf("state at height %d, parent at %d", h, parent.Height)
+	}
+	if rec, ok, err := st.Block(h); err != nil || !ok || rec.Hash != parent.Hash() {
+		return nil, fmt.Errorf("state is not at parent %s (block %d)", parent.Hash().Short(), h)
+	}
 	p, err := c.ProposerOf(r, parent.Height+1)
 	if err != nil {
-		return Marshal(Body{})
+		return nil, err
 	}
-	return Marshal(Body{Penalty: &Penalty{Height: parent.Height + 1, Proposer: p}})
+	return Marshal(Body{Penalty: &Penalty{Height: parent.Height + 1, Proposer: p}}), nil
 }
 
 // checkSig verifies a transaction's signature once per chain.

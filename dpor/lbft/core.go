@@ -115,21 +115,20 @@ type Ready struct {
 	// Messages to send: To is a validator index or Broadcast.
 	Messages []Message
 	// Insert are final blocks, in height order, each with its commit
-	// certificate.
+	// certificate. Once they are durably stored (with the state they
+	// produce), the driver calls Advance; until then the core does not
+	// start the next height. A driver that cannot store a final block
+	// must stop: it never calls Advance past it.
 	Insert []*Block
 	// Fetch asks for missing final blocks.
 	Fetch []Fetch
 	// Wake is the time (ms) by which Tick should be called next.
 	Wake int64
-	// Again asks for Tick to be called as soon as this Ready is carried
-	// out: a height was decided, and the next starts once its block is
-	// inserted.
-	Again bool
 }
 
 // Empty tells whether there is nothing to do but wait until Wake.
 func (r *Ready) Empty() bool {
-	return r.Persist == nil && len(r.Messages) == 0 && len(r.Insert) == 0 && len(r.Fetch) == 0 && !r.Again
+	return r.Persist == nil && len(r.Messages) == 0 && len(r.Insert) == 0 && len(r.Fetch) == 0
 }
 
 type vkey struct {
@@ -162,8 +161,8 @@ type Core struct {
 	blocks   map[Hash]*Block         // bodies known at this height
 	impeach  *Block
 	impeachH Hash
-	// settle is set when a height was decided during a call: the next
-	// height waits for the next call, after the driver inserted the block.
+	// settle is set when a height was decided: the next height waits
+	// until the driver reports the block stored (Advance).
 	settle   bool
 	pending  []*Block // proposals whose time has not come
 	justify  map[uint32]*Message
@@ -171,6 +170,9 @@ type Core struct {
 	verified map[string]bool
 	helped   map[int]int64
 	fetching int64
+	// own is this node's proposal (a proposer's core), sent again every
+	// Resend while its height is undecided.
+	own *Block
 	// last messages of the current round, sent again every Resend.
 	nextResend int64
 	wantBody   map[Hash]bool
@@ -261,10 +263,14 @@ func (c *Core) impeachHash() Hash {
 	return c.impeachH
 }
 
-// deadline is when the current round's timer fires.
+// deadline is when the current round's timer fires. Round 0 waits
+// Timeout past the block's earliest time, or past the moment this core
+// began the height when that is later (after a restart, or when the
+// parent took long to store), so a proposer always gets Timeout to be
+// heard.
 func (c *Core) deadline() int64 {
 	if c.rec.Round == 0 {
-		return c.head.Time + c.cfg.Period + c.cfg.Timeout
+		return max(c.head.Time+c.cfg.Period, c.roundStart) + c.cfg.Timeout
 	}
 	return c.roundStart + c.cfg.Timeout + c.cfg.Timeout*int64(c.rec.Round)/2
 }
@@ -285,20 +291,35 @@ func (c *Core) advance(now int64) {
 // every Resend.
 func (c *Core) Tick(now int64) {
 	c.advance(now)
-	c.resume()
 	c.fire()
 }
 
-// resume picks up the height decided during the previous call.
-func (c *Core) resume() {
-	if c.settle {
-		c.settle = false
-		c.replayFuture()
-		c.evaluate()
+// Advance tells the core that the blocks of the Ready's Insert are
+// durably stored, with the state they produce: the next height starts
+// now (etcd raft's Advance). Until it is called, the core keeps what it
+// receives for the next height and builds nothing on the new head, so
+// callbacks that read the driver's state (CheckProposal, ImpeachBody)
+// always see the state at the head.
+func (c *Core) Advance(now int64) {
+	c.advance(now)
+	if !c.settle {
+		return
 	}
+	c.settle = false
+	c.roundStart = c.now
+	c.nextResend = c.now + c.cfg.Resend
+	c.replayFuture()
+	c.evaluate()
+	c.fire()
 }
 
+// Settled tells whether a decided block waits for Advance.
+func (c *Core) Settled() bool { return c.settle }
+
 func (c *Core) fire() {
+	if c.settle {
+		return
+	}
 	for i := 0; i < 64 && !c.settle; i++ {
 		h := c.Height()
 		if len(c.pending) > 0 {
@@ -335,7 +356,16 @@ func (c *Core) fire() {
 func (c *Core) Propose(now int64, b *Block) {
 	c.advance(now)
 	c.send(Message{Type: MsgPreprepare, To: Broadcast, Height: b.Height, Value: b.Hash(), Block: b})
-	if b.Height == c.Height() {
+	switch {
+	case b.Height != c.Height():
+	case c.cfg.Self < 0:
+		// A proposer's own block: kept to send again, and for its body
+		// when the certificate comes.
+		c.own = b.WithoutCert()
+		c.blocks[c.own.Hash()] = c.own
+	case c.settle:
+		c.future = append(c.future, Message{Type: MsgPreprepare, From: c.cfg.Self, Height: b.Height, Value: b.Hash(), Block: b})
+	default:
 		c.onProposal(b)
 	}
 }
@@ -349,7 +379,6 @@ func (c *Core) Ready() Ready {
 	}
 	r := c.out
 	c.out = Ready{}
-	r.Again = c.settle
 	r.Wake = c.nextResend
 	if c.cfg.Self >= 0 {
 		r.Wake = min(r.Wake, c.deadline())
@@ -370,7 +399,6 @@ func (c *Core) send(m Message) {
 // place); the core is unchanged by a dropped message.
 func (c *Core) Step(now int64, m Message) error {
 	c.advance(now)
-	c.resume()
 	defer c.fire()
 	h := c.Height()
 	switch {
@@ -399,7 +427,7 @@ func (c *Core) Step(now int64, m Message) error {
 		return nil
 	}
 	if c.settle {
-		// Decided during this call: the new height starts at the next.
+		// Decided, not yet stored: the new height starts at Advance.
 		if len(c.future) < maxFuture {
 			c.future = append(c.future, m)
 		}
@@ -1078,6 +1106,9 @@ func (c *Core) replayFuture() {
 // the bodies the core is waiting for.
 func (c *Core) resend() {
 	if c.cfg.Self < 0 {
+		if c.own != nil && c.own.Height == c.Height() {
+			c.send(Message{Type: MsgPreprepare, To: Broadcast, Height: c.own.Height, Value: c.own.Hash(), Block: c.own})
+		}
 		return
 	}
 	r := c.rec.Round

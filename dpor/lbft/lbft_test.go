@@ -35,8 +35,8 @@ func run(cores []*lbft.Core, now int64) map[int][]*lbft.Block {
 			rd := c.Ready()
 			inserted[i] = append(inserted[i], rd.Insert...)
 			msgs = append(msgs, rd.Messages...)
-			if rd.Again {
-				c.Tick(now)
+			if len(rd.Insert) > 0 {
+				c.Advance(now)
 			}
 		}
 		if len(msgs) == 0 {
@@ -87,6 +87,7 @@ func TestTimeoutImpeaches(t *testing.T) {
 		cores = append(cores, c)
 	}
 	for _, c := range cores {
+		c.Tick(1000) // the cores start with the chain
 		c.Tick(1299)
 	}
 	if got := run(cores, 1299); len(got[0]) != 0 {
@@ -199,3 +200,120 @@ func FuzzDecodeMessage(f *testing.F) {
 }
 
 func cborOf(m lbft.Message) []byte { return chain.Marshal(m) }
+
+// TestAdvanceGatesNextHeight: once a height is decided, the core builds
+// nothing on the new head (no impeach body, no proposal check) until the
+// driver reports the block stored; then the next height runs normally.
+func TestAdvanceGatesNextHeight(t *testing.T) {
+	genesis := &lbft.Block{Height: 0, Time: 1000}
+	stored := uint64(0) // the height the "driver" has stored
+	var cores []*lbft.Core
+	for i := 0; i < 4; i++ {
+		cfg := config(i)
+		cfg.ImpeachBody = func(parent *lbft.Block) []byte {
+			if parent.Height != stored {
+				t.Fatalf("impeach body for parent %d built on state at %d", parent.Height, stored)
+			}
+			return []byte(fmt.Sprint("penalty-", parent.Height+1))
+		}
+		cfg.CheckProposal = func(b, parent *lbft.Block) error {
+			if parent.Height != stored {
+				t.Fatalf("proposal %d checked on state at %d", b.Height, stored)
+			}
+			return nil
+		}
+		c, _ := lbft.New(cfg, genesis, nil)
+		c.Tick(1000)
+		cores = append(cores, c)
+	}
+	// No proposer: every validator's timer fires and decides the impeach
+	// block 1; the driver does not report it stored.
+	var inserted []*lbft.Block
+	deliver := func(now int64) {
+		for {
+			var msgs []lbft.Message
+			for _, c := range cores {
+				rd := c.Ready()
+				inserted = append(inserted, rd.Insert...)
+				msgs = append(msgs, rd.Messages...)
+			}
+			if len(msgs) == 0 {
+				return
+			}
+			for _, m := range msgs {
+				for j, c := range cores {
+					if j != m.From && (m.To == lbft.Broadcast || m.To == j) {
+						c.Step(now, m)
+					}
+				}
+			}
+		}
+	}
+	for _, c := range cores {
+		c.Tick(1300)
+	}
+	deliver(1300)
+	if len(inserted) != 4 {
+		t.Fatalf("%d inserts, want one per validator", len(inserted))
+	}
+	// Time passes far beyond every deadline: nothing happens at height 2
+	// until Advance.
+	for now := int64(1300); now < 10_000; now += 100 {
+		for _, c := range cores {
+			c.Tick(now)
+			if !c.Settled() {
+				t.Fatal("the core left the decided height without Advance")
+			}
+		}
+		deliver(now)
+	}
+	if len(inserted) != 4 {
+		t.Fatalf("%d inserts before Advance", len(inserted))
+	}
+	stored = 1
+	for _, c := range cores {
+		c.Advance(10_000)
+	}
+	// The height began at 10,000: a proposer gets Timeout from then.
+	for _, c := range cores {
+		c.Tick(10_199)
+	}
+	deliver(10_199)
+	if len(inserted) != 4 {
+		t.Fatal("impeached before Timeout passed since the height began")
+	}
+	for _, c := range cores {
+		c.Tick(10_200)
+	}
+	deliver(10_200)
+	if len(inserted) != 8 || !inserted[7].Impeach || inserted[7].Height != 2 || string(inserted[7].Body) != "penalty-2" {
+		t.Fatalf("height 2: %d inserts, last %+v", len(inserted), inserted[len(inserted)-1])
+	}
+}
+
+// TestRestartedCoreWaitsTimeout: a validator restarted long after its
+// head's time gives the proposer Timeout from the restart before it
+// reports (it does not impeach at once because the chain's clock is
+// behind).
+func TestRestartedCoreWaitsTimeout(t *testing.T) {
+	genesis := &lbft.Block{Height: 0, Time: 1000}
+	c, _ := lbft.New(config(0), genesis, nil)
+	c.Tick(50_000)
+	if rd := c.Ready(); len(rd.Messages) != 0 || rd.Wake > 50_200 {
+		t.Fatalf("restarted core: %d messages, wake %d", len(rd.Messages), rd.Wake)
+	}
+	c.Tick(50_200)
+	rd := c.Ready()
+	if len(rd.Messages) == 0 || rd.Messages[0].Type != lbft.MsgImpeachPrepare {
+		t.Fatalf("after Timeout: %v", rd.Messages)
+	}
+	// A proposal whose time window is in the past is still taken in the
+	// meantime.
+	c2, _ := lbft.New(config(0), genesis, nil)
+	c2.Tick(50_000)
+	b := &lbft.Block{Height: 1, Parent: genesis.Hash(), Time: 1000 + 100 + 200}
+	c2.Step(50_010, lbft.Message{Type: lbft.MsgPreprepare, From: -1, Height: 1, Value: b.Hash(), Block: b})
+	if rd := c2.Ready(); rd.Persist == nil || rd.Persist.Prepared[0] != b.Hash() {
+		t.Fatal("a restarted validator did not prepare the late proposal")
+	}
+}

@@ -274,15 +274,24 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 
 // Stop stops every running node (SIGTERM, then SIGKILL after timeout).
 func (l *Layout) Stop(timeout time.Duration) []string {
+	// Every node gets the signal at once: stopping validators one by one
+	// would leave the chain without a quorum, in later and later rounds.
+	pids := map[string]int{}
 	var stopped []string
 	for _, nc := range l.Nodes {
-		pid := l.Running(nc.Name)
-		if pid == 0 {
+		if pid := l.Running(nc.Name); pid != 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+			pids[nc.Name] = pid
+		} else {
 			os.Remove(l.pidFile(nc.Name))
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for _, nc := range l.Nodes {
+		pid, ok := pids[nc.Name]
+		if !ok {
 			continue
 		}
-		syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(timeout)
 		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}

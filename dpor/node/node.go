@@ -75,6 +75,9 @@ type Node struct {
 	proposed uint64
 	txIn     chan [][]byte
 
+	// halt is why the node cannot go on (set once, by the loop).
+	halt error
+
 	mu        sync.RWMutex // guards the fields below, read by the API
 	head      *lbft.Block
 	impeached uint64
@@ -194,7 +197,13 @@ func (n *Node) load() error {
 			}
 			return err
 		},
-		ImpeachBody: func(parent *lbft.Block) []byte { return n.chain.ImpeachBody(n.state, parent) },
+		ImpeachBody: func(parent *lbft.Block) []byte {
+			body, err := n.chain.ImpeachBody(n.state, parent)
+			if err != nil {
+				n.stop(fmt.Errorf("building the impeach block %d: %w", parent.Height+1, err))
+			}
+			return body
+		},
 	}
 	n.head = head
 	n.core, err = lbft.New(n.lcfg, head, rec)
@@ -246,6 +255,16 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	n.log.Info("node running", "name", n.cfg.Name, "role", n.Role(), "height", n.Head().Height, "p2p", tr.Addr())
+	// Start the consensus clock once the peers are reachable (or after
+	// two timeouts): a restarted chain's first proposer must be heard
+	// before the validators' timers run out.
+	for wait := time.Now().Add(2 * time.Duration(g.TimeoutMS) * time.Millisecond); len(tr.Connected()) < len(n.cfg.Peers) && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -258,12 +277,21 @@ func (n *Node) Run(ctx context.Context) error {
 			n.gossip(txs)
 		case <-timer.C:
 		}
+		if n.halt != nil {
+			return n.halted()
+		}
 		now := n.cfg.Clock()
 		n.core.Tick(now)
 		n.met.round.Set(float64(n.core.Round()))
 		n.drain() // inserts land before a proposal builds on them
-		n.maybePropose(now)
 		wake := n.drain()
+		if at := n.maybePropose(now); at > 0 {
+			wake = min(wake, at)
+		}
+		wake = min(wake, n.drain())
+		if n.halt != nil {
+			return n.halted()
+		}
 		d := time.Duration(max(wake-n.cfg.Clock(), 1)) * time.Millisecond
 		if !timer.Stop() {
 			select {
@@ -274,6 +302,26 @@ func (n *Node) Run(ctx context.Context) error {
 		timer.Reset(min(d, time.Second))
 	}
 }
+
+// stop records why the node cannot go on; the loop returns it. Only the
+// first reason is kept: it is the one that matters.
+func (n *Node) stop(err error) {
+	if n.halt == nil {
+		n.halt = err
+		n.log.Error("node stopping", "err", err)
+	}
+}
+
+// HaltedError is what Run returns when the node stopped because it could
+// not go on correctly (a final block it cannot apply, say).
+type HaltedError struct{ Err error }
+
+func (e *HaltedError) Error() string { return "node halted: " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *HaltedError) Unwrap() error { return e.Err }
+
+func (n *Node) halted() error { return &HaltedError{n.halt} }
 
 // Role is validator, proposer or civilian.
 func (n *Node) Role() string {
@@ -371,7 +419,8 @@ func (n *Node) drain() int64 {
 		}
 		for _, b := range rd.Insert {
 			if err := n.insert(b); err != nil {
-				n.log.Error("inserting a final block", "height", b.Height, "err", err)
+				n.stop(fmt.Errorf("cannot apply final block %d (%s): %w", b.Height, b.Hash().Short(), err))
+				return rd.Wake
 			}
 		}
 		for _, m := range rd.Messages {
@@ -383,8 +432,8 @@ func (n *Node) drain() int64 {
 				n.tr.Send(k, p2p.Frame{Kind: kindSyncReq, Payload: chain.Marshal(syncRequest{From: f.From})})
 			}
 		}
-		if rd.Again {
-			n.core.Tick(n.cfg.Clock()) // the block is inserted: go on
+		if len(rd.Insert) > 0 {
+			n.core.Advance(n.cfg.Clock()) // the blocks are stored: go on
 			continue
 		}
 		if rd.Empty() {
@@ -490,21 +539,26 @@ func (n *Node) waitHead() <-chan struct{} {
 }
 
 // maybePropose builds and proposes the next block when it is this node's
-// turn and its time has come.
-func (n *Node) maybePropose(now int64) {
+// turn and its time has come; it returns when that time is, if it has not
+// come yet (0: nothing to wait for).
+func (n *Node) maybePropose(now int64) int64 {
 	head := n.core.Head()
 	h := head.Height + 1
-	if n.self >= 0 || n.proposed >= h {
-		return
+	if n.self >= 0 || n.proposed >= h || n.core.Settled() {
+		return 0
 	}
 	p, err := n.chain.ProposerOf(n.state, h)
 	if err != nil || p != n.addr {
-		return
+		return 0
 	}
 	g := n.cfg.Genesis
 	at := head.Time + g.PeriodMS
 	if now < at {
-		return
+		return at
+	}
+	if n.validatorsConnected() < 2*((len(g.Validators)-1)/3)+1 {
+		// Nobody would hear it (the node just started): try again soon.
+		return now + 50
 	}
 	n.proposed = h
 	st := chain.ReadState(n.state)
@@ -516,7 +570,7 @@ func (n *Node) maybePropose(now int64) {
 	body, _, rejected, err := n.chain.Build(n.state, h, txs)
 	if err != nil {
 		n.log.Error("building a block", "height", h, "err", err)
-		return
+		return 0
 	}
 	if len(rejected) > 0 {
 		var hs [][32]byte
@@ -530,6 +584,18 @@ func (n *Node) maybePropose(now int64) {
 	b.Seal = ed25519.Sign(n.cfg.Key, chain.SealBytes(b))
 	n.log.Debug("proposing", "height", h, "txs", len(txs)-len(rejected))
 	n.core.Propose(now, b)
+	return 0
+}
+
+// validatorsConnected counts the validators this node can send to.
+func (n *Node) validatorsConnected() int {
+	c := 0
+	for _, k := range n.tr.Connected() {
+		if _, ok := n.valIdx[string(k)]; ok {
+			c++
+		}
+	}
+	return c
 }
 
 // gossip forwards transactions received through the API to the peers

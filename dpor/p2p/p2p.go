@@ -198,7 +198,7 @@ func (t *Transport) dial(ctx context.Context, p *peer) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 2*time.Second)
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 

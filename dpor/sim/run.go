@@ -25,8 +25,8 @@ func (s *Sim) drain(n *node) {
 			s.fetch(n, f)
 		}
 		s.checkNode(n)
-		if rd.Again {
-			n.core.Tick(s.now) // the inserted block is in place: go on
+		if len(rd.Insert) > 0 {
+			n.core.Advance(s.now) // the inserted block is in place: go on
 			continue
 		}
 		if rd.Wake > s.now {
@@ -411,7 +411,9 @@ func (s *Sim) checkLiveness() error {
 		if firstParent < s.cfg.GST {
 			continue // the height began, for someone, before the network healed
 		}
-		bound := max(parent.Time+s.cfg.Period+s.cfg.Timeout, parentAt) + 4*s.cfg.Delta
+		// Each validator's round-0 timer runs Timeout past the block's
+		// earliest time, or past the moment it began the height.
+		bound := max(parent.Time+s.cfg.Period, parentAt) + s.cfg.Timeout + 4*s.cfg.Delta
 		if at > bound {
 			return fmt.Errorf("IMPEACH: height %d decided at %d, after period+timeout bound %d", h, at, bound)
 		}
