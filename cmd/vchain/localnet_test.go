@@ -42,6 +42,60 @@ func localnetStatus(t *testing.T, dir string) map[string]nodeStatus {
 	return m
 }
 
+// waitLocalnet polls the status until ok holds, failing after within with
+// the end of the log of every node that is down.
+func waitLocalnet(t *testing.T, dir, what string, within time.Duration, ok func(map[string]nodeStatus) bool) map[string]nodeStatus {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := localnetStatus(t, dir)
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			for name, s := range st {
+				if !s.Up { // why: the end of its log
+					raw, _ := os.ReadFile(filepath.Join(dir, name, "node.log"))
+					lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+					t.Logf("%s is down; its log ends:\n%s", name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+				}
+			}
+			t.Fatalf("%s: not within %v; status %+v", what, within, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// allAt tells whether every node is up at height h or above.
+func allAt(h uint64) func(map[string]nodeStatus) bool {
+	return func(m map[string]nodeStatus) bool {
+		for _, s := range m {
+			if !s.Up || s.Height < h {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// sameBlock checks that every node of l holds the same block at height h.
+func sameBlock(t *testing.T, l *localnet.Layout, h uint64) {
+	t.Helper()
+	heads := map[string]bool{}
+	for _, nc := range l.Nodes {
+		var b struct {
+			Hash string `json:"hash"`
+		}
+		if err := localnet.GetJSON(httpClient(), "http://"+nc.HTTP+"/v1/block/"+strconv.FormatUint(h, 10), &b); err != nil {
+			t.Fatalf("%s: %v", nc.Name, err)
+		}
+		heads[b.Hash] = true
+	}
+	if len(heads) != 1 {
+		t.Fatalf("nodes disagree on block %d: %v", h, heads)
+	}
+}
+
 func pidOf(t *testing.T, dir, name string) int {
 	raw, err := os.ReadFile(filepath.Join(dir, name, "pid"))
 	if err != nil {
@@ -68,24 +122,7 @@ func TestCLILocalnet(t *testing.T) {
 	}
 	waitFor := func(what string, within time.Duration, ok func(map[string]nodeStatus) bool) map[string]nodeStatus {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			st := localnetStatus(t, dir)
-			if ok(st) {
-				return st
-			}
-			if time.Now().After(deadline) {
-				for name, s := range st {
-					if !s.Up { // why: the end of its log
-						raw, _ := os.ReadFile(filepath.Join(dir, name, "node.log"))
-						lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-						t.Logf("%s is down; its log ends:\n%s", name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
-					}
-				}
-				t.Fatalf("%s: not within %v; status %+v", what, within, st)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return waitLocalnet(t, dir, what, within, ok)
 	}
 	st := waitFor("blocks final on every node", 20*time.Second, func(m map[string]nodeStatus) bool {
 		for _, s := range m {
@@ -140,21 +177,7 @@ func TestCLILocalnet(t *testing.T) {
 		}
 		return true
 	})
-	_ = l
-	// Same head at one height on every node.
-	heads := map[string]bool{}
-	for _, nc := range l.Nodes {
-		var b struct {
-			Hash string `json:"hash"`
-		}
-		if err := localnet.GetJSON(httpClient(), "http://"+nc.HTTP+"/v1/block/"+strconv.FormatUint(target, 10), &b); err != nil {
-			t.Fatalf("%s: %v", nc.Name, err)
-		}
-		heads[b.Hash] = true
-	}
-	if len(heads) != 1 {
-		t.Fatalf("nodes disagree on block %d: %v", target, heads)
-	}
+	sameBlock(t, l, target)
 	// The names application syncs from the chain, final blocks only.
 	out = mustRun(t, "sync", "--source", "dpor", "--app", "names", "--rpc", "http://"+l.Nodes[0].HTTP,
 		"--genesis", filepath.Join(dir, "genesis.json"), "--datadir", filepath.Join(t.TempDir(), "names"))
@@ -227,5 +250,42 @@ func TestCLICampaignAndParameters(t *testing.T) {
 	p, _ := chain.ReadState(c.Nodes[0].State()).Params()
 	if p.Alpha == 5 {
 		t.Fatalf("a non-deployer changed alpha (%s)", errOut)
+	}
+}
+
+// TestCLILocalnetRestarts: the whole localnet stopped and started again,
+// twice, then its four validators killed with SIGKILL and started: after
+// each, every node finalises 30 more blocks within a minute and all hold
+// the same blocks (a restart used to wedge every node at a term's first
+// block).
+func TestCLILocalnetRestarts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	mustRun(t, "localnet", "up", "--validators", "4", "--proposers", "4", "--dir", dir)
+	t.Cleanup(func() { run(t, "", "localnet", "down", "--dir", dir) })
+	l, err := localnet.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLocalnet(t, dir, "first blocks", 20*time.Second, allAt(3))
+	high := func() uint64 {
+		var h uint64
+		for _, s := range localnetStatus(t, dir) {
+			h = max(h, s.Height)
+		}
+		return h
+	}
+	for _, step := range []string{"down/up", "down/up again", "kill -9 the validators"} {
+		if step == "kill -9 the validators" {
+			for _, v := range []string{"v0", "v1", "v2", "v3"} {
+				syscall.Kill(pidOf(t, dir, v), syscall.SIGKILL)
+			}
+		} else {
+			mustRun(t, "localnet", "down", "--dir", dir)
+		}
+		target := high() + 30
+		mustRun(t, "localnet", "up", "--dir", dir)
+		waitLocalnet(t, dir, step+": 30 more blocks", time.Minute, allAt(target))
+		sameBlock(t, l, target)
+		t.Logf("%s: every node reached %d", step, target)
 	}
 }
