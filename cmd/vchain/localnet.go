@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -160,56 +158,27 @@ func newTxCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tx", Short: "Transactions on the DPoR chain"}
 	var to, keyFile, rpc, data string
 	var amount, fee uint64
+	var wf waitFlags
 	send := &cobra.Command{
 		Use:   "send --to ADDR --amount N --key FILE --rpc URL",
-		Short: "Move coins; prints the transaction's hash",
+		Short: "Move coins: prints the transaction's hash, waits until it is final, and fails with the reason if it failed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dest, err := chain.ParseAddress(to)
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			k, err := localnet.ReadKey(keyFile)
-			if err != nil {
-				return fmt.Errorf("--key: %w", err)
-			}
-			base := strings.TrimSuffix(rpc, "/")
-			if !strings.HasPrefix(base, "http") {
-				base = "http://" + base
-			}
-			c := &http.Client{Timeout: 10 * time.Second}
-			var st struct {
-				ChainID string `json:"chain_id"`
-			}
-			if err := localnet.GetJSON(c, base+"/v1/status", &st); err != nil {
-				return fmt.Errorf("node unreachable at %s: %w", rpc, err)
-			}
-			from := chain.AddressOf(k.Public().(ed25519.PublicKey))
-			var acct struct{ Nonce uint64 }
-			if err := localnet.GetJSON(c, base+"/v1/account/"+from.String(), &acct); err != nil {
-				return err
-			}
-			tx := &chain.Tx{Nonce: acct.Nonce, To: dest, Amount: amount, Fee: fee}
+			tx := &chain.Tx{To: dest, Amount: amount, Fee: fee}
 			if data != "" {
 				if tx.Data, err = hex.DecodeString(data); err != nil {
 					return fmt.Errorf("--data: want hex")
 				}
 			}
-			tx.Sign(st.ChainID, k)
-			body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
-			resp, err := c.Post(base+"/v1/tx", "application/json", bytes.NewReader(body))
+			cc, err := newChainClient(rpc, keyFile)
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			out, _ := io.ReadAll(resp.Body)
-			var r struct{ Hash, Error string }
-			json.Unmarshal(out, &r)
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("rejected: %s", r.Error)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), r.Hash)
-			return nil
+			return cc.submit(cmd, tx, wf)
 		},
 	}
 	send.Flags().StringVar(&to, "to", "", "the receiving address (0x + 40 hex digits)")
@@ -218,11 +187,132 @@ func newTxCmd() *cobra.Command {
 	send.Flags().StringVar(&keyFile, "key", "", "the sender's key file (hex Ed25519 seed)")
 	send.Flags().StringVar(&rpc, "rpc", "", "a node's API, e.g. http://127.0.0.1:PORT")
 	send.Flags().StringVar(&data, "data", "", "an application payload, hex")
+	wf.register(send)
 	for _, f := range []string{"to", "key", "rpc"} {
 		send.MarkFlagRequired(f)
 	}
-	cmd.AddCommand(send, newTxCallCmd(), newTxClaimCmd())
+	var showRPC string
+	show := &cobra.Command{
+		Use:   "show HASH --rpc URL",
+		Short: "What became of a transaction: JSON with hash, status (pending, final, failed, unknown), height and error",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := hex.DecodeString(strings.TrimPrefix(args[0], "0x"))
+			if err != nil || len(raw) != 32 {
+				return fmt.Errorf("%q: want a transaction hash (64 hex digits)", args[0])
+			}
+			cc, err := dialChain(showRPC)
+			if err != nil {
+				return err
+			}
+			var st node.TxStatus
+			if err := cc.get("/v1/tx/"+hex.EncodeToString(raw), &st); err != nil {
+				return err
+			}
+			return printJSON(cmd, st)
+		},
+	}
+	show.Flags().StringVar(&showRPC, "rpc", "", "a node's API URL")
+	show.MarkFlagRequired("rpc")
+	cmd.AddCommand(send, show, newTxCallCmd(), newTxClaimCmd())
 	return cmd
+}
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Keys for the DPoR chain"}
+	var out string
+	var force bool
+	newCmd := &cobra.Command{
+		Use:   "new --out FILE",
+		Short: "Write a new Ed25519 key (hex seed, mode 0600) and print its address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if force {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(out, flags, 0o600)
+			if err != nil {
+				if os.IsExist(err) {
+					return fmt.Errorf("%s exists: a key is not overwritten without --force", out)
+				}
+				return err
+			}
+			pub, k, err := ed25519.GenerateKey(nil)
+			if err != nil {
+				f.Close()
+				return err
+			}
+			if _, err := fmt.Fprintln(f, hex.EncodeToString(k.Seed())); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), chain.AddressOf(pub))
+			return nil
+		},
+	}
+	newCmd.Flags().StringVar(&out, "out", "", "the key file to write")
+	newCmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	newCmd.MarkFlagRequired("out")
+	var keyFile string
+	addr := &cobra.Command{
+		Use:   "address --key FILE",
+		Short: "Print a key file's address",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := localnet.ReadKey(keyFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), chain.AddressOf(k.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	addr.Flags().StringVar(&keyFile, "key", "", "the key file")
+	addr.MarkFlagRequired("key")
+	cmd.AddCommand(newCmd, addr)
+	return cmd
+}
+
+func newAccountCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "account", Short: "Accounts on the DPoR chain"}
+	var rpc string
+	show := &cobra.Command{
+		Use:   "show ADDR --rpc URL",
+		Short: "An account as JSON: address, balance, nonce and pending_nonce (the nonce its next transaction takes)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := chain.ParseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			cc, err := dialChain(rpc)
+			if err != nil {
+				return err
+			}
+			var st node.AccountStatus
+			if err := cc.get("/v1/account/"+a.String(), &st); err != nil {
+				return err
+			}
+			return printJSON(cmd, st)
+		},
+	}
+	show.Flags().StringVar(&rpc, "rpc", "", "a node's API URL")
+	show.MarkFlagRequired("rpc")
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func printJSON(cmd *cobra.Command, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
+	return err
 }
 
 func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }

@@ -289,3 +289,104 @@ func TestCLILocalnetRestarts(t *testing.T) {
 		t.Logf("%s: every node reached %d", step, target)
 	}
 }
+
+// TestCLITxLifecycle: the transaction lifecycle as a user sees it: a new
+// key, 20 back-to-back sends without waiting (each takes the next pending
+// nonce; all land), account show, tx show; a send that waits; a call that
+// must fail exits non-zero with its reason and tx show says failed; a
+// replayed transaction is refused with 409.
+func TestCLITxLifecycle(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	dir := t.TempDir()
+	rich := filepath.Join(dir, "rich.key")
+	os.WriteFile(rich, []byte(hex.EncodeToString(dportest.Key(dportest.Funded).Seed())), 0o600)
+	api := c.API(4) // the proposer's API
+
+	newKey := filepath.Join(dir, "new.key")
+	addr := strings.TrimSpace(mustRun(t, "key", "new", "--out", newKey))
+	if !strings.HasPrefix(addr, "0x") || len(addr) != 42 {
+		t.Fatalf("key new printed %q, want an address", addr)
+	}
+	if _, errOut, code := run(t, "", "key", "new", "--out", newKey); code == 0 || !strings.Contains(errOut, "exists") {
+		t.Fatalf("key new over an existing key: exit %d, %s", code, errOut)
+	}
+	var hashes []string
+	want := uint64(0)
+	for i := 1; i <= 20; i++ {
+		out := mustRun(t, "tx", "send", "--no-wait", "--to", addr, "--amount", strconv.Itoa(i), "--key", rich, "--rpc", api)
+		hashes = append(hashes, strings.TrimSpace(out))
+		want += uint64(i)
+	}
+	var acct struct {
+		Balance      uint64 `json:"balance"`
+		Nonce        uint64 `json:"nonce"`
+		PendingNonce uint64 `json:"pending_nonce"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := json.Unmarshal([]byte(mustRun(t, "account", "show", addr, "--rpc", api)), &acct); err != nil {
+			t.Fatal(err)
+		}
+		if acct.Balance == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance %d after 20 sends, want %d", acct.Balance, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var show struct {
+		Hash, Status, Error string
+		Height              uint64
+	}
+	json.Unmarshal([]byte(mustRun(t, "tx", "show", hashes[19], "--rpc", api)), &show)
+	if show.Status != "final" || show.Height == 0 || show.Hash != hashes[19] {
+		t.Fatalf("tx show of the last send: %+v", show)
+	}
+	var faucet struct {
+		Nonce        uint64 `json:"nonce"`
+		PendingNonce uint64 `json:"pending_nonce"`
+	}
+	json.Unmarshal([]byte(mustRun(t, "account", "show", dportest.Address(dportest.Funded).String(), "--rpc", api)), &faucet)
+	if faucet.Nonce != 20 || faucet.PendingNonce != 20 {
+		t.Fatalf("the faucet after 20 sends: %+v", faucet)
+	}
+
+	// A send that waits returns once final.
+	out := mustRun(t, "tx", "send", "--to", addr, "--amount", "1000", "--key", rich, "--rpc", api)
+	json.Unmarshal([]byte(mustRun(t, "tx", "show", strings.TrimSpace(out), "--rpc", api)), &show)
+	if show.Status != "final" {
+		t.Fatalf("tx send returned before the transaction was final: %+v", show)
+	}
+
+	// A call that must fail: the new key is not the deployer.
+	out, errOut, code := run(t, "", "tx", "call", "--contract", "rpt", "--method", "updateAlpha", "--value", "5", "--key", newKey, "--rpc", api)
+	if code == 0 || !strings.Contains(errOut, "deployer") {
+		t.Fatalf("a non-deployer's updateAlpha: exit %d, stderr %q", code, errOut)
+	}
+	json.Unmarshal([]byte(mustRun(t, "tx", "show", strings.TrimSpace(out), "--rpc", api)), &show)
+	if show.Status != "failed" || !strings.Contains(show.Error, "deployer") {
+		t.Fatalf("tx show of the failed call: %+v", show)
+	}
+	_, errOut, code = run(t, "", "tx", "call", "--contract", "rpt", "--method", "noSuchMethod", "--key", newKey, "--rpc", api)
+	if code == 0 || !strings.Contains(errOut, "no function") {
+		t.Fatalf("an unknown method: exit %d, stderr %q", code, errOut)
+	}
+	if out, _, code := run(t, "", "tx", "show", strings.Repeat("ab", 32), "--rpc", api); code != 0 || !strings.Contains(out, `"unknown"`) {
+		t.Fatalf("tx show of an unknown hash: exit %d, %s", code, out)
+	}
+
+	// The same signed transaction twice: 409 with the reason.
+	tx := &chain.Tx{Nonce: 0, To: dportest.Address(7), Amount: 1, Fee: 1}
+	tx.Sign(c.Genesis.ChainID, dportest.Key(dportest.Funded))
+	body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
+	resp, err := httpClient().Post(api+"/v1/tx", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 409 {
+		t.Fatalf("a used nonce: HTTP %d, want 409", resp.StatusCode)
+	}
+}

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
+	"github.com/vchain-dev/vchain/dpor/node"
 )
 
 // chainClient talks to a DPoR node's API as one key.
@@ -25,16 +27,13 @@ type chainClient struct {
 	chainID string
 }
 
-func newChainClient(rpc, keyFile string) (*chainClient, error) {
-	k, err := localnet.ReadKey(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
-	}
+// dialChain checks that a node answers at rpc and learns its chain id.
+func dialChain(rpc string) (*chainClient, error) {
 	base := strings.TrimSuffix(rpc, "/")
-	if !strings.HasPrefix(base, "http") {
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		base = "http://" + base
 	}
-	cc := &chainClient{base: base, c: httpClient(), key: k}
+	cc := &chainClient{base: base, c: httpClient()}
 	var st struct {
 		ChainID string `json:"chain_id"`
 	}
@@ -45,30 +44,106 @@ func newChainClient(rpc, keyFile string) (*chainClient, error) {
 	return cc, nil
 }
 
+func newChainClient(rpc, keyFile string) (*chainClient, error) {
+	k, err := localnet.ReadKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	cc, err := dialChain(rpc)
+	if err != nil {
+		return nil, err
+	}
+	cc.key = k
+	return cc, nil
+}
+
 func (cc *chainClient) get(path string, v any) error { return localnet.GetJSON(cc.c, cc.base+path, v) }
 
-// send signs tx with the next nonce and submits it; it returns the hash.
+// send signs tx with the sender's pending nonce (its committed nonce plus
+// what it has waiting) and submits it; it returns the hash. When another
+// client of the same key took that nonce first, it signs again with the
+// next one.
 func (cc *chainClient) send(tx *chain.Tx) (string, error) {
 	from := chain.AddressOf(cc.key.Public().(ed25519.PublicKey))
-	var acct struct{ Nonce uint64 }
-	if err := cc.get("/v1/account/"+from.String(), &acct); err != nil {
-		return "", err
-	}
-	tx.Nonce = acct.Nonce
-	tx.Sign(cc.chainID, cc.key)
-	body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
-	resp, err := cc.c.Post(cc.base+"/v1/tx", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	var r struct{ Hash, Error string }
-	json.Unmarshal(out, &r)
-	if resp.StatusCode != 200 {
+	for attempt := 0; ; attempt++ {
+		var acct node.AccountStatus
+		if err := cc.get("/v1/account/"+from.String(), &acct); err != nil {
+			return "", err
+		}
+		tx.Nonce = acct.PendingNonce
+		tx.Sign(cc.chainID, cc.key)
+		body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
+		resp, err := cc.c.Post(cc.base+"/v1/tx", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		var r struct{ Hash, Error, Code string }
+		json.Unmarshal(out, &r)
+		switch {
+		case resp.StatusCode == 200:
+			return r.Hash, nil
+		case resp.StatusCode == http.StatusConflict && (r.Code == "nonce-taken" || r.Code == "stale-nonce") && attempt < 5:
+			continue // raced with another sender of this key
+		case resp.StatusCode == http.StatusTooManyRequests && attempt < 30:
+			time.Sleep(time.Second) // the chain is at capacity: as Retry-After says
+			continue
+		case r.Error == "":
+			return "", fmt.Errorf("rejected: %s", resp.Status)
+		}
 		return "", fmt.Errorf("rejected: %s", r.Error)
 	}
-	return r.Hash, nil
+}
+
+// wait polls the transaction until it is final or failed, or timeout
+// passes; a failed transaction is an error naming the reason.
+func (cc *chainClient) wait(hash string, timeout time.Duration) (node.TxStatus, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var st node.TxStatus
+		err := cc.get("/v1/tx/"+hash, &st)
+		switch {
+		case err != nil:
+		case st.Status == "final":
+			return st, nil
+		case st.Status == "failed":
+			return st, fmt.Errorf("transaction %s failed in block %d: %s", hash, st.Height, st.Error)
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return st, err
+			}
+			return st, fmt.Errorf("transaction %s not final after %v (status %s)", hash, timeout, st.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// submit sends tx, prints its hash, and unless noWait waits until it is
+// final (an error when it failed).
+func (cc *chainClient) submit(cmd *cobra.Command, tx *chain.Tx, w waitFlags) error {
+	h, err := cc.send(tx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), h)
+	if w.noWait {
+		return nil
+	}
+	_, err = cc.wait(h, w.timeout)
+	return err
+}
+
+// waitFlags are --no-wait and --wait-timeout.
+type waitFlags struct {
+	noWait  bool
+	timeout time.Duration
+}
+
+func (w *waitFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&w.noWait, "no-wait", false, "return once the node accepted the transaction, without waiting until it is final")
+	cmd.Flags().DurationVar(&w.timeout, "wait-timeout", time.Minute, "how long to wait until the transaction is final")
 }
 
 var systemContracts = map[string]chain.Address{
@@ -78,6 +153,7 @@ var systemContracts = map[string]chain.Address{
 func newTxCallCmd() *cobra.Command {
 	var keyFile, rpc, contract, method, candidate string
 	var value, term, fee uint64
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "call --contract campaign|admission|rpt --method NAME --key FILE --rpc URL",
 		Short: "Call a system contract: quitCampaign, punishCandidate (--candidate --term), updateCPUDifficulty, updateMemoryDifficulty, updateAlpha…updateOmega, updateWindow (--value)",
@@ -102,14 +178,10 @@ func newTxCallCmd() *cobra.Command {
 			case strings.HasPrefix(method, "update"):
 				call.Args = chain.Marshal(chain.UpdateArgs{Value: value})
 			}
-			h, err := cc.send(&chain.Tx{To: to, Fee: fee, Call: call})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), h)
-			return nil
+			return cc.submit(cmd, &chain.Tx{To: to, Fee: fee, Call: call}, wf)
 		},
 	}
+	wf.register(cmd)
 	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission or rpt")
 	cmd.Flags().StringVar(&method, "method", "", "the function")
 	cmd.Flags().Uint64Var(&value, "value", 0, "the new value (update* functions)")
@@ -127,6 +199,7 @@ func newTxCallCmd() *cobra.Command {
 func newTxClaimCmd() *cobra.Command {
 	var keyFile, rpc string
 	var terms, fee uint64
+	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "claim --terms N --key FILE --rpc URL",
 		Short: "Claim a campaign: solves the admission proofs (CPU and memory proof-of-work) over the newest block and pays the deposit",
@@ -174,15 +247,11 @@ func newTxClaimCmd() *cobra.Command {
 					return fmt.Errorf("the chain moves more than %d blocks while the admission proofs are solved; try again", p.AcceptableBlocks)
 				}
 			}
-			h, err := cc.send(&chain.Tx{To: chain.CampaignAddress, Amount: p.BaseDeposit * terms, Fee: fee,
-				Call: &chain.Call{Method: "claimCampaign", Args: chain.Marshal(a)}})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), h)
-			return nil
+			return cc.submit(cmd, &chain.Tx{To: chain.CampaignAddress, Amount: p.BaseDeposit * terms, Fee: fee,
+				Call: &chain.Call{Method: "claimCampaign", Args: chain.Marshal(a)}}, wf)
 		},
 	}
+	wf.register(cmd)
 	cmd.Flags().Uint64Var(&terms, "terms", 1, "terms to campaign for")
 	cmd.Flags().Uint64Var(&fee, "fee", 1, "fee")
 	cmd.Flags().StringVar(&keyFile, "key", "", "the candidate's key file (it signs its blocks with this key)")

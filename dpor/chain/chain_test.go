@@ -98,6 +98,13 @@ func (h *harness) block(txs ...*chain.Tx) (*chain.Receipt, error) {
 		h.t.Fatalf("a checked block failed to apply: %v", err)
 	}
 	h.head = b
+	// A transaction that failed when it ran is in the block (its nonce and
+	// fee taken): its reason is the error.
+	for i := range rec.Txs {
+		if rec.Failed[i] != nil {
+			return rec, rec.Failed[i]
+		}
+	}
 	return rec, nil
 }
 
@@ -142,7 +149,6 @@ func TestTransfersFeesAndRewards(t *testing.T) {
 			tx.Sign("test", key(30))
 			return tx
 		}(), "nonce 0"},
-		{"insufficient funds", h.tx(32, addr(40), 60_000, nil), "insufficient funds"},
 		{"bad signature", func() *chain.Tx { tx := h.tx(31, addr(40), 1, nil); tx.Amount = 2; return tx }(), "bad signature"},
 		{"fee too low", func() *chain.Tx {
 			tx := &chain.Tx{Nonce: 2, To: addr(40), Amount: 1}
@@ -162,6 +168,34 @@ func TestTransfersFeesAndRewards(t *testing.T) {
 	}
 	if h.head.Height != 1 {
 		t.Fatal("a rejected block must not apply")
+	}
+	// A transfer beyond the balance is included and fails: the nonce and
+	// the fee are taken, nothing else moves, and the receipt says why.
+	before := h.balance(addr(32))
+	_, err := h.block(h.tx(32, addr(40), 60_000, nil))
+	if err == nil || !strings.Contains(err.Error(), "insufficient funds") {
+		t.Fatalf("a transfer beyond the balance: %v", err)
+	}
+	if h.balance(addr(32)) != before-1 || h.balance(addr(40)) != 500 {
+		t.Fatalf("after the failed transfer: sender %d (was %d), receiver %d", h.balance(addr(32)), before, h.balance(addr(40)))
+	}
+	if acct, _ := h.state().Account(addr(32)); acct.Nonce != 1 {
+		t.Fatalf("nonce after a failed transaction %d, want 1", acct.Nonce)
+	}
+	// A fee the balance cannot cover keeps the transaction out.
+	poor := &chain.Tx{Nonce: 0, To: addr(40), Fee: 5}
+	poor.Sign("test", key(33))
+	if _, err := h.block(poor); err == nil || !strings.Contains(err.Error(), "for the fee") {
+		t.Fatalf("a fee nobody pays: %v", err)
+	}
+	// Amount plus fee beyond 2^64 never wraps into a small cost.
+	huge := &chain.Tx{Nonce: 0, To: addr(40), Amount: ^uint64(0), Fee: 1}
+	huge.Sign("test", key(31))
+	if _, err := h.block(huge); err == nil || !strings.Contains(err.Error(), "insufficient funds") {
+		t.Fatalf("an amount of 2^64-1: %v", err)
+	}
+	if h.balance(addr(40)) != 500 {
+		t.Fatal("the huge transfer moved coins")
 	}
 }
 
@@ -275,7 +309,6 @@ func TestOnlyDeployerMayPunishOrTune(t *testing.T) {
 	if _, err := h.block(h.tx(31, chain.CampaignAddress, 0, punish)); err == nil || !strings.Contains(err.Error(), "deployer") {
 		t.Fatalf("punish by a stranger: %v", err)
 	}
-	h.nonce[31]--
 	h.mustBlock(h.tx(20, chain.CampaignAddress, 0, punish))
 	if c2, _ := h.state().CandidatesOf(2); slices.Contains(c2, addr(30)) {
 		t.Fatal("the punished candidate is still listed for term 2")
@@ -292,11 +325,9 @@ func TestOnlyDeployerMayPunishOrTune(t *testing.T) {
 	if _, err := h.block(h.tx(31, chain.RPTAddress, 0, &chain.Call{Method: "updateWindow", Args: chain.Marshal(chain.UpdateArgs{Value: 5})})); err == nil {
 		t.Fatal("a stranger changed the window")
 	}
-	h.nonce[31]--
 	if _, err := h.block(h.tx(20, chain.AdmissionAddress, 0, &chain.Call{Method: "updateCPUDifficulty", Args: chain.Marshal(chain.UpdateArgs{Value: 300})})); err == nil {
 		t.Fatal("a difficulty above 256 bits was accepted")
 	}
-	h.nonce[20]--
 	if _, err := h.block(h.tx(20, chain.AdmissionAddress, 0, &chain.Call{Method: "noSuchFunction"})); err == nil || !strings.Contains(err.Error(), "no function") {
 		t.Fatalf("an unknown function: %v", err)
 	}
@@ -314,7 +345,6 @@ func TestClaimNeedsAdmissionAndDeposit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "admission") {
 		t.Fatalf("a claim without proof of work: %v", err)
 	}
-	h.nonce[30]--
 	_, err = h.block(h.tx(30, chain.CampaignAddress, 99, &chain.Call{Method: "claimCampaign", Args: chain.Marshal(chain.ClaimCampaignArgs{Terms: 1})}))
 	if err == nil || !strings.Contains(err.Error(), "deposit") {
 		t.Fatalf("a claim with a short deposit: %v", err)

@@ -109,7 +109,7 @@ func (c *Chain) claim(s *State, p *Params, height uint64, tx *Tx, a ClaimCampaig
 	switch {
 	case a.Terms < 1 || a.Terms > p.MaxTerms:
 		return txErr("claimCampaign: %d terms, want 1 to %d", a.Terms, p.MaxTerms)
-	case tx.Amount != p.BaseDeposit*a.Terms:
+	case !mulOK(p.BaseDeposit, a.Terms) || tx.Amount != p.BaseDeposit*a.Terms:
 		return txErr("claimCampaign: deposit %d, want %d (%d per term)", tx.Amount, p.BaseDeposit*a.Terms, p.BaseDeposit)
 	}
 	ci, _, err := s.CandidateInfoOf(who)
@@ -166,7 +166,7 @@ func (c *Chain) quit(s *State, p *Params, height uint64, who Address) error {
 			return err
 		}
 		if removed {
-			refund += p.BaseDeposit
+			refund += p.BaseDeposit // at most the deposit paid
 		}
 	}
 	ci.StopTerm = term

@@ -222,9 +222,24 @@ func SealBytes(b *lbft.Block) []byte {
 
 // Receipt summarizes an applied block.
 type Receipt struct {
-	Txs     []*Tx
+	Txs []*Tx
+	// Failed holds, for each transaction of Txs that failed when it ran
+	// (its nonce and fee were taken, its other effects undone), the
+	// reason: a *TxError. Indexes follow Txs; nil means it succeeded.
+	Failed  []error
 	Fees    uint64
 	Elected []Address // the next term's proposers, at a checkpoint
+	// Punished is the proposer an impeach block penalised.
+	Punished *Address
+}
+
+// Status is a transaction's outcome in its block: "" when it succeeded,
+// else the reason it failed.
+func (r *Receipt) Status(i int) string {
+	if i < len(r.Failed) && r.Failed[i] != nil {
+		return r.Failed[i].Error()
+	}
+	return ""
 }
 
 // ApplyBlock executes block b on t: its transactions in order (any
@@ -272,6 +287,7 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, erro
 		if err := c.punish(s, &p, want, b.Height); err != nil {
 			return nil, err
 		}
+		rec.Punished = &want
 	} else {
 		if body.Penalty != nil {
 			return nil, fmt.Errorf("block %d: a penalty in a proposer's block", b.Height)
@@ -286,17 +302,22 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, erro
 			if err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}
-			if err := c.applyTx(s, &p, b.Height, tx, verify); err != nil {
+			failed, err := c.applyTx(s, &p, b.Height, tx, verify)
+			if err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}
 			rec.Txs = append(rec.Txs, tx)
-			rec.Fees += tx.Fee
+			rec.Failed = append(rec.Failed, failed)
+			rec.Fees += tx.Fee // cannot wrap: each fee came out of a balance
 		}
 		acct, err := s.Account(proposer)
 		if err != nil {
 			return nil, err
 		}
-		acct.Balance += p.BlockReward + rec.Fees
+		var ok bool
+		if acct.Balance, ok = add(acct.Balance, p.BlockReward+rec.Fees); !ok {
+			return nil, fmt.Errorf("block %d: the proposer's balance would overflow", b.Height)
+		}
 		if err := s.SetAccount(proposer, acct); err != nil {
 			return nil, err
 		}
@@ -329,9 +350,10 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, erro
 
 // Build makes the body of the block at height from candidate
 // transactions (in the order given), on the state r at the parent: those
-// that fail are left out and returned with their errors. It returns the
-// body and the state changes of the included transactions (without the
-// block's reward and records, which ApplyBlock adds).
+// that cannot be included (bad signature, wrong nonce, fee not covered)
+// are left out and returned with their errors; those that fail when they
+// run are included (their nonce and fee are taken) and their receipts say
+// why. It returns the body and the included transactions.
 func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, included []*Tx, rejected map[[32]byte]error, err error) {
 	s := WriteState(NewOverlay(r))
 	p, err := s.Params()
@@ -344,10 +366,12 @@ func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, inclu
 		// A failing transaction may have written part of its effects:
 		// try each on its own overlay first.
 		o := NewOverlay(s.r)
-		if err := c.applyTx(WriteState(o), &p, height, tx, true); err != nil {
+		q := p
+		if _, err := c.applyTx(WriteState(o), &q, height, tx, true); err != nil {
 			rejected[tx.Hash()] = err
 			continue
 		}
+		p = q
 		if err := o.WriteTo(s.w); err != nil {
 			return nil, nil, nil, err
 		}
@@ -357,46 +381,53 @@ func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, inclu
 	return Marshal(b), included, rejected, nil
 }
 
-// TxError is a transaction's rejection.
+// TxError is a transaction's rejection, or the reason it failed when it
+// ran: a rule of the chain, the same on every node (storage errors are
+// never TxErrors).
 type TxError struct{ Reason string }
 
 func (e *TxError) Error() string { return e.Reason }
 
 func txErr(format string, args ...any) error { return &TxError{fmt.Sprintf(format, args...)} }
 
-// CheckTx validates a transaction against state without applying it
-// (the mempool's admission check).
-func (c *Chain) CheckTx(r kv.Reader, tx *Tx) error {
+// CheckTx runs a transaction against state without applying it: the
+// error says why it cannot be included; failed, why it would fail when
+// it runs.
+func (c *Chain) CheckTx(r kv.Reader, tx *Tx) (failed error, err error) {
 	s := ReadState(r)
 	h, err := s.Height()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := s.Params()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return c.applyTx(WriteState(NewOverlay(r)), &p, h+1, tx, true)
 }
 
-func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool) error {
+// applyTx applies one transaction. err means it cannot be in a block at
+// all (signature, nonce, fee, or a storage error); failed means it is
+// included but failed when it ran: its nonce and fee are taken and its
+// other effects undone.
+func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool) (failed error, err error) {
 	if verify {
 		if err := c.checkSig(tx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	from := tx.Sender()
 	acct, err := s.Account(from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case tx.Nonce != acct.Nonce:
-		return txErr("nonce %d, account %s is at %d", tx.Nonce, from, acct.Nonce)
+		return nil, txErr("nonce %d, account %s is at %d", tx.Nonce, from, acct.Nonce)
 	case tx.Fee < p.MinFee:
-		return txErr("fee %d below the minimum %d", tx.Fee, p.MinFee)
-	case tx.Amount+tx.Fee < tx.Amount || acct.Balance < tx.Amount+tx.Fee:
-		return txErr("insufficient funds: %s has %d, the transaction needs %d", from, acct.Balance, tx.Amount+tx.Fee)
+		return nil, txErr("fee %d below the minimum %d", tx.Fee, p.MinFee)
+	case acct.Balance < tx.Fee:
+		return nil, txErr("insufficient funds for the fee: %s has %d, the fee is %d", from, acct.Balance, tx.Fee)
 	}
 	window := max(p.Window, 1)
 	if e := height / window; acct.Epoch != e {
@@ -408,7 +439,37 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 		acct.EpochNonce, acct.Epoch = acct.Nonce, e
 	}
 	acct.Nonce++
-	acct.Balance -= tx.Amount + tx.Fee
+	acct.Balance -= tx.Fee
+	if err := s.SetAccount(from, acct); err != nil {
+		return nil, err
+	}
+	// The rest runs on an overlay, kept only when it succeeds.
+	o := NewOverlay(s.w)
+	q := *p
+	failed = c.execute(WriteState(o), &q, height, tx)
+	var te *TxError
+	switch {
+	case failed == nil:
+		*p = q
+		return nil, o.WriteTo(s.w)
+	case errors.As(failed, &te):
+		return failed, nil
+	}
+	return nil, failed // storage: not the transaction's fault
+}
+
+// execute moves the amount and runs the call: the part of a transaction
+// that may fail once it is included.
+func (c *Chain) execute(s *State, p *Params, height uint64, tx *Tx) error {
+	from := tx.Sender()
+	acct, err := s.Account(from)
+	if err != nil {
+		return err
+	}
+	if acct.Balance < tx.Amount {
+		return txErr("insufficient funds: %s has %d after the fee, the transaction moves %d", from, acct.Balance, tx.Amount)
+	}
+	acct.Balance -= tx.Amount
 	if err := s.SetAccount(from, acct); err != nil {
 		return err
 	}
@@ -416,7 +477,10 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 	if err != nil {
 		return err
 	}
-	to.Balance += tx.Amount
+	var ok bool
+	if to.Balance, ok = add(to.Balance, tx.Amount); !ok {
+		return txErr("%s's balance would overflow", tx.To)
+	}
 	if err := s.SetAccount(tx.To, to); err != nil {
 		return err
 	}

@@ -12,11 +12,47 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
-	"github.com/vchain-dev/vchain/dpor/lbft"
+	"github.com/vchain-dev/vchain/kv"
 )
+
+// Bounds on what one API request may ask.
+const (
+	// maxTxBody bounds POST /v1/tx; maxTxsBody and maxBatch bound POST
+	// /v1/txs (a batch of transactions with full payloads fits).
+	maxTxBody  = 64 << 10
+	maxTxsBody = 24 << 20
+	maxBatch   = 4096
+	// maxErrors bounds the rejections listed in one answer (the rest are
+	// counted).
+	maxErrors = 64
+	// maxBlocksBody bounds the blocks of one GET /v1/blocks answer (at
+	// least one block is always sent).
+	maxBlocksBody = 16 << 20
+	// maxConns bounds the API's open connections.
+	maxConns = 512
+)
+
+// httpStatus maps a rejection to its HTTP status: 409 for a conflict
+// with what the chain or the pool holds, 429 (with Retry-After) when the
+// chain is at capacity or the sender has too much pending, 400 else.
+func httpStatus(err error) int {
+	var re *RejectError
+	if !errors.As(err, &re) {
+		return http.StatusInternalServerError
+	}
+	switch re.Code {
+	case RejectKnown, RejectStaleNonce, RejectNonceTaken:
+		return http.StatusConflict
+	case RejectBusy, RejectSenderFull:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusBadRequest
+}
 
 // Status is what GET /v1/status answers.
 type Status struct {
@@ -67,59 +103,29 @@ func (n *Node) NameOf(a chain.Address) string {
 	return a.String()
 }
 
-// Submit checks transactions and adds them to the mempool: the
-// signature, the nonce (not below the account's) and the funds. Accepted
-// ones are gossiped to the proposers.
+// Submit checks transactions and adds them to the mempool: the form and
+// signature, the nonce (not below the account's, not taken, not too far
+// ahead), the fee, and the funds with the sender's pending transactions.
+// Each error is a *RejectError. Accepted ones are gossiped to the
+// proposers. When the pool already holds as much as the chain can take
+// soon (MaxPending), new transactions are refused with RejectBusy: the
+// excess is turned away at the edge instead of queueing without bound.
 func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 	errs = map[int]error{}
-	st := chain.ReadState(n.state)
-	p, _ := st.Params()
-	txs := make([]*chain.Tx, len(raws))
-	var decoded []*chain.Tx
-	for i, raw := range raws {
-		tx, err := chain.DecodeTx(raw)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		txs[i] = tx
-		decoded = append(decoded, tx)
-	}
-	n.chain.VerifyAll(decoded, runtime.GOMAXPROCS(0))
 	var fwd [][]byte
-	for i, tx := range txs {
-		if tx == nil {
-			continue
-		}
-		var err error
-		if !n.chain.IsVerified(tx.Hash()) {
-			if err = tx.CheckSignature(n.cfg.Genesis.ChainID); err == nil {
-				err = chain.ErrBadSignature
-			}
-		}
-		if err == nil {
-			acct, _ := st.Account(tx.Sender())
-			switch {
-			case tx.Nonce < acct.Nonce:
-				err = fmt.Errorf("nonce %d already used (account at %d)", tx.Nonce, acct.Nonce)
-			case tx.Fee < p.MinFee:
-				err = fmt.Errorf("fee %d below the minimum %d", tx.Fee, p.MinFee)
-			case acct.Balance < tx.Amount+tx.Fee:
-				err = fmt.Errorf("insufficient funds: %s has %d, the transaction needs %d", tx.Sender(), acct.Balance, tx.Amount+tx.Fee)
-			}
-		}
-		if err == nil {
-			var added bool
-			if added, err = n.pool.Add(tx, tx.Hash()); added {
-				fwd = append(fwd, raws[i])
-			}
-		}
+	for i, err := range n.admit(raws, true) {
 		if err != nil {
 			errs[i] = err
-			n.met.submits.WithLabelValues("rejected").Inc()
+			var re *RejectError
+			code := "other"
+			if errors.As(err, &re) {
+				code = re.Code.String()
+			}
+			n.met.submits.WithLabelValues(code).Inc()
 			continue
 		}
 		n.met.submits.WithLabelValues("accepted").Inc()
+		fwd = append(fwd, raws[i])
 		accepted++
 	}
 	if len(fwd) > 0 {
@@ -131,6 +137,105 @@ func (n *Node) Submit(raws [][]byte) (accepted int, errs map[int]error) {
 	return accepted, errs
 }
 
+// admit decodes, verifies (in batches) and pools transactions, returning
+// one error (or nil) per transaction. fromClient applies the edge's
+// admission limit; gossip from peers fills the pool up to its bound.
+func (n *Node) admit(raws [][]byte, fromClient bool) []error {
+	errs := make([]error, len(raws))
+	txs := make([]*chain.Tx, len(raws))
+	var decoded []*chain.Tx
+	for i, raw := range raws {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			errs[i] = &RejectError{RejectMalformed, err.Error()}
+			continue
+		}
+		txs[i] = tx
+		decoded = append(decoded, tx)
+	}
+	n.chain.VerifyAll(decoded, runtime.GOMAXPROCS(0))
+	st := chain.ReadState(n.state)
+	p, _ := st.Params()
+	for i, tx := range txs {
+		if tx == nil {
+			continue
+		}
+		if !n.chain.IsVerified(tx.Hash()) {
+			err := tx.CheckSignature(n.cfg.Genesis.ChainID)
+			if err == nil {
+				err = chain.ErrBadSignature
+			}
+			errs[i] = &RejectError{RejectSignature, err.Error()}
+			continue
+		}
+		if fromClient && n.pool.Len() >= n.cfg.MaxPending {
+			errs[i] = reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
+			continue
+		}
+		acct, err := st.Account(tx.Sender())
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = n.pool.Add(tx, acct, p.MinFee)
+	}
+	return errs
+}
+
+// TxStatus is what GET /v1/tx/{hash} answers.
+type TxStatus struct {
+	Hash string `json:"hash"`
+	// Status is pending (in this node's pool), final (in a final block,
+	// succeeded), failed (in a final block, failed when it ran: its nonce
+	// and fee were taken) or unknown.
+	Status string `json:"status"`
+	Height uint64 `json:"height,omitempty"`
+	Index  int    `json:"index,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Tx tells what became of a transaction.
+func (n *Node) Tx(h [32]byte) (TxStatus, error) {
+	st := TxStatus{Hash: hex.EncodeToString(h[:]), Status: "unknown"}
+	raw, err := n.db.Get(txKey(h))
+	switch {
+	case err == nil:
+		var r txRecord
+		if err := chain.Unmarshal(raw, &r); err != nil {
+			return st, fmt.Errorf("transaction record %x: %w", h[:8], err)
+		}
+		st.Status, st.Height, st.Index, st.Error = "final", r.Height, r.Index, r.Err
+		if r.Err != "" {
+			st.Status = "failed"
+		}
+	case !errors.Is(err, kv.ErrNotFound):
+		return st, err
+	case n.pool.Has(h):
+		st.Status = "pending"
+	}
+	return st, nil
+}
+
+// AccountStatus is what GET /v1/account/{addr} answers.
+type AccountStatus struct {
+	Address chain.Address `json:"address"`
+	Balance uint64        `json:"balance"`
+	// Nonce is the committed nonce; PendingNonce also counts the
+	// sender's consecutive transactions waiting in this node's pool: the
+	// nonce to give the next one.
+	Nonce        uint64 `json:"nonce"`
+	PendingNonce uint64 `json:"pending_nonce"`
+}
+
+// Account returns an account's state and its pending nonce.
+func (n *Node) Account(a chain.Address) (AccountStatus, error) {
+	acct, err := chain.ReadState(n.state).Account(a)
+	if err != nil {
+		return AccountStatus{}, err
+	}
+	return AccountStatus{Address: a, Balance: acct.Balance, Nonce: acct.Nonce, PendingNonce: n.pool.PendingNonce(a, acct.Nonce)}, nil
+}
+
 func (n *Node) serveHTTP(ctx context.Context) error {
 	mux := http.NewServeMux()
 	js := func(w http.ResponseWriter, code int, v any) {
@@ -140,21 +245,33 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	}
 	fail := func(w http.ResponseWriter, code int, err error) { js(w, code, map[string]string{"error": err.Error()}) }
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { js(w, 200, n.Status()) })
+	retry := func(w http.ResponseWriter, code int) {
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
 	mux.HandleFunc("POST /v1/tx", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Tx string `json:"tx"`
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTxBody))
 		if err == nil {
 			err = json.Unmarshal(body, &req)
 		}
 		raw, herr := hex.DecodeString(req.Tx)
 		if err != nil || herr != nil {
-			fail(w, 400, errors.New(`want {"tx": "<hex of the encoded transaction>"}`))
+			fail(w, 400, fmt.Errorf(`want {"tx": "<hex of the encoded transaction>"} of at most %d bytes`, maxTxBody))
 			return
 		}
 		if _, errs := n.Submit([][]byte{raw}); errs[0] != nil {
-			fail(w, 400, errs[0])
+			code := httpStatus(errs[0])
+			retry(w, code)
+			var re *RejectError
+			out := map[string]string{"error": errs[0].Error()}
+			if errors.As(errs[0], &re) {
+				out["code"] = re.Code.String()
+			}
+			js(w, code, out)
 			return
 		}
 		tx, _ := chain.DecodeTx(raw)
@@ -162,25 +279,65 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		js(w, 200, map[string]string{"hash": hex.EncodeToString(h[:])})
 	})
 	mux.HandleFunc("POST /v1/txs", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-		var raws [][]byte
-		if err == nil {
-			err = chain.Unmarshal(body, &raws)
-		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTxsBody))
 		if err != nil {
+			fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("a batch of at most %d bytes", maxTxsBody))
+			return
+		}
+		var raws [][]byte
+		if err := chain.Unmarshal(body, &raws); err != nil {
 			fail(w, 400, fmt.Errorf("want a CBOR array of encoded transactions: %v", err))
+			return
+		}
+		if len(raws) > maxBatch {
+			fail(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%d transactions in one batch, at most %d", len(raws), maxBatch))
 			return
 		}
 		acc, errs := n.Submit(raws)
 		out := map[string]any{"accepted": acc}
 		if len(errs) > 0 {
+			// The first rejections, in order, and a count per reason: the
+			// answer stays small whatever the batch holds.
 			rej := map[string]string{}
-			for i, e := range errs {
-				rej[strconv.Itoa(i)] = e.Error()
+			counts := map[string]int{}
+			busy := false
+			for i := range raws {
+				e := errs[i]
+				if e == nil {
+					continue
+				}
+				code := "other"
+				var re *RejectError
+				if errors.As(e, &re) {
+					code = re.Code.String()
+					busy = busy || re.Code == RejectBusy
+				}
+				counts[code]++
+				if len(rej) < maxErrors {
+					rej[strconv.Itoa(i)] = e.Error()
+				}
 			}
 			out["rejected"] = rej
+			out["rejected_count"] = len(errs)
+			out["rejected_by_reason"] = counts
+			if busy {
+				w.Header().Set("Retry-After", "1")
+			}
 		}
 		js(w, 200, out)
+	})
+	mux.HandleFunc("GET /v1/tx/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		raw, err := hex.DecodeString(strings.TrimPrefix(r.PathValue("hash"), "0x"))
+		if err != nil || len(raw) != 32 {
+			fail(w, 400, errors.New("want a transaction hash: 64 hex digits"))
+			return
+		}
+		st, err := n.Tx([32]byte(raw))
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		js(w, 200, st)
 	})
 	mux.HandleFunc("GET /v1/account/{addr}", func(w http.ResponseWriter, r *http.Request) {
 		a, err := chain.ParseAddress(r.PathValue("addr"))
@@ -188,12 +345,12 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 			fail(w, 400, err)
 			return
 		}
-		acct, err := chain.ReadState(n.state).Account(a)
+		st, err := n.Account(a)
 		if err != nil {
 			fail(w, 500, err)
 			return
 		}
-		js(w, 200, map[string]any{"address": a, "balance": acct.Balance, "nonce": acct.Nonce})
+		js(w, 200, st)
 	})
 	mux.HandleFunc("GET /v1/blocks", func(w http.ResponseWriter, r *http.Request) {
 		from, err1 := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
@@ -203,6 +360,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 			return
 		}
 		wait, _ := strconv.Atoi(r.URL.Query().Get("wait_ms"))
+		maxN = min(maxN, 256)
 		if from > n.Head().Height && wait > 0 {
 			select {
 			case <-n.waitHead():
@@ -210,14 +368,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 			case <-r.Context().Done():
 			}
 		}
-		var out []*lbft.Block
-		for h := from; len(out) < min(maxN, 256); h++ {
-			b, err := n.Block(h)
-			if err != nil {
-				break
-			}
-			out = append(out, b)
-		}
+		out := n.blocksFrom(from, maxN, maxBlocksBody)
 		w.Header().Set("Content-Type", "application/cbor")
 		w.Write(chain.Marshal(out))
 	})
@@ -314,7 +465,11 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	n.mu.Lock()
 	n.httpAddr = ln.Addr().String()
 	n.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Every request is bounded in time: a slow body is cut off, and a
+	// long poll (wait_ms, at most 30 s) fits in the write timeout.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second,
+		WriteTimeout: 45 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10}
+	ln = limitListener(ln, maxConns)
 	go func() { <-ctx.Done(); srv.Close() }()
 	go srv.Serve(ln)
 	return nil
@@ -325,4 +480,37 @@ func (n *Node) HTTPAddr() string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.httpAddr
+}
+
+// limitListener accepts at most n connections at once; more wait in the
+// kernel's backlog until one closes.
+func limitListener(ln net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: ln, slots: make(chan struct{}, n)}
+}
+
+type limitedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

@@ -1,52 +1,139 @@
 package node
 
 import (
-	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
 )
 
+// RejectCode says why a transaction was not taken, so callers can branch
+// on it (the API maps each to an HTTP status).
+type RejectCode int
+
+// Reasons a transaction is not taken.
+const (
+	// RejectMalformed: it does not decode, or is not canonical.
+	RejectMalformed RejectCode = iota + 1
+	// RejectSignature: the signature does not verify for this chain.
+	RejectSignature
+	// RejectKnown: the pool already holds this very transaction.
+	RejectKnown
+	// RejectStaleNonce: the account's nonce is already past it.
+	RejectStaleNonce
+	// RejectNonceTaken: the pool holds another transaction of the sender
+	// with this nonce.
+	RejectNonceTaken
+	// RejectNonceGap: the nonce is too far ahead of the account's.
+	RejectNonceGap
+	// RejectFee: the fee is below the chain's minimum.
+	RejectFee
+	// RejectFunds: the balance does not cover it with the sender's
+	// pending transactions.
+	RejectFunds
+	// RejectSenderFull: the sender has as many transactions pending as
+	// one sender may.
+	RejectSenderFull
+	// RejectBusy: the pool holds as much as the chain can take soon;
+	// try again later.
+	RejectBusy
+)
+
+var rejectNames = map[RejectCode]string{
+	RejectMalformed: "malformed", RejectSignature: "bad-signature", RejectKnown: "known",
+	RejectStaleNonce: "stale-nonce", RejectNonceTaken: "nonce-taken", RejectNonceGap: "nonce-gap",
+	RejectFee: "fee", RejectFunds: "funds", RejectSenderFull: "sender-full", RejectBusy: "busy",
+}
+
+func (c RejectCode) String() string {
+	if s, ok := rejectNames[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("reject(%d)", int(c))
+}
+
+// RejectError is a transaction the node did not take, and why.
+type RejectError struct {
+	Code   RejectCode
+	Reason string
+}
+
+func (e *RejectError) Error() string { return e.Reason }
+
+func reject(code RejectCode, format string, args ...any) error {
+	return &RejectError{code, fmt.Sprintf(format, args...)}
+}
+
 // Mempool holds transactions waiting for a block: per sender, by nonce.
+// It is bounded in total and per sender, and holds only nonces from the
+// sender's account nonce up to PerSender ahead of it.
 type Mempool struct {
-	mu       sync.Mutex
-	max      int
-	byHash   map[[32]byte]*chain.Tx
-	bySender map[chain.Address]map[uint64]*chain.Tx
+	mu        sync.Mutex
+	max       int
+	perSender int
+	byHash    map[[32]byte]*chain.Tx
+	bySender  map[chain.Address]map[uint64]*chain.Tx
 }
 
-// ErrMempoolFull is returned when the pool holds its maximum.
-var ErrMempoolFull = errors.New("mempool full")
-
-// NewMempool returns a pool of at most max transactions.
-func NewMempool(max int) *Mempool {
-	return &Mempool{max: max, byHash: map[[32]byte]*chain.Tx{}, bySender: map[chain.Address]map[uint64]*chain.Tx{}}
+// NewMempool returns a pool of at most max transactions, at most
+// perSender of them from one sender.
+func NewMempool(max, perSender int) *Mempool {
+	return &Mempool{max: max, perSender: perSender, byHash: map[[32]byte]*chain.Tx{}, bySender: map[chain.Address]map[uint64]*chain.Tx{}}
 }
 
-// Add keeps tx; false when it was already there (or another with the
-// same sender and nonce is).
-func (m *Mempool) Add(tx *chain.Tx, h [32]byte) (bool, error) {
+// Add keeps tx, given the sender's account (its committed state) and the
+// chain's minimum fee; the error is a *RejectError.
+func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64) error {
+	h := tx.Hash()
+	from := tx.Sender()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.byHash[h]; ok {
-		return false, nil
+		return reject(RejectKnown, "transaction %x is already pending", h[:8])
+	}
+	q := m.bySender[from]
+	switch {
+	case tx.Nonce < acct.Nonce:
+		return reject(RejectStaleNonce, "nonce %d already used (account %s is at %d)", tx.Nonce, from, acct.Nonce)
+	case q[tx.Nonce] != nil:
+		other := q[tx.Nonce].Hash()
+		return reject(RejectNonceTaken, "nonce %d of %s is taken by pending transaction %x", tx.Nonce, from, other[:8])
+	case tx.Nonce >= acct.Nonce+uint64(m.perSender):
+		return reject(RejectNonceGap, "nonce %d is too far ahead: account %s is at %d, at most %d may wait", tx.Nonce, from, acct.Nonce, m.perSender)
+	case len(q) >= m.perSender:
+		return reject(RejectSenderFull, "%s has %d transactions pending, the most one sender may", from, len(q))
+	case tx.Fee < minFee:
+		return reject(RejectFee, "fee %d below the minimum %d", tx.Fee, minFee)
+	}
+	need, ok := tx.Cost()
+	for n, p := range q {
+		if n < acct.Nonce {
+			continue // included already; pruned soon
+		}
+		c, cok := p.Cost()
+		if need, cok = addCost(need, c, cok); !cok {
+			ok = false
+		}
+	}
+	if !ok || need > acct.Balance {
+		return reject(RejectFunds, "insufficient funds: %s has %d, its pending transactions and this one need more", from, acct.Balance)
 	}
 	if len(m.byHash) >= m.max {
-		return false, ErrMempoolFull
+		return reject(RejectBusy, "mempool full (%d transactions)", m.max)
 	}
-	from := tx.Sender()
-	q := m.bySender[from]
 	if q == nil {
 		q = map[uint64]*chain.Tx{}
 		m.bySender[from] = q
 	}
-	if _, ok := q[tx.Nonce]; ok {
-		return false, nil
-	}
 	q[tx.Nonce] = tx
 	m.byHash[h] = tx
-	return true, nil
+	return nil
+}
+
+func addCost(a, b uint64, ok bool) (uint64, bool) {
+	s := a + b
+	return s, ok && s >= a
 }
 
 // Len is how many transactions wait.
@@ -56,6 +143,27 @@ func (m *Mempool) Len() int {
 	return len(m.byHash)
 }
 
+// Has tells whether the pool holds the transaction.
+func (m *Mempool) Has(h [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.byHash[h]
+	return ok
+}
+
+// PendingNonce is the nonce the sender's next transaction should carry:
+// its account's nonce plus its consecutive pending transactions.
+func (m *Mempool) PendingNonce(a chain.Address, accountNonce uint64) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.bySender[a]
+	n := accountNonce
+	for q[n] != nil {
+		n++
+	}
+	return n
+}
+
 // Select returns up to max transactions that can go in the next block:
 // for each sender, consecutive nonces from its account's nonce (nonceOf).
 // Senders are taken round-robin, so one busy sender does not starve
@@ -63,42 +171,31 @@ func (m *Mempool) Len() int {
 func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.Tx {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	type run struct {
-		txs []*chain.Tx
-	}
 	senders := make([]chain.Address, 0, len(m.bySender))
 	for a := range m.bySender {
 		senders = append(senders, a)
 	}
 	slices.SortFunc(senders, func(a, b chain.Address) int { return slices.Compare(a[:], b[:]) })
-	runs := make([]run, 0, len(senders))
+	runs := make([][]*chain.Tx, 0, len(senders))
 	for _, a := range senders {
 		q := m.bySender[a]
 		n := nonceOf(a)
-		for nonce, tx := range q {
-			if nonce < n {
-				delete(q, nonce)
-				delete(m.byHash, tx.Hash())
-			}
-		}
-		var r run
-		for tx, ok := q[n]; ok && len(r.txs) < max; tx, ok = q[n] {
-			r.txs = append(r.txs, tx)
+		m.pruneLocked(a, q, n)
+		var run []*chain.Tx
+		for tx := q[n]; tx != nil && len(run) < max; tx = q[n] {
+			run = append(run, tx)
 			n++
 		}
-		if len(q) == 0 {
-			delete(m.bySender, a)
-		}
-		if len(r.txs) > 0 {
-			runs = append(runs, r)
+		if len(run) > 0 {
+			runs = append(runs, run)
 		}
 	}
 	var out []*chain.Tx
 	for i := 0; len(out) < max; i++ {
 		progress := false
 		for _, r := range runs {
-			if i < len(r.txs) && len(out) < max {
-				out = append(out, r.txs[i])
+			if i < len(r) && len(out) < max {
+				out = append(out, r[i])
 				progress = true
 			}
 		}
@@ -109,13 +206,41 @@ func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.T
 	return out
 }
 
-// Remove drops transactions (included in a block, or rejected).
-func (m *Mempool) Remove(txs []*chain.Tx) {
+// pruneLocked drops a sender's transactions below its account's nonce:
+// they can never run.
+func (m *Mempool) pruneLocked(a chain.Address, q map[uint64]*chain.Tx, nonce uint64) {
+	for n, tx := range q {
+		if n < nonce {
+			delete(q, n)
+			delete(m.byHash, tx.Hash())
+		}
+	}
+	if len(q) == 0 {
+		delete(m.bySender, a)
+	}
+}
+
+// Prune drops the transactions of the given senders that their accounts'
+// nonces (nonceOf) have passed: a block made them stale, whether it
+// included them or others with the same nonces.
+func (m *Mempool) Prune(senders []chain.Address, nonceOf func(chain.Address) uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, tx := range txs {
-		h := tx.Hash()
-		if _, ok := m.byHash[h]; !ok {
+	for _, a := range senders {
+		if q := m.bySender[a]; q != nil {
+			m.pruneLocked(a, q, nonceOf(a))
+		}
+	}
+}
+
+// RemoveHashes drops transactions by hash (a proposer found them
+// impossible to include).
+func (m *Mempool) RemoveHashes(hs [][32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range hs {
+		tx, ok := m.byHash[h]
+		if !ok {
 			continue
 		}
 		delete(m.byHash, h)
@@ -127,17 +252,4 @@ func (m *Mempool) Remove(txs []*chain.Tx) {
 			}
 		}
 	}
-}
-
-// RemoveHashes drops transactions by hash.
-func (m *Mempool) RemoveHashes(hs [][32]byte) {
-	m.mu.Lock()
-	var txs []*chain.Tx
-	for _, h := range hs {
-		if tx, ok := m.byHash[h]; ok {
-			txs = append(txs, tx)
-		}
-	}
-	m.mu.Unlock()
-	m.Remove(txs)
 }

@@ -52,6 +52,12 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBlockTxs bounds a proposed block (default 2,000).
 	MaxBlockTxs int
+	// MaxPending is how many transactions the pool may hold before the
+	// API refuses more (RejectBusy); gossip may fill it to twice that
+	// (default 4 blocks' worth).
+	MaxPending int
+	// MaxPerSender bounds one sender's pending transactions (default 64).
+	MaxPerSender int
 	// Clock returns the time in ms (default: the wall clock).
 	Clock func() int64
 }
@@ -70,6 +76,8 @@ type Node struct {
 	addr   chain.Address
 	lcfg   lbft.Config
 	valIdx map[string]int // validator key -> index
+	// members are the genesis proposers' keys.
+	members map[string]bool
 
 	tried    map[lbft.Hash]tried // proposals validated, by hash
 	proposed uint64
@@ -93,8 +101,18 @@ var (
 	keyVote      = []byte("n/vote")
 	keyImpeached = []byte("n/impeached")
 	prefixBlock  = []byte("n/b/")
+	prefixTx     = []byte("n/tx/") // hash -> txRecord
 	prefixState  = []byte("s/")
 )
+
+// txRecord is a final transaction's place and outcome.
+type txRecord struct {
+	Height uint64 `cbor:"1,keyasint"`
+	Index  int    `cbor:"2,keyasint"`
+	Err    string `cbor:"3,keyasint,omitempty"`
+}
+
+func txKey(h [32]byte) []byte { return append(append([]byte(nil), prefixTx...), h[:]...) }
 
 func blockKey(h uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixBlock...), h)
@@ -111,6 +129,12 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.MaxBlockTxs <= 0 {
 		cfg.MaxBlockTxs = 2000
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 4 * cfg.MaxBlockTxs
+	}
+	if cfg.MaxPerSender <= 0 {
+		cfg.MaxPerSender = 64
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return time.Now().UnixMilli() }
 	}
@@ -119,12 +143,18 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
-		pool: NewMempool(200_000), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
+		pool: NewMempool(2*cfg.MaxPending, cfg.MaxPerSender), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
 	n.state = kv.Prefixed(db, prefixState)
 	n.met = newMetrics(n)
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	n.addr = chain.AddressOf(pub)
+	n.members = map[string]bool{}
+	for _, m := range cfg.Genesis.Proposers {
+		if k, err := m.PubKey(); err == nil {
+			n.members[string(k)] = true
+		}
+	}
 	for i, v := range cfg.Genesis.Validators {
 		k, _ := v.PubKey()
 		n.valIdx[string(k)] = i
@@ -221,6 +251,26 @@ func (n *Node) Block(h uint64) (*lbft.Block, error) {
 		return nil, err
 	}
 	return &b, nil
+}
+
+// blocksFrom returns final blocks from height from on: at most maxN, and
+// no more after their bodies pass maxBytes (the first is always given).
+func (n *Node) blocksFrom(from uint64, maxN, maxBytes int) []*lbft.Block {
+	var out []*lbft.Block
+	size := 0
+	head := n.Head().Height
+	for h := from; h <= head && len(out) < maxN && size < maxBytes; h++ {
+		b, err := n.Block(h)
+		if err != nil {
+			break
+		}
+		size += len(b.Body) + 128*len(b.Commits)
+		if len(out) > 0 && size > maxBytes {
+			break
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // Head is the newest final block.
@@ -363,32 +413,20 @@ func (n *Node) onFrame(in p2p.Inbound) {
 			n.log.Debug("message dropped", "msg", m.String(), "err", err)
 		}
 	case kindTxs:
-		if n.self >= 0 {
-			return // validators take transactions from blocks only
+		if n.self >= 0 || !n.isMember(in.From) {
+			return // validators take transactions from blocks only; strangers may not gossip
 		}
 		var raw [][]byte
-		if chain.Unmarshal(in.Payload, &raw) != nil {
+		if chain.Unmarshal(in.Payload, &raw) != nil || len(raw) > maxGossipTxs {
 			return
 		}
-		for _, b := range raw {
-			if tx, err := chain.DecodeTx(b); err == nil {
-				n.pool.Add(tx, tx.Hash())
-			}
-		}
+		n.admit(raw, false) // checked like the API's, up to the pool's bound
 	case kindSyncReq:
 		var req syncRequest
 		if chain.Unmarshal(in.Payload, &req) != nil {
 			return
 		}
-		head := n.Head().Height
-		var out []*lbft.Block
-		for h := req.From; h <= head && len(out) < 64; h++ {
-			b, err := n.Block(h)
-			if err != nil {
-				break
-			}
-			out = append(out, b)
-		}
+		out := n.blocksFrom(req.From, 64, 8<<20)
 		if len(out) > 0 {
 			n.tr.Send(in.From, p2p.Frame{Kind: kindSyncResp, Payload: chain.Marshal(out)})
 		}
@@ -492,6 +530,11 @@ func (n *Node) insert(b *lbft.Block) error {
 		}
 	}
 	clear(n.tried)
+	if rec != nil {
+		for i, tx := range rec.Txs {
+			t.Set(txKey(tx.Hash()), chain.Marshal(txRecord{Height: b.Height, Index: i, Err: rec.Status(i)}))
+		}
+	}
 	t.Set(blockKey(b.Height), chain.Marshal(b))
 	t.Set(keyHead, binary.BigEndian.AppendUint64(nil, b.Height))
 	imp := n.impeached
@@ -503,7 +546,12 @@ func (n *Node) insert(b *lbft.Block) error {
 		return err
 	}
 	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
-		n.pool.Remove(rec.Txs)
+		senders := make([]chain.Address, 0, len(rec.Txs))
+		for _, tx := range rec.Txs {
+			senders = append(senders, tx.Sender())
+		}
+		st := chain.ReadState(n.state)
+		n.pool.Prune(senders, func(a chain.Address) uint64 { acct, _ := st.Account(a); return acct.Nonce })
 	}
 	kind := "normal"
 	if b.Impeach {
@@ -585,6 +633,22 @@ func (n *Node) maybePropose(now int64) int64 {
 	n.log.Debug("proposing", "height", h, "txs", len(txs)-len(rejected))
 	n.core.Propose(now, b)
 	return 0
+}
+
+// maxGossipTxs bounds the transactions of one gossip frame.
+const maxGossipTxs = 4096
+
+// isMember tells whether a key is named in the genesis (a validator or a
+// default proposer) or is an elected candidate's.
+func (n *Node) isMember(k ed25519.PublicKey) bool {
+	if _, ok := n.valIdx[string(k)]; ok {
+		return true
+	}
+	if _, ok := n.members[string(k)]; ok {
+		return true
+	}
+	_, ok, _ := chain.ReadState(n.state).CandidateInfoOf(chain.AddressOf(k))
+	return ok
 }
 
 // validatorsConnected counts the validators this node can send to.
