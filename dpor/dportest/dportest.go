@@ -51,6 +51,12 @@ func Start(t testing.TB, validators, proposers int) *Cluster {
 
 // StartWith is Start with a chance to change the genesis first.
 func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis)) *Cluster {
+	return StartNodes(t, validators, proposers, edit, nil)
+}
+
+// StartNodes is StartWith with a chance to change each node's
+// configuration too.
+func StartNodes(t testing.TB, validators, proposers int, edit func(*chain.Genesis), editNode func(i int, cfg *node.Config)) *Cluster {
 	g := &chain.Genesis{ChainID: "t", TimeMS: time.Now().UnixMilli(), PeriodMS: 50, TimeoutMS: 400, ProposersPerTerm: proposers, ViewLen: 2,
 		Balances: map[chain.Address]uint64{Address(Funded): 1_000_000}, Params: chain.DefaultParams()}
 	total := validators + proposers
@@ -91,6 +97,9 @@ func StartWith(t testing.TB, validators, proposers int, edit func(*chain.Genesis
 		}
 		cfg := node.Config{Name: fmt.Sprint(i), Dir: filepath.Join(dir, fmt.Sprint(i)), Genesis: g, Key: Key(i),
 			Listen: addrs[i], Listener: lns[i], Peers: peers, HTTP: "127.0.0.1:0"}
+		if editNode != nil {
+			editNode(i, &cfg)
+		}
 		if i == DebugNode {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
@@ -168,6 +177,9 @@ func (c *Cluster) WaitHeight(i int, h uint64, within time.Duration) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// P2PAddr is node i's p2p address.
+func (c *Cluster) P2PAddr(i int) string { return c.cfgs[i].Listen }
 
 // API is node i's HTTP address as a URL.
 func (c *Cluster) API(i int) string { return "http://" + c.Nodes[i].HTTPAddr() }

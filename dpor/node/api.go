@@ -168,16 +168,16 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 			errs[i] = &RejectError{RejectSignature, err.Error()}
 			continue
 		}
-		if fromClient && n.pool.Len() >= n.cfg.MaxPending {
-			errs[i] = reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
-			continue
-		}
 		acct, err := st.Account(tx.Sender())
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		errs[i] = n.pool.Add(tx, acct, p.MinFee)
+		limit := 2 * n.cfg.MaxPending // gossip: what other proposers admitted
+		if fromClient {
+			limit = n.cfg.MaxPending
+		}
+		errs[i] = n.pool.Add(tx, acct, p.MinFee, limit)
 	}
 	return errs
 }

@@ -83,8 +83,9 @@ func NewMempool(max, perSender int) *Mempool {
 }
 
 // Add keeps tx, given the sender's account (its committed state) and the
-// chain's minimum fee; the error is a *RejectError.
-func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64) error {
+// chain's minimum fee, unless the pool holds limit transactions (or its
+// own bound) already; the error is a *RejectError.
+func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64, limit int) error {
 	h := tx.Hash()
 	from := tx.Sender()
 	m.mu.Lock()
@@ -119,8 +120,8 @@ func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64) error {
 	if !ok || need > acct.Balance {
 		return reject(RejectFunds, "insufficient funds: %s has %d, its pending transactions and this one need more", from, acct.Balance)
 	}
-	if len(m.byHash) >= m.max {
-		return reject(RejectBusy, "mempool full (%d transactions)", m.max)
+	if limit = min(limit, m.max); len(m.byHash) >= limit {
+		return reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", len(m.byHash))
 	}
 	if q == nil {
 		q = map[uint64]*chain.Tx{}

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"net"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/vchain-dev/vchain/dpor/p2p"
@@ -77,12 +78,32 @@ func TestFrameLimits(t *testing.T) {
 	}
 }
 
+// FuzzReadFrame: ReadFrame never panics, never returns more than its
+// input held, and ReadFrameLimit never a payload as long as its limit;
+// how the bytes arrive changes nothing.
 func FuzzReadFrame(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 3, 1, 'h', 'i'})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(uint32(100), []byte{0, 0, 0, 3, 1, 'h', 'i'})
+	f.Add(uint32(3), []byte{0, 0, 0, 3, 1, 'h', 'i'})
+	f.Add(uint32(0), []byte{0, 0, 0, 1, 0})
+	f.Add(uint32(1<<20), []byte{0, 0, 0, 0, 1})
+	f.Add(uint32(1<<20), []byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	f.Add(uint32(1<<20), []byte{0x02, 0x00, 0x00, 0x01, 7, 1, 2, 3})
+	f.Add(uint32(1<<17), append([]byte{0, 1, 0, 2, 9}, make([]byte, 1<<16+1)...))
+	f.Fuzz(func(t *testing.T, limit uint32, b []byte) {
 		fr, err := p2p.ReadFrame(bytes.NewReader(b))
-		if err == nil && len(fr.Payload)+5 > len(b) {
-			t.Fatal("a frame longer than its input")
+		if err == nil && (len(fr.Payload)+5 > len(b) || len(fr.Payload) >= p2p.MaxFrame) {
+			t.Fatal("a frame longer than its input or the limit")
+		}
+		lim := int(limit % (2 << 20))
+		fl, errl := p2p.ReadFrameLimit(iotest.HalfReader(bytes.NewReader(b)), lim)
+		if errl == nil && len(fl.Payload) >= lim {
+			t.Fatalf("a payload of %d bytes under a limit of %d", len(fl.Payload), lim)
+		}
+		if err == nil && errl == nil && (fr.Kind != fl.Kind || !bytes.Equal(fr.Payload, fl.Payload)) {
+			t.Fatal("the frame depends on how its bytes arrive")
+		}
+		if err == nil && len(fr.Payload) < lim && errl != nil {
+			t.Fatalf("a frame under the limit was refused: %v", errl)
 		}
 	})
 }

@@ -7,17 +7,33 @@
 // every step it checks the safety invariants; at the end, liveness. A run
 // is a function of its Config: a failing seed replays exactly, and its
 // trace says what happened.
+//
+// With Config.Chain the cores run on the real chain (dpor/chain): Ed25519
+// validator and proposer keys in a real genesis, votes signed and verified
+// as dpor/node wires them, proposers building blocks from a seeded
+// workload of signed transfers (some invalid), validators checking
+// proposals with TryProposal on their own state, impeach bodies from
+// ImpeachBody, and final blocks applied as dpor/node's insert does. Every
+// node keeps its own chain state and blocks, which is what it restarts
+// from. An independent checker verifies every final block's commit
+// signatures itself and re-executes each final block on a reference state
+// that only it updates; every node's state after each height must equal
+// the reference's. Without Config.Chain, bodies are strings and
+// signatures MACs, which is cheaper and drives the same consensus.
 package sim
 
 import (
 	"container/heap"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/lbft"
+	"github.com/vchain-dev/vchain/kv"
 )
 
 // Behaviour is how a byzantine validator misbehaves.
@@ -60,7 +76,9 @@ const (
 	// TwoBlocks proposes two different valid blocks to different halves
 	// of the validators.
 	TwoBlocks
-	// InvalidBlock proposes a block with a bad seal.
+	// InvalidBlock proposes a block with a bad seal (with the real chain,
+	// every other one carries an invalid transaction under a good seal
+	// instead).
 	InvalidBlock
 )
 
@@ -92,7 +110,116 @@ type Config struct {
 	// Script, when set, replaces the random network with a per-message
 	// decision (used by the named schedules).
 	Script func(s *Sim, e *Envelope) Verdict
+
+	// Chain runs the real chain (see the package comment).
+	Chain bool
+	// ViewLen is the genesis's view length with the real chain (default
+	// 1): a term is Proposers × ViewLen heights, and the proposers of the
+	// next term are elected at its last height.
+	ViewLen int
+	// Restarts are planned crashes, of one node or of every node at once,
+	// at a time or at a point of storing a final block. A node restarts
+	// from what it persisted: its blocks (and chain state) and its vote
+	// record.
+	Restarts []Restart
+	// Break injects a fault into an honest core or driver. It exists for
+	// the invariants' self-tests, which show each invariant firing; an
+	// honest run leaves it NoFault.
+	Break Fault
 }
+
+// CrashPoint is where, in storing a final block, a planned crash happens.
+// The driver (as dpor/node's drain) handles a Ready in this order:
+// persist the vote record, store each final block with its state, send
+// the messages, ask for fetches, then call Advance.
+type CrashPoint int
+
+// Crash points.
+const (
+	// AtTime crashes at Restart.At, whatever the node is doing.
+	AtTime CrashPoint = iota
+	// BeforePersist crashes on the Ready that carries the final block,
+	// before any of it is done: the block is lost and must be fetched
+	// again; the vote record is the one persisted before.
+	BeforePersist
+	// BeforeStore crashes after the Ready's vote record (the next
+	// height's, which replaces this height's) is persisted and before the
+	// block is stored: the block is lost and so is the record of the
+	// node's votes at its height. This is dpor/node's order; see
+	// TestKnownCrashBetweenPersistAndStore.
+	BeforeStore
+	// BeforeSend crashes after the block is stored, before the Ready's
+	// messages are sent and before Advance.
+	BeforeSend
+	// BeforeAdvance crashes after the messages are sent, before Advance.
+	BeforeAdvance
+)
+
+var crashPointNames = []string{"at-time", "before-persist", "before-store", "before-send", "before-advance"}
+
+func (p CrashPoint) String() string { return crashPointNames[p] }
+
+// Restart is a planned crash and restart.
+type Restart struct {
+	// Node crashes, or every node when All.
+	Node int
+	All  bool
+	// At is the time of an AtTime crash. Otherwise the crash comes when
+	// Node reaches Point in storing final block Height (with All, the
+	// others crash wherever they are).
+	At     int64
+	Height uint64
+	Point  CrashPoint
+	// Down is how long the crashed nodes stay down (ms, at least 1).
+	Down int64
+
+	fired bool
+}
+
+func (r Restart) String() string {
+	who := fmt.Sprint("node ", r.Node)
+	if r.All {
+		who = "all"
+	}
+	if r.Point == AtTime {
+		return fmt.Sprintf("%s at t=%d for %d ms", who, r.At, r.Down)
+	}
+	if r.All {
+		who = fmt.Sprintf("all when node %d", r.Node)
+	}
+	return fmt.Sprintf("%s at %s of block %d for %d ms", who, r.Point, r.Height, r.Down)
+}
+
+// Fault is a deliberately broken core or driver, for the self-tests.
+type Fault int
+
+// Faults.
+const (
+	NoFault Fault = iota
+	// StaleImpeach: every driver calls Advance before it stores the
+	// block, and builds impeach bodies from its committed state without
+	// checking it is at the parent (dpor/node before the Advance
+	// contract).
+	StaleImpeach
+	// ForgedCommit: validator 0's core inserts blocks whose first commit
+	// signature is forged.
+	ForgedCommit
+	// DuplicateSigner: validator 0's core inserts blocks whose
+	// certificate repeats one signer's commit vote.
+	DuplicateSigner
+	// DoubleVote: validator 0 signs, with each prepare vote, a second
+	// prepare of the same round for another value, and sends both.
+	DoubleVote
+	// DivergeState: validator 0's driver credits a workload account with
+	// one coin too many when it stores block 2.
+	DivergeState
+	// ForgetRecord: validator 0's driver never persists its vote record.
+	ForgetRecord
+)
+
+var faultNames = []string{"none", "stale-impeach", "forged-commit", "duplicate-signer", "double-vote", "diverge-state", "forget-record"}
+
+func (f Fault) String() string { return faultNames[f] }
 
 // Verdict is a script's decision on a message.
 type Verdict struct {
@@ -113,14 +240,24 @@ type node struct {
 	id     int
 	core   *lbft.Core
 	rec    *lbft.VoteRecord // persisted vote record
-	chain  []*lbft.Block    // genesis first
+	chain  []*lbft.Block    // persisted final blocks, genesis first
 	down   bool
+	epoch  int // crashes so far: a restart is for the latest crash
 	behave Behaviour
 	// invariants state
 	lastRound  map[uint64]uint32
 	lastHigh   map[uint64]int64
-	proposedAt uint64
-	decidedAt  []int64 // time each height was inserted
+	proposedAt uint64 // volatile, as dpor/node's
+	decidedAt  []int64 // time each height was stored
+
+	// With the real chain: the node's keys, its persisted chain state,
+	// and (volatile) the proposals it validated with their state changes.
+	key   ed25519.PrivateKey
+	addr  chain.Address
+	state *kv.Mem
+	tried map[lbft.Hash]*chain.Overlay
+	// stores are final blocks a StaleImpeach driver has yet to store.
+	stores []*lbft.Block
 }
 
 // Sim is a running simulation.
@@ -132,8 +269,14 @@ type Sim struct {
 	seq     uint64
 	nodes   []*node
 	genesis *lbft.Block
-	lcfg    lbft.Config
-	keys    [][]byte
+	lcfg    lbft.Config // the string mode's core configuration
+	keys    [][]byte    // the string mode's MAC keys
+	w       *world      // the real chain
+	check   *checker
+	// quiet is when the last fault ends: GST, or the last restart after
+	// it.
+	quiet    int64
+	restarts []Restart
 	// safety bookkeeping
 	final     map[uint64]lbft.Hash
 	votes     map[voteKey]lbft.Hash // honest validators' votes
@@ -144,6 +287,7 @@ type Sim struct {
 	reports   map[prepKey]map[int]*lbft.Message // IMPEACH-PREPAREs seen, by (height, round)
 	prepVotes map[prepKey][]lbft.Vote           // honest prepare votes seen
 	revealed  map[prepKey]bool
+	signCache map[string][]byte // byzantine signatures (Ed25519 is deterministic)
 	err       error
 	// Stats of the run.
 	Stats Stats
@@ -155,6 +299,9 @@ type Stats struct {
 	Impeached         int
 	MaxRound          uint32
 	End               int64
+	// Restarts counts node restarts; Txs the transactions in final
+	// blocks and Rejected those a proposer's Build left out (real chain).
+	Restarts, Txs, Rejected int
 }
 
 type voteKey struct {
@@ -197,25 +344,40 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = 4 * cfg.Timeout
 	}
+	if cfg.ViewLen <= 0 {
+		cfg.ViewLen = 1
+	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x5eed)),
 		final: map[uint64]lbft.Hash{}, votes: map[voteKey]lbft.Hash{},
 		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}, reports: map[prepKey]map[int]*lbft.Message{},
-		prepVotes: map[prepKey][]lbft.Vote{}, revealed: map[prepKey]bool{}}
+		prepVotes: map[prepKey][]lbft.Vote{}, revealed: map[prepKey]bool{}, signCache: map[string][]byte{},
+		quiet: cfg.GST}
+	s.restarts = append([]Restart(nil), cfg.Restarts...)
 	total := cfg.Validators + cfg.Proposers + 1
-	for i := 0; i < total; i++ {
-		k := sha256.Sum256([]byte(fmt.Sprintf("sim-key-%d-%d", cfg.Seed, i)))
-		s.keys = append(s.keys, k[:])
+	if cfg.Chain {
+		if err := s.setupChain(); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := 0; i < total; i++ {
+			k := sha256.Sum256([]byte(fmt.Sprintf("sim-key-%d-%d", cfg.Seed, i)))
+			s.keys = append(s.keys, k[:])
+		}
+		s.genesis = &lbft.Block{Height: 0, Time: 0, Body: []byte("genesis")}
+		s.lcfg = lbft.Config{N: cfg.Validators, Period: cfg.Period, Timeout: cfg.Timeout,
+			Verify:        func(i int, d lbft.Hash, sig []byte) bool { return string(s.mac(i, d)) == string(sig) },
+			CheckProposal: s.checkProposal,
+			ImpeachBody:   impeachBody,
+		}
 	}
-	s.genesis = &lbft.Block{Height: 0, Time: 0, Body: []byte("genesis")}
-	s.lcfg = lbft.Config{N: cfg.Validators, Period: cfg.Period, Timeout: cfg.Timeout,
-		Verify:        func(i int, d lbft.Hash, sig []byte) bool { return string(s.mac(i, d)) == string(sig) },
-		CheckProposal: s.checkProposal,
-		ImpeachBody:   impeachBody,
-	}
+	s.check = newChecker(s)
 	for i := 0; i < total; i++ {
 		n := &node{id: i, chain: []*lbft.Block{s.genesis}, lastRound: map[uint64]uint32{}, lastHigh: map[uint64]int64{}}
 		if i < cfg.Validators {
 			n.behave = cfg.Byzantine[i]
+		}
+		if cfg.Chain {
+			s.initNode(n)
 		}
 		s.nodes = append(s.nodes, n)
 		s.boot(n)
@@ -236,8 +398,46 @@ func (s *Sim) mac(i int, d lbft.Hash) []byte {
 	return h.Sum(nil)[:16]
 }
 
-// proposerOf is the proposer node of height h.
+// sign is validator i's signature over d, for the byzantine behaviours
+// (honest cores sign through their Config).
+func (s *Sim) sign(i int, d lbft.Hash) []byte {
+	if s.w == nil {
+		return s.mac(i, d)
+	}
+	k := string(d[:]) + string(rune(i))
+	if sig, ok := s.signCache[k]; ok {
+		return sig
+	}
+	sig := ed25519.Sign(s.w.keys[i], d[:])
+	s.signCache[k] = sig
+	return sig
+}
+
+// impeachHash is the hash of the impeach block after n's head as n
+// builds it, for the byzantine behaviours.
+func (s *Sim) impeachHash(n *node) lbft.Hash {
+	head := n.core.Head()
+	cfg := s.lcfg
+	if s.w != nil {
+		cfg = lbft.Config{Period: s.cfg.Period, Timeout: s.cfg.Timeout, ImpeachBody: func(parent *lbft.Block) []byte {
+			body, _ := s.w.chain.ImpeachBody(n.state, parent)
+			return body
+		}}
+	}
+	return lbft.ImpeachBlock(&cfg, head).Hash()
+}
+
+// proposerOf is the proposer node of height h in the string mode.
 func (s *Sim) proposerOf(h uint64) int { return s.cfg.Validators + int((h-1)%uint64(s.cfg.Proposers)) }
+
+// proposerNode is the node whose turn height h was: with the real chain,
+// as the checker's reference state says.
+func (s *Sim) proposerNode(h uint64) int {
+	if s.w != nil {
+		return s.w.byAddr[s.check.proposer[h]]
+	}
+	return s.proposerOf(h)
+}
 
 func (s *Sim) checkProposal(b, parent *lbft.Block) error {
 	want := s.proposerOf(b.Height)
@@ -250,13 +450,22 @@ func (s *Sim) checkProposal(b, parent *lbft.Block) error {
 	return nil
 }
 
+// boot starts n's core from what it persisted, as dpor/node's load:
+// lbft.New(cfg, head, rec).
 func (s *Sim) boot(n *node) {
-	cfg := s.lcfg
-	cfg.Self = -1
-	if n.id < s.cfg.Validators {
-		cfg.Self = n.id
-		id := n.id
-		cfg.Sign = func(d lbft.Hash) []byte { return s.mac(id, d) }
+	var cfg lbft.Config
+	if s.w != nil {
+		cfg = s.nodeConfig(n)
+		n.tried = map[lbft.Hash]*chain.Overlay{}
+		s.check.booted(n)
+	} else {
+		cfg = s.lcfg
+		cfg.Self = -1
+		if n.id < s.cfg.Validators {
+			cfg.Self = n.id
+			id := n.id
+			cfg.Sign = func(d lbft.Hash) []byte { return s.mac(id, d) }
+		}
 	}
 	head := n.chain[len(n.chain)-1]
 	c, err := lbft.New(cfg, head, n.rec)
@@ -292,14 +501,18 @@ const (
 	evWake
 	evCrash
 	evBoot
+	evStore
 )
 
 type event struct {
-	at   int64
-	seq  uint64
-	kind eventKind
-	node int
-	env  *Envelope
+	at    int64
+	seq   uint64
+	kind  eventKind
+	node  int
+	env   *Envelope
+	epoch int   // evBoot: the crash it ends
+	down  int64 // evCrash: how long
+	all   bool  // evCrash: every node
 }
 
 type eventQueue []event

@@ -1,0 +1,265 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/dportest"
+	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/dpor/p2p"
+)
+
+// signedBy returns a transfer signed by a fresh random key: a sender the
+// chain has never funded.
+func strangerTx(t testing.TB, chainID string, nonce uint64) []byte {
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := &chain.Tx{Nonce: nonce, To: dportest.Address(7), Amount: 1, Fee: 1}
+	tx.Sign(chainID, k)
+	return chain.Marshal(tx)
+}
+
+// honestTransfer submits a funded transfer through node i's API and
+// waits until it is final there.
+func honestTransfer(t *testing.T, c *dportest.Cluster, i int, nonce, amount uint64) {
+	t.Helper()
+	to := dportest.Address(101)
+	tx := &chain.Tx{Nonce: nonce, To: to, Amount: amount, Fee: 1}
+	tx.Sign(c.Genesis.ChainID, dportest.Key(dportest.Funded))
+	if _, errs := c.Nodes[i].Submit([][]byte{chain.Marshal(tx)}); errs[0] != nil {
+		t.Fatalf("an honest transfer was refused: %v", errs[0])
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := c.Nodes[i].Tx(tx.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status == "final" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the honest transfer is %s after 15 s", st.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStrangerTransactionFlood: a key the genesis does not name connects
+// to a proposer and gossips thousands of transactions from random
+// senders (nonce 1, as the attack that filled every pool did); none
+// enters the pool, the chain goes on, and an honest user's transfer
+// lands. Random senders through the API are refused (they have no
+// funds), in one small answer.
+func TestStrangerTransactionFlood(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	_, k, _ := ed25519.GenerateKey(nil)
+	gh := c.Nodes[4].Chain().GenesisBlock().Hash()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr, err := p2p.New(ctx, p2p.Config{Key: k, Network: append([]byte(c.Genesis.ChainID+":"), gh[:]...), Peers: []string{c.P2PAddr(4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([][]byte, 2048)
+	for i := range batch {
+		batch[i] = strangerTx(t, c.Genesis.ChainID, 1)
+	}
+	for len(tr.Connected()) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		tr.Broadcast(p2p.Frame{Kind: 2, Payload: chain.Marshal(batch)})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := c.Nodes[4].Status().Mempool; n != 0 {
+		t.Fatalf("a stranger's gossip put %d transactions in the pool", n)
+	}
+	// The same through the API: refused, and the answer stays small.
+	resp, err := http.Post(c.API(4)+"/v1/txs", "application/cbor", strings.NewReader(string(chain.Marshal(batch))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var out struct {
+		Accepted      int            `json:"accepted"`
+		RejectedCount int            `json:"rejected_count"`
+		ByReason      map[string]int `json:"rejected_by_reason"`
+	}
+	json.Unmarshal(body, &out)
+	if out.Accepted != 0 || out.RejectedCount != len(batch) || out.ByReason["funds"] != len(batch) || len(body) > 16<<10 {
+		t.Fatalf("random senders through the API: %d bytes, %+v", len(body), out)
+	}
+	honestTransfer(t, c, 4, 0, 5)
+}
+
+// TestAmplificationAndOversizedBatches: a 1 MB CBOR array of empty
+// entries (a million transactions to reject) is refused whole with a
+// short answer; a malformed batch of the largest allowed length answers
+// in a bounded size; a body beyond the limit is cut off.
+func TestAmplificationAndOversizedBatches(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 1, 10*time.Second)
+	post := func(body []byte) (int, []byte) {
+		resp, err := http.Post(c.API(4)+"/v1/txs", "application/cbor", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	empties := make([][]byte, 1<<20)
+	for i := range empties {
+		empties[i] = []byte{}
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, body := post(chain.Marshal(empties))
+	if code != http.StatusRequestEntityTooLarge || len(body) > 1024 {
+		t.Fatalf("a million empty entries: HTTP %d, %d bytes", code, len(body))
+	}
+	code, body = post(chain.Marshal(empties[:4096]))
+	if code != 200 || len(body) > 16<<10 {
+		t.Fatalf("4,096 malformed entries: HTTP %d, %d bytes", code, len(body))
+	}
+	code, _ = post(make([]byte, 25<<20))
+	if code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 25 MB body: HTTP %d", code)
+	}
+	honestTransfer(t, c, 4, 0, 5)
+}
+
+// TestOverflowAndEdgeAdmission: an amount of 2^64-1 is refused for its
+// funds (the sum does not wrap); a nonce far ahead is refused; with no
+// block becoming final, the pool fills to MaxPending and the edge answers
+// 429 with Retry-After; a duplicate and a taken nonce answer 409; once
+// the validators are back, everything accepted becomes final.
+func TestOverflowAndEdgeAdmission(t *testing.T) {
+	c := dportest.StartNodes(t, 4, 1, nil, func(i int, cfg *node.Config) { cfg.MaxPending, cfg.MaxPerSender = 40, 48 })
+	c.WaitHeight(0, 1, 10*time.Second)
+	api := c.API(4)
+	key := dportest.Key(dportest.Funded)
+	submit := func(tx *chain.Tx) (int, string, http.Header) {
+		t.Helper()
+		tx.Sign(c.Genesis.ChainID, key)
+		body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
+		resp, err := http.Post(api+"/v1/tx", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r struct{ Error, Code string }
+		json.NewDecoder(resp.Body).Decode(&r)
+		return resp.StatusCode, r.Code, resp.Header
+	}
+	if code, reason, _ := submit(&chain.Tx{To: dportest.Address(7), Amount: ^uint64(0), Fee: 1}); code != 400 || reason != "funds" {
+		t.Fatalf("amount 2^64-1: HTTP %d %s", code, reason)
+	}
+	if code, reason, _ := submit(&chain.Tx{Nonce: 48, To: dportest.Address(7), Amount: 1, Fee: 1}); code != 400 || reason != "nonce-gap" {
+		t.Fatalf("a far nonce: HTTP %d %s", code, reason)
+	}
+	for i := 0; i < 4; i++ {
+		c.Stop(i) // nothing becomes final: the pool only fills
+	}
+	for n := uint64(0); n < 40; n++ {
+		if code, reason, _ := submit(&chain.Tx{Nonce: n, To: dportest.Address(7), Amount: 1, Fee: 1}); code != 200 {
+			t.Fatalf("nonce %d: HTTP %d %s", n, code, reason)
+		}
+	}
+	code, reason, hdr := submit(&chain.Tx{Nonce: 40, To: dportest.Address(7), Amount: 1, Fee: 1})
+	if code != 429 || reason != "busy" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("past MaxPending: HTTP %d %s, Retry-After %q", code, reason, hdr.Get("Retry-After"))
+	}
+	if code, reason, _ := submit(&chain.Tx{Nonce: 3, To: dportest.Address(7), Amount: 1, Fee: 1}); code != 409 || reason != "known" {
+		t.Fatalf("the same transaction again: HTTP %d %s", code, reason)
+	}
+	if code, reason, _ := submit(&chain.Tx{Nonce: 3, To: dportest.Address(8), Amount: 1, Fee: 1}); code != 409 || reason != "nonce-taken" {
+		t.Fatalf("another transaction with a taken nonce: HTTP %d %s", code, reason)
+	}
+	for i := 0; i < 4; i++ {
+		c.StartNode(i)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		acct, _ := c.Nodes[4].Account(dportest.Address(dportest.Funded))
+		if acct.Nonce == 40 && c.Nodes[4].Status().Mempool == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the validators came back: %+v, pool %d", acct, c.Nodes[4].Status().Mempool)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMempoolBounds: the pool's rules one by one.
+func TestMempoolBounds(t *testing.T) {
+	m := node.NewMempool(100, 4)
+	k := dportest.Key(1)
+	tx := func(nonce, amount uint64) *chain.Tx {
+		x := &chain.Tx{Nonce: nonce, To: dportest.Address(2), Amount: amount, Fee: 1}
+		x.Sign("t", k)
+		return x
+	}
+	acct := chain.Account{Balance: 100, Nonce: 5}
+	code := func(err error) node.RejectCode {
+		var re *node.RejectError
+		if err == nil {
+			return 0
+		}
+		if !errorsAs(err, &re) {
+			t.Fatalf("%v is not a RejectError", err)
+		}
+		return re.Code
+	}
+	for _, c := range []struct {
+		name string
+		tx   *chain.Tx
+		want node.RejectCode
+	}{
+		{"stale", tx(4, 1), node.RejectStaleNonce},
+		{"first", tx(5, 10), 0},
+		{"known", tx(5, 10), node.RejectKnown},
+		{"taken", tx(5, 11), node.RejectNonceTaken},
+		{"gap", tx(9, 1), node.RejectNonceGap},
+		{"funds with the pending", tx(6, 89), node.RejectFunds},
+		{"fits", tx(6, 87), 0},
+		{"third", tx(7, 0), 0},
+		{"fourth", tx(8, 0), node.RejectFunds},
+	} {
+		if got := code(m.Add(c.tx, acct, 1, 100)); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	if n := m.PendingNonce(dportest.Address(1), 5); n != 8 {
+		t.Fatalf("pending nonce %d, want 8", n)
+	}
+	rich := chain.Account{Balance: 1 << 40, Nonce: 5}
+	if got := code(m.Add(tx(8, 0), rich, 1, 100)); got != 0 {
+		t.Fatalf("fourth with funds: %v", got)
+	}
+	if got := code(m.Add(tx(9, 0), rich, 1, 100)); got != node.RejectNonceGap && got != node.RejectSenderFull {
+		t.Fatalf("a fifth from one sender: %v", got)
+	}
+	m.Prune([]chain.Address{dportest.Address(1)}, func(chain.Address) uint64 { return 7 })
+	if m.Len() != 2 || m.PendingNonce(dportest.Address(1), 7) != 9 {
+		t.Fatalf("after a block took nonces 5 and 6: %d pending", m.Len())
+	}
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
