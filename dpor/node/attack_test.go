@@ -2,10 +2,10 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"runtime"
