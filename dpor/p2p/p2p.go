@@ -77,14 +77,14 @@ type Inbound struct {
 
 // Defaults for the Config fields left zero.
 const (
-	DefaultIdleTimeout      = 15 * time.Second
-	DefaultFrameTimeout     = 10 * time.Second
-	DefaultMinRate          = 32 << 10 // bytes per second
-	DefaultHandshakeTimeout = 5 * time.Second
-	DefaultMaxConns         = 256
-	DefaultMaxConnsPerKey   = 2
-	DefaultMaxStrangers     = 32
-	DefaultQueueLen         = 4096
+	DefaultIdleTimeout      = 15 * time.Second // Config.IdleTimeout (KeepAlive defaults to a third of it)
+	DefaultFrameTimeout     = 10 * time.Second // Config.FrameTimeout
+	DefaultMinRate          = 32 << 10         // Config.MinRate, bytes per second
+	DefaultHandshakeTimeout = 5 * time.Second  // Config.HandshakeTimeout
+	DefaultMaxConns         = 256              // Config.MaxConns
+	DefaultMaxConnsPerKey   = 2                // Config.MaxConnsPerKey
+	DefaultMaxStrangers     = 32               // Config.MaxStrangers
+	DefaultQueueLen         = 4096             // Config.QueueLen
 )
 
 // Config describes a transport. Zero fields take their defaults.
@@ -127,10 +127,11 @@ type Config struct {
 	// once its first byte has arrived, the first n bytes of a frame must
 	// have arrived within FrameTimeout + n/MinRate (checked every 64 KiB),
 	// so a peer that announces a frame and stalls, or drips it, is cut
-	// off. Writes get the same bound. Defaults DefaultFrameTimeout and
-	// DefaultMinRate (bytes per second).
+	// off. Writes get the same bound. Default DefaultFrameTimeout.
 	FrameTimeout time.Duration
-	MinRate      int
+	// MinRate is the slowest a frame may move, in bytes per second, once
+	// FrameTimeout has passed (default DefaultMinRate).
+	MinRate int
 	// HandshakeTimeout bounds the handshake (default
 	// DefaultHandshakeTimeout).
 	HandshakeTimeout time.Duration
@@ -611,7 +612,7 @@ func (t *Transport) unregisterLocked(ic *inConn) {
 // handshake: each side sends its key and a fresh challenge, then signs
 // the other's challenge together with the network id.
 func (t *Transport) handshake(c net.Conn) (ed25519.PublicKey, error) {
-	c.SetDeadline(time.Time{})
+	c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	defer c.SetDeadline(time.Time{})
 	var mine [32]byte
 	rand.Read(mine[:])
