@@ -149,7 +149,7 @@ func newLocalnetCmd() *cobra.Command {
 	load.Flags().IntVar(&lo.Rate, "rate", 6000, "offered transactions per second")
 	load.Flags().DurationVar(&lo.Duration, "duration", 20*time.Second, "how long to offer load")
 	load.Flags().DurationVar(&lo.Warmup, "warmup", 3*time.Second, "left out of the figures")
-	load.Flags().IntVar(&lo.Accounts, "accounts", 500, "sending accounts")
+	load.Flags().IntVar(&lo.Accounts, "accounts", 1000, "sending accounts (each has one request in flight)")
 	cmd.AddCommand(up, status, down, nodeCmd, load)
 	return cmd
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,18 +23,30 @@ import (
 type LoadOptions struct {
 	// Rate is the offered load in transactions per second.
 	Rate int
-	// Duration is how long load is offered; Warmup is left out of the
-	// figures.
+	// Duration is how long load is offered; Warmup, at its start, is
+	// left out of the figures (it must be shorter than Duration).
 	Duration, Warmup time.Duration
-	// Accounts send in parallel (each its own nonce sequence).
+	// Accounts send in parallel (each its own nonce sequence, one
+	// request in flight at a time).
 	Accounts int
 	// Progress, when set, receives a line per second.
 	Progress io.Writer
 }
 
-// LoadResult is what a load run measured.
+// LoadResult is what a load run measured. Offered = Accepted + Refused +
+// Rejected + Failed; Accepted = Final + Unfinished.
 type LoadResult struct {
-	Offered, Final      int
+	// Offered counts submissions, a refused transaction's retries
+	// included.
+	Offered int
+	// Accepted were taken by a node; Refused were turned away because the
+	// chain was at capacity (429 / busy: the sender retries them later);
+	// Rejected were refused for any other reason; Failed were lost to a
+	// request error.
+	Accepted, Refused, Rejected, Failed int
+	// Final were accepted and final by the end; Unfinished were not.
+	Final, Unfinished int
+	// TPS is the rate of transactions final within the measured window.
 	TPS                 float64
 	P50, P90, P99, Max  time.Duration
 	Blocks, Impeached   int
@@ -42,15 +56,43 @@ type LoadResult struct {
 }
 
 func (r LoadResult) String() string {
-	return fmt.Sprintf("%d of %d transactions final in %.1fs: %.0f tx/s sustained; finality p50 %v, p90 %v, p99 %v, max %v; %d blocks (%.0f tx/block, %d impeached); period %d ms, timeout %d ms",
-		r.Final, r.Offered, r.Measured.Seconds(), r.TPS, r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond),
+	return fmt.Sprintf("offered %d (accepted %d, refused at capacity %d, rejected %d, failed %d); final %d, unfinished %d; "+
+		"%.0f tx/s final over %.1fs; finality p50 %v, p90 %v, p99 %v, max %v; %d blocks (%.0f tx/block, %d impeached); period %d ms, timeout %d ms",
+		r.Offered, r.Accepted, r.Refused, r.Rejected, r.Failed, r.Final, r.Unfinished, r.TPS, r.Measured.Seconds(),
+		r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond),
 		r.Max.Round(time.Millisecond), r.Blocks, r.TxsPerBlock, r.Impeached, r.PeriodMS, r.TimeoutMS)
 }
 
-// Load drives transfers through the proposers' APIs at a steady rate and
-// measures, from the final blocks one node serves, the sustained rate and
-// the time from submission to finality.
+func (o *LoadOptions) check() error {
+	switch {
+	case o.Rate <= 0:
+		return fmt.Errorf("--rate %d: want a positive rate", o.Rate)
+	case o.Duration <= 0:
+		return fmt.Errorf("--duration %v: want a positive duration", o.Duration)
+	case o.Warmup < 0 || o.Warmup >= o.Duration:
+		return fmt.Errorf("--warmup %v must be shorter than --duration %v (nothing would be measured)", o.Warmup, o.Duration)
+	case o.Accounts <= 0:
+		return fmt.Errorf("--accounts %d: want at least 1", o.Accounts)
+	}
+	return nil
+}
+
+// sender is one load account: its signed transactions in nonce order.
+type sender struct {
+	txs    [][]byte
+	busy   bool // a request holding its next transaction is in flight
+	closed bool
+}
+
+// Load drives transfers through the proposers' APIs at a steady offered
+// rate and measures, from the final blocks one node serves, the rate of
+// finality and the time from acceptance to finality. Transactions the
+// chain refuses at capacity are offered again later, as a client
+// honouring Retry-After would, and counted.
 func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	faucet, err := ReadKey(filepath.Join(l.Dir, FaucetKey))
 	if err != nil {
 		return nil, err
@@ -67,70 +109,45 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	}
 	id := l.Genesis.ChainID
 	fee := l.Genesis.Params.MinFee
-	// Fund the senders.
-	keys := make([]ed25519.PrivateKey, o.Accounts)
-	var fund [][]byte
-	var faucetAcct struct{ Nonce uint64 }
-	if err := GetJSON(c, follow+"/v1/account/"+chain.AddressOf(faucet.Public().(ed25519.PublicKey)).String(), &faucetAcct); err != nil {
-		return nil, fmt.Errorf("faucet account: %w", err)
-	}
 	perTx := uint64(10)
-	total := int(o.Duration.Seconds()*float64(o.Rate)) + o.Rate
-	perAccount := total/o.Accounts + 2
+	total := int(o.Duration.Seconds() * float64(o.Rate))
+	perAccount := total/o.Accounts + total/(4*o.Accounts) + 4
+	keys := make([]ed25519.PrivateKey, o.Accounts)
 	for i := range keys {
 		seed := sha256.Sum256(fmt.Appendf(nil, "load-%s-%d", id, i))
 		keys[i] = ed25519.NewKeyFromSeed(seed[:])
-		tx := &chain.Tx{Nonce: faucetAcct.Nonce + uint64(i), To: chain.AddressOf(keys[i].Public().(ed25519.PublicKey)),
-			Amount: uint64(perAccount) * (perTx + fee), Fee: fee}
-		tx.Sign(id, faucet)
-		fund = append(fund, chain.Marshal(tx))
 	}
-	if err := postTxs(c, apis[0], fund); err != nil {
-		return nil, fmt.Errorf("funding: %w", err)
-	}
-	last := chain.AddressOf(keys[len(keys)-1].Public().(ed25519.PublicKey))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var a struct{ Balance uint64 }
-		if GetJSON(c, follow+"/v1/account/"+last.String(), &a) == nil && a.Balance > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the senders were not funded in 30s")
-		}
+	if err := fundAccounts(c, apis[0], follow, id, faucet, keys, uint64(perAccount)*(perTx+fee), fee); err != nil {
+		return nil, err
 	}
 	// Sign everything up front: the generator must not be what limits.
-	nonces := make([]uint64, o.Accounts)
+	sink := chain.AddressOf(faucet.Public().(ed25519.PublicKey))
+	senders := make([]*sender, len(keys))
 	for i, k := range keys {
 		var a struct{ Nonce uint64 }
-		GetJSON(c, follow+"/v1/account/"+chain.AddressOf(k.Public().(ed25519.PublicKey)).String(), &a)
-		nonces[i] = a.Nonce
-	}
-	sink := chain.AddressOf(faucet.Public().(ed25519.PublicKey))
-	txs := make([][]byte, 0, total)
-	for n := 0; len(txs) < total; n++ {
-		for i, k := range keys {
-			if len(txs) == total {
-				break
-			}
-			tx := &chain.Tx{Nonce: nonces[i], To: sink, Amount: perTx, Fee: fee}
-			nonces[i]++
-			tx.Sign(id, k)
-			txs = append(txs, chain.Marshal(tx))
+		if err := GetJSON(c, follow+"/v1/account/"+chain.AddressOf(k.Public().(ed25519.PublicKey)).String(), &a); err != nil {
+			return nil, err
 		}
+		s := &sender{}
+		for n := 0; n < perAccount; n++ {
+			tx := &chain.Tx{Nonce: a.Nonce + uint64(n), To: sink, Amount: perTx, Fee: fee}
+			tx.Sign(id, k)
+			s.txs = append(s.txs, chain.Marshal(tx))
+		}
+		senders[i] = s
 	}
-	// Follow final blocks.
 	head, err := l.followHead(c, follow)
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
-	sent := make(map[[32]byte]time.Time, total)
+	res := &LoadResult{PeriodMS: l.Genesis.PeriodMS, TimeoutMS: l.Genesis.TimeoutMS}
+	accepted := make(map[[32]byte]time.Time, total)
 	type fin struct {
 		at    time.Time
 		delay time.Duration
 	}
 	var finals []fin
-	blocks, impeached := 0, 0
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	followDone := make(chan struct{})
@@ -146,17 +163,15 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 			now := time.Now()
 			mu.Lock()
 			for _, b := range bs {
-				blocks++
+				res.Blocks++
 				if b.Impeach {
-					impeached++
+					res.Impeached++
 				}
-				body, err := chain.DecodeBody(b.Body)
-				if err != nil {
-					continue
-				}
-				for _, raw := range body.Txs {
-					if t0, ok := sent[sha256.Sum256(raw)]; ok {
-						finals = append(finals, fin{now, now.Sub(t0)})
+				if body, err := chain.DecodeBody(b.Body); err == nil {
+					for _, raw := range body.Txs {
+						if t0, ok := accepted[sha256.Sum256(raw)]; ok {
+							finals = append(finals, fin{now, now.Sub(t0)})
+						}
 					}
 				}
 				from = b.Height + 1
@@ -164,50 +179,81 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 			mu.Unlock()
 		}
 	}()
-	// Offer the load: a batch every 10ms, round-robin over the proposers.
+	// Offer the load: every 10 ms, what is due, taken round-robin from
+	// the accounts with no request in flight, to the proposers in turn.
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	offered := 0
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := 0; offered < len(txs) && time.Since(start) < o.Duration; i++ {
+	sem := make(chan struct{}, 16)
+	offered, cursor := 0, 0
+	lastReport := start
+	for i := 0; time.Since(start) < o.Duration; i++ {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-tick.C:
 		}
-		due := min(int(time.Since(start).Seconds()*float64(o.Rate)), len(txs))
-		if due <= offered {
-			continue
-		}
-		batch := txs[offered:due]
-		offered = due
-		now := time.Now()
+		due := int(time.Since(start).Seconds() * float64(o.Rate))
+		var batch [][]byte
+		var from []*sender
 		mu.Lock()
-		for _, raw := range batch {
-			sent[sha256.Sum256(raw)] = now
+		for tried := 0; offered+len(batch) < due && tried < len(senders); tried++ {
+			s := senders[cursor]
+			cursor = (cursor + 1) % len(senders)
+			if s.busy || len(s.txs) == 0 {
+				continue
+			}
+			s.busy = true
+			batch = append(batch, s.txs[0])
+			from = append(from, s)
 		}
 		mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		offered += len(batch)
 		api := apis[i%len(apis)]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			postTxs(c, api, batch)
-		}()
-		if o.Progress != nil && i%100 == 0 && i > 0 {
+			codes, err := postTxs(c, api, batch)
+			now := time.Now()
 			mu.Lock()
-			fmt.Fprintf(o.Progress, "%4.0fs offered %d, final %d\n", time.Since(start).Seconds(), offered, len(finals))
+			defer mu.Unlock()
+			res.Offered += len(batch)
+			for j, s := range from {
+				s.busy = false
+				switch {
+				case err != nil || len(codes) != len(batch):
+					res.Failed++ // the next offer of this account tries it again
+				case codes[j] == '.' || codes[j] == 'K' || codes[j] == 'N' || codes[j] == 'O':
+					// taken (now, or by an earlier request whose answer was lost)
+					res.Accepted++
+					accepted[sha256.Sum256(batch[j])] = now
+					s.txs = s.txs[1:]
+				case codes[j] == 'B' || codes[j] == 'S':
+					res.Refused++ // at capacity: offered again later
+				default:
+					res.Rejected++
+					s.txs = s.txs[1:]
+				}
+			}
+		}()
+		if o.Progress != nil && time.Since(lastReport) >= time.Second {
+			lastReport = time.Now()
+			mu.Lock()
+			fmt.Fprintf(o.Progress, "%4.0fs offered %d, accepted %d, refused %d, final %d\n", time.Since(start).Seconds(), res.Offered, res.Accepted, res.Refused, len(finals))
 			mu.Unlock()
 		}
 	}
 	wg.Wait()
-	// Let the last transactions finish.
+	// Let the last accepted transactions finish.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
-		done := len(finals) >= offered
+		done := len(finals) >= len(accepted)
 		mu.Unlock()
 		if done {
 			break
@@ -217,23 +263,21 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	<-followDone
 	mu.Lock()
 	defer mu.Unlock()
-	res := &LoadResult{Offered: offered, Final: len(finals), Blocks: blocks, Impeached: impeached,
-		PeriodMS: l.Genesis.PeriodMS, TimeoutMS: l.Genesis.TimeoutMS}
+	res.Final = len(finals)
+	res.Unfinished = len(accepted) - len(finals)
 	from, to := start.Add(o.Warmup), start.Add(o.Duration)
 	var delays []time.Duration
 	inWindow := 0
 	for _, f := range finals {
 		if !f.at.Before(from) && f.at.Before(to) {
 			inWindow++
-		}
-		if f.at.After(from) {
 			delays = append(delays, f.delay)
 		}
 	}
 	res.Measured = to.Sub(from)
 	res.TPS = float64(inWindow) / res.Measured.Seconds()
-	if blocks > 0 {
-		res.TxsPerBlock = float64(len(finals)) / float64(blocks)
+	if res.Blocks > 0 {
+		res.TxsPerBlock = float64(len(finals)) / float64(res.Blocks)
 	}
 	slices.Sort(delays)
 	if len(delays) > 0 {
@@ -243,17 +287,63 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	return res, nil
 }
 
-func postTxs(c *http.Client, api string, raws [][]byte) error {
-	resp, err := c.Post(api+"/v1/txs", "application/cbor", bytes.NewReader(chain.Marshal(raws)))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", api, resp.Status)
+// fundAccounts moves amount to each key's account from the faucet, in
+// rounds that fit one sender's share of the pool, each waited for.
+func fundAccounts(c *http.Client, api, follow, chainID string, faucet ed25519.PrivateKey, keys []ed25519.PrivateKey, amount, fee uint64) error {
+	from := chain.AddressOf(faucet.Public().(ed25519.PublicKey)).String()
+	const round = 32
+	for lo := 0; lo < len(keys); lo += round {
+		var a struct {
+			Nonce uint64 `json:"nonce"`
+		}
+		if err := GetJSON(c, follow+"/v1/account/"+from, &a); err != nil {
+			return fmt.Errorf("faucet account: %w", err)
+		}
+		var txs [][]byte
+		hi := min(lo+round, len(keys))
+		for i := lo; i < hi; i++ {
+			tx := &chain.Tx{Nonce: a.Nonce + uint64(i-lo), To: chain.AddressOf(keys[i].Public().(ed25519.PublicKey)), Amount: amount, Fee: fee}
+			tx.Sign(chainID, faucet)
+			txs = append(txs, chain.Marshal(tx))
+		}
+		codes, err := postTxs(c, api, txs)
+		if err != nil {
+			return fmt.Errorf("funding: %w", err)
+		}
+		if strings.Trim(codes, ".") != "" {
+			return fmt.Errorf("funding: the node refused some transfers (%s)", codes)
+		}
+		want := a.Nonce + uint64(hi-lo)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if GetJSON(c, follow+"/v1/account/"+from, &a) == nil && a.Nonce >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("funding: the faucet's transfers were not final in 30s")
+			}
+		}
 	}
 	return nil
+}
+
+// postTxs submits a batch and returns its outcome codes (node.Codes).
+func postTxs(c *http.Client, api string, raws [][]byte) (string, error) {
+	resp, err := c.Post(api+"/v1/txs", "application/cbor", bytes.NewReader(chain.Marshal(raws)))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Codes string `json:"codes"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return "", fmt.Errorf("%s: %s", api, resp.Status)
+	}
+	if resp.StatusCode != 200 && resp.StatusCode != http.StatusTooManyRequests {
+		return "", fmt.Errorf("%s: %s: %s", api, resp.Status, out.Error)
+	}
+	return out.Codes, nil
 }
 
 func (l *Layout) followHead(c *http.Client, api string) (uint64, error) {

@@ -37,6 +37,33 @@ const (
 	maxConns = 512
 )
 
+// codeLetters are the one-letter outcomes of Codes.
+var codeLetters = map[RejectCode]byte{
+	RejectMalformed: 'M', RejectSignature: 'X', RejectKnown: 'K', RejectStaleNonce: 'O',
+	RejectNonceTaken: 'N', RejectNonceGap: 'G', RejectFee: 'E', RejectFunds: 'F',
+	RejectSenderFull: 'S', RejectBusy: 'B',
+}
+
+// Codes is the outcome of each transaction of a batch as one letter, in
+// order: '.' taken; 'B' busy (the chain is at capacity: retry), 'S' the
+// sender has too much pending, 'K' already pending, 'O' stale nonce, 'N'
+// nonce taken, 'G' nonce too far ahead, 'E' fee too low, 'F' funds, 'M'
+// malformed, 'X' bad signature, '?' anything else.
+func Codes(n int, errs map[int]error) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = '.'
+		if e := errs[i]; e != nil {
+			b[i] = '?'
+			var re *RejectError
+			if errors.As(e, &re) && codeLetters[re.Code] != 0 {
+				b[i] = codeLetters[re.Code]
+			}
+		}
+	}
+	return string(b)
+}
+
 // httpStatus maps a rejection to its HTTP status: 409 for a conflict
 // with what the chain or the pool holds, 429 (with Retry-After) when the
 // chain is at capacity or the sender has too much pending, 400 else.
@@ -144,10 +171,19 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 	errs := make([]error, len(raws))
 	txs := make([]*chain.Tx, len(raws))
 	var decoded []*chain.Tx
+	// At capacity, a client's transactions are refused before any
+	// signature is checked: the excess costs the node next to nothing.
+	full := fromClient && n.pool.Len() >= n.cfg.MaxPending
 	for i, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs[i] = &RejectError{RejectMalformed, err.Error()}
+			continue
+		case full:
+			if errs[i] = n.pool.Conflict(tx); errs[i] == nil {
+				errs[i] = reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
+			}
 			continue
 		}
 		txs[i] = tx
@@ -294,7 +330,8 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 			return
 		}
 		acc, errs := n.Submit(raws)
-		out := map[string]any{"accepted": acc}
+		out := map[string]any{"accepted": acc, "codes": Codes(len(raws), errs)}
+		status := 200
 		if len(errs) > 0 {
 			// The first rejections, in order, and a count per reason: the
 			// answer stays small whatever the batch holds.
@@ -322,9 +359,12 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 			out["rejected_by_reason"] = counts
 			if busy {
 				w.Header().Set("Retry-After", "1")
+				if acc == 0 && counts[RejectBusy.String()] == len(errs) {
+					status = http.StatusTooManyRequests // nothing taken: at capacity
+				}
 			}
 		}
-		js(w, 200, out)
+		js(w, status, out)
 	})
 	mux.HandleFunc("GET /v1/tx/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		raw, err := hex.DecodeString(strings.TrimPrefix(r.PathValue("hash"), "0x"))

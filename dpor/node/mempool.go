@@ -137,6 +137,23 @@ func addCost(a, b uint64, ok bool) (uint64, bool) {
 	return s, ok && s >= a
 }
 
+// Conflict says whether the pool holds tx already, or another
+// transaction of its sender with its nonce (a cheap check, done before
+// any signature is).
+func (m *Mempool) Conflict(tx *chain.Tx) error {
+	h := tx.Hash()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byHash[h]; ok {
+		return reject(RejectKnown, "transaction %x is already pending", h[:8])
+	}
+	if other := m.bySender[tx.Sender()][tx.Nonce]; other != nil {
+		oh := other.Hash()
+		return reject(RejectNonceTaken, "nonce %d of %s is taken by pending transaction %x", tx.Nonce, tx.Sender(), oh[:8])
+	}
+	return nil
+}
+
 // Len is how many transactions wait.
 func (m *Mempool) Len() int {
 	m.mu.Lock()

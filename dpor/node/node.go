@@ -662,11 +662,27 @@ func (n *Node) validatorsConnected() int {
 	return c
 }
 
-// gossip forwards transactions received through the API to the peers
-// that may propose.
+// gossip forwards transactions received through the API to the
+// proposers whose turns come next (the next two views, this one's
+// included): they are the ones that can include them soon, and each
+// checks every transaction it receives, so forwarding to every proposer
+// would multiply that work by the committee's size. A transaction whose
+// turn passes stays in this node's pool for its own turn.
 func (n *Node) gossip(txs [][]byte) {
-	n.tr.SendIf(p2p.Frame{Kind: kindTxs, Payload: chain.Marshal(txs)}, func(k ed25519.PublicKey) bool {
-		_, isValidator := n.valIdx[string(k)]
-		return !isValidator
-	})
+	want := map[string]bool{}
+	h := n.Head().Height
+	st := chain.ReadState(n.state)
+	for i := uint64(1); i <= 2*uint64(max(n.cfg.Genesis.ViewLen, 1)); i++ {
+		a, err := n.chain.ProposerOf(n.state, h+i)
+		if err != nil || a == n.addr {
+			continue
+		}
+		if k, err := st.PubKeyOf(a); err == nil {
+			want[string(k)] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	n.tr.SendIf(p2p.Frame{Kind: kindTxs, Payload: chain.Marshal(txs)}, func(k ed25519.PublicKey) bool { return want[string(k)] })
 }
