@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,11 +27,19 @@ func newLocalnetCmd() *cobra.Command {
 		Short: "Create the localnet (when DIR has none) and start its nodes that are down; returns once a block is final",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := localnet.Load(dir)
-			if err != nil {
-				if l, err = localnet.Create(dir, o); err != nil {
+			var l *localnet.Layout
+			var err error
+			if _, serr := os.Stat(filepath.Join(dir, "genesis.json")); serr == nil {
+				// An existing localnet: started as it is; flags given that
+				// differ from it are an error, not silently ignored.
+				if l, err = localnet.Load(dir); err != nil {
 					return err
 				}
+				if err := l.Differs(o, func(name string) bool { return cmd.Flags().Changed(name) }); err != nil {
+					return err
+				}
+			} else if l, err = localnet.Create(dir, o); err != nil {
+				return err
 			}
 			exe, err := os.Executable()
 			if err != nil {

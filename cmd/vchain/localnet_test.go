@@ -162,6 +162,18 @@ func TestCLILocalnet(t *testing.T) {
 		t.Fatalf("impeach block after %v; period + timeout is %d ms", took, period+timeout)
 	}
 	t.Logf("impeach block %v after killing the proposer (period + timeout = %d ms)", time.Since(killed).Round(time.Millisecond), period+timeout)
+	// The operator sees it at info, with its cause.
+	logDeadline := time.Now().Add(5 * time.Second)
+	for {
+		raw, _ := os.ReadFile(filepath.Join(dir, "v0", "node.log"))
+		if strings.Contains(string(raw), `"msg":"impeach block"`) && strings.Contains(string(raw), `"proposer":"`+victim+`"`) && strings.Contains(string(raw), "no valid proposal") {
+			break
+		}
+		if time.Now().After(logDeadline) {
+			t.Fatalf("v0's log has no impeach line naming %s and its cause", victim)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Restart: localnet up starts what is down; they catch up.
 	out := mustRun(t, "localnet", "up", "--dir", dir)
@@ -388,5 +400,33 @@ func TestCLITxLifecycle(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 409 {
 		t.Fatalf("a used nonce: HTTP %d, want 409", resp.StatusCode)
+	}
+}
+
+// TestCLILocalnetRefusesBadDirectories: up on a directory whose genesis
+// is invalid names the field; flags that differ from the existing
+// localnet are refused, naming the flag.
+func TestCLILocalnetRefusesBadDirectories(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	if _, err := localnet.Create(dir, localnet.Options{Validators: 4, Proposers: 2, PeriodMS: 100, TimeoutMS: 1000, ViewLen: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := run(t, "", "localnet", "up", "--dir", dir, "--validators", "7")
+	if code == 0 || !strings.Contains(errOut, "--validators 7") || !strings.Contains(errOut, "created with 4") {
+		t.Fatalf("up with another validator count: exit %d, %s", code, errOut)
+	}
+	_, errOut, code = run(t, "", "localnet", "up", "--dir", dir, "--period", "50")
+	if code == 0 || !strings.Contains(errOut, "--period 50") {
+		t.Fatalf("up with another period: exit %d, %s", code, errOut)
+	}
+	path := filepath.Join(dir, "genesis.json")
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(raw), `"timeout_ms": 1000`, `"timeout_ms": -5`, 1)), 0o644)
+	_, errOut, code = run(t, "", "localnet", "up", "--dir", dir)
+	if code == 0 || !strings.Contains(errOut, "timeout_ms") {
+		t.Fatalf("up on an invalid genesis: exit %d, %s", code, errOut)
+	}
+	if pids, _ := filepath.Glob(filepath.Join(dir, "*", "pid")); len(pids) != 0 {
+		t.Fatalf("nodes started from a refused directory: %v", pids)
 	}
 }

@@ -119,6 +119,27 @@ func Create(dir string, o Options) (*Layout, error) {
 	return l, writeJSON(filepath.Join(dir, "genesis.json"), g)
 }
 
+// Differs tells, as an error naming the flag, whether options given on
+// the command line (given reports which) differ from this localnet's.
+func (l *Layout) Differs(o Options, given func(flag string) bool) error {
+	g := l.Genesis
+	for _, c := range []struct {
+		flag      string
+		want, has int64
+	}{
+		{"validators", int64(o.Validators), int64(len(g.Validators))},
+		{"proposers", int64(o.Proposers), int64(g.ProposersPerTerm)},
+		{"period", o.PeriodMS, g.PeriodMS},
+		{"timeout", o.TimeoutMS, g.TimeoutMS},
+		{"view-len", int64(o.ViewLen), int64(g.ViewLen)},
+	} {
+		if given(c.flag) && c.want != c.has {
+			return fmt.Errorf("--%s %d: the localnet in %s was created with %d; start it without the flag, or remove the directory to create another", c.flag, c.want, l.Dir, c.has)
+		}
+	}
+	return nil
+}
+
 // Load reads a localnet directory.
 func Load(dir string) (*Layout, error) {
 	g, err := chain.LoadGenesis(filepath.Join(dir, "genesis.json"))

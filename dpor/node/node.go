@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,6 +86,10 @@ type Node struct {
 
 	// halt is why the node cannot go on (set once, by the loop).
 	halt error
+	// badProposal is why the last proposal at the current height was
+	// refused ("height H: reason"), for the impeach block's log line.
+	badProposal string
+	progress    progressWindow
 
 	mu        sync.RWMutex // guards the fields below, read by the API
 	head      *lbft.Block
@@ -294,7 +299,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g := n.cfg.Genesis
 	gh := n.chain.GenesisBlock().Hash()
 	tr, err := p2p.New(ctx, p2p.Config{Key: n.cfg.Key, Network: append([]byte(g.ChainID+":"), gh[:]...),
-		Listen: n.cfg.Listen, Listener: n.cfg.Listener, Peers: n.cfg.Peers, Logger: n.log})
+		Listen: n.cfg.Listen, Listener: n.cfg.Listener, Peers: n.cfg.Peers, Logger: n.log, Member: n.isMember})
 	if err != nil {
 		return err
 	}
@@ -394,6 +399,12 @@ func (n *Node) onFrame(in p2p.Inbound) {
 	if i, ok := n.valIdx[string(in.From)]; ok {
 		from = i
 	}
+	if !in.Member && in.Kind != kindSyncReq {
+		// Only the genesis' validators and proposers (and elected
+		// candidates) take part; anyone else may only ask for blocks.
+		n.met.dropped.WithLabelValues("stranger").Inc()
+		return
+	}
 	switch in.Kind {
 	case kindConsensus:
 		var m lbft.Message
@@ -411,10 +422,13 @@ func (n *Node) onFrame(in p2p.Inbound) {
 		if err := n.core.Step(n.cfg.Clock(), m); err != nil {
 			n.met.dropped.WithLabelValues(m.Type.String()).Inc()
 			n.log.Debug("message dropped", "msg", m.String(), "err", err)
+			if m.Type == lbft.MsgPreprepare && m.Height == n.core.Height() {
+				n.badProposal = fmt.Sprintf("height %d: %v", m.Height, err)
+			}
 		}
 	case kindTxs:
-		if n.self >= 0 || !n.isMember(in.From) {
-			return // validators take transactions from blocks only; strangers may not gossip
+		if n.self >= 0 {
+			return // validators take transactions from blocks only
 		}
 		var raw [][]byte
 		if chain.Unmarshal(in.Payload, &raw) != nil || len(raw) > maxGossipTxs {
@@ -574,7 +588,61 @@ func (n *Node) insert(b *lbft.Block) error {
 		close(w)
 	}
 	n.log.Debug("final", "height", b.Height, "round", b.Round, "impeach", b.Impeach)
+	n.report(b, rec)
 	return nil
+}
+
+// report logs what an operator needs to know about a final block: each
+// impeach block with its cause, each election, and every few seconds the
+// chain's progress and rates.
+func (n *Node) report(b *lbft.Block, rec *chain.Receipt) {
+	txs := 0
+	if rec != nil {
+		txs = len(rec.Txs)
+	}
+	if b.Impeach {
+		who := "?"
+		if rec != nil && rec.Punished != nil {
+			who = n.NameOf(*rec.Punished)
+		}
+		cause := fmt.Sprintf("no valid proposal from %s within the timeout", who)
+		if n.badProposal != "" && strings.HasPrefix(n.badProposal, fmt.Sprintf("height %d:", b.Height)) {
+			cause = "invalid proposal, " + n.badProposal
+		}
+		n.log.Info("impeach block", "height", b.Height, "proposer", who, "round", b.Round, "cause", cause)
+	}
+	if rec != nil && rec.Elected != nil {
+		names := make([]string, len(rec.Elected))
+		for i, a := range rec.Elected {
+			names[i] = n.NameOf(a)
+		}
+		n.log.Info("term elected", "term", n.cfg.Genesis.TermOf(b.Height)+1, "from_height", b.Height+1, "proposers", names)
+	}
+	p := &n.progress
+	p.blocks++
+	p.txs += txs
+	if b.Impeach {
+		p.impeached++
+	}
+	now := time.Now()
+	if p.since.IsZero() {
+		p.since = now
+		return
+	}
+	if d := now.Sub(p.since); d >= 5*time.Second {
+		n.log.Info("final blocks", "height", b.Height, "blocks_per_s", round1(float64(p.blocks)/d.Seconds()),
+			"tx_per_s", round1(float64(p.txs)/d.Seconds()), "impeached", p.impeached, "mempool", n.pool.Len(), "peers", len(n.tr.Connected()))
+		*p = progressWindow{since: now}
+	}
+}
+
+func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// progressWindow counts what was final since a moment, for the periodic
+// progress line.
+type progressWindow struct {
+	since                  time.Time
+	blocks, txs, impeached int
 }
 
 // waitHead returns a channel closed when the next block is inserted.
