@@ -363,17 +363,14 @@ func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, inclu
 	var b Body
 	rejected = map[[32]byte]error{}
 	for _, tx := range txs {
-		// A failing transaction may have written part of its effects:
-		// try each on its own overlay first.
-		o := NewOverlay(s.r)
-		q := p
-		if _, err := c.applyTx(WriteState(o), &q, height, tx, true); err != nil {
+		// applyTx writes nothing when it refuses a transaction.
+		if _, err := c.applyTx(s, &p, height, tx, true); err != nil {
+			var te *TxError
+			if !errors.As(err, &te) && !errors.Is(err, ErrBadSignature) && !errors.Is(err, ErrMalformed) {
+				return nil, nil, nil, err // storage
+			}
 			rejected[tx.Hash()] = err
 			continue
-		}
-		p = q
-		if err := o.WriteTo(s.w); err != nil {
-			return nil, nil, nil, err
 		}
 		b.Txs = append(b.Txs, Marshal(tx))
 		included = append(included, tx)
@@ -440,10 +437,39 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 	}
 	acct.Nonce++
 	acct.Balance -= tx.Fee
+	if tx.Call == nil && !isSystem(tx.To) {
+		// A plain transfer: it fails, if at all, before writing.
+		if acct.Balance < tx.Amount {
+			if err := s.SetAccount(from, acct); err != nil {
+				return nil, err
+			}
+			return txErr("insufficient funds: %s has %d after the fee, the transaction moves %d", from, acct.Balance, tx.Amount), nil
+		}
+		if tx.To == from {
+			return nil, s.SetAccount(from, acct) // to itself: only the fee goes
+		}
+		to, err := s.Account(tx.To)
+		if err != nil {
+			return nil, err
+		}
+		sum, ok := add(to.Balance, tx.Amount)
+		if !ok {
+			if err := s.SetAccount(from, acct); err != nil {
+				return nil, err
+			}
+			return txErr("%s's balance would overflow", tx.To), nil
+		}
+		acct.Balance -= tx.Amount
+		to.Balance = sum
+		if err := s.SetAccount(from, acct); err != nil {
+			return nil, err
+		}
+		return nil, s.SetAccount(tx.To, to)
+	}
 	if err := s.SetAccount(from, acct); err != nil {
 		return nil, err
 	}
-	// The rest runs on an overlay, kept only when it succeeds.
+	// A call runs on an overlay, kept only when it succeeds.
 	o := NewOverlay(s.w)
 	q := *p
 	failed = c.execute(WriteState(o), &q, height, tx)

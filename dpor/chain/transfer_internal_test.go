@@ -1,0 +1,73 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+
+	"github.com/vchain-dev/vchain/kv"
+	"pgregory.net/rapid"
+)
+
+// TestTransferFastPathAgrees: a plain transfer takes a path without an
+// overlay; whatever the balances and amounts (overflow and self-transfer
+// included), it leaves the same state and the same outcome as the
+// general path every call takes.
+func TestTransferFastPathAgrees(t *testing.T) {
+	keys := make([]ed25519.PrivateKey, 3)
+	for i := range keys {
+		seed := make([]byte, 32)
+		seed[0] = byte(i + 1)
+		keys[i] = ed25519.NewKeyFromSeed(seed)
+	}
+	c := New(&Genesis{ChainID: "t", Params: DefaultParams()})
+	rapid.Check(t, func(rt *rapid.T) {
+		bals := make([]uint64, len(keys))
+		for i := range bals {
+			bals[i] = rapid.OneOf(rapid.Uint64Range(0, 1000), rapid.Just(^uint64(0)), rapid.Uint64()).Draw(rt, fmt.Sprint("bal", i))
+		}
+		from := rapid.IntRange(0, 2).Draw(rt, "from")
+		to := rapid.IntRange(0, 2).Draw(rt, "to")
+		tx := &Tx{To: AddressOf(keys[to].Public().(ed25519.PublicKey)),
+			Amount: rapid.OneOf(rapid.Uint64Range(0, 1200), rapid.Uint64()).Draw(rt, "amount"),
+			Fee:    rapid.Uint64Range(1, 5).Draw(rt, "fee")}
+		tx.Sign("t", keys[from])
+		run := func(general bool) (string, map[string]string) {
+			st := kv.NewMem()
+			s := WriteState(st)
+			for i, k := range keys {
+				s.SetAccount(AddressOf(k.Public().(ed25519.PublicKey)), Account{Balance: bals[i]})
+			}
+			p := DefaultParams()
+			var failed, err error
+			if general {
+				// The general path: the same checks, then execute on an overlay.
+				acct, _ := s.Account(tx.Sender())
+				if acct.Balance < tx.Fee {
+					err = txErr("fee")
+				} else {
+					acct.Nonce++
+					acct.Balance -= tx.Fee
+					s.SetAccount(tx.Sender(), acct)
+					o := NewOverlay(st)
+					if failed = c.execute(WriteState(o), &p, 1, tx); failed == nil {
+						o.WriteTo(st)
+					}
+				}
+			} else {
+				failed, err = c.applyTx(s, &p, 1, tx, true)
+			}
+			out := map[string]string{}
+			for _, k := range keys {
+				a, _ := s.Account(AddressOf(k.Public().(ed25519.PublicKey)))
+				out[fmt.Sprint(k.Public())] = fmt.Sprint(a.Balance, "/", a.Nonce)
+			}
+			return fmt.Sprint(err != nil, failed != nil), out
+		}
+		g1, s1 := run(true)
+		g2, s2 := run(false)
+		if g1 != g2 || fmt.Sprint(s1) != fmt.Sprint(s2) {
+			rt.Fatalf("general path %s %v, fast path %s %v", g1, s1, g2, s2)
+		}
+	})
+}
