@@ -178,6 +178,9 @@ func (c *Cluster) WaitHeight(i int, h uint64, within time.Duration) {
 	}
 }
 
+// Config is node i's configuration (its Listener is nil once started).
+func (c *Cluster) Config(i int) node.Config { return c.cfgs[i] }
+
 // P2PAddr is node i's p2p address.
 func (c *Cluster) P2PAddr(i int) string { return c.cfgs[i].Listen }
 
