@@ -3,10 +3,12 @@ package node_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -263,3 +265,54 @@ func TestMempoolBounds(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestStalledHugeFramesAndConnectionFlood: fifty peers that complete the
+// handshake, announce a 32 MiB frame and stall, and three hundred more
+// that connect and say nothing: the node's heap grows by a few MiB at
+// most, blocks keep becoming final, and an honest transfer lands.
+func TestStalledHugeFramesAndConnectionFlood(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	gh := c.Nodes[4].Chain().GenesisBlock().Hash()
+	network := append([]byte(c.Genesis.ChainID+":"), gh[:]...)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var conns []net.Conn
+	defer func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		cn, err := net.Dial("tcp", c.P2PAddr(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, cn)
+		_, k, _ := ed25519.GenerateKey(nil)
+		if _, err := p2p.Handshake(cn, k, network, 5*time.Second); err != nil {
+			continue // past the strangers' cap: refused, as it should be
+		}
+		var hdr [5]byte
+		binary.BigEndian.PutUint32(hdr[:4], p2p.MaxFrame)
+		hdr[4] = 1
+		cn.Write(hdr[:])
+	}
+	for i := 0; i < 300; i++ {
+		cn, err := net.Dial("tcp", c.P2PAddr(4))
+		if err != nil {
+			break // the listener's backlog is full: that is the cap working
+		}
+		conns = append(conns, cn)
+	}
+	h := c.Nodes[0].Head().Height
+	c.WaitHeight(0, h+5, 15*time.Second)
+	honestTransfer(t, c, 4, 0, 5)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
+		t.Fatalf("the heap grew by %d MiB under 50 stalled 32 MiB frames", grew>>20)
+	}
+}

@@ -612,11 +612,27 @@ func (t *Transport) unregisterLocked(ic *inConn) {
 // handshake: each side sends its key and a fresh challenge, then signs
 // the other's challenge together with the network id.
 func (t *Transport) handshake(c net.Conn) (ed25519.PublicKey, error) {
-	c.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	theirKey, err := Handshake(c, t.cfg.Key, t.cfg.Network, t.cfg.HandshakeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if t.cfg.Accept != nil && !t.cfg.Accept(theirKey) {
+		return nil, errors.New("p2p: peer not accepted")
+	}
+	return theirKey, nil
+}
+
+// Handshake runs the protocol's handshake on c, either side: it proves
+// key to the peer and checks the peer's proof, both bound to network,
+// within timeout, and returns the peer's key. The transport runs it on
+// every connection; tools (and tests) that speak the protocol on a
+// connection of their own use it too.
+func Handshake(c net.Conn, key ed25519.PrivateKey, network []byte, timeout time.Duration) (ed25519.PublicKey, error) {
+	c.SetDeadline(time.Now().Add(timeout))
 	defer c.SetDeadline(time.Time{})
 	var mine [32]byte
 	rand.Read(mine[:])
-	pub := t.cfg.Key.Public().(ed25519.PublicKey)
+	pub := key.Public().(ed25519.PublicKey)
 	if _, err := c.Write(append(append([]byte{}, pub...), mine[:]...)); err != nil {
 		return nil, err
 	}
@@ -625,7 +641,7 @@ func (t *Transport) handshake(c net.Conn) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	theirKey := ed25519.PublicKey(bytes.Clone(hello[:32]))
-	sig := ed25519.Sign(t.cfg.Key, challenge(t.cfg.Network, hello[32:], pub))
+	sig := ed25519.Sign(key, challenge(network, hello[32:], pub))
 	if _, err := c.Write(sig); err != nil {
 		return nil, err
 	}
@@ -633,11 +649,8 @@ func (t *Transport) handshake(c net.Conn) (ed25519.PublicKey, error) {
 	if _, err := io.ReadFull(c, theirSig[:]); err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(theirKey, challenge(t.cfg.Network, mine[:], theirKey), theirSig[:]) {
+	if !ed25519.Verify(theirKey, challenge(network, mine[:], theirKey), theirSig[:]) {
 		return nil, errors.New("p2p: the peer did not prove its key (another chain?)")
-	}
-	if t.cfg.Accept != nil && !t.cfg.Accept(theirKey) {
-		return nil, errors.New("p2p: peer not accepted")
 	}
 	return theirKey, nil
 }
