@@ -31,6 +31,9 @@ type Options struct {
 	Validators, Proposers int
 	PeriodMS, TimeoutMS   int64
 	ViewLen               int
+	// MaxBlockTxs and MaxPending go to every node's config.json (0: the
+	// node's defaults).
+	MaxBlockTxs, MaxPending int
 }
 
 // NodeConfig is DIR/<name>/config.json.
@@ -40,6 +43,10 @@ type NodeConfig struct {
 	Listen string   `json:"listen"`
 	HTTP   string   `json:"http"`
 	Peers  []string `json:"peers"`
+	// MaxBlockTxs bounds the blocks this node proposes and MaxPending its
+	// pool's admission limit (0: the defaults).
+	MaxBlockTxs int `json:"max_block_txs,omitempty"`
+	MaxPending  int `json:"max_pending,omitempty"`
 }
 
 // Layout is a localnet directory.
@@ -101,7 +108,7 @@ func Create(dir string, o Options) (*Layout, error) {
 		}
 		p2p, api := ports[2*i], ports[2*i+1]
 		p2ps = append(p2ps, p2p)
-		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api})
+		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api, MaxBlockTxs: o.MaxBlockTxs, MaxPending: o.MaxPending})
 	}
 	for i := range l.Nodes {
 		for j, a := range p2ps {
@@ -132,6 +139,8 @@ func (l *Layout) Differs(o Options, given func(flag string) bool) error {
 		{"period", o.PeriodMS, g.PeriodMS},
 		{"timeout", o.TimeoutMS, g.TimeoutMS},
 		{"view-len", int64(o.ViewLen), int64(g.ViewLen)},
+		{"max-block-txs", int64(o.MaxBlockTxs), int64(l.Nodes[0].MaxBlockTxs)},
+		{"max-pending", int64(o.MaxPending), int64(l.Nodes[0].MaxPending)},
 	} {
 		if given(c.flag) && c.want != c.has {
 			return fmt.Errorf("--%s %d: the localnet in %s was created with %d; start it without the flag, or remove the directory to create another", c.flag, c.want, l.Dir, c.has)
@@ -207,7 +216,7 @@ func (l *Layout) NodeOptions(name string) (node.Config, error) {
 			return node.Config{}, err
 		}
 		return node.Config{Name: name, Dir: filepath.Join(l.Dir, name, "data"), Genesis: l.Genesis, Key: k,
-			Listen: nc.Listen, Peers: nc.Peers, HTTP: nc.HTTP}, nil
+			Listen: nc.Listen, Peers: nc.Peers, HTTP: nc.HTTP, MaxBlockTxs: nc.MaxBlockTxs, MaxPending: nc.MaxPending}, nil
 	}
 	return node.Config{}, fmt.Errorf("no node %q in %s", name, l.Dir)
 }
