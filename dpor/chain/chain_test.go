@@ -42,15 +42,16 @@ func testGenesis() *chain.Genesis {
 
 // harness applies blocks to an in-memory state.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	c     *chain.Chain
 	st    *kv.Mem
 	head  *lbft.Block
 	nonce map[int]uint64
 }
 
-func newHarness(t *testing.T) *harness {
-	g := testGenesis()
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, testGenesis()) }
+
+func newHarnessWith(t testing.TB, g *chain.Genesis) *harness {
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
 	}

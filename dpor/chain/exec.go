@@ -20,10 +20,41 @@ type Chain struct {
 
 	mu       sync.Mutex
 	verified map[[32]byte]bool
+	// keys caches senders' public keys in the expanded form batch
+	// verification needs (a point decompression saved per signature).
+	keys map[[32]byte]*voi.ExpandedPublicKey
 }
 
+// maxKeys bounds the expanded-key cache (about 1.5 KiB a key).
+const maxKeys = 1 << 14
+
 // New returns the chain of a genesis.
-func New(g *Genesis) *Chain { return &Chain{G: g, verified: map[[32]byte]bool{}} }
+func New(g *Genesis) *Chain {
+	return &Chain{G: g, verified: map[[32]byte]bool{}, keys: map[[32]byte]*voi.ExpandedPublicKey{}}
+}
+
+// expanded returns pub's expanded form, from the cache when it is there;
+// nil for a key that does not decode (its signatures then fail).
+func (c *Chain) expanded(pub []byte) *voi.ExpandedPublicKey {
+	k := [32]byte(pub)
+	c.mu.Lock()
+	x, ok := c.keys[k]
+	c.mu.Unlock()
+	if ok {
+		return x
+	}
+	x, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	if err != nil {
+		x = nil
+	}
+	c.mu.Lock()
+	if len(c.keys) >= maxKeys {
+		clear(c.keys)
+	}
+	c.keys[k] = x
+	c.mu.Unlock()
+	return x
+}
 
 // GenesisBlock is block 0: its hash commits to the whole genesis document.
 func (c *Chain) GenesisBlock() *lbft.Block {
@@ -154,17 +185,22 @@ func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, *Rece
 	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
 		return nil, nil, fmt.Errorf("block %d: bad seal", b.Height)
 	}
-	if body, err := DecodeBody(b.Body); err == nil {
-		var txs []*Tx
-		for _, raw := range body.Txs {
+	// Each transaction is decoded once, for the batch check and for the
+	// application.
+	var decoded []*Tx
+	if body, err := DecodeBody(b.Body); err == nil && !b.Impeach {
+		decoded = make([]*Tx, len(body.Txs))
+		var ok []*Tx
+		for i, raw := range body.Txs {
 			if tx, err := DecodeTx(raw); err == nil {
-				txs = append(txs, tx)
+				decoded[i] = tx
+				ok = append(ok, tx)
 			}
 		}
-		c.VerifyAll(txs, runtime.GOMAXPROCS(0))
+		c.VerifyAll(ok, runtime.GOMAXPROCS(0))
 	}
 	o := NewOverlay(r)
-	rec, err := c.ApplyBlock(o, b)
+	rec, err := c.applyBlock(o, b, true, decoded)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +234,11 @@ func (c *Chain) VerifyAll(txs []*Tx, workers int) {
 			defer wg.Done()
 			bv := voi.NewBatchVerifierWithCapacity(len(part))
 			for _, tx := range part {
-				bv.AddWithOptions(voi.PublicKey(tx.PubKey), tx.SigningBytes(c.G.ChainID), tx.Sig, verifyOpts)
+				if x := c.expanded(tx.PubKey); x != nil {
+					bv.AddExpandedWithOptions(x, tx.SigningBytes(c.G.ChainID), tx.Sig, verifyOpts)
+				} else {
+					bv.AddWithOptions(voi.PublicKey(tx.PubKey), tx.SigningBytes(c.G.ChainID), tx.Sig, verifyOpts)
+				}
 			}
 			_, valid := bv.Verify(rand.Reader)
 			for i, tx := range part {
@@ -247,17 +287,19 @@ func (r *Receipt) Status(i int) string {
 // fees, or, for an impeach block, the penalty; at the last block of a
 // term, deposit refunds and the election of the next term.
 func (c *Chain) ApplyBlock(t kv.Txn, b *lbft.Block) (*Receipt, error) {
-	return c.applyBlock(t, b, true)
+	return c.applyBlock(t, b, true, nil)
 }
 
 // ApplyFinal applies a block that carries a valid commit certificate
 // without checking its transactions' signatures again: 2f+1 validators,
 // f+1 of them honest, validated it.
 func (c *Chain) ApplyFinal(t kv.Txn, b *lbft.Block) (*Receipt, error) {
-	return c.applyBlock(t, b, false)
+	return c.applyBlock(t, b, false, nil)
 }
 
-func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, error) {
+// applyBlock applies b; decoded, when given, holds its transactions
+// already decoded (canonically; nil where decoding failed), by index.
+func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool, decoded []*Tx) (*Receipt, error) {
 	s := WriteState(t)
 	p, err := s.Params()
 	if err != nil {
@@ -298,7 +340,13 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool) (*Receipt, erro
 			decode = decodeFinal
 		}
 		for i, raw := range body.Txs {
-			tx, err := decode(raw)
+			var tx *Tx
+			var err error
+			if i < len(decoded) && decoded[i] != nil {
+				tx = decoded[i]
+			} else {
+				tx, err = decode(raw)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("block %d tx %d: %w", b.Height, i, err)
 			}

@@ -71,3 +71,55 @@ func TestTransferFastPathAgrees(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchAgreesWithSingle: whatever mix of good and bad signatures and
+// keys a batch holds (a forged signature, the identity point as a key
+// with a zero signature, a non-canonical key, keys seen before and
+// cached in expanded form), the batch check finds exactly the ones the
+// single check finds, on a fresh chain and on one whose key cache is
+// warm.
+func TestBatchAgreesWithSingle(t *testing.T) {
+	g := &Genesis{ChainID: "t"}
+	var txs []*Tx
+	for i := 0; i < 300; i++ {
+		seed := make([]byte, 32)
+		seed[0], seed[1] = byte(i%7), 9
+		k := ed25519.NewKeyFromSeed(seed)
+		tx := &Tx{Nonce: uint64(i), Amount: uint64(i), Fee: 1}
+		tx.Sign("t", k)
+		switch i % 10 {
+		case 3: // forged
+			tx.Sig[5] ^= 1
+		case 5: // identity point, R = identity, s = 0
+			tx.PubKey = append([]byte{1}, make([]byte, 31)...)
+			tx.Sig = append(append([]byte{1}, make([]byte, 31)...), make([]byte, 32)...)
+		case 7: // a non-canonical encoding of a key (y >= p)
+			tx.PubKey = append([]byte{0xed}, bytesOf(0xff, 30)...)
+			tx.PubKey = append(tx.PubKey, 0x7f)
+		}
+		tx.hashed = false
+		txs = append(txs, tx)
+	}
+	for _, warm := range []bool{false, true} {
+		c := New(g)
+		if warm {
+			c.VerifyAll(txs[:50], 1) // fills the key cache
+			c = &Chain{G: g, verified: map[[32]byte]bool{}, keys: c.keys}
+		}
+		c.VerifyAll(txs, 2)
+		for i, tx := range txs {
+			single := tx.CheckSignature("t") == nil
+			if c.IsVerified(tx.Hash()) != single {
+				t.Fatalf("warm=%v tx %d (case %d): batch says %v, single says %v", warm, i, i%10, c.IsVerified(tx.Hash()), single)
+			}
+		}
+	}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
