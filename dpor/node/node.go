@@ -328,6 +328,19 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case in := <-tr.Inbox():
 			n.onFrame(in)
+			// Everything already received is handled before the timers
+			// fire: a proposal that arrived in time is never impeached
+			// because the loop was busy with other frames.
+		more:
+			for i := 0; i < 1024 && n.halt == nil; i++ {
+				select {
+				case in := <-tr.Inbox():
+					n.drain()
+					n.onFrame(in)
+				default:
+					break more
+				}
+			}
 		case txs := <-n.txIn:
 			n.gossip(txs)
 		case <-timer.C:
