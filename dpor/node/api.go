@@ -507,7 +507,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	n.mu.Unlock()
 	// Every request is bounded in time: a slow body is cut off, and a
 	// long poll (wait_ms, at most 30 s) fits in the write timeout.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: n.cfg.HTTPReadTimeout,
 		WriteTimeout: 45 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 32 << 10}
 	ln = limitListener(ln, maxConns)
 	go func() { <-ctx.Done(); srv.Close() }()

@@ -316,3 +316,60 @@ func TestStalledHugeFramesAndConnectionFlood(t *testing.T) {
 		t.Fatalf("the heap grew by %d MiB under 50 stalled 32 MiB frames", grew>>20)
 	}
 }
+
+// TestSlowBodies: a hundred clients that send headers and then drip a
+// body are cut off by the read timeout, while an honest client is
+// served all along and after.
+func TestSlowBodies(t *testing.T) {
+	c := dportest.StartNodes(t, 4, 1, nil, func(i int, cfg *node.Config) { cfg.HTTPReadTimeout = time.Second })
+	c.WaitHeight(0, 1, 10*time.Second)
+	addr := strings.TrimPrefix(c.API(4), "http://")
+	var conns []net.Conn
+	defer func() {
+		for _, cn := range conns {
+			cn.Close()
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		cn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, cn)
+		cn.Write([]byte("POST /v1/txs HTTP/1.1\r\nHost: x\r\nContent-Type: application/cbor\r\nContent-Length: 1000000\r\n\r\n\x9f"))
+	}
+	stop := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(stop) {
+		for _, cn := range conns {
+			cn.Write([]byte{0x40}) // one empty entry at a time
+		}
+		if _, err := c.Nodes[4].Account(dportest.Address(1)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(c.API(4) + "/v1/status")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("an honest request while 100 bodies drip: %v", err)
+		}
+		resp.Body.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Every dripping connection was closed by the server.
+	closed := 0
+	for _, cn := range conns {
+		cn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		buf := make([]byte, 512)
+		for {
+			_, err := cn.Read(buf)
+			if err != nil {
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					closed++
+				}
+				break
+			}
+		}
+	}
+	if closed != len(conns) {
+		t.Fatalf("%d of %d dripping connections still open after the read timeout", len(conns)-closed, len(conns))
+	}
+	honestTransfer(t, c, 4, 0, 5)
+}

@@ -59,6 +59,9 @@ type Config struct {
 	MaxPending int
 	// MaxPerSender bounds one sender's pending transactions (default 64).
 	MaxPerSender int
+	// HTTPReadTimeout bounds the time to read one API request, body
+	// included (default 20 s): a client dripping its body is cut off.
+	HTTPReadTimeout time.Duration
 	// Clock returns the time in ms (default: the wall clock).
 	Clock func() int64
 }
@@ -139,6 +142,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.MaxPerSender <= 0 {
 		cfg.MaxPerSender = 64
+	}
+	if cfg.HTTPReadTimeout <= 0 {
+		cfg.HTTPReadTimeout = 20 * time.Second
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return time.Now().UnixMilli() }
