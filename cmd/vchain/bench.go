@@ -18,7 +18,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Whole-system benchmarks that print their figures",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd(), newBenchBitcoinCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd(), newBenchBitcoinCmd(), newBenchDporCmd())
 	return cmd
 }
 
