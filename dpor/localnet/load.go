@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -120,29 +121,46 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	if err := fundAccounts(c, apis[0], follow, id, faucet, keys, uint64(perAccount)*(perTx+fee), fee); err != nil {
 		return nil, err
 	}
-	// Sign everything up front: the generator must not be what limits.
+	// Sign everything up front, on every core: the generator must not be
+	// what limits.
 	sink := chain.AddressOf(faucet.Public().(ed25519.PublicKey))
 	senders := make([]*sender, len(keys))
+	nonces := make([]uint64, len(keys))
 	for i, k := range keys {
 		var a struct{ Nonce uint64 }
 		if err := GetJSON(c, follow+"/v1/account/"+chain.AddressOf(k.Public().(ed25519.PublicKey)).String(), &a); err != nil {
 			return nil, err
 		}
-		s := &sender{}
-		for n := 0; n < perAccount; n++ {
-			tx := &chain.Tx{Nonce: a.Nonce + uint64(n), To: sink, Amount: perTx, Fee: fee}
-			tx.Sign(id, k)
-			s.txs = append(s.txs, chain.Marshal(tx))
-		}
-		senders[i] = s
+		nonces[i] = a.Nonce
 	}
+	var sg sync.WaitGroup
+	workers := runtime.NumCPU()
+	for w := 0; w < workers; w++ {
+		sg.Add(1)
+		go func() {
+			defer sg.Done()
+			for i := w; i < len(keys); i += workers {
+				s := &sender{}
+				for n := 0; n < perAccount; n++ {
+					tx := &chain.Tx{Nonce: nonces[i] + uint64(n), To: sink, Amount: perTx, Fee: fee}
+					tx.Sign(id, keys[i])
+					s.txs = append(s.txs, chain.Marshal(tx))
+				}
+				senders[i] = s
+			}
+		}()
+	}
+	sg.Wait()
 	head, err := l.followHead(c, follow)
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
 	res := &LoadResult{PeriodMS: l.Genesis.PeriodMS, TimeoutMS: l.Genesis.TimeoutMS}
-	accepted := make(map[[32]byte]time.Time, total)
+	// offered holds when each transaction was last offered: a block can
+	// hold it before the answer that accepted it is read, so finality is
+	// timed from the request that was accepted.
+	offered := make(map[[32]byte]time.Time, total)
 	type fin struct {
 		at    time.Time
 		delay time.Duration
@@ -169,7 +187,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 				}
 				if body, err := chain.DecodeBody(b.Body); err == nil {
 					for _, raw := range body.Txs {
-						if t0, ok := accepted[sha256.Sum256(raw)]; ok {
+						if t0, ok := offered[sha256.Sum256(raw)]; ok {
 							finals = append(finals, fin{now, now.Sub(t0)})
 						}
 					}
@@ -186,7 +204,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
-	offered, cursor := 0, 0
+	offeredN, cursor := 0, 0
 	lastReport := start
 	for i := 0; time.Since(start) < o.Duration; i++ {
 		select {
@@ -198,7 +216,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 		var batch [][]byte
 		var from []*sender
 		mu.Lock()
-		for tried := 0; offered+len(batch) < due && tried < len(senders); tried++ {
+		for tried := 0; offeredN+len(batch) < due && tried < len(senders); tried++ {
 			s := senders[cursor]
 			cursor = (cursor + 1) % len(senders)
 			if s.busy || len(s.txs) == 0 {
@@ -207,12 +225,13 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 			s.busy = true
 			batch = append(batch, s.txs[0])
 			from = append(from, s)
+			offered[sha256.Sum256(s.txs[0])] = time.Now()
 		}
 		mu.Unlock()
 		if len(batch) == 0 {
 			continue
 		}
-		offered += len(batch)
+		offeredN += len(batch)
 		api := apis[i%len(apis)]
 		sem <- struct{}{}
 		wg.Add(1)
@@ -220,7 +239,6 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			codes, err := postTxs(c, api, batch)
-			now := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
 			res.Offered += len(batch)
@@ -232,7 +250,6 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 				case codes[j] == '.' || codes[j] == 'K' || codes[j] == 'N' || codes[j] == 'O':
 					// taken (now, or by an earlier request whose answer was lost)
 					res.Accepted++
-					accepted[sha256.Sum256(batch[j])] = now
 					s.txs = s.txs[1:]
 				case codes[j] == 'B' || codes[j] == 'S':
 					res.Refused++ // at capacity: offered again later
@@ -253,7 +270,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	// Let the last accepted transactions finish.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
-		done := len(finals) >= len(accepted)
+		done := len(finals) >= res.Accepted
 		mu.Unlock()
 		if done {
 			break
@@ -264,7 +281,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	res.Final = len(finals)
-	res.Unfinished = len(accepted) - len(finals)
+	res.Unfinished = max(res.Accepted-len(finals), 0)
 	from, to := start.Add(o.Warmup), start.Add(o.Duration)
 	var delays []time.Duration
 	inWindow := 0

@@ -174,6 +174,17 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 	// At capacity, a client's transactions are refused before any
 	// signature is checked: the excess costs the node next to nothing.
 	full := fromClient && n.pool.Len() >= n.cfg.MaxPending
+	if full && len(raws) > 1 {
+		// A batch at capacity is turned away whole, undecoded: refusing
+		// the excess must cost next to nothing, or the excess would eat
+		// the capacity it is refused for. (A single transaction is still
+		// told when it conflicts with what the pool holds.)
+		busy := reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
+		for i := range errs {
+			errs[i] = busy
+		}
+		return errs
+	}
 	for i, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		switch {
