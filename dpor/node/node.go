@@ -51,11 +51,12 @@ type Config struct {
 	// HTTP is the API's address ("" for none).
 	HTTP   string
 	Logger *slog.Logger
-	// MaxBlockTxs bounds a proposed block (default 2,000).
+	// MaxBlockTxs bounds a proposed block (default 1,000).
 	MaxBlockTxs int
 	// MaxPending is how many transactions the pool may hold before the
 	// API refuses more (RejectBusy); gossip may fill it to twice that
-	// (default 4 blocks' worth).
+	// (default 2 blocks' worth: past capacity, a transaction waits about
+	// two blocks, not longer).
 	MaxPending int
 	// MaxPerSender bounds one sender's pending transactions (default 64).
 	MaxPerSender int
@@ -135,10 +136,10 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBlockTxs <= 0 {
-		cfg.MaxBlockTxs = 2000
+		cfg.MaxBlockTxs = 1000
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 4 * cfg.MaxBlockTxs
+		cfg.MaxPending = 2 * cfg.MaxBlockTxs
 	}
 	if cfg.MaxPerSender <= 0 {
 		cfg.MaxPerSender = 64
