@@ -81,8 +81,7 @@ func (o *LoadOptions) check() error {
 // sender is one load account: its signed transactions in nonce order.
 type sender struct {
 	txs    [][]byte
-	busy   bool // a request holding its next transaction is in flight
-	closed bool
+	busy bool // a request holding its next transaction is in flight
 }
 
 // Load drives transfers through the proposers' APIs at a steady offered
