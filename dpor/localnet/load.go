@@ -80,7 +80,7 @@ func (o *LoadOptions) check() error {
 
 // sender is one load account: its signed transactions in nonce order.
 type sender struct {
-	txs    [][]byte
+	txs  [][]byte
 	busy bool // a request holding its next transaction is in flight
 }
 
