@@ -61,7 +61,10 @@ func TestResourceBombs(t *testing.T) {
 				return
 			}
 			e.fails("f", "[]", tt.code, tt.msg)
-			if d := time.Since(start); d > 3*time.Second {
+			// A bomb must end, not hang: the bound is loose because CI's two
+			// cores run other packages' tests at the same time (3 s failed
+			// there under load); speed lives in the benchmarks.
+			if d := time.Since(start); d > 30*time.Second {
 				t.Fatalf("three runs took %v", d)
 			}
 		})

@@ -246,7 +246,7 @@ func TestStalledHugeFrames(t *testing.T) {
 	if n != stalled {
 		t.Fatalf("%d of %d stalled connections were cut off (%v)", n, stalled, closed)
 	}
-	waitFor(t, 2*time.Second, "the stalled connections to be gone", func() bool {
+	waitFor(t, 5*time.Second, "the stalled connections to be gone", func() bool {
 		open, _, _, _ := srv.Counts()
 		return open == 1
 	})
@@ -254,7 +254,7 @@ func TestStalledHugeFrames(t *testing.T) {
 		t.Fatalf("the honest peer's frames stopped: %d before the cut, %d in all", mid, got.Load())
 	}
 	after2 := got.Load()
-	waitFor(t, 2*time.Second, "more honest frames", func() bool { return got.Load() > after2 })
+	waitFor(t, 5*time.Second, "more honest frames", func() bool { return got.Load() > after2 })
 }
 
 // TestDripFeed: a peer that sends a 100-byte frame a byte at a time is
@@ -287,7 +287,7 @@ func TestDripFeed(t *testing.T) {
 		}
 		took := time.Since(start)
 		<-cut
-		if took > 2*time.Second {
+		if took > 4*time.Second {
 			t.Fatalf("frame of %d: cut off only after %v", announced, took)
 		}
 		select {
@@ -321,7 +321,7 @@ func TestKeepAlive(t *testing.T) {
 	if !closedWithin(silent, 5*time.Second) {
 		t.Fatal("a silent peer was not dropped")
 	}
-	if took := time.Since(start); took < idle*9/10 || took > 2*time.Second {
+	if took := time.Since(start); took < idle*9/10 || took > 4*time.Second {
 		t.Fatalf("a silent peer was dropped after %v (idle limit %v)", took, idle)
 	}
 
@@ -391,7 +391,7 @@ func TestConnectionFlood(t *testing.T) {
 	if _, n := countClosed(held, 3*hsTimeout); n != len(held) {
 		t.Fatalf("%d of %d stalled handshakes ended", n, len(held))
 	}
-	waitFor(t, 2*time.Second, "the stalled handshakes to be gone", func() bool {
+	waitFor(t, 5*time.Second, "the stalled handshakes to be gone", func() bool {
 		open, _, _, _ := srv.Counts()
 		return open == 0
 	})
@@ -415,7 +415,7 @@ func TestConnectionFlood(t *testing.T) {
 	for range maxConns - maxStrangers {
 		dialRaw(t, addr)
 	}
-	waitFor(t, 2*time.Second, "the slots to fill", func() bool {
+	waitFor(t, 5*time.Second, "the slots to fill", func() bool {
 		open, _, _, _ := srv.Counts()
 		return open == maxConns
 	})
@@ -532,7 +532,7 @@ func TestOversizedFrame(t *testing.T) {
 	c := rawPeer(t, srv.Addr().String(), key(4))
 	c.Write(header(0xffffffff, 7))
 	c.Write(make([]byte, 1000))
-	if !closedWithin(c, 2*time.Second) {
+	if !closedWithin(c, 5*time.Second) {
 		t.Fatal("a peer announcing a 4 GiB frame was not cut off")
 	}
 	if len(srv.Inbox()) != 0 {
