@@ -405,7 +405,8 @@ func TestCLITxLifecycle(t *testing.T) {
 
 // TestCLILocalnetRefusesBadDirectories: up on a directory whose genesis
 // is invalid names the field; flags that differ from the existing
-// localnet are refused, naming the flag.
+// localnet are refused, naming the flag; a load whose warmup outlasts it
+// is refused.
 func TestCLILocalnetRefusesBadDirectories(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "net")
 	if _, err := localnet.Create(dir, localnet.Options{Validators: 4, Proposers: 2, PeriodMS: 100, TimeoutMS: 1000, ViewLen: 3}); err != nil {
@@ -418,6 +419,10 @@ func TestCLILocalnetRefusesBadDirectories(t *testing.T) {
 	_, errOut, code = run(t, "", "localnet", "up", "--dir", dir, "--period", "50")
 	if code == 0 || !strings.Contains(errOut, "--period 50") {
 		t.Fatalf("up with another period: exit %d, %s", code, errOut)
+	}
+	_, errOut, code = run(t, "", "localnet", "load", "--dir", dir, "--duration", "10s", "--warmup", "30s")
+	if code == 0 || !strings.Contains(errOut, "--warmup 30s must be shorter than --duration 10s") {
+		t.Fatalf("load with a warmup longer than the run: exit %d, %s", code, errOut)
 	}
 	path := filepath.Join(dir, "genesis.json")
 	raw, _ := os.ReadFile(path)
