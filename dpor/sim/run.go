@@ -7,16 +7,44 @@ import (
 	"github.com/vchain-dev/vchain/dpor/lbft"
 )
 
-// drain carries out what a node's core asks for, checking the safety
-// invariants on what it signs and inserts.
+// drain carries out what a node's core asks for, as dpor/node's drain:
+// persist the vote record, store the final blocks with their state, send
+// the messages, ask for fetches, and Advance once blocks are stored. It
+// checks the safety invariants on what the node signs and stores, and
+// crashes the node where a planned restart says.
 func (s *Sim) drain(n *node) {
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 100 && !n.down && s.err == nil; i++ {
 		rd := n.core.Ready()
-		if rd.Persist != nil {
+		var h uint64
+		decided := len(rd.Insert) > 0
+		if decided {
+			h = rd.Insert[0].Height
+			if s.crashAt(n, h, BeforePersist) {
+				return
+			}
+		}
+		if rd.Persist != nil && !(s.cfg.Break == ForgetRecord && n.id == 0) {
 			n.rec = rd.Persist // durable before anything is sent
 		}
+		if decided && s.crashAt(n, h, BeforeStore) {
+			return
+		}
+		if decided && s.cfg.Break == StaleImpeach {
+			// Broken: Advance now, and the blocks reach the store later.
+			n.core.Advance(s.now)
+			n.stores = append(n.stores, rd.Insert...)
+			for range rd.Insert {
+				s.push(event{at: s.now + s.cfg.Period + 2*s.cfg.Timeout, kind: evStore, node: n.id, epoch: n.epoch})
+			}
+			rd.Insert = nil
+		}
 		for _, b := range rd.Insert {
-			s.inserted(n, b)
+			if !s.store(n, b) {
+				return
+			}
+		}
+		if decided && (s.crashAt(n, h, BeforeSend) || s.crashPending() && n.down) {
+			return
 		}
 		for _, m := range rd.Messages {
 			s.outgoing(n, m)
@@ -24,9 +52,14 @@ func (s *Sim) drain(n *node) {
 		for _, f := range rd.Fetch {
 			s.fetch(n, f)
 		}
-		s.checkNode(n)
-		if len(rd.Insert) > 0 {
-			n.core.Advance(s.now) // the inserted block is in place: go on
+		if decided && s.crashAt(n, h, BeforeAdvance) {
+			return
+		}
+		s.checkNode(n, rd.Persist)
+		if decided {
+			if s.cfg.Break != StaleImpeach {
+				n.core.Advance(s.now) // the stored block is in place: go on
+			}
 			continue
 		}
 		if rd.Wake > s.now {
@@ -36,48 +69,183 @@ func (s *Sim) drain(n *node) {
 			break
 		}
 	}
-	s.maybePropose(n)
+	if !n.down && s.err == nil {
+		s.maybePropose(n)
+	}
 }
 
-func (s *Sim) checkNode(n *node) {
+// crashAt crashes n (or every node) when a planned restart names this
+// point of storing block h.
+func (s *Sim) crashAt(n *node, h uint64, p CrashPoint) bool {
+	for i := range s.restarts {
+		r := &s.restarts[i]
+		if r.fired || r.Point != p || r.Height != h || r.Node != n.id {
+			continue
+		}
+		r.fired = true
+		s.Stats.PointCrashes[p]++
+		if s.w != nil && (s.w.g.IsCheckpoint(h) || s.w.g.IsCheckpoint(h-1) || h == 1) {
+			s.Stats.BoundaryCrashes++
+		}
+		if r.All {
+			s.logf("every node is to crash: node %d is at %s of block %d", n.id, p, h)
+			s.crashAll(r.Down)
+		} else {
+			s.logf("node %d crashes at %s of block %d", n.id, p, h)
+			s.crash(n, r.Down)
+		}
+		return n.down
+	}
+	return false
+}
+
+// crashAll crashes every node, unless validators have prepared a block
+// no node has stored (see Config.CrashAllAnywhere): then the crash waits
+// until a node stores it.
+func (s *Sim) crashAll(down int64) {
+	if !s.cfg.CrashAllAnywhere && s.bodyAtRisk() {
+		s.logf("the crash of every node waits: a prepared block is stored nowhere yet")
+		s.pendingAll = append(s.pendingAll, down)
+		return
+	}
+	s.logf("every node crashes")
+	s.Stats.CrashAlls++
+	for _, m := range s.nodes {
+		s.crash(m, down)
+	}
+}
+
+// crashPending carries out the crashes of every node that waited, once
+// the block is stored (by the node storing it now).
+func (s *Sim) crashPending() bool {
+	if len(s.pendingAll) == 0 || s.bodyAtRisk() {
+		return false
+	}
+	down := s.pendingAll[0]
+	s.pendingAll = s.pendingAll[1:]
+	s.logf("every node crashes (it waited)")
+	s.Stats.CrashAlls++
+	for _, m := range s.nodes {
+		s.crash(m, down)
+	}
+	return true
+}
+
+// bodyAtRisk tells whether a validator's persisted record holds a vote
+// for a proposer's block at the height no honest validator has stored
+// yet: a block whose body only the nodes' memories hold (only validators
+// answer for final blocks, and a silent one does not).
+func (s *Sim) bodyAtRisk() bool {
+	top := uint64(0)
+	for _, n := range s.nodes[:s.cfg.Validators] {
+		if n.behave == Honest {
+			top = max(top, uint64(len(n.chain)-1))
+		}
+	}
+	h := top + 1
+	for _, n := range s.nodes[:s.cfg.Validators] {
+		r := n.rec
+		if r == nil || r.Height != h {
+			continue
+		}
+		imp := s.impeachAtHeight(h)
+		for _, x := range r.Prepared {
+			if x != imp {
+				return true
+			}
+		}
+		for _, x := range r.Committed {
+			if x != imp {
+				return true
+			}
+		}
+		if r.HighCert != nil && r.HighCert.Value != imp {
+			return true
+		}
+	}
+	return false
+}
+
+// impeachAtHeight is the hash of the impeach block at height h, the one
+// after the final block h-1.
+func (s *Sim) impeachAtHeight(h uint64) lbft.Hash {
+	if x, ok := s.impeachAt[h]; ok {
+		return x
+	}
+	parent := s.check.blocks[h-1]
+	cfg := s.lcfg
+	if s.w != nil {
+		cfg = lbft.Config{Period: s.cfg.Period, Timeout: s.cfg.Timeout, ImpeachBody: func(p *lbft.Block) []byte {
+			body, err := s.check.chain.ImpeachBody(s.check.snaps[h-1], p)
+			if err != nil {
+				panic(err)
+			}
+			return body
+		}}
+	}
+	x := lbft.ImpeachBlock(&cfg, parent).Hash()
+	s.impeachAt[h] = x
+	return x
+}
+
+// crash stops n: what it did not persist is lost (its core, the
+// proposals it validated, whether it proposed). It restarts after down ms.
+func (s *Sim) crash(n *node, down int64) {
+	if n.down {
+		return
+	}
+	n.down, n.core, n.tried, n.proposedAt, n.stores = true, nil, nil, 0, nil
+	n.epoch++
+	at := s.now + max(down, 1)
+	s.push(event{at: at, kind: evBoot, node: n.id, epoch: n.epoch})
+	s.quiet = max(s.quiet, at)
+}
+
+// checkNode checks that an honest validator's round, and the highest
+// certificate of the records it persists, never go back at a height.
+func (s *Sim) checkNode(n *node, persisted *lbft.VoteRecord) {
 	if n.id >= s.cfg.Validators || n.behave != Honest || n.core == nil {
 		return
 	}
 	h, r := n.core.Height(), n.core.Round()
 	if last, ok := n.lastRound[h]; ok && r < last {
-		s.fail("validator %d went back from round %d to %d at height %d", n.id, last, r, h)
+		s.fail("MONOTONICITY: validator %d went back from round %d to %d at height %d", n.id, last, r, h)
 	}
 	n.lastRound[h] = r
 	if r > s.Stats.MaxRound {
 		s.Stats.MaxRound = r
 	}
-	rec := n.core.Record()
+	if persisted == nil {
+		return
+	}
+	h = persisted.Height
 	hr := int64(-1)
-	if rec.HighCert != nil {
-		hr = int64(rec.HighCert.Round)
+	if persisted.HighCert != nil {
+		hr = int64(persisted.HighCert.Round)
 	}
 	if last, ok := n.lastHigh[h]; ok && hr < last {
-		s.fail("validator %d's highest certificate went back from round %d to %d at height %d", n.id, last, hr, h)
+		s.fail("MONOTONICITY: validator %d's highest certificate went back from round %d to %d at height %d", n.id, last, hr, h)
 	}
 	n.lastHigh[h] = hr
 }
 
-func (s *Sim) inserted(n *node, b *lbft.Block) {
+// store stores a final block as the node's driver does (with the real
+// chain, applying it to the node's state in one batch), and has the
+// checker judge it. A block the node cannot apply is a violation.
+func (s *Sim) store(n *node, b *lbft.Block) bool {
+	if n.id == 0 && (s.cfg.Break == ForgedCommit || s.cfg.Break == DuplicateSigner) {
+		b = s.breakCert(b)
+	}
 	head := n.chain[len(n.chain)-1]
 	if b.Height != head.Height+1 || b.Parent != head.Hash() {
 		s.fail("node %d inserted block %d that does not extend its head %d", n.id, b.Height, head.Height)
-		return
-	}
-	if err := lbft.CheckFinal(&s.lcfg, b); err != nil {
-		s.fail("node %d inserted a block without a valid certificate: %v", n.id, err)
+		return false
 	}
 	x := b.Hash()
-	if prev, ok := s.final[b.Height]; ok && prev != x {
-		s.fail("AGREEMENT: node %d inserted %s at height %d, another node %s", n.id, x.Short(), b.Height, prev.Short())
-	} else if !ok {
-		s.final[b.Height] = x
-		if b.Impeach {
-			s.Stats.Impeached++
+	if s.w != nil {
+		if err := s.apply(n, b); err != nil {
+			s.fail("APPLY: node %d could not apply final block %d (%s): %v", n.id, b.Height, x.Short(), err)
+			return false
 		}
 	}
 	n.chain = append(n.chain, b)
@@ -87,6 +255,25 @@ func (s *Sim) inserted(n *node, b *lbft.Block) {
 		kind = "IMPEACH block"
 	}
 	s.logf("node %d inserts %s %d %s (round %d)", n.id, kind, b.Height, x.Short(), b.Round)
+	s.check.stored(n, b)
+	return s.err == nil
+}
+
+// breakCert is a broken core's certificate: a forged first signature, or
+// one signer's vote repeated.
+func (s *Sim) breakCert(b *lbft.Block) *lbft.Block {
+	c := *b
+	c.Commits = append([]lbft.Vote(nil), b.Commits...)
+	if s.cfg.Break == ForgedCommit {
+		sig := append([]byte(nil), c.Commits[0].Sig...)
+		sig[0] ^= 1
+		c.Commits[0].Sig = sig
+	} else {
+		for i := range c.Commits {
+			c.Commits[i] = c.Commits[0]
+		}
+	}
+	return &c
 }
 
 // outgoing records an honest validator's signatures and routes the
@@ -105,6 +292,9 @@ func (s *Sim) outgoing(n *node, m lbft.Message) {
 	}
 	s.logf("node %d sends %v", n.id, &m)
 	s.sent[sentKey{m.Type, m.Height}]++
+	if s.cfg.Break == DoubleVote && n.id == 0 && m.Type == lbft.MsgPrepare {
+		s.doubleVote(n, m)
+	}
 	if m.Type == lbft.MsgImpeachPrepare && m.Report != nil {
 		k := prepKey{m.Height, m.Round, lbft.Hash{}}
 		if s.reports[k] == nil {
@@ -212,7 +402,7 @@ func (s *Sim) commitEvidence(who int, m *lbft.Message) {
 	}
 	signers := map[int]bool{}
 	for _, v := range c.Votes {
-		if v.Kind == lbft.Prepare && v.Height == m.Height && v.Round == m.Round && v.Value == m.Value && string(s.mac(v.Signer, v.Digest())) == string(v.Sig) {
+		if v.Kind == lbft.Prepare && v.Height == m.Height && v.Round == m.Round && v.Value == m.Value && s.check.validSig(v.Signer, v.Digest(), v.Sig) {
 			signers[v.Signer] = true
 		}
 	}
@@ -247,6 +437,10 @@ func (s *Sim) fetch(n *node, f lbft.Fetch) {
 
 // maybePropose has a proposer propose when its turn comes.
 func (s *Sim) maybePropose(n *node) {
+	if s.w != nil {
+		s.proposeReal(n)
+		return
+	}
 	if n.id < s.cfg.Validators || n.id >= s.civilian() || n.down {
 		return
 	}
@@ -298,22 +492,39 @@ func (s *Sim) maybePropose(n *node) {
 // heights, or the time bound passes, or an invariant fails.
 func (s *Sim) Run() error {
 	s.scheduleFaults()
-	limit := s.cfg.GST + int64(s.cfg.Heights)*(s.cfg.Period+s.cfg.Timeout)*int64(2*s.f()+8)
 	for s.queue.Len() > 0 && s.err == nil {
 		e := heap.Pop(&s.queue).(event)
-		if e.at > limit {
+		if e.at > s.limit() {
 			break
 		}
 		s.now = max(s.now, e.at)
 		switch e.kind {
 		case evCrash:
+			if e.all {
+				s.crashAll(e.down)
+				continue
+			}
 			n := s.nodes[e.node]
-			s.logf("node %d crashes at height %d", n.id, len(n.chain))
-			n.down, n.core = true, nil
+			if !n.down {
+				s.logf("node %d crashes at height %d", n.id, len(n.chain))
+				s.crash(n, e.down)
+			}
 		case evBoot:
 			n := s.nodes[e.node]
-			s.logf("node %d restarts at height %d (record round %v)", n.id, len(n.chain), recRound(n.rec))
+			if !n.down || n.epoch != e.epoch {
+				continue
+			}
+			s.Stats.Restarts++
+			s.logf("node %d restarts at height %d (record height %v round %v)", n.id, len(n.chain), recHeight(n.rec), recRound(n.rec))
 			s.boot(n)
+		case evStore:
+			n := s.nodes[e.node]
+			if n.down || n.epoch != e.epoch || len(n.stores) == 0 {
+				continue
+			}
+			b := n.stores[0]
+			n.stores = n.stores[1:]
+			s.store(n, b)
 		case evWake:
 			n := s.nodes[e.node]
 			if n.down {
@@ -345,6 +556,19 @@ func (s *Sim) Run() error {
 	return s.checkLiveness()
 }
 
+// limit is the time by which every honest node must have decided every
+// height: the run gives up after it.
+func (s *Sim) limit() int64 {
+	return s.quiet + int64(s.cfg.Heights)*(s.cfg.Period+s.cfg.Timeout)*int64(2*s.f()+8)
+}
+
+func recHeight(r *lbft.VoteRecord) any {
+	if r == nil {
+		return "none"
+	}
+	return r.Height
+}
+
 func recRound(r *lbft.VoteRecord) any {
 	if r == nil {
 		return "none"
@@ -355,20 +579,25 @@ func recRound(r *lbft.VoteRecord) any {
 func (s *Sim) honestNodes() []*node {
 	var out []*node
 	for _, n := range s.nodes {
-		if n.id < s.cfg.Validators && n.behave != Honest {
-			continue
+		if s.honest(n) {
+			out = append(out, n)
 		}
-		if n.id >= s.cfg.Validators && n.id < s.civilian() {
-			continue // proposers are not required to follow
-		}
-		out = append(out, n)
 	}
 	return out
 }
 
+// honest tells whether n must decide every height: an honest validator
+// or the civilian (proposers are not required to follow).
+func (s *Sim) honest(n *node) bool {
+	if n.id < s.cfg.Validators {
+		return n.behave == Honest
+	}
+	return n.id == s.civilian()
+}
+
 func (s *Sim) done() bool {
-	for _, n := range s.honestNodes() {
-		if uint64(len(n.chain)) <= s.cfg.Heights {
+	for _, n := range s.nodes {
+		if s.honest(n) && uint64(len(n.chain)) <= s.cfg.Heights {
 			return false
 		}
 	}
@@ -378,13 +607,13 @@ func (s *Sim) done() bool {
 func (s *Sim) checkLiveness() error {
 	for _, n := range s.honestNodes() {
 		if uint64(len(n.chain)) <= s.cfg.Heights {
-			return fmt.Errorf("LIVENESS: node %d decided %d heights of %d by t=%d (GST %d)", n.id, len(n.chain)-1, s.cfg.Heights, s.now, s.cfg.GST)
+			return fmt.Errorf("LIVENESS: node %d decided %d heights of %d by t=%d (GST %d, faults end %d)", n.id, len(n.chain)-1, s.cfg.Heights, s.now, s.cfg.GST, s.quiet)
 		}
 	}
 	// A faulty proposer's height ends with an impeach block within
 	// period + timeout (plus message delays) once the network is good.
 	for h := uint64(1); h <= s.cfg.Heights; h++ {
-		pb := s.cfg.Proposer[s.proposerOf(h)-s.cfg.Validators]
+		pb := s.cfg.Proposer[s.proposerNode(h)-s.cfg.Validators]
 		if pb != SilentProposer && pb != InvalidBlock {
 			continue
 		}
@@ -408,8 +637,8 @@ func (s *Sim) checkLiveness() error {
 		if !blk.Impeach {
 			return fmt.Errorf("IMPEACH: height %d of a %s proposer ended with a normal block", h, pb)
 		}
-		if firstParent < s.cfg.GST {
-			continue // the height began, for someone, before the network healed
+		if firstParent < s.quiet {
+			continue // the height began, for someone, before the faults ended
 		}
 		// Each validator's round-0 timer runs Timeout past the block's
 		// earliest time, or past the moment it began the height.
@@ -428,19 +657,31 @@ func (n *node) decidedAtHeight(h uint64) int64 {
 	return n.decidedAt[h-1]
 }
 
-// scheduleFaults plans crashes and restarts before GST.
+// scheduleFaults plans crashes and restarts: with Crashes, each honest
+// validator (with the real chain, each honest node) crashes at random
+// with even odds, before GST, and comes back before it; and the planned
+// restarts at a time.
 func (s *Sim) scheduleFaults() {
-	if !s.cfg.Crashes || s.cfg.GST <= 0 {
-		return
-	}
-	for _, n := range s.nodes[:s.cfg.Validators] {
-		if n.behave != Honest || s.rng.IntN(2) == 0 {
-			continue
+	if s.cfg.Crashes && s.cfg.GST > 0 {
+		last := s.cfg.Validators
+		if s.w != nil {
+			last = len(s.nodes)
 		}
-		at := s.rng.Int64N(s.cfg.GST)
-		back := at + 1 + s.rng.Int64N(max(s.cfg.GST-at, 1))
-		s.push(event{at: at, kind: evCrash, node: n.id})
-		s.push(event{at: back, kind: evBoot, node: n.id})
+		for _, n := range s.nodes[:last] {
+			if n.behave != Honest || s.rng.IntN(2) == 0 {
+				continue
+			}
+			at := s.rng.Int64N(s.cfg.GST)
+			back := at + 1 + s.rng.Int64N(max(s.cfg.GST-at, 1))
+			s.push(event{at: at, kind: evCrash, node: n.id, down: back - at})
+		}
+	}
+	for i := range s.restarts {
+		if r := &s.restarts[i]; r.Point == AtTime {
+			r.fired = true
+			s.push(event{at: r.At, kind: evCrash, node: r.Node, all: r.All, down: r.Down})
+			s.quiet = max(s.quiet, r.At+max(r.Down, 1))
+		}
 	}
 }
 
@@ -450,7 +691,7 @@ func (s *Sim) doubleSign(n *node, m lbft.Message) {
 	for _, to := range s.recipients(n.id, m) {
 		mm := m
 		if s.rng.IntN(2) == 0 && (m.Type == lbft.MsgPrepare || m.Type == lbft.MsgCommit) {
-			alt := lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+			alt := s.impeachHash(n)
 			if alt == m.Value {
 				alt = lbft.Hash{byte(s.rng.IntN(256)), 1}
 			}
@@ -459,17 +700,17 @@ func (s *Sim) doubleSign(n *node, m lbft.Message) {
 				kind = lbft.Commit
 			}
 			v := lbft.Vote{Kind: kind, Height: m.Height, Round: m.Round, Value: alt, Signer: n.id}
-			v.Sig = s.mac(n.id, v.Digest())
+			v.Sig = s.sign(n.id, v.Digest())
 			mm.Value, mm.Votes, mm.Cert = alt, []lbft.Vote{v}, nil
 		}
 		if m.Type == lbft.MsgImpeachPrepare && s.rng.IntN(2) == 0 {
 			// An empty report (a prepare vote for the impeach block) to
 			// some, the real one to others.
 			rep := lbft.Report{Height: m.Height, Round: m.Round, Signer: n.id, CertRound: -1}
-			rep.Sig = s.mac(n.id, rep.Digest())
-			x := lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+			rep.Sig = s.sign(n.id, rep.Digest())
+			x := s.impeachHash(n)
 			v := lbft.Vote{Kind: lbft.Prepare, Height: m.Height, Round: m.Round, Value: x, Signer: n.id}
-			v.Sig = s.mac(n.id, v.Digest())
+			v.Sig = s.sign(n.id, v.Digest())
 			mm.Report, mm.Cert, mm.Prepare, mm.Value = &rep, nil, &v, x
 		}
 		s.deliverTo(n.id, to, mm)
@@ -489,7 +730,7 @@ func (s *Sim) reveal(pk prepKey) {
 		}
 		s.revealed[pk] = true
 		mine := lbft.Vote{Kind: lbft.Prepare, Height: pk.h, Round: pk.r, Value: pk.x, Signer: z.id}
-		mine.Sig = s.mac(z.id, mine.Digest())
+		mine.Sig = s.sign(z.id, mine.Digest())
 		votes := append(append([]lbft.Vote{}, s.prepVotes[pk][:2*s.f()]...), mine)
 		var honest []int
 		for _, n := range s.nodes[:s.cfg.Validators] {
@@ -519,7 +760,7 @@ func (s *Sim) equivocate(n *node, m lbft.Message) {
 	alt := m
 	if len(empties) == 2*s.f()+1 {
 		alt.Justification, alt.Cert = empties, nil
-		alt.Value = lbft.ImpeachBlock(&s.lcfg, n.core.Head()).Hash()
+		alt.Value = s.impeachHash(n)
 		s.logf("node %d equivocates as coordinator of h=%d r=%d", n.id, m.Height, m.Round)
 	}
 	for i, to := range s.recipients(n.id, m) {
@@ -555,11 +796,11 @@ func (s *Sim) garbage(n *node, m lbft.Message) {
 		g.Votes = []lbft.Vote{{Kind: lbft.Prepare, Height: h, Round: r, Value: x, Signer: s.rng.IntN(s.cfg.Validators), Sig: []byte("junk")}}
 	case 1: // validly signed votes for random values
 		v := lbft.Vote{Kind: lbft.VoteKind(1 + s.rng.IntN(2)), Height: h, Round: r, Value: x, Signer: n.id}
-		v.Sig = s.mac(n.id, v.Digest())
+		v.Sig = s.sign(n.id, v.Digest())
 		g.Votes = []lbft.Vote{v}
 	case 2: // a report claiming a certificate it does not carry
 		rep := lbft.Report{Height: h, Round: r + 1, Signer: n.id, CertRound: int64(r), CertValue: x}
-		rep.Sig = s.mac(n.id, rep.Digest())
+		rep.Sig = s.sign(n.id, rep.Digest())
 		g.Type, g.Report = lbft.MsgImpeachPrepare, &rep
 	case 3: // a block with a forged certificate
 		g.Type = lbft.MsgValidate
@@ -571,4 +812,17 @@ func (s *Sim) garbage(n *node, m lbft.Message) {
 		g.Block, g.Report, g.Cert = nil, nil, &lbft.Cert{}
 	}
 	s.route(n.id, g)
+}
+
+// doubleVote is a broken validator's second prepare in a round: for
+// another value than the one it just prepared, signed and sent.
+func (s *Sim) doubleVote(n *node, m lbft.Message) {
+	alt := s.impeachHash(n)
+	if alt == m.Value {
+		alt = lbft.Hash{0xdb, byte(m.Round)}
+	}
+	v := lbft.Vote{Kind: lbft.Prepare, Height: m.Height, Round: m.Round, Value: alt, Signer: n.id}
+	v.Sig = s.sign(n.id, v.Digest())
+	s.signed(n.id, &v)
+	s.route(n.id, lbft.Message{Type: lbft.MsgPrepare, To: lbft.Broadcast, Height: m.Height, Round: m.Round, Value: alt, Votes: []lbft.Vote{v}})
 }

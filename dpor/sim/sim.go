@@ -122,6 +122,14 @@ type Config struct {
 	// from what it persisted: its blocks (and chain state) and its vote
 	// record.
 	Restarts []Restart
+	// CrashAllAnywhere lets a crash of every node come while validators
+	// have prepared a proposer's block that no node has stored yet. No
+	// node keeps that block's body durably (a validator persists its
+	// votes, not the bodies it voted for, and a restarted proposer builds
+	// another block), so the chain wedges on a certified value nobody
+	// holds: see TestKnownCrashAllLosesPreparedBody. Without it such a
+	// crash waits until a node stores the block.
+	CrashAllAnywhere bool
 	// Break injects a fault into an honest core or driver. It exists for
 	// the invariants' self-tests, which show each invariant firing; an
 	// honest run leaves it NoFault.
@@ -196,10 +204,10 @@ type Fault int
 // Faults.
 const (
 	NoFault Fault = iota
-	// StaleImpeach: every driver calls Advance before it stores the
-	// block, and builds impeach bodies from its committed state without
-	// checking it is at the parent (dpor/node before the Advance
-	// contract).
+	// StaleImpeach: every driver calls Advance as soon as a block is
+	// final and stores it Period + 2·Timeout later (a slow disk), and
+	// builds impeach bodies from its committed state without checking it
+	// is at the parent (dpor/node before the Advance contract).
 	StaleImpeach
 	// ForgedCommit: validator 0's core inserts blocks whose first commit
 	// signature is forged.
@@ -247,7 +255,7 @@ type node struct {
 	// invariants state
 	lastRound  map[uint64]uint32
 	lastHigh   map[uint64]int64
-	proposedAt uint64 // volatile, as dpor/node's
+	proposedAt uint64  // volatile, as dpor/node's
 	decidedAt  []int64 // time each height was stored
 
 	// With the real chain: the node's keys, its persisted chain state,
@@ -277,6 +285,10 @@ type Sim struct {
 	// it.
 	quiet    int64
 	restarts []Restart
+	// pendingAll are the downtimes of crashes of every node that wait for
+	// a stored block (see CrashAllAnywhere).
+	pendingAll []int64
+	impeachAt  map[uint64]lbft.Hash // the impeach block's hash at each height
 	// safety bookkeeping
 	final     map[uint64]lbft.Hash
 	votes     map[voteKey]lbft.Hash // honest validators' votes
@@ -300,8 +312,15 @@ type Stats struct {
 	MaxRound          uint32
 	End               int64
 	// Restarts counts node restarts; Txs the transactions in final
-	// blocks and Rejected those a proposer's Build left out (real chain).
-	Restarts, Txs, Rejected int
+	// blocks, Failed those of them that failed when they ran, and
+	// Rejected those a proposer's Build left out (real chain).
+	Restarts, Txs, Failed, Rejected int
+	// CrashAlls counts crashes of every node at once; PointCrashes the
+	// planned crashes at each CrashPoint (of one node or all), and
+	// BoundaryCrashes those at the last or first block of a term.
+	CrashAlls       int
+	PointCrashes    [5]int
+	BoundaryCrashes int
 }
 
 type voteKey struct {
@@ -351,7 +370,7 @@ func New(cfg Config) (*Sim, error) {
 		final: map[uint64]lbft.Hash{}, votes: map[voteKey]lbft.Hash{},
 		honestP: map[prepKey]map[int]bool{}, honestC: map[prepKey]map[int]bool{}, sent: map[sentKey]int{}, reports: map[prepKey]map[int]*lbft.Message{},
 		prepVotes: map[prepKey][]lbft.Vote{}, revealed: map[prepKey]bool{}, signCache: map[string][]byte{},
-		quiet: cfg.GST}
+		quiet: cfg.GST, impeachAt: map[uint64]lbft.Hash{}}
 	s.restarts = append([]Restart(nil), cfg.Restarts...)
 	total := cfg.Validators + cfg.Proposers + 1
 	if cfg.Chain {
@@ -501,7 +520,7 @@ const (
 	evWake
 	evCrash
 	evBoot
-	evStore
+	evStore // a StaleImpeach driver stores a block, late
 )
 
 type event struct {
