@@ -483,14 +483,23 @@ func (n *Node) onFrame(in p2p.Inbound) {
 func (n *Node) drain() int64 {
 	for {
 		rd := n.core.Ready()
-		if rd.Persist != nil {
+		// The vote record goes to disk before any message is sent. When the
+		// Ready decides a height, its record is already the next height's:
+		// it is written in the same batch as the final block, never before
+		// it (a crash in between would forget the votes cast at the
+		// decided height, and the validator could vote again there).
+		if rd.Persist != nil && len(rd.Insert) == 0 {
 			if err := n.put(keyVote, chain.Marshal(rd.Persist)); err != nil {
-				n.log.Error("persisting the vote record", "err", err)
+				n.stop(fmt.Errorf("persisting the vote record: %w", err))
 				return rd.Wake
 			}
 		}
-		for _, b := range rd.Insert {
-			if err := n.insert(b); err != nil {
+		for i, b := range rd.Insert {
+			var vote *lbft.VoteRecord
+			if i == len(rd.Insert)-1 {
+				vote = rd.Persist
+			}
+			if err := n.insert(b, vote); err != nil {
 				n.stop(fmt.Errorf("cannot apply final block %d (%s): %w", b.Height, b.Hash().Short(), err))
 				return rd.Wake
 			}
@@ -544,10 +553,14 @@ func (n *Node) put(k, v []byte) error {
 	return t.Commit(true)
 }
 
-// insert commits a final block: its state changes, the block and the head
-// in one atomic batch.
-func (n *Node) insert(b *lbft.Block) error {
+// insert commits a final block: its state changes, its receipts, the
+// block, the head and (when given) the next height's vote record in one
+// atomic batch.
+func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	t := n.db.NewTxn()
+	if vote != nil {
+		t.Set(keyVote, chain.Marshal(vote))
+	}
 	x := b.Hash()
 	var rec *chain.Receipt
 	if tr, ok := n.tried[x]; ok {

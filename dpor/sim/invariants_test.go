@@ -113,7 +113,7 @@ func TestCatchesForgottenRecord(t *testing.T) {
 // with the record persisted, and restarts of every node at every point of
 // storing a block at a term boundary: no invariant fires.
 func TestHonestRestartsPass(t *testing.T) {
-	for _, p := range []CrashPoint{BeforePersist, BeforeSend, BeforeAdvance} {
+	for _, p := range []CrashPoint{BeforePersist, BeforeStore, BeforeSend, BeforeAdvance} {
 		for _, h := range []uint64{1, 4, 5} {
 			cfg := chainBase(6)
 			cfg.Proposer[0] = SilentProposer
@@ -129,19 +129,15 @@ func TestHonestRestartsPass(t *testing.T) {
 // The known bugs (found by this simulator, not fixed here): each test
 // runs the schedule that shows it and is skipped unless -knownbugs.
 
-// TestKnownCrashBetweenPersistAndStore: dpor/node's drain persists a
-// Ready's vote record before it stores the Ready's final block. When a
-// height is decided, that record is already the next height's, which
-// replaces the record of the votes cast at the decided height. A crash
-// between the two restarts the validator at the decided height with no
+// TestCrashBetweenPersistAndStore: a validator crashes just as it
+// stores the block that ends a height it voted in (in round 1, after the
+// silent proposer's round 0). dpor/node once persisted the Ready's vote
+// record, already the next height's, before storing the block: a crash
+// in between restarted the validator at the decided height with no
 // record of its votes there (lbft.New ignores a record for another
-// height): it is back in round 0, and may sign another value in a round
-// it voted in (with the round check off, restarts at this point in the
-// random mix went on to such double votes).
-func TestKnownCrashBetweenPersistAndStore(t *testing.T) {
-	if !*knownBugs {
-		t.Skip("known bug in dpor/node's drain order; run with -args -knownbugs")
-	}
+// height), back in round 0, free to sign another value in a round it had
+// voted in. Record and block now go in one batch.
+func TestCrashBetweenPersistAndStore(t *testing.T) {
 	cfg := chainBase(3)
 	cfg.Proposer[0] = SilentProposer // height 1 is decided in round 1
 	cfg.Restarts = []Restart{{Node: 0, Height: 1, Point: BeforeStore, Down: 5}}

@@ -8,8 +8,10 @@ import (
 )
 
 // drain carries out what a node's core asks for, as dpor/node's drain:
-// persist the vote record, store the final blocks with their state, send
-// the messages, ask for fetches, and Advance once blocks are stored. It
+// persist the vote record (when the Ready decides a height, in the same
+// atomic batch as its final block), store the final blocks with their
+// state, send the messages, ask for fetches, and Advance once blocks are
+// stored. It
 // checks the safety invariants on what the node signs and stores, and
 // crashes the node where a planned restart says.
 func (s *Sim) drain(n *node) {
@@ -23,7 +25,8 @@ func (s *Sim) drain(n *node) {
 				return
 			}
 		}
-		if rd.Persist != nil && !(s.cfg.Break == ForgetRecord && n.id == 0) {
+		keep := rd.Persist != nil && !(s.cfg.Break == ForgetRecord && n.id == 0)
+		if keep && (!decided || s.cfg.Break == StaleImpeach) {
 			n.rec = rd.Persist // durable before anything is sent
 		}
 		if decided && s.crashAt(n, h, BeforeStore) {
@@ -42,6 +45,9 @@ func (s *Sim) drain(n *node) {
 			if !s.store(n, b) {
 				return
 			}
+		}
+		if keep && decided && s.cfg.Break != StaleImpeach {
+			n.rec = rd.Persist // in the batch of the last final block
 		}
 		if decided && (s.crashAt(n, h, BeforeSend) || s.crashPending() && n.down) {
 			return

@@ -137,8 +137,9 @@ type Config struct {
 }
 
 // CrashPoint is where, in storing a final block, a planned crash happens.
-// The driver (as dpor/node's drain) handles a Ready in this order:
-// persist the vote record, store each final block with its state, send
+// The driver (as dpor/node's drain) handles a Ready that decides a height
+// in this order: store each final block with its state, the last one in
+// one atomic batch with the Ready's vote record (the next height's), send
 // the messages, ask for fetches, then call Advance.
 type CrashPoint int
 
@@ -150,11 +151,10 @@ const (
 	// before any of it is done: the block is lost and must be fetched
 	// again; the vote record is the one persisted before.
 	BeforePersist
-	// BeforeStore crashes after the Ready's vote record (the next
-	// height's, which replaces this height's) is persisted and before the
-	// block is stored: the block is lost and so is the record of the
-	// node's votes at its height. This is dpor/node's order; see
-	// TestKnownCrashBetweenPersistAndStore.
+	// BeforeStore crashes just before the batch that stores the block
+	// and the next height's record. (dpor/node once persisted the record
+	// first: a crash here forgot the votes cast at the decided height;
+	// see TestCrashBetweenPersistAndStore.)
 	BeforeStore
 	// BeforeSend crashes after the block is stored, before the Ready's
 	// messages are sent and before Advance.

@@ -65,10 +65,7 @@ func randomConfig(seed int64, real bool) Config {
 	if pick(4) == 0 {
 		cfg.Restarts = append(cfg.Restarts, Restart{All: true, At: pick(cfg.GST + 1000), Down: down()})
 	}
-	points := []CrashPoint{BeforePersist, BeforeSend, BeforeAdvance}
-	if *knownBugs {
-		points = append(points, BeforeStore)
-	}
+	points := []CrashPoint{BeforePersist, BeforeStore, BeforeSend, BeforeAdvance}
 	if pick(2) == 0 {
 		for i := int64(0); i <= pick(3); i++ {
 			rs := Restart{Node: int(pick(nodes)), All: pick(4) == 0, Point: points[pick(int64(len(points)))], Down: down()}
