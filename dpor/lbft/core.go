@@ -313,6 +313,30 @@ func (c *Core) Advance(now int64) {
 	c.fire()
 }
 
+// Body returns the block of hash x this core holds at its height (a
+// proposal it checked, or the impeach block once built), or nil. A driver
+// stores the bodies its vote record names, so that after a restart it can
+// Restore them.
+func (c *Core) Body(x Hash) *Block { return c.blocks[x] }
+
+// Restore hands a restarted core a block body it held before the restart:
+// one its vote record names, stored by the driver with the record. The
+// core can then decide it and give it to validators that ask for it
+// (without it, a value every later round must decide could be lost with
+// every node's memory). A body for another height is ignored; a body is
+// only ever used under its own hash, so it needs no other check.
+func (c *Core) Restore(b *Block) {
+	if b == nil || b.Height != c.Height() || c.settle {
+		return
+	}
+	b = b.WithoutCert()
+	x := b.Hash()
+	if _, ok := c.blocks[x]; !ok {
+		c.blocks[x] = b
+		delete(c.wantBody, x)
+	}
+}
+
 // Settled tells whether a decided block waits for Advance.
 func (c *Core) Settled() bool { return c.settle }
 

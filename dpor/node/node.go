@@ -83,6 +83,9 @@ type Node struct {
 	valIdx map[string]int // validator key -> index
 	// members are the genesis proposers' keys.
 	members map[string]bool
+	// storedBodies are the blocks stored with the vote record at the
+	// current height.
+	storedBodies map[lbft.Hash]bool
 
 	tried    map[lbft.Hash]tried // proposals validated, by hash
 	proposed uint64
@@ -111,6 +114,7 @@ var (
 	keyImpeached = []byte("n/impeached")
 	prefixBlock  = []byte("n/b/")
 	prefixTx     = []byte("n/tx/") // hash -> txRecord
+	prefixBody   = []byte("n/p/")  // height, hash -> a block the vote record names
 	prefixState  = []byte("s/")
 )
 
@@ -122,6 +126,12 @@ type txRecord struct {
 }
 
 func txKey(h [32]byte) []byte { return append(append([]byte(nil), prefixTx...), h[:]...) }
+
+func bodyPrefix(height uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixBody...), height)
+}
+
+func bodyKey(height uint64, x lbft.Hash) []byte { return append(bodyPrefix(height), x[:]...) }
 
 func blockKey(h uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixBlock...), h)
@@ -162,6 +172,7 @@ func Open(cfg Config) (*Node, error) {
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	n.addr = chain.AddressOf(pub)
 	n.members = map[string]bool{}
+	n.storedBodies = map[lbft.Hash]bool{}
 	for _, m := range cfg.Genesis.Proposers {
 		if k, err := m.PubKey(); err == nil {
 			n.members[string(k)] = true
@@ -248,8 +259,19 @@ func (n *Node) load() error {
 		},
 	}
 	n.head = head
-	n.core, err = lbft.New(n.lcfg, head, rec)
-	return err
+	if n.core, err = lbft.New(n.lcfg, head, rec); err != nil {
+		return err
+	}
+	// The bodies the vote record names, stored with it.
+	return n.db.Iterate(bodyPrefix(head.Height+1), func(_, v []byte) error {
+		var b lbft.Block
+		if err := chain.Unmarshal(v, &b); err != nil {
+			return fmt.Errorf("node: a stored block body: %w", err)
+		}
+		n.core.Restore(&b)
+		n.storedBodies[b.Hash()] = true
+		return nil
+	})
 }
 
 // Block returns the final block at height h.
@@ -489,7 +511,7 @@ func (n *Node) drain() int64 {
 		// it (a crash in between would forget the votes cast at the
 		// decided height, and the validator could vote again there).
 		if rd.Persist != nil && len(rd.Insert) == 0 {
-			if err := n.put(keyVote, chain.Marshal(rd.Persist)); err != nil {
+			if err := n.persistVotes(rd.Persist); err != nil {
 				n.stop(fmt.Errorf("persisting the vote record: %w", err))
 				return rd.Wake
 			}
@@ -537,6 +559,41 @@ func (n *Node) send(m lbft.Message) {
 	n.tr.SendIf(f, func(k ed25519.PublicKey) bool { _, ok := n.valIdx[string(k)]; return ok })
 }
 
+// persistVotes stores the vote record durably, with the body of every
+// proposer's block it names that is not stored yet: if every node
+// restarted, the value the record locks the validators onto must still
+// be somewhere (Restore gives it back to the core on load).
+func (n *Node) persistVotes(rec *lbft.VoteRecord) error {
+	t := n.db.NewTxn()
+	if err := t.Set(keyVote, chain.Marshal(rec)); err != nil {
+		t.Discard()
+		return err
+	}
+	named := make([]lbft.Hash, 0, len(rec.Prepared)+len(rec.Committed)+1)
+	for _, x := range rec.Prepared {
+		named = append(named, x)
+	}
+	for _, x := range rec.Committed {
+		named = append(named, x)
+	}
+	if rec.HighCert != nil {
+		named = append(named, rec.HighCert.Value)
+	}
+	for _, x := range named {
+		if n.storedBodies[x] {
+			continue
+		}
+		if b := n.core.Body(x); b != nil && !b.Impeach {
+			if err := t.Set(bodyKey(rec.Height, x), chain.Marshal(b)); err != nil {
+				t.Discard()
+				return err
+			}
+			n.storedBodies[x] = true
+		}
+	}
+	return t.Commit(true)
+}
+
 // tried is a validated proposal's state changes and receipt.
 type tried struct {
 	o   *chain.Overlay
@@ -561,6 +618,16 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	if vote != nil {
 		t.Set(keyVote, chain.Marshal(vote))
 	}
+	// The bodies kept for this height's votes are not needed any more.
+	var stale [][]byte
+	n.db.Iterate(bodyPrefix(b.Height), func(k, _ []byte) error {
+		stale = append(stale, append([]byte(nil), k...))
+		return nil
+	})
+	for _, k := range stale {
+		t.Delete(k)
+	}
+	clear(n.storedBodies)
 	x := b.Hash()
 	var rec *chain.Receipt
 	if tr, ok := n.tried[x]; ok {

@@ -126,8 +126,8 @@ func TestHonestRestartsPass(t *testing.T) {
 	}
 }
 
-// The known bugs (found by this simulator, not fixed here): each test
-// runs the schedule that shows it and is skipped unless -knownbugs.
+// Two bugs this simulator found in dpor/node, now fixed: each test runs
+// the schedule that showed it.
 
 // TestCrashBetweenPersistAndStore: a validator crashes just as it
 // stores the block that ends a height it voted in (in round 1, after the
@@ -144,25 +144,38 @@ func TestCrashBetweenPersistAndStore(t *testing.T) {
 	mustRun(t, cfg)
 }
 
-// TestKnownCrashAllLosesPreparedBody: every node crashes after the
-// validators prepared and committed the proposer's block and before any
-// stored it. Their records make that block the only value any later
-// round may decide, but nobody holds its body: validators persist their
-// votes, not the block, and the restarted proposer (which forgot it
-// proposed) builds another. Every round re-certifies a block no GET-BLOCK
-// can fetch: the chain is wedged for good.
-func TestKnownCrashAllLosesPreparedBody(t *testing.T) {
-	if !*knownBugs {
-		t.Skip("known bug: prepared block bodies are not durable; run with -args -knownbugs")
-	}
-	cfg := chainBase(3)
-	cfg.CrashAllAnywhere = true
-	cfg.Script = func(s *Sim, e *Envelope) Verdict {
-		if e.Msg.Height == 1 && e.Msg.Type == lbft.MsgCommit {
-			return Verdict{Delay: 50} // every validator commits before any decides
+// TestCrashAllKeepsPreparedBody: every node crashes after the validators
+// prepared and committed the proposer's block and before any stored it.
+// Their records make that block the only value any later round may
+// decide, and the restarted proposer (which forgot it proposed) builds
+// another. The validators stored the block with their records, and
+// Restore gives it back to their cores: a later round decides it. With
+// the bodies forgotten (dpor/node before it stored them, ForgetBodies)
+// every round re-certifies a block no GET-BLOCK can fetch, and the chain
+// is wedged for good: the test shows the liveness check firing.
+func TestCrashAllKeepsPreparedBody(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		cfg := chainBase(3)
+		cfg.CrashAllAnywhere = true
+		cfg.Script = func(s *Sim, e *Envelope) Verdict {
+			if e.Msg.Height == 1 && e.Msg.Type == lbft.MsgCommit {
+				return Verdict{Delay: 50} // every validator commits before any decides
+			}
+			return Verdict{}
 		}
-		return Verdict{}
+		cfg.Restarts = []Restart{{All: true, At: 140, Down: 100}}
+		if !broken {
+			mustRun(t, cfg)
+			continue
+		}
+		cfg.Break = ForgetBodies
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Run()
+		if err == nil || !strings.Contains(err.Error(), "LIVENESS") {
+			t.Fatalf("with the bodies forgotten: %v, want a LIVENESS violation", err)
+		}
 	}
-	cfg.Restarts = []Restart{{All: true, At: 140, Down: 100}}
-	mustRun(t, cfg)
 }

@@ -28,6 +28,7 @@ func (s *Sim) drain(n *node) {
 		keep := rd.Persist != nil && !(s.cfg.Break == ForgetRecord && n.id == 0)
 		if keep && (!decided || s.cfg.Break == StaleImpeach) {
 			n.rec = rd.Persist // durable before anything is sent
+			s.keepBodies(n)
 		}
 		if decided && s.crashAt(n, h, BeforeStore) {
 			return
@@ -48,6 +49,7 @@ func (s *Sim) drain(n *node) {
 		}
 		if keep && decided && s.cfg.Break != StaleImpeach {
 			n.rec = rd.Persist // in the batch of the last final block
+			n.bodies = nil     // those kept for the decided height's votes
 		}
 		if decided && (s.crashAt(n, h, BeforeSend) || s.crashPending() && n.down) {
 			return
@@ -77,6 +79,33 @@ func (s *Sim) drain(n *node) {
 	}
 	if !n.down && s.err == nil {
 		s.maybePropose(n)
+	}
+}
+
+// keepBodies stores, with the vote record, the body of every proposer's
+// block the record names (as dpor/node's persistVotes), unless the
+// configuration breaks that on purpose.
+func (s *Sim) keepBodies(n *node) {
+	if s.cfg.Break == ForgetBodies || n.rec == nil {
+		return
+	}
+	if n.bodies == nil || n.bodiesAt != n.rec.Height {
+		n.bodies, n.bodiesAt = map[lbft.Hash]*lbft.Block{}, n.rec.Height
+	}
+	named := []lbft.Hash{}
+	for _, x := range n.rec.Prepared {
+		named = append(named, x)
+	}
+	for _, x := range n.rec.Committed {
+		named = append(named, x)
+	}
+	if n.rec.HighCert != nil {
+		named = append(named, n.rec.HighCert.Value)
+	}
+	for _, x := range named {
+		if b := n.core.Body(x); b != nil && !b.Impeach {
+			n.bodies[x] = b
+		}
 	}
 }
 

@@ -123,12 +123,10 @@ type Config struct {
 	// record.
 	Restarts []Restart
 	// CrashAllAnywhere lets a crash of every node come while validators
-	// have prepared a proposer's block that no node has stored yet. No
-	// node keeps that block's body durably (a validator persists its
-	// votes, not the bodies it voted for, and a restarted proposer builds
-	// another block), so the chain wedges on a certified value nobody
-	// holds: see TestKnownCrashAllLosesPreparedBody. Without it such a
-	// crash waits until a node stores the block.
+	// have prepared a proposer's block that no node has stored as final
+	// yet: the validators stored its body with their vote records, and
+	// Restore gives it back (see TestCrashAllKeepsPreparedBody). Without
+	// it such a crash waits until a node stores the block.
 	CrashAllAnywhere bool
 	// Break injects a fault into an honest core or driver. It exists for
 	// the invariants' self-tests, which show each invariant firing; an
@@ -223,9 +221,12 @@ const (
 	DivergeState
 	// ForgetRecord: validator 0's driver never persists its vote record.
 	ForgetRecord
+	// ForgetBodies: no driver stores the blocks its vote record names
+	// (dpor/node before persistVotes).
+	ForgetBodies
 )
 
-var faultNames = []string{"none", "stale-impeach", "forged-commit", "duplicate-signer", "double-vote", "diverge-state", "forget-record"}
+var faultNames = []string{"none", "stale-impeach", "forged-commit", "duplicate-signer", "double-vote", "diverge-state", "forget-record", "forget-bodies"}
 
 func (f Fault) String() string { return faultNames[f] }
 
@@ -248,6 +249,9 @@ type node struct {
 	id     int
 	core   *lbft.Core
 	rec    *lbft.VoteRecord // persisted vote record
+	// bodies are the blocks persisted with rec (for height bodiesAt).
+	bodies   map[lbft.Hash]*lbft.Block
+	bodiesAt uint64
 	chain  []*lbft.Block    // persisted final blocks, genesis first
 	down   bool
 	epoch  int // crashes so far: a restart is for the latest crash
@@ -490,6 +494,9 @@ func (s *Sim) boot(n *node) {
 	c, err := lbft.New(cfg, head, n.rec)
 	if err != nil {
 		panic(err)
+	}
+	for _, b := range n.bodies {
+		c.Restore(b)
 	}
 	n.core = c
 	n.down = false

@@ -15,11 +15,6 @@ var (
 	strSeeds = flag.Int("strseeds", 1000, "random schedules with string bodies and MAC signatures")
 	seed     = flag.Int64("seed", 0, "one seed to replay with its full trace (real chain; with -strings, the string mode)")
 	strMode  = flag.Bool("strings", false, "with -seed: replay the string mode's schedule")
-	// knownBugs runs the known-bug tests, and adds their restarts to the
-	// random mix: the crash between persisting the vote record and storing
-	// the block (BeforeStore), and crashes of every node while a prepared
-	// block is stored nowhere (Config.CrashAllAnywhere).
-	knownBugs = flag.Bool("knownbugs", false, "run the known-bug tests and add their restarts to the random mix")
 )
 
 // randomConfig draws a run's faults from its seed. With the real chain it
@@ -50,7 +45,7 @@ func randomConfig(seed int64, real bool) Config {
 		return cfg
 	}
 	cfg.Chain = true
-	cfg.CrashAllAnywhere = *knownBugs
+	cfg.CrashAllAnywhere = true
 	cfg.Heights = 8
 	cfg.ViewLen = int(1 + pick(2))
 	term := uint64(cfg.Proposers * cfg.ViewLen)
@@ -134,9 +129,6 @@ func runSeeds(t *testing.T, count int, real bool) {
 				replay := fmt.Sprintf("go test -run TestSeed ./dpor/sim -args -seed %d", seed)
 				if !real {
 					replay += " -strings"
-				}
-				if *knownBugs {
-					replay += " -knownbugs"
 				}
 				msg := fmt.Sprintf("%s\n%v\nreplay: %s\nlast events:\n%s", describe(cfg), err, replay, strings.Join(tr, "\n"))
 				mu.Lock()
