@@ -246,16 +246,16 @@ type Envelope struct {
 
 // node indices: validators 0..n-1, proposers n..n+P-1, one civilian last.
 type node struct {
-	id     int
-	core   *lbft.Core
-	rec    *lbft.VoteRecord // persisted vote record
+	id   int
+	core *lbft.Core
+	rec  *lbft.VoteRecord // persisted vote record
 	// bodies are the blocks persisted with rec (for height bodiesAt).
 	bodies   map[lbft.Hash]*lbft.Block
 	bodiesAt uint64
-	chain  []*lbft.Block    // persisted final blocks, genesis first
-	down   bool
-	epoch  int // crashes so far: a restart is for the latest crash
-	behave Behaviour
+	chain    []*lbft.Block // persisted final blocks, genesis first
+	down     bool
+	epoch    int // crashes so far: a restart is for the latest crash
+	behave   Behaviour
 	// invariants state
 	lastRound  map[uint64]uint32
 	lastHigh   map[uint64]int64
