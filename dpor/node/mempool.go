@@ -117,8 +117,11 @@ func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64, limit int
 			ok = false
 		}
 	}
-	if !ok || need > acct.Balance {
-		return reject(RejectFunds, "insufficient funds: %s has %d, its pending transactions and this one need more", from, acct.Balance)
+	switch {
+	case !ok:
+		return reject(RejectFunds, "insufficient funds: %s has %d; this transaction (with its pending ones) needs more than 2^64-1", from, acct.Balance)
+	case need > acct.Balance:
+		return reject(RejectFunds, "insufficient funds: %s has %d; this transaction (amount plus fee, with its pending ones) needs %d", from, acct.Balance, need)
 	}
 	if limit = min(limit, m.max); len(m.byHash) >= limit {
 		return reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", len(m.byHash))
