@@ -599,3 +599,27 @@ func TestLargeFrame(t *testing.T) {
 		t.Fatal("the payload changed")
 	}
 }
+
+// TestStrangerFrameLimit: a stranger announcing a frame above
+// MaxStrangerFrame is cut off at once, while a member may send it.
+func TestStrangerFrameLimit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	member := key(1)
+	srv := listen(t, ctx, p2p.Config{Member: func(k ed25519.PublicKey) bool { return k.Equal(pub(member)) }})
+	addr := srv.Addr().String()
+	big := make([]byte, p2p.MaxStrangerFrame+10)
+	stranger := rawPeer(t, addr, key(2))
+	if _, err := stranger.Write(header(uint32(len(big)+1), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(stranger, 5*time.Second) {
+		t.Fatal("a stranger's oversized frame was not refused")
+	}
+	d := dialer(t, ctx, member, addr, p2p.Config{})
+	waitFor(t, 5*time.Second, "the member's connection", func() bool { return len(d.Connected()) == 1 })
+	d.Broadcast(p2p.Frame{Kind: 7, Payload: big})
+	if in := recvFrom(t, srv, pub(member), 5*time.Second); len(in.Payload) != len(big) {
+		t.Fatalf("the member's frame: %d bytes", len(in.Payload))
+	}
+}

@@ -408,6 +408,11 @@ func writeFrame(w io.Writer, f Frame) error {
 // frame costs is what its sender actually sent.
 func ReadFrame(r io.Reader) (Frame, error) { return readFrame(r, MaxFrame, nil) }
 
+// MaxStrangerFrame bounds the frames of a peer that is not a member:
+// strangers may only send small requests, so the memory they can hold
+// is a small multiple of MaxStrangers.
+const MaxStrangerFrame = 64 << 10
+
 // ReadFrameLimit is ReadFrame with another limit than MaxFrame: limit
 // counts the kind byte and the payload, so a frame's payload is always
 // shorter than limit. A limit over MaxFrame is taken as MaxFrame.
@@ -533,7 +538,11 @@ func (t *Transport) serve(ctx context.Context, c net.Conn) {
 			return
 		}
 		start := time.Now()
-		f, err := readFrame(r, MaxFrame, func(end int) error {
+		limit := MaxFrame
+		if !ic.member {
+			limit = MaxStrangerFrame // strangers may only ask for things
+		}
+		f, err := readFrame(r, limit, func(end int) error {
 			return c.SetReadDeadline(start.Add(t.frameTime(end)))
 		})
 		if err != nil {
