@@ -600,16 +600,6 @@ type tried struct {
 	rec *chain.Receipt
 }
 
-// put writes one key durably.
-func (n *Node) put(k, v []byte) error {
-	t := n.db.NewTxn()
-	if err := t.Set(k, v); err != nil {
-		t.Discard()
-		return err
-	}
-	return t.Commit(true)
-}
-
 // insert commits a final block: its state changes, its receipts, the
 // block, the head and (when given) the next height's vote record in one
 // atomic batch.
