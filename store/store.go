@@ -125,8 +125,13 @@ func (s *Snapshot) Close() error { return s.s.Close() }
 // writes.
 func (d *DB) NewTxn() *Txn { return &Txn{b: d.pdb.NewIndexedBatch()} }
 
-// Txn is a kv.Txn over one Pebble indexed batch. It must be committed or
-// discarded.
+// NewWriteTxn starts a transaction that only writes: its writes are not
+// indexed (cheaper when a batch holds thousands of keys), and its Get and
+// Iterate fail. Reads go to the DB, or to an overlay the caller keeps.
+func (d *DB) NewWriteTxn() *Txn { return &Txn{b: d.pdb.NewBatch()} }
+
+// Txn is a kv.Txn over one Pebble batch (indexed unless it came from
+// NewWriteTxn). It must be committed or discarded.
 type Txn struct {
 	b *pebble.Batch
 }

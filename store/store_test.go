@@ -95,3 +95,36 @@ func TestNamespaceConformanceAndIsolation(t *testing.T) {
 		t.Fatalf("the namespace's key on the DB: %q, %v", v, err)
 	}
 }
+
+// TestWriteTxn: a write-only transaction commits its writes and
+// deletions atomically; reading through it is an error, not a panic.
+func TestWriteTxn(t *testing.T) {
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	seed := db.NewTxn()
+	seed.Set([]byte("gone"), []byte("x"))
+	if err := seed.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriteTxn()
+	w.Set([]byte("a"), []byte("1"))
+	w.Delete([]byte("gone"))
+	if _, err := w.Get([]byte("a")); err == nil {
+		t.Fatal("a write-only transaction answered a read")
+	}
+	if v, err := db.Get([]byte("a")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("visible before commit: %q %v", v, err)
+	}
+	if err := w.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("after commit: %q %v", v, err)
+	}
+	if _, err := db.Get([]byte("gone")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("a deletion did not commit: %v", err)
+	}
+}

@@ -604,7 +604,9 @@ type tried struct {
 // block, the head and (when given) the next height's vote record in one
 // atomic batch.
 func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
-	t := n.db.NewTxn()
+	// The batch only writes: the block runs on an overlay of the
+	// committed state, whose writes go into it.
+	t := n.db.NewWriteTxn()
 	if vote != nil {
 		t.Set(keyVote, chain.Marshal(vote))
 	}
@@ -627,8 +629,13 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 		}
 		rec = tr.rec
 	} else {
+		o := chain.NewOverlay(n.state)
 		var err error
-		if rec, err = n.chain.ApplyFinal(kv.PrefixedTxn(t, prefixState), b); err != nil {
+		if rec, err = n.chain.ApplyFinal(o, b); err != nil {
+			t.Discard()
+			return err
+		}
+		if err := o.WriteTo(kv.PrefixedTxn(t, prefixState)); err != nil {
 			t.Discard()
 			return err
 		}
