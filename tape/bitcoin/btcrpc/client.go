@@ -185,6 +185,11 @@ func (c *Client) Do(ctx context.Context, calls []Call) ([]Result, error) {
 	if len(calls) == 0 {
 		return nil, nil
 	}
+	if err := ctx.Err(); err != nil {
+		// Nothing is sent for a context already done (an answer could
+		// otherwise win the race against it).
+		return nil, fmt.Errorf("btcrpc: %w", err)
+	}
 	if c.ws != nil {
 		return c.doWebsocket(ctx, calls)
 	}
