@@ -295,11 +295,7 @@ func (l *Layout) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	if res.Blocks > 0 {
 		res.TxsPerBlock = float64(len(finals)) / float64(res.Blocks)
 	}
-	slices.Sort(delays)
-	if len(delays) > 0 {
-		q := func(p float64) time.Duration { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
-		res.P50, res.P90, res.P99, res.Max = q(0.5), q(0.9), q(0.99), delays[len(delays)-1]
-	}
+	res.P50, res.P90, res.P99, res.Max = Percentiles(delays)
 	return res, nil
 }
 
@@ -384,4 +380,16 @@ func fetchBlocks(ctx context.Context, c *http.Client, api string, from uint64) (
 		return nil, err
 	}
 	return bs, nil
+}
+
+// Percentiles sorts delays and returns their 50th, 90th and 99th
+// percentiles and their maximum (zeros when there are none). The
+// CometBFT comparison uses it too, so both are summarised alike.
+func Percentiles(delays []time.Duration) (p50, p90, p99, max time.Duration) {
+	if len(delays) == 0 {
+		return
+	}
+	slices.Sort(delays)
+	q := func(p float64) time.Duration { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
+	return q(0.5), q(0.9), q(0.99), delays[len(delays)-1]
 }

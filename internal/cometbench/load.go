@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vchain-dev/vchain/dpor/localnet"
 )
 
 // LoadOptions shape a load run against a Net.
@@ -287,11 +289,7 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	if res.Blocks > 0 {
 		res.TxsPerBlock = float64(len(finals)) / float64(res.Blocks)
 	}
-	slices.Sort(delays)
-	if len(delays) > 0 {
-		q := func(p float64) time.Duration { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
-		res.P50, res.P90, res.P99, res.Max = q(0.5), q(0.9), q(0.99), delays[len(delays)-1]
-	}
+	res.P50, res.P90, res.P99, res.Max = localnet.Percentiles(delays)
 	return res, nil
 }
 
