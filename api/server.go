@@ -61,12 +61,30 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, ErrorBody{Error: msg})
 }
 
-// fail maps an error to a response: the host's refusals keep their
-// status, anything else is a 500.
+// statusOf maps the host's refusal codes to HTTP statuses.
+var statusOf = map[host.ErrorCode]int{
+	host.ErrInvalid:   http.StatusBadRequest,
+	host.ErrNotFound:  http.StatusNotFound,
+	host.ErrConflict:  http.StatusConflict,
+	host.ErrForbidden: http.StatusForbidden,
+	host.ErrMoved:     http.StatusGone,
+	host.ErrBusy:      http.StatusServiceUnavailable,
+	host.ErrTooLarge:  http.StatusRequestEntityTooLarge,
+}
+
+// fail maps an error to a response: the host's refusals get the status
+// their code maps to, anything else is a 500.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *host.Error
 	if errors.As(err, &he) {
-		writeError(w, he.Status, he.Msg)
+		status, ok := statusOf[he.Code]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		if he.Code == host.ErrBusy {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, status, he.Msg)
 		return
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -69,16 +69,58 @@ type Host struct {
 	wg        sync.WaitGroup
 }
 
-// Error is a request the host refuses, with the HTTP status that fits.
+// ErrorCode says why the host refused a request; callers branch on it (the
+// API maps it to an HTTP status).
+type ErrorCode int
+
+// The reasons a request is refused.
+const (
+	// ErrInvalid: the request is malformed (bad entry, bad path, bad JSON).
+	ErrInvalid ErrorCode = iota + 1
+	// ErrNotFound: no such user log, contract or file.
+	ErrNotFound
+	// ErrConflict: the request disagrees with what the host holds (a head
+	// that does not extend the user's log, a contract imported twice).
+	ErrConflict
+	// ErrForbidden: a signature or authorisation does not verify.
+	ErrForbidden
+	// ErrMoved: the contract migrated to another host.
+	ErrMoved
+	// ErrBusy: the host is at a limit it will leave soon; try again.
+	ErrBusy
+	// ErrTooLarge: the request exceeds a size limit.
+	ErrTooLarge
+)
+
+var errorCodeNames = map[ErrorCode]string{
+	ErrInvalid: "invalid", ErrNotFound: "not found", ErrConflict: "conflict",
+	ErrForbidden: "forbidden", ErrMoved: "moved", ErrBusy: "busy", ErrTooLarge: "too large",
+}
+
+// String names the code.
+func (c ErrorCode) String() string {
+	if s, ok := errorCodeNames[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("ErrorCode(%d)", int(c))
+}
+
+// Error is a request the host refuses: a code to branch on and a message
+// that says what is wrong.
 type Error struct {
-	Status int
-	Msg    string
+	Code ErrorCode
+	Msg  string
 }
 
 func (e *Error) Error() string { return e.Msg }
 
+// refuse returns an *Error with a formatted message.
+func refuse(code ErrorCode, format string, args ...any) error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
 func badRequest(format string, args ...any) error {
-	return &Error{Status: 400, Msg: fmt.Sprintf(format, args...)}
+	return refuse(ErrInvalid, format, args...)
 }
 
 // Open starts a host in cfg.Dir, creating it if needed, and recovers every
@@ -247,7 +289,7 @@ func (h *Host) user(pub hyperlog.Hash, create bool) (*userLog, error) {
 	} else if create {
 		l, err = hyperlog.CreateReplica(dir, UserIdentity(pub), hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
 	} else {
-		return nil, &Error{Status: 404, Msg: fmt.Sprintf("no user log for %s", pub)}
+		return nil, refuse(ErrNotFound, "no user log for %s", pub)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("user log %s: %w", pub, err)
@@ -300,11 +342,11 @@ func (h *Host) Submit(ctx context.Context, user hyperlog.Hash, entries [][]byte,
 	start := u.log.Length()
 	if head.Length != start+uint64(len(entries)) {
 		u.mu.Unlock()
-		return nil, &Error{Status: 409, Msg: fmt.Sprintf("user log has %d entries: a head of length %d cannot cover %d new ones", start, head.Length, len(entries))}
+		return nil, refuse(ErrConflict, "user log has %d entries: a head of length %d cannot cover %d new ones", start, head.Length, len(entries))
 	}
 	if err := u.log.AppendSigned(head, entries...); err != nil {
 		u.mu.Unlock()
-		return nil, &Error{Status: 403, Msg: fmt.Sprintf("user log: %v", err)}
+		return nil, refuse(ErrForbidden, "user log: %v", err)
 	}
 	u.mu.Unlock()
 	var reqs []*request
@@ -365,7 +407,7 @@ func (h *Host) instance(id ContractID) (*instance, error) {
 	defer h.mu.Unlock()
 	in, ok := h.contracts[id]
 	if !ok {
-		return nil, &Error{Status: 404, Msg: fmt.Sprintf("no contract %s", id)}
+		return nil, refuse(ErrNotFound, "no contract %s", id)
 	}
 	return in, nil
 }

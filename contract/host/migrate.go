@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -84,7 +83,7 @@ func (h *Host) Import(ctx context.Context, imp *Import) (*Answer, error) {
 		}
 		u.mu.Unlock()
 		if err != nil {
-			return nil, &Error{Status: 409, Msg: fmt.Sprintf("user %s: this host's copy of the log disagrees: %v", user, err)}
+			return nil, refuse(ErrConflict, "user %s: this host's copy of the log disagrees: %v", user, err)
 		}
 	}
 	code, err := h.userCode(&first)
@@ -100,7 +99,7 @@ func (h *Host) Import(ctx context.Context, imp *Import) (*Answer, error) {
 	id := ContractID(hyperlog.NewIdentity(hyperlog.ModeManifest, priv.Public().(ed25519.PublicKey)).Key())
 	dir := filepath.Join(h.cfg.Dir, "contracts", id.String())
 	if _, err := os.Stat(dir); err == nil {
-		return nil, &Error{Status: 409, Msg: fmt.Sprintf("contract %s was already imported here as %s", imp.From, id)}
+		return nil, refuse(ErrConflict, "contract %s was already imported here as %s", imp.From, id)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

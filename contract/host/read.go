@@ -3,7 +3,6 @@ package host
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"github.com/vchain-dev/vchain/hyperlog"
@@ -64,10 +63,10 @@ func (h *Host) ReadFile(id ContractID, path string) (data []byte, stateLength ui
 	st := in.eng.State()
 	data, err = newArchive(st).ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, "", &Error{Status: 404, Msg: fmt.Sprintf("%s: no such file in contract %s", path, id)}
+		return nil, 0, "", refuse(ErrNotFound, "%s: no such file in contract %s", path, id)
 	}
 	if err != nil {
-		return nil, 0, "", &Error{Status: 400, Msg: err.Error()}
+		return nil, 0, "", &Error{Code: ErrInvalid, Msg: err.Error()}
 	}
 	roots, length, err := loadStateRoots(st)
 	if err != nil {
