@@ -125,6 +125,9 @@ func CreateReplica(dir string, id Identity, opts Options) (*Log, error) {
 }
 
 func create(dir string, id Identity, opts Options) (*Log, error) {
+	if err := CheckPublicKey(id.PublicKey[:]); err != nil {
+		return nil, fmt.Errorf("hyperlog: %w", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, identityFileName)); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrExists, dir)
 	}

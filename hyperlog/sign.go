@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/vchain-dev/vchain/internal/edkey"
 )
 
 // Mode chooses how a log's heads are signed and what its core key is.
@@ -150,6 +152,13 @@ func singleMultiSig(raw []byte) []byte {
 	return MultiSig{Proofs: []SignerProof{p}}.Encode()
 }
 
+// CheckPublicKey refuses an Ed25519 public key that anyone could sign as
+// (a point of small order, such as the identity 0100…00) or that is not
+// the canonical encoding of its point. Every head this package verifies
+// and every log it creates goes through it; the error wraps one of the
+// reasons in package internal/edkey.
+func CheckPublicKey(pub []byte) error { return edkey.Check(pub) }
+
 // Identity is the public half of a log this package writes: the signing
 // mode and the single signer's public key. Everything else (the manifest,
 // the core key, the discovery key) follows from it.
@@ -237,6 +246,9 @@ func VerifyHead(key Hash, h SignedHead) error {
 		if len(h.Signature) != SignatureSize {
 			return fmt.Errorf("%w: compat signature is %d bytes, want %d", ErrBadSignature, len(h.Signature), SignatureSize)
 		}
+		if err := CheckPublicKey(key[:]); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadSignature, err)
+		}
 		if !ed25519.Verify(key[:], CompatSignable(h.TreeHash, h.Length, h.Fork), h.Signature) {
 			return fmt.Errorf("%w: head %d", ErrBadSignature, h.Length)
 		}
@@ -281,6 +293,9 @@ func (m Manifest) verify(key, treeHash Hash, length, fork uint64, sig []byte) er
 			return fmt.Errorf("%w: bad or repeated signer %d", ErrBadSignature, p.Signer)
 		}
 		seen[p.Signer] = true
+		if err := CheckPublicKey(m.Signers[p.Signer].PublicKey[:]); err != nil {
+			return fmt.Errorf("%w: signer %d: %w", ErrBadSignature, p.Signer, err)
+		}
 		if !ed25519.Verify(m.Signers[p.Signer].PublicKey[:], signable, p.Signature[:]) {
 			return fmt.Errorf("%w: head %d, signer %d", ErrBadSignature, length, p.Signer)
 		}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/vchain-dev/vchain/internal/edkey"
 )
 
 // Genesis is the chain's first state and its fixed parameters, read from a
@@ -49,6 +51,9 @@ func (m Member) PubKey() (ed25519.PublicKey, error) {
 	b, err := hex.DecodeString(m.Key)
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("key %q: want 64 hex digits (an Ed25519 public key)", m.Key)
+	}
+	if err := edkey.Check(b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

@@ -156,8 +156,13 @@ func (t *Tx) Sign(chainID string, key ed25519.PrivateKey) {
 
 // verifyOpts is the signature rule every node applies: ZIP-215, under
 // which checking one signature and checking a batch always agree (the
-// standard library's rule does not batch).
-var verifyOpts = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+// standard library's rule does not batch), except that the signer's key
+// must be canonically encoded and not of small order (anyone can sign as
+// such a key; see internal/edkey).
+var verifyOpts = &voi.Options{Verify: &voi.VerifyOptions{
+	AllowSmallOrderR:   true,
+	AllowNonCanonicalR: true,
+}}
 
 // Errors a transaction can be rejected with.
 var (
