@@ -9,17 +9,20 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/vchain-dev/vchain/internal/pidlock"
 	"github.com/vchain-dev/vchain/kv"
 )
 
 // DB is a Pebble database.
 type DB struct {
 	pdb    *pebble.DB
+	lock   *os.File // the owner lock, nil in memory
 	closed bool
 }
 
@@ -65,12 +68,35 @@ func Open(dir string, o Options) (*DB, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	var lock *os.File
+	if dir != "" {
+		// Pebble's own LOCK cannot say who holds it; this one can.
+		f, err := os.OpenFile(filepath.Join(dir, ownerFileName), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		if err := pidlock.TryLock(f); err != nil {
+			f.Close()
+			if errors.Is(err, pidlock.ErrHeld) {
+				return nil, fmt.Errorf("store: %s is in use: %w", dir, err)
+			}
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		lock = f
+	}
 	pdb, err := pebble.Open(dir, popts)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	return &DB{pdb: pdb}, nil
+	return &DB{pdb: pdb, lock: lock}, nil
 }
+
+// ownerFileName is the lock file beside Pebble's that holds the owning
+// process's id.
+const ownerFileName = "vchain.lock"
 
 // Close flushes and closes the database. Closing twice is a no-op.
 func (d *DB) Close() error {
@@ -78,7 +104,11 @@ func (d *DB) Close() error {
 		return nil
 	}
 	d.closed = true
-	return d.pdb.Close()
+	err := d.pdb.Close()
+	if d.lock != nil {
+		d.lock.Close()
+	}
+	return err
 }
 
 // Sync makes every commit so far durable.

@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/vchain-dev/vchain/kv"
@@ -127,4 +130,25 @@ func TestWriteTxn(t *testing.T) {
 	if _, err := db.Get([]byte("gone")); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("a deletion did not commit: %v", err)
 	}
+}
+
+// A second opener of a store is told which process has it.
+func TestSecondOpenNamesTheHolder(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(dir, store.Options{})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Open = %v, want it to name process %d and %s", err, os.Getpid(), dir)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatalf("reopen after Close: %v", err)
+	}
+	db.Close()
 }
