@@ -146,8 +146,52 @@ func checkRecovered(t *testing.T, s *crashState, dir string, want uint64, opts O
 	checkLog(t, l, more)
 }
 
+// checkDamaged is checkRecovered for damage to the data or tree file: when
+// it loses a validly signed head (the files were damaged, not torn by a
+// crash), Open refuses with a DamagedError and changes nothing, and only
+// Repair cuts, keeping a copy of the damaged files.
+func checkDamaged(t *testing.T, s *crashState, dir string, want uint64, opts Options, what string) {
+	t.Helper()
+	last := s.heads[len(s.heads)-1]
+	if want == last {
+		checkRecovered(t, s, dir, want, opts, what)
+		return
+	}
+	opts.PrivateKey = testKey(9)
+	opts.Logger = quietLogger
+	before := dirSizes(t, dir)
+	_, err := Open(dir, opts)
+	var de *DamagedError
+	if !errors.As(err, &de) || !errors.Is(err, ErrCorrupt) || de.Intact != want || de.Signed != last {
+		t.Fatalf("%s: Open without Repair: %v, want a DamagedError (intact %d, signed %d)", what, err, want, last)
+	}
+	if after := dirSizes(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("%s: a refused Open changed the files: %v, then %v", what, before, after)
+	}
+	opts.Repair = true
+	checkRecovered(t, s, dir, want, opts, what)
+	kept := dirSizes(t, filepath.Join(dir, "damaged-1"))
+	if fmt.Sprint(kept) != fmt.Sprint(before) {
+		t.Fatalf("%s: the repair kept %v of the damaged files, want %v", what, kept, before)
+	}
+}
+
+// dirSizes lists the sizes of the log files in dir.
+func dirSizes(t testing.TB, dir string) map[string]int64 {
+	out := map[string]int64{}
+	for _, n := range []string{dataFileName, treeFileName, headsFileName} {
+		st, err := os.Stat(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = st.Size()
+	}
+	return out
+}
+
 // TestCrashTruncate cuts each file at many offsets: Open must recover to
-// the newest head the surviving bytes fully hold.
+// the newest head the surviving bytes fully hold (refusing, unless told to
+// Repair, when that loses a signed head: see checkDamaged).
 func TestCrashTruncate(t *testing.T) {
 	for _, sync := range []bool{false, true} {
 		s := buildCrashState(t, Options{Sync: sync})
@@ -158,7 +202,7 @@ func TestCrashTruncate(t *testing.T) {
 					complete++
 				}
 				dir := s.write(t, dataFileName, s.files[dataFileName][:o])
-				checkRecovered(t, s, dir, s.lastHeadAtMost(complete, len(s.heads)), Options{}, fmt.Sprint("data cut at ", o))
+				checkDamaged(t, s, dir, s.lastHeadAtMost(complete, len(s.heads)), Options{}, fmt.Sprint("data cut at ", o))
 			}
 			for _, o := range offsets(len(s.files[treeFileName])) {
 				var complete uint64
@@ -166,7 +210,7 @@ func TestCrashTruncate(t *testing.T) {
 					complete++
 				}
 				dir := s.write(t, treeFileName, s.files[treeFileName][:o])
-				checkRecovered(t, s, dir, s.lastHeadAtMost(complete, len(s.heads)), Options{}, fmt.Sprint("tree cut at ", o))
+				checkDamaged(t, s, dir, s.lastHeadAtMost(complete, len(s.heads)), Options{}, fmt.Sprint("tree cut at ", o))
 			}
 			for _, o := range offsets(len(s.files[headsFileName])) {
 				dir := s.write(t, headsFileName, s.files[headsFileName][:o])
@@ -183,8 +227,10 @@ func TestCrashTruncate(t *testing.T) {
 	}
 }
 
-// TestCrashCorrupt flips a byte at many offsets of each file: Open must cut
-// back to the newest head before the damage. With Sync, Open trusts what was
+// TestCrashCorrupt flips a byte at many offsets of each file: Open must
+// refuse a log whose signed heads the damage breaks, and with Repair cut
+// back to the newest head before the damage (a flipped head record is only
+// dropped). With Sync, Open trusts what was
 // fsynced, so the full check (VerifyAll) is what finds old damage.
 func TestCrashCorrupt(t *testing.T) {
 	for _, sync := range []bool{false, true} {
@@ -202,14 +248,14 @@ func TestCrashCorrupt(t *testing.T) {
 				for s.dataEnd(record+1) <= o {
 					record++
 				}
-				checkRecovered(t, s, flip(dataFileName, o), s.lastHeadAtMost(record, len(s.heads)), opts, fmt.Sprint("data byte ", o))
+				checkDamaged(t, s, flip(dataFileName, o), s.lastHeadAtMost(record, len(s.heads)), opts, fmt.Sprint("data byte ", o))
 			}
 			for _, o := range offsets(len(s.files[treeFileName]) - 1) {
 				var block uint64 // the block whose append wrote slot o/40
 				for int(nodeCount(block+1))*nodeSlotSize <= o {
 					block++
 				}
-				checkRecovered(t, s, flip(treeFileName, o), s.lastHeadAtMost(block, len(s.heads)), opts, fmt.Sprint("tree byte ", o))
+				checkDamaged(t, s, flip(treeFileName, o), s.lastHeadAtMost(block, len(s.heads)), opts, fmt.Sprint("tree byte ", o))
 			}
 			for _, o := range offsets(len(s.files[headsFileName]) - 1) {
 				k := o / headRecordSize

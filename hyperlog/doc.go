@@ -99,5 +99,15 @@
 // durable part itself turns out damaged, Open rehashes everything;
 // Options.VerifyAll always does.
 //
+// A crash leaves only a torn tail: entries and nodes are written before the
+// head record that covers them, so a complete, validly signed head record
+// always has its entries. When one would be cut, the files were damaged after
+// the fact (a truncated or emptied file, a flipped bit, a power cut without
+// Sync), and the signed entries after the damage cannot be rebuilt from what
+// is left: Open refuses with a *DamagedError naming the file and changes
+// nothing. Restore the directory from a copy of the log, or open with
+// Options.Repair to cut back anyway (the damaged files are kept in a
+// damaged-N directory beside them).
+//
 // A log never truncates, so its fork is always 0.
 package hyperlog

@@ -34,6 +34,13 @@ type Options struct {
 	// VerifyAll makes Open rehash every entry and tree node instead of only
 	// those written since the last durable point.
 	VerifyAll bool
+	// Repair lets Open cut a log whose files were damaged after the fact
+	// back to the newest state they hold intact, losing the signed entries
+	// after it (the damaged files are first copied to a damaged-N directory
+	// inside the log's). Without it Open refuses such a log with a
+	// *DamagedError and changes nothing; a torn tail left by a crash is
+	// cut either way.
+	Repair bool
 	// Logger receives a warning when Open cuts a damaged or torn tail. Nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path/filepath"
 )
 
 // Get returns entry index. The record's checksum is checked.
@@ -36,14 +37,14 @@ func (l *Log) getLocked(index uint64) ([]byte, error) {
 		return nil, err
 	}
 	if leaf.Size > MaxEntrySize {
-		return nil, fmt.Errorf("%w: entry %d has size %d", ErrCorrupt, index, leaf.Size)
+		return nil, fmt.Errorf("%w: %s: entry %d has size %d", ErrCorrupt, filepath.Join(l.dir, treeFileName), index, leaf.Size)
 	}
 	buf := make([]byte, recordHeaderSize+leaf.Size)
 	if _, err := l.data.ReadAt(buf, off); err != nil {
-		return nil, fmt.Errorf("hyperlog: read entry %d: %w", index, err)
+		return nil, fmt.Errorf("hyperlog: %s: read entry %d: %w", filepath.Join(l.dir, dataFileName), index, err)
 	}
 	if !checkRecord(buf, buf[recordHeaderSize:]) {
-		return nil, fmt.Errorf("%w: entry %d fails its checksum", ErrCorrupt, index)
+		return nil, fmt.Errorf("%w: %s: entry %d at byte %d fails its checksum", ErrCorrupt, filepath.Join(l.dir, dataFileName), index, off)
 	}
 	return buf[recordHeaderSize:], nil
 }
@@ -84,7 +85,7 @@ func (l *Log) nodeLocked(index uint64) (Node, error) {
 	}
 	var slot [nodeSlotSize]byte
 	if _, err := l.tree.ReadAt(slot[:], int64(slotOf(index))*nodeSlotSize); err != nil {
-		return Node{}, fmt.Errorf("hyperlog: read node %d: %w", index, err)
+		return Node{}, fmt.Errorf("hyperlog: %s: read node %d: %w", filepath.Join(l.dir, treeFileName), index, err)
 	}
 	return readSlot(slot[:], index), nil
 }
@@ -118,21 +119,21 @@ func (l *Log) ReadRange(from, to uint64, fn func(index uint64, entry []byte) err
 	var buf []byte
 	for i := from; i < to; i++ {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return fmt.Errorf("hyperlog: read entry %d: %w", i, err)
+			return fmt.Errorf("hyperlog: %s: read entry %d: %w", filepath.Join(l.dir, dataFileName), i, err)
 		}
 		n := parseRecordHeader(hdr[:])
 		if n > MaxEntrySize {
-			return fmt.Errorf("%w: entry %d has size %d", ErrCorrupt, i, n)
+			return fmt.Errorf("%w: %s: entry %d has size %d", ErrCorrupt, filepath.Join(l.dir, dataFileName), i, n)
 		}
 		if uint64(cap(buf)) < n {
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return fmt.Errorf("hyperlog: read entry %d: %w", i, err)
+			return fmt.Errorf("hyperlog: %s: read entry %d: %w", filepath.Join(l.dir, dataFileName), i, err)
 		}
 		if !checkRecord(hdr[:], buf) {
-			return fmt.Errorf("%w: entry %d fails its checksum", ErrCorrupt, i)
+			return fmt.Errorf("%w: %s: entry %d fails its checksum", ErrCorrupt, filepath.Join(l.dir, dataFileName), i)
 		}
 		if err := fn(i, buf); err != nil {
 			return err
