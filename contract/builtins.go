@@ -103,8 +103,18 @@ func (in *instance) wrapBuiltins(c *goja.Object) error {
 		"search":     {pre: func(in *instance, call *goja.FunctionCall) { in.prePattern(call, "") }},
 		"matchAll":   {pre: func(in *instance, call *goja.FunctionCall) { in.prePattern(call, "g") }},
 	}
+	plain := special{pre: (*instance).prePlainRegExp}
 	regexpSpecials := map[any]special{
-		goja.SymReplace: {pre: func(in *instance, call *goja.FunctionCall) { in.preReplace(call, 1) }},
+		"exec": {pre: (*instance).preRegExpMatch},
+		"test": {pre: (*instance).preRegExpMatch},
+		goja.SymReplace: {pre: func(in *instance, call *goja.FunctionCall) {
+			in.prePlainRegExp(call)
+			in.preReplace(call, 1)
+		}},
+		goja.SymMatch:    plain,
+		goja.SymMatchAll: plain,
+		goja.SymSearch:   plain,
+		goja.SymSplit:    plain,
 	}
 	steps := []struct {
 		holder   *goja.Object
@@ -485,8 +495,107 @@ func (in *instance) checkRegExpArgs(pattern, flags goja.Value) {
 	if !goja.IsUndefined(flags) {
 		f = flags.String()
 	}
-	if err := checkRegExp(p.String(), f); err != nil {
+	size, err := checkRegExp(p.String(), f, in.limits.MaxRegExpSize)
+	if err != nil {
 		in.throw(in.syntaxError, fmt.Sprintf("Invalid regular expression: /%s/%s: %v", truncate(p.String(), 64), truncate(f, 16), err))
+	}
+	in.chargeJS(uint64(size) / regExpCompileUnits)
+}
+
+// preRegExpMatch charges, before exec or test matches natively, for the
+// worst case of the match: the pattern's size times the input's length
+// (see regexp.go). The receiver and input are converted here so that
+// neither runs code after the charge.
+func (in *instance) preRegExpMatch(call *goja.FunctionCall) {
+	re, ok := call.This.(*goja.Object)
+	if !ok || re.ClassName() != "RegExp" {
+		return // the original throws a TypeError
+	}
+	s := in.str(call.Argument(0))
+	call.Arguments = []goja.Value{s}
+	if s.Length() > in.limits.MaxStringLen {
+		in.throwRange("string length %d is over the limit of %d for regular expressions", s.Length(), in.limits.MaxStringLen)
+	}
+	size, from := in.regExpSizeOf(re, s.Length())
+	n := uint64(s.Length()-from) + 1
+	if size > 0 && n > (1<<62)/uint64(size) {
+		in.chargeJS(1 << 62)
+	}
+	in.chargeJS(uint64(size) * n / regExpUnitsPerGas)
+}
+
+// regExpSizeOf returns the size of a RegExp object's pattern, read through
+// the original getters of RegExp.prototype (own properties cannot fake
+// them), and where in an input of length n its next match starts: at
+// lastIndex for a global or sticky RegExp whose lastIndex is a number in
+// [0, n], else at 0. Sizes are cached per runtime; the cache changes no
+// charge.
+func (in *instance) regExpSizeOf(re *goja.Object, n int) (size int64, from int) {
+	get := func(g goja.Callable) goja.Value {
+		v, err := g(re)
+		if err != nil {
+			panic(err)
+		}
+		return v
+	}
+	src := get(in.reGetters.source).String()
+	var flags []byte
+	for _, f := range []struct {
+		g    goja.Callable
+		flag byte
+	}{{in.reGetters.ignoreCase, 'i'}, {in.reGetters.multiline, 'm'}, {in.reGetters.dotAll, 's'}, {in.reGetters.unicode, 'u'}} {
+		if get(f.g).ToBoolean() {
+			flags = append(flags, f.flag)
+		}
+	}
+	if get(in.reGetters.global).ToBoolean() || get(in.reGetters.sticky).ToBoolean() {
+		// lastIndex is a non-configurable data property; only a number is
+		// used, as converting anything else could run code.
+		if li, ok := re.Get("lastIndex").Export().(int64); ok && li >= 0 && li <= int64(n) {
+			from = int(li)
+		}
+	}
+	key := string(flags) + "/" + src
+	if size, ok := in.reSizes[key]; ok {
+		return size, from
+	}
+	re2, err := parseRegExp(src, string(flags))
+	if err != nil {
+		// Every RegExp was checked when it was built.
+		in.abort(&CallError{Code: Internal, Message: "regular expression no longer parses: " + err.Error()})
+	}
+	size = regExpSize(re2)
+	if len(in.reSizes) >= maxCachedRegExps {
+		clear(in.reSizes)
+	}
+	in.reSizes[key] = size
+	return size, from
+}
+
+// maxCachedRegExps bounds a runtime's cache of pattern sizes.
+const maxCachedRegExps = 256
+
+// prePlainRegExp lets the string and symbol methods (match, matchAll,
+// replace, search, split) run only on a plain regular expression: one whose
+// prototype is RegExp.prototype and whose only own property is lastIndex.
+// goja makes every match of those methods through the exec property, and
+// falls back to an unmetered native match when exec is not a function; a
+// plain RegExp's exec is the metered one.
+func (in *instance) prePlainRegExp(call *goja.FunctionCall) {
+	re, ok := call.This.(*goja.Object)
+	if !ok || re.ClassName() != "RegExp" {
+		in.throwType("RegExp methods need a RegExp receiver")
+	}
+	if re.Prototype() != in.regexpProto {
+		in.throwType("RegExp objects with another prototype (subclasses) are not supported by match, matchAll, replace, search and split")
+	}
+	keys, err := in.ownKeys(goja.Undefined(), re)
+	if err != nil {
+		panic(err)
+	}
+	ko := keys.(*goja.Object)
+	if toLength(ko.Get("length")) != 1 || ko.Get("0").String() != "lastIndex" {
+		in.throwType("RegExp objects with own properties besides lastIndex are not supported by match, matchAll, replace, search and split")
 	}
 }
 

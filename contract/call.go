@@ -173,7 +173,7 @@ func (pool *Pool) put(in *instance) {
 
 // begin resets the per-call state.
 func (in *instance) begin(limits Limits, c Call) {
-	in.limits = limits.withDefaults()
+	in.limits = limits.WithDefaults()
 	in.used = 0
 	in.failure.Store(nil)
 	in.nativeDepth = 0

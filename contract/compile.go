@@ -40,7 +40,7 @@ type Program struct {
 // same gas for every call, on every machine with the same goja version. Its
 // errors are *CompileError values with deterministic messages.
 func Compile(code []byte, limits Limits) (p *Program, err error) {
-	limits = limits.withDefaults()
+	limits = limits.WithDefaults()
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, &CompileError{Message: fmt.Sprintf("internal error: %v", r)}
@@ -63,7 +63,7 @@ func Compile(code []byte, limits Limits) (p *Program, err error) {
 	if err != nil {
 		return nil, &CompileError{Message: "syntax error: " + err.Error()}
 	}
-	module, sites, static, err := instrument(src, ast)
+	module, sites, static, err := instrument(src, ast, limits.MaxRegExpSize)
 	if err != nil {
 		return nil, err
 	}

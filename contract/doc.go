@@ -126,7 +126,15 @@
 // (depth 64, no reviver or replacer, result capped). Regular expressions
 // must run on Go's linear-time engine: literals needing backtracking are
 // rejected by Compile, patterns built at run time by RegExp, match, matchAll
-// and search throw a SyntaxError.
+// and search throw a SyntaxError. A match on that engine cannot be
+// interrupted and takes time proportional to the pattern's size times the
+// input's length, so both are bounded deterministically (see regexp.go): a
+// pattern larger than Limits.MaxRegExpSize units (about one per instruction
+// once repetitions are expanded) is refused where it is built, building
+// one costs a gas per 4 units, every exec or test charges one gas per 4
+// units of size × input length before it matches, and match, matchAll,
+// replace, search and split accept only plain RegExp objects (no subclass,
+// no own property but lastIndex), whose every match goes through exec.
 //
 // Built-ins whose native work gas cannot see are wrapped (see builtins.go):
 // they charge by size and throw a RangeError beyond Limits.MaxStringLen or
@@ -135,8 +143,10 @@
 // than Limits.MaxStackDepth fails with StackOverflow, not catchable either.
 //
 // Two verdicts are not deterministic: Timeout (Limits.Timeout of wall clock,
-// or a native regular-expression match that reached its 250 ms bound, set
-// by this package's init as regexp2.DefaultMatchTimeout) and MemoryLimit
+// or a match on goja's backtracking fallback, used for exec and test from
+// lastIndex > 0, that reached its 250 ms bound, set by this package's init
+// as regexp2.DefaultMatchTimeout; such matches are charged like the others
+// first, but nested quantifiers can still backtrack exponentially there) and MemoryLimit
 // (the process heap grew by Limits.MaxHeapBytes during the call). They are
 // backstops for what deterministic limits cannot bound, such as s += s
 // doubling a string: a host records them in its log and replays follow the

@@ -51,6 +51,10 @@ const (
 	// Internal: a bug in this package (a Go panic was recovered). The
 	// runtime is discarded. It should never happen.
 	Internal
+	// StateQuota: the call would leave the contract's state larger than
+	// Limits.MaxStateBytes. Hosts give this verdict (they keep the state's
+	// size); it is deterministic, as the size follows from the state.
+	StateQuota
 )
 
 var codeNames = [...]string{
@@ -67,6 +71,7 @@ var codeNames = [...]string{
 	Timeout:       "Timeout",
 	MemoryLimit:   "MemoryLimit",
 	Internal:      "Internal",
+	StateQuota:    "StateQuota",
 }
 
 // String returns the code's name, for example "OutOfGas".

@@ -58,9 +58,11 @@ type instrumenter struct {
 	src    string
 	opaque map[int]int // literal start → end (strings, templates, regexps)
 	ends   map[ast.Node]int
-	sp     []splice
-	sites  int
-	err    error
+	// maxRegExp is Limits.MaxRegExpSize, for regular expression literals.
+	maxRegExp int
+	sp        []splice
+	sites     int
+	err       error
 }
 
 // CompileError is returned by Compile for source that does not parse, uses
@@ -84,8 +86,8 @@ func off(idx file.Idx) int { return int(idx) - 1 }
 // instrument validates the parsed program and returns the wrapped,
 // metered module source, the number of __gas sites and whether the module
 // is static (see staticModule).
-func instrument(src string, prg *ast.Program) (string, int, bool, error) {
-	in := &instrumenter{src: src, opaque: map[int]int{}, ends: map[ast.Node]int{}}
+func instrument(src string, prg *ast.Program, maxRegExp int) (string, int, bool, error) {
+	in := &instrumenter{src: src, opaque: map[int]int{}, ends: map[ast.Node]int{}, maxRegExp: maxRegExp}
 	in.checkParams(prg)
 	in.collect(prg)
 	if in.err != nil {
@@ -183,7 +185,7 @@ func (in *instrumenter) collect(n ast.Node) {
 		in.opaque[off(x.OpenQuote)] = off(x.CloseQuote) + 1
 	case *ast.RegExpLiteral:
 		in.opaque[off(x.Idx)] = off(x.Idx) + len(x.Literal)
-		if err := checkRegExp(x.Pattern, x.Flags); err != nil {
+		if _, err := checkRegExp(x.Pattern, x.Flags, in.maxRegExp); err != nil {
 			in.fail("regular expression %s: %v", x.Literal, err)
 		}
 	case *ast.BadExpression, *ast.BadStatement:

@@ -33,6 +33,18 @@ type Limits struct {
 	// MaxArrayLen bounds the arrays (and array-likes) that wrapped built-ins
 	// walk or create (fill, Array.from, iteration, apply, ...).
 	MaxArrayLen int
+	// MaxRegExpSize bounds the size of a regular expression's program, as
+	// counted by the package's own rule (about one unit per instruction
+	// after repetitions are expanded; see regexp.go). Larger patterns are
+	// refused where they are built: by Compile for literals, with a
+	// SyntaxError at run time.
+	MaxRegExpSize int
+	// MaxStateBytes bounds a contract's whole state: the sum, over the
+	// files and directories of its state archive, of the path's length and
+	// the file's size, plus the exports snapshot's length. Hosts enforce it
+	// (the running total is theirs to keep): a call that would leave more
+	// fails with StateQuota and changes nothing.
+	MaxStateBytes int64
 	// Timeout is the wall-clock backstop. Reaching it fails the call with the
 	// non-deterministic code Timeout. Zero means the default; negative
 	// disables it.
@@ -46,7 +58,8 @@ type Limits struct {
 // DefaultLimits returns the limits used for zero fields: 1,000,000 gas,
 // 1000 frames, 256 KiB of code, 64 KiB of arguments and of result, 256 KiB of
 // exports, 256 KiB per file, 1 MiB of writes per call, 1024-byte paths, 1 Mi
-// string units and array elements in built-ins, a 2 s timeout and 512 MiB of
+// string units and array elements in built-ins, regular expressions of
+// 10,000 units, 64 MiB of state per contract, a 2 s timeout and 512 MiB of
 // heap growth.
 func DefaultLimits() Limits {
 	return Limits{
@@ -61,13 +74,15 @@ func DefaultLimits() Limits {
 		MaxPathBytes:    1024,
 		MaxStringLen:    1 << 20,
 		MaxArrayLen:     1 << 20,
+		MaxRegExpSize:   10_000,
+		MaxStateBytes:   64 << 20,
 		Timeout:         2 * time.Second,
 		MaxHeapBytes:    512 << 20,
 	}
 }
 
-// withDefaults fills zero fields from DefaultLimits.
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with its zero fields filled from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.Gas == 0 {
 		l.Gas = d.Gas
@@ -87,6 +102,10 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.MaxPathBytes, d.MaxPathBytes)
 	setInt(&l.MaxStringLen, d.MaxStringLen)
 	setInt(&l.MaxArrayLen, d.MaxArrayLen)
+	setInt(&l.MaxRegExpSize, d.MaxRegExpSize)
+	if l.MaxStateBytes <= 0 {
+		l.MaxStateBytes = d.MaxStateBytes
+	}
 	if l.Timeout == 0 {
 		l.Timeout = d.Timeout
 	}

@@ -39,6 +39,11 @@ type instance struct {
 	boolValueOf goja.Callable
 	stateObj    *goja.Object
 	errorProtos map[*goja.Object]bool
+	regexpProto *goja.Object
+	// reGetters are RegExp.prototype's original getters.
+	reGetters struct{ source, global, sticky, ignoreCase, multiline, dotAll, unicode goja.Callable }
+	// reSizes caches pattern sizes by flags and source (see regExpSizeOf).
+	reSizes map[string]int64
 
 	// Per call.
 	limits      Limits
@@ -159,6 +164,15 @@ func (in *instance) setup() error {
 	in.syntaxError = obj("SyntaxError")
 	in.boolValueOf = fn("boolValueOf")
 	in.noop = fn("noop")
+	in.regexpProto = obj("regexpProto")
+	in.reGetters.source = fn("reSource")
+	in.reGetters.global = fn("reGlobal")
+	in.reGetters.sticky = fn("reSticky")
+	in.reGetters.ignoreCase = fn("reIgnoreCase")
+	in.reGetters.multiline = fn("reMultiline")
+	in.reGetters.dotAll = fn("reDotAll")
+	in.reGetters.unicode = fn("reUnicode")
+	in.reSizes = map[string]int64{}
 	in.errorProtos = map[*goja.Object]bool{}
 	protos := obj("errorProtos")
 	for i := range toLength(protos.Get("length")) {
@@ -242,6 +256,14 @@ var captureProgram = goja.MustCompile("capture.js", `(function () {
 		boolValueOf: Boolean.prototype.valueOf,
 		noop: function () {},
 		regexpStringIteratorProto: Object.getPrototypeOf(/a/g[Symbol.matchAll]('')),
+		regexpProto: RegExp.prototype,
+		reSource: Object.getOwnPropertyDescriptor(RegExp.prototype, 'source').get,
+		reGlobal: Object.getOwnPropertyDescriptor(RegExp.prototype, 'global').get,
+		reSticky: Object.getOwnPropertyDescriptor(RegExp.prototype, 'sticky').get,
+		reIgnoreCase: Object.getOwnPropertyDescriptor(RegExp.prototype, 'ignoreCase').get,
+		reMultiline: Object.getOwnPropertyDescriptor(RegExp.prototype, 'multiline').get,
+		reDotAll: Object.getOwnPropertyDescriptor(RegExp.prototype, 'dotAll').get,
+		reUnicode: Object.getOwnPropertyDescriptor(RegExp.prototype, 'unicode').get,
 		errorProtos: [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError].map(E => E.prototype),
 	};
 })()`, true)
