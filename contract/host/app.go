@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"unicode/utf8"
 
@@ -34,6 +35,7 @@ var (
 	keyMeta       = []byte("m")    // JSON meta
 	keyCode       = []byte("code") // the contract's source
 	keyStateRoots = []byte("sr")   // the state log's roots and length
+	keySize       = []byte("sz")   // the state's size (see stateSize), uvarint
 )
 
 // input is what the engine processes for one call log entry: the record's
@@ -46,6 +48,9 @@ type input struct {
 	// History is the old contract's call log (migrate), replayed to
 	// rebuild its state.
 	History []json.RawMessage `json:"history,omitempty"`
+	// oldLog, when set, is where a migrate reads History from instead:
+	// the old call log on disk, streamed (see eachHistory).
+	oldLog *hyperlog.Log
 }
 
 // meta is a contract's descriptive state.
@@ -98,6 +103,7 @@ type hotState struct {
 	exports []byte
 	roots   []hyperlog.Node
 	length  uint64
+	size    int64 // the state's size, as stateSize counts it
 }
 
 // load returns the hot state, reading it from st when not cached.
@@ -119,6 +125,9 @@ func (a *app) load(st kv.Reader) (*hotState, error) {
 		return nil, err
 	}
 	if hs.roots, hs.length, err = loadStateRoots(st); err != nil {
+		return nil, err
+	}
+	if hs.size, err = loadSize(st, hs.exports); err != nil {
 		return nil, err
 	}
 	a.hot = hs
@@ -156,6 +165,8 @@ func (a *app) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) error {
 		out, err = a.create(in, st)
 	case TypeMigrate:
 		out, err = a.migrate(in, st)
+	case TypeMoved:
+		out, err = a.moved(in, st)
 	default:
 		out, err = a.call(in, st)
 	}
@@ -217,6 +228,7 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 	if err := st.Set(keyExports, exports); err != nil {
 		return nil, err
 	}
+	size := int64(len(exports))
 	// Creating runs init() when the contract has one, as the gist's
 	// "new Forum()" does.
 	if hasMethod(methods, "init") {
@@ -224,6 +236,17 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 		out.rec.Gas = res.Gas
 		if res.Err != nil && res.Err.Code == contract.Internal {
 			return nil, fmt.Errorf("contract runtime: %v", res.Err)
+		}
+		if res.Err == nil {
+			newSize, qerr := a.checkQuota(st, size, exports, res)
+			switch {
+			case qerr != nil && qerr.Code == "":
+				return nil, qerr
+			case qerr != nil:
+				res.Err = &contract.CallError{Code: contract.StateQuota, Message: qerr.Message}
+			default:
+				size = newSize
+			}
 		}
 		if res.Err != nil {
 			out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
@@ -243,6 +266,9 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 		}
 	} else {
 		out.rec.Result = json.RawMessage("null")
+	}
+	if err := st.Set(keySize, binary.AppendUvarint(nil, uint64(size))); err != nil {
+		return nil, err
 	}
 	a.hot = nil // the contract's state was just made: read it afresh
 	return a.finish(out, entries, st)
@@ -265,12 +291,35 @@ func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
 		out.rec.Error = &RecordError{Code: "NoContract", Message: "the contract was not created"}
 		return a.finish(out, nil, st)
 	}
+	if in.Method == "init" {
+		// init runs once, as the creator, when the contract is created
+		// (see create); afterwards nobody may run it again, or a second
+		// caller could take over what it sets up (owner = call.caller).
+		out.rec.Error = &RecordError{Code: CodeInitOnce, Message: "init runs once, when the contract is created; it cannot be called afterwards"}
+		return a.finish(out, nil, st)
+	}
 	exports := hs.exports
 	res := a.pool.Call(hs.prog, exports, newArchive(st), a.callOf(in, in.Method, in.Args), a.limits)
 	out.rec.Gas = res.Gas
 	if res.Err != nil && res.Err.Code == contract.Internal {
 		// Not a verdict on the call: the state could not be read.
 		return nil, fmt.Errorf("contract runtime: %v", res.Err)
+	}
+	if res.Err == nil {
+		size, qerr := a.checkQuota(st, hs.size, exports, res)
+		switch {
+		case qerr != nil && qerr.Code == "":
+			return nil, qerr
+		case qerr != nil:
+			res.Err = &contract.CallError{Code: contract.StateQuota, Message: qerr.Message}
+		case size != hs.size:
+			if err := st.Set(keySize, binary.AppendUvarint(nil, uint64(size))); err != nil {
+				return nil, err
+			}
+			nh := *hs
+			nh.size = size
+			a.hot, hs = &nh, &nh
+		}
 	}
 	if res.Err != nil {
 		out.rec.Error = &RecordError{Code: res.Err.Code.String(), Message: res.Err.Message}
@@ -285,10 +334,125 @@ func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
 		if err := st.Set(keyExports, res.Exports); err != nil {
 			return nil, err
 		}
-		a.hot = &hotState{prog: hs.prog, exports: res.Exports, roots: hs.roots, length: hs.length}
+		nh := *hs
+		nh.exports = res.Exports
+		a.hot = &nh
 		entries = append(entries, exportsEntry(res.Exports))
 	}
 	return a.finish(out, entries, st)
+}
+
+// CodeInitOnce is the error code of a call to init after the contract was
+// created: init runs once, at creation, as the creator.
+const CodeInitOnce = "InitOnce"
+
+// quotaError is checkQuota's verdict: Code "" wraps a storage failure (not
+// a verdict on the call); otherwise the call exceeds the quota.
+type quotaError struct {
+	Code    string
+	Message string
+	err     error
+}
+
+func (e *quotaError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return e.Message
+}
+
+// checkQuota returns the state's size after a successful call's writes
+// and new exports, or a StateQuota verdict when that is over
+// Limits.MaxStateBytes. Growth is refused, shrinking never is: a call
+// that leaves the state smaller passes even over a lowered quota.
+func (a *app) checkQuota(st kv.Reader, size int64, oldExports []byte, res contract.Result) (int64, *quotaError) {
+	delta, err := writesDelta(st, res.Writes)
+	if err != nil {
+		return 0, &quotaError{err: err}
+	}
+	delta += int64(len(res.Exports)) - int64(len(oldExports))
+	limit := a.limits.WithDefaults().MaxStateBytes
+	if delta > 0 && size+delta > limit {
+		return 0, &quotaError{Code: contract.StateQuota.String(), Message: fmt.Sprintf("the call would leave %d bytes of state, over the contract's quota of %d", size+delta, limit)}
+	}
+	return size + delta, nil
+}
+
+// writesDelta is how much a call's writes change the state's size.
+func writesDelta(st kv.Reader, writes []contract.Write) (int64, error) {
+	ar := archive{r: st, prefix: []byte("n/")}
+	cur := map[string]int64{} // path → its size now, -1 when absent
+	sizeOf := func(p string) (int64, error) {
+		if n, ok := cur[p]; ok {
+			return n, nil
+		}
+		v, err := ar.node(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return -1, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return int64(len(p) + len(v) - 1), nil
+	}
+	var delta int64
+	for _, w := range writes {
+		old, err := sizeOf(w.Path)
+		if err != nil {
+			return 0, err
+		}
+		n := int64(-1)
+		switch w.Op {
+		case contract.Mkdir:
+			n = int64(len(w.Path))
+		case contract.WriteFile:
+			n = int64(len(w.Path) + len(w.Data))
+		}
+		delta += max(n, 0) - max(old, 0)
+		cur[w.Path] = n
+	}
+	return delta, nil
+}
+
+// stateSize counts a contract's state: the exports snapshot's length plus,
+// for every file and directory of the archive, its path's length and the
+// file's size. It is how a store made before the size was kept learns it.
+func stateSize(st kv.Reader, exports []byte) (int64, error) {
+	size := int64(len(exports))
+	err := st.Iterate([]byte("n/"), func(k, v []byte) error {
+		k = k[2:]
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return fmt.Errorf("corrupt archive key %q", k)
+		}
+		dir, name := k[:i], k[i+1:]
+		p := len(dir) + 1 + len(name)
+		if string(dir) == "/" {
+			p = 1 + len(name)
+		}
+		size += int64(p + len(v) - 1)
+		return nil
+	})
+	return size, err
+}
+
+// loadSize reads the state's size, counting it when the store predates it.
+func loadSize(st kv.Reader, exports []byte) (int64, error) {
+	b, err := st.Get(keySize)
+	if errors.Is(err, kv.ErrNotFound) {
+		if exports == nil {
+			return 0, nil
+		}
+		return stateSize(st, exports)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return 0, errors.New("corrupt state size")
+	}
+	return int64(n), nil
 }
 
 func (a *app) callOf(in *input, method string, args []byte) contract.Call {
@@ -340,7 +504,9 @@ func (a *app) finish(out *outcome, entries [][]byte, st kv.Txn) (*outcome, error
 		if err := st.Set(keyStateRoots, encodeRoots(roots, length)); err != nil {
 			return nil, err
 		}
-		a.hot = &hotState{prog: hs.prog, exports: hs.exports, roots: roots, length: length}
+		nh := *hs
+		nh.roots, nh.length = roots, length
+		a.hot = &nh
 	}
 	out.stateLog = entries
 	out.rec.StateLength = length
@@ -476,29 +642,38 @@ func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 	if _, err := st.Get(keyMeta); err == nil {
 		return nil, errors.New("migrate: the contract already exists")
 	}
-	for i, raw := range in.History {
+	sealed := false
+	err := in.eachHistory(func(i int, raw []byte) error {
 		var rec Record
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return nil, fmt.Errorf("migrate: old call log entry %d: %w", i, err)
+			return fmt.Errorf("migrate: old call log entry %d: %w", i, err)
 		}
-		if rec.Seq != uint64(i) || (rec.Type == TypeCreate) != (i == 0) {
-			return nil, fmt.Errorf("migrate: old call log entry %d is out of place", i)
+		if rec.Seq != uint64(i) || (rec.Type == TypeCreate) != (i == 0) || sealed {
+			return fmt.Errorf("migrate: old call log entry %d is out of place", i)
 		}
 		old := &input{Record: rec}
 		var out *outcome
 		var err error
-		if rec.Type == TypeCreate {
+		switch rec.Type {
+		case TypeCreate:
 			old.Code = in.Code
 			out, err = a.create(old, st)
-		} else {
+		case TypeMoved:
+			out, err = a.moved(old, st)
+			sealed = err == nil && out.rec.Error == nil
+		default:
 			out, err = a.call(old, st)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("migrate: %w", err)
+			return fmt.Errorf("migrate: %w", err)
 		}
 		if err := compareOutcome(&rec, &out.rec); err != nil {
-			return nil, fmt.Errorf("migrate: %w", err)
+			return fmt.Errorf("migrate: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := &outcome{rec: in.Record}
 	out.rec.Result, out.rec.Error, out.rec.Gas = json.RawMessage("null"), nil, 0
