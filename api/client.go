@@ -143,10 +143,15 @@ func rangeQuery(start, end uint64, proofs bool) string {
 	return "?" + q.Encode()
 }
 
-// Import asks the host to take over a contract.
+// Import asks the host to take over a contract: req is the contract's
+// call log, sealed for that host, and its users' logs. It is sent as an
+// import stream (host.ImportWriter) written as the host reads it.
 func (c *Client) Import(ctx context.Context, req *ImportRequest) (*Answer, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeImport(pw, req)) }()
+	defer pr.Close()
 	var out Answer
-	return &out, c.do(ctx, "POST", "/v1/import", req, &out)
+	return &out, c.doStream(ctx, "POST", "/v1/import", ImportContentType, pr, &out)
 }
 
 // Copy fetches a contract's call log and the logs of every user in it:

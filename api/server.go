@@ -288,25 +288,17 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) importContract(w http.ResponseWriter, r *http.Request) {
-	var req ImportRequest
-	r.Body = http.MaxBytesReader(w, r.Body, 256<<20)
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed request body: "+err.Error())
-		return
-	}
-	from, err := host.ParseContractID(req.From)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	imp := &host.Import{From: from, Head: req.CallLog.Head, Entries: toBytes(req.CallLog.Entries), Users: map[string]host.LogCopy{}}
-	for k, c := range req.Users {
-		imp.Users[k] = host.LogCopy{Head: c.Head, Entries: toBytes(c.Entries)}
-	}
-	a, err := s.h.Import(r.Context(), imp)
-	if err != nil {
+	// The stream is read as it arrives (the host holds about one entry of
+	// it in memory); its size is bounded here and by the host.
+	r.Body = http.MaxBytesReader(w, r.Body, host.MaxImportBytes)
+	a, err := s.h.Import(r.Context(), r.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("import stream exceeds %d bytes", host.MaxImportBytes))
+	case err != nil:
 		s.fail(w, r, err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, Answer{Contract: a.Contract.String(), Seq: a.Record.Seq, Record: a.Raw, RecordHash: host.EntryHash(a.Raw), Head: a.Head})
 	}
-	writeJSON(w, http.StatusOK, Answer{Contract: a.Contract.String(), Seq: a.Record.Seq, Record: a.Raw, RecordHash: host.EntryHash(a.Raw), Head: a.Head})
 }

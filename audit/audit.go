@@ -1,12 +1,16 @@
-// Package audit checks a contract host from the outside: it fetches a
-// contract's call log and the logs of every user who called it, verifies
-// every signature, tree and link, replays every call with the same engine
-// and runtime, and reports the first thing that does not add up.
+// Package audit checks a contract host from the outside. Fetch gathers what
+// an audit needs over the API: a contract's call log, the old call log it
+// continues when it moved from another host, and the logs of every user
+// either names. Verify, which touches no network, checks every signature,
+// tree and link, replays every call with the same engine and runtime, and
+// reports the first thing that does not add up. Run does both.
 package audit
 
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +26,7 @@ import (
 // Finding is the first inconsistency an audit found.
 type Finding struct {
 	// Check names the check that failed: "call log", "user log", "link",
-	// "order", "replay" or "ack".
+	// "order", "replay", "ack" or "moved".
 	Check string
 	// Entry is the call log index concerned (-1 when none).
 	Entry int64
@@ -43,9 +47,15 @@ type Report struct {
 	Users      int    // user logs verified
 	UserEntry  uint64 // user log entries verified
 	Acks       int    // acks checked against the call log
-	Pending    int    // user calls not served yet (the newest of a user)
+	Pending    int    // user calls not served yet
 	Consensus  string // consensus hash after the last call
 	Signatures int    // signed heads verified
+	// From is the contract this one continues, when it moved here; its
+	// log was audited first.
+	From string
+	// MovedTo is the host key the contract's log was sealed for, when it
+	// moved away.
+	MovedTo string
 }
 
 // Options tune an audit.
@@ -56,6 +66,107 @@ type Options struct {
 	Progress io.Writer
 }
 
+// Log is a log as a host showed it: a signed head and every entry.
+type Log struct {
+	Head    hyperlog.SignedHead
+	Entries [][]byte
+}
+
+// Evidence is everything an audit checks, as fetched from a host (or made
+// up by one).
+type Evidence struct {
+	// Contract is the id of the contract audited.
+	Contract string
+	// CallLog is its call log.
+	CallLog Log
+	// From is the old call log the contract continues when its first
+	// record is a migrate; nil otherwise.
+	From *Log
+	// Users holds the log of every user the call logs name, by key.
+	Users map[string]Log
+}
+
+// Run fetches the evidence for contract id from the host c talks to and
+// verifies it. It returns the report of what was checked and, when
+// something does not add up, a *Finding.
+func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, error) {
+	ev, err := Fetch(ctx, c, id)
+	if err != nil {
+		return &Report{Contract: id}, err
+	}
+	return Verify(ev, opts)
+}
+
+// Fetch gathers the evidence for contract id: its call log, the old log
+// it continues when it moved here, and the logs of every user they name.
+// It checks nothing but that the host answers with the entries asked for,
+// in order.
+func Fetch(ctx context.Context, c *api.Client, id string) (*Evidence, error) {
+	ev := &Evidence{Contract: id, Users: map[string]Log{}}
+	l, err := fetchLog(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	ev.CallLog = *l
+	logs := []*Log{l}
+	if len(l.Entries) > 0 {
+		var first host.Record
+		if json.Unmarshal(l.Entries[0], &first) == nil && first.Type == host.TypeMigrate {
+			if _, err := hyperlog.ParseHash(first.From); err != nil {
+				return nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("migrate record names contract %q: %v", first.From, err)}
+			}
+			if ev.From, err = fetchLog(ctx, c, first.From); err != nil {
+				return nil, fmt.Errorf("the old contract %s: %w", first.From, err)
+			}
+			logs = append(logs, ev.From)
+		}
+	}
+	for _, l := range logs {
+		for _, raw := range l.Entries {
+			var r struct {
+				User string `json:"user"`
+			}
+			if json.Unmarshal(raw, &r) != nil || r.User == "" {
+				continue // Verify says what is wrong with it
+			}
+			if _, ok := ev.Users[r.User]; ok {
+				continue
+			}
+			if _, err := hyperlog.ParseHash(r.User); err != nil {
+				continue
+			}
+			es, err := c.UserEntries(ctx, r.User, 0, 0, false)
+			if err != nil {
+				return nil, fmt.Errorf("user %s's log: %w", r.User, err)
+			}
+			ul := Log{Head: es.Head}
+			for i, e := range es.Entries {
+				if e.Index != uint64(i) {
+					return nil, &Finding{Check: "user log", Entry: -1, Msg: fmt.Sprintf("host returned user %s's entry %d in place %d", r.User, e.Index, i)}
+				}
+				ul.Entries = append(ul.Entries, []byte(e.Data))
+			}
+			ev.Users[r.User] = ul
+		}
+	}
+	return ev, nil
+}
+
+func fetchLog(ctx context.Context, c *api.Client, id string) (*Log, error) {
+	es, err := c.CallLog(ctx, id, 0, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{Head: es.Head}
+	for i, e := range es.Entries {
+		if e.Index != uint64(i) {
+			return nil, &Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("host returned entry %d in place %d", e.Index, i)}
+		}
+		l.Entries = append(l.Entries, []byte(e.Data))
+	}
+	return l, nil
+}
+
 type userData struct {
 	key     hyperlog.Hash
 	head    hyperlog.SignedHead
@@ -63,145 +174,159 @@ type userData struct {
 	decoded []*host.UserEntry
 }
 
-// Run audits contract id on the host c talks to. It returns the report of
-// what was checked and, when something does not add up, a *Finding.
-func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, error) {
-	rep := &Report{Contract: id}
+// verified is one call log that passed its own checks.
+type verified struct {
+	id      string
+	head    hyperlog.SignedHead
+	raws    [][]byte
+	recs    []*host.Record
+	creator string // the user who created the contract
+	sealed  *host.Record
+}
+
+// Verify checks evidence without touching the network: it returns the
+// report of what was checked and, when something does not add up, a
+// *Finding. Anything a host could send is handled: malformed or forged
+// evidence gives a finding, never a panic.
+func Verify(ev *Evidence, opts Options) (*Report, error) {
+	rep := &Report{Contract: ev.Contract}
 	say := func(format string, args ...any) {
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, format+"\n", args...)
 		}
 	}
-	key, err := hyperlog.ParseHash(id)
-	if err != nil {
-		return rep, fmt.Errorf("contract id: %w", err)
-	}
-
-	// 1. The call log: its head is signed by the contract's key and its
-	// entries hash to that head.
-	log, err := c.CallLog(ctx, id, 0, 0, false)
-	if err != nil {
-		return rep, err
-	}
-	head := log.Head
-	if err := hyperlog.VerifyHead(key, head); err != nil {
-		return rep, &Finding{Check: "call log", Entry: -1, Msg: "head is not signed by the contract's key: " + err.Error()}
-	}
-	rep.Signatures++
-	raws := make([][]byte, len(log.Entries))
-	for i, e := range log.Entries {
-		if e.Index != uint64(i) {
-			return rep, &Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("host returned entry %d in place %d", e.Index, i)}
-		}
-		raws[i] = []byte(e.Data)
-	}
-	if err := hyperlog.VerifyLog(key, head, raws); err != nil {
-		return rep, &Finding{Check: "call log", Entry: -1, Msg: "entries do not match the signed head: " + err.Error()}
-	}
-	recs := make([]*host.Record, len(raws))
-	for i, raw := range raws {
-		var r host.Record
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return rep, &Finding{Check: "call log", Entry: int64(i), Msg: "malformed record: " + err.Error()}
-		}
-		if r.Seq != uint64(i) {
-			return rep, &Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("record says seq %d", r.Seq)}
-		}
-		recs[i] = &r
-	}
-	say("call log: %d entries, head signed by the contract key, tree hash matches", len(recs))
-
-	// 2. Every user's log: signed by the user, entries hash to the head.
-	// A contract that moved here continues an older call log: audit that
-	// one first, and check the new log starts from its signed head.
-	var history [][]byte
-	var oldCode string
-	if len(recs) > 0 && recs[0].Type == host.TypeMigrate {
-		m := recs[0]
-		say("contract moved here from %s: auditing the old call log first", m.From)
-		if m.FromHead == nil {
-			return rep, &Finding{Check: "link", Entry: 0, Msg: "migrate record without the old head"}
-		}
-		if _, err := Run(ctx, c, m.From, opts); err != nil {
-			return rep, fmt.Errorf("the old contract %s: %w", m.From, err)
-		}
-		old, err := c.CallLog(ctx, m.From, 0, 0, false)
-		if err != nil {
-			return rep, err
-		}
-		if old.Head.Length != m.FromHead.Length || old.Head.TreeHash.String() != m.FromHead.TreeHash {
-			return rep, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("continues the old log at length %d, tree hash %s, but the old log shown is length %d, %s",
-				m.FromHead.Length, m.FromHead.TreeHash, old.Head.Length, old.Head.TreeHash)}
-		}
-		for _, e := range old.Entries {
-			history = append(history, []byte(e.Data))
-		}
-		var first host.Record
-		if len(history) == 0 || json.Unmarshal(history[0], &first) != nil {
-			return rep, &Finding{Check: "link", Entry: 0, Msg: "the old call log does not start with a create"}
-		}
-		u, err := fetchUser(ctx, c, first.User)
-		if err != nil {
-			return rep, err
-		}
-		oldCode = u.decoded[first.UserIndex].Code
-	}
-
 	users := map[string]*userData{}
-	for _, r := range recs {
-		if _, ok := users[r.User]; ok || r.Type == host.TypeMigrate {
-			continue
+	user := func(key string, seq uint64) (*userData, error) {
+		if u, ok := users[key]; ok {
+			return u, nil
 		}
-		u, err := fetchUser(ctx, c, r.User)
+		u, err := checkUser(key, ev.Users)
 		if err != nil {
-			if f, ok := err.(*Finding); ok {
-				f.Entry = int64(r.Seq)
-				return rep, f
+			var f *Finding
+			if errors.As(err, &f) {
+				f.Entry = int64(seq)
 			}
-			return rep, err
+			return nil, err
 		}
-		users[r.User] = u
+		users[key] = u
 		rep.Users++
 		rep.UserEntry += uint64(len(u.entries))
 		rep.Signatures++
+		return u, nil
+	}
+
+	// 1. The call log: signed by the contract's key, entries hash to the head.
+	cur, err := checkCallLog(ev.Contract, ev.CallLog)
+	if err != nil {
+		return rep, err
+	}
+	rep.Signatures++
+	say("call log: %d entries, head signed by the contract key, tree hash matches", len(cur.recs))
+
+	// A contract that moved here continues an older call log: check that
+	// one the same way first, then the link between the two.
+	var old *verified
+	var oldCode string
+	if len(cur.recs) > 0 && cur.recs[0].Type == host.TypeMigrate {
+		m := cur.recs[0]
+		rep.From = m.From
+		say("contract moved here from %s: auditing the old call log first", m.From)
+		if ev.From == nil {
+			return rep, &Finding{Check: "link", Entry: 0, Msg: "the contract continues " + m.From + ", but its call log was not shown"}
+		}
+		sub := &Evidence{Contract: m.From, CallLog: *ev.From, Users: ev.Users}
+		if _, err := Verify(sub, Options{Limits: opts.Limits}); err != nil {
+			return rep, fmt.Errorf("the old contract %s: %w", m.From, err)
+		}
+		if old, err = checkCallLog(m.From, *ev.From); err != nil {
+			return rep, err
+		}
+		if err := checkMigration(cur, old); err != nil {
+			return rep, err
+		}
+		if len(old.recs) == 0 || old.recs[0].Type != host.TypeCreate {
+			return rep, &Finding{Check: "link", Entry: 0, Msg: "the old call log does not start with a create"}
+		}
+		u, err := user(old.recs[0].User, 0)
+		if err != nil {
+			return rep, err
+		}
+		if i := old.recs[0].UserIndex; i < uint64(len(u.decoded)) {
+			oldCode = u.decoded[i].Code
+		}
+		cur.creator = old.creator
+	}
+
+	// 2. Every user's log: signed by the user, entries hash to the head.
+	for _, r := range cur.recs {
+		if r.Type == host.TypeMigrate {
+			continue
+		}
+		if _, err := user(r.User, r.Seq); err != nil {
+			return rep, err
+		}
 	}
 	say("user logs: %d users, %d entries, every head signed by its user", rep.Users, rep.UserEntry)
 
 	// 3. Links and order: each record serves its user's entry, and each
 	// user's calls to this contract are served once, in the user's order.
-	for _, r := range recs {
+	ids := map[string]bool{ev.Contract: true}
+	if old != nil {
+		ids[old.id] = true
+	}
+	if len(cur.recs) > 0 && cur.recs[0].Type == host.TypeCreate {
+		cur.creator = cur.recs[0].User
+	}
+	for _, r := range cur.recs {
 		if r.Type == host.TypeMigrate {
 			if r.Seq != 0 {
 				return rep, &Finding{Check: "link", Entry: int64(r.Seq), Msg: "a migrate after the first entry"}
 			}
 			continue
 		}
-		if err := checkLink(id, r, users[r.User]); err != nil {
+		if err := checkLink(ids, cur.creator, r, users[r.User]); err != nil {
 			return rep, err
 		}
 	}
-	pending, err := checkOrder(id, recs, users)
+	// Calls addressed to the old id are served by the old log up to its
+	// seal, then by this one: together they must follow each user's order.
+	served := cur.recs
+	if old != nil {
+		served = append(append([]*host.Record(nil), old.recs...), cur.recs...)
+	}
+	pending, err := checkOrder(ids, served, users)
 	if err != nil {
 		return rep, err
 	}
 	rep.Pending = pending
 	say("links: every entry serves a signed user entry; every user's calls served once, in order (%d pending)", pending)
 
-	// 4. Replay.
+	// 4. The seal: nothing follows a moved record.
+	for i, r := range cur.recs {
+		if r.Type == host.TypeMoved && r.Error == nil {
+			if i != len(cur.recs)-1 {
+				return rep, &Finding{Check: "moved", Entry: int64(i + 1), Msg: fmt.Sprintf("a record after the contract moved to host %s at entry %d: the host kept serving a contract it had handed over", r.To.Host, i)}
+			}
+			rep.MovedTo = r.To.Host
+			say("moved: the log is sealed for host %s", r.To.Host)
+		}
+	}
+
+	// 5. Replay.
 	rp, err := host.NewReplayer(opts.Limits)
 	if err != nil {
 		return rep, err
 	}
 	defer rp.Close()
-	for _, r := range recs {
+	for _, r := range cur.recs {
 		code, hist := "", [][]byte(nil)
 		switch r.Type {
 		case host.TypeCreate:
 			code = users[r.User].decoded[r.UserIndex].Code
 		case host.TypeMigrate:
-			code, hist = oldCode, history
+			code, hist = oldCode, old.raws
 		}
-		if err := rp.Apply(r, code, hist); err != nil {
+		if err := replay(rp, r, code, hist); err != nil {
 			var d *host.Divergence
 			if errors.As(err, &d) {
 				err = d
@@ -213,8 +338,8 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	rep.Consensus = rp.Consensus()
 	say("replay: %d calls re-executed; results, state roots and consensus hashes match", rep.Entries)
 
-	// 5. Acks: every head a user acknowledged is a prefix of this log.
-	n, err := checkAcks(id, head, raws, users)
+	// 6. Acks: every head a user acknowledged is a prefix of this log.
+	n, err := checkAcks(ev.Contract, cur.head, cur.raws, users)
 	rep.Acks = n
 	if err != nil {
 		return rep, err
@@ -223,24 +348,99 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 	return rep, nil
 }
 
-func fetchUser(ctx context.Context, c *api.Client, user string) (*userData, error) {
+// replay applies one record, turning a panic in the engine (a record no
+// honest host writes) into an error.
+func replay(rp *host.Replayer, r *host.Record, code string, hist [][]byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("replaying the record failed: %v", p)
+		}
+	}()
+	return rp.Apply(r, code, hist)
+}
+
+// checkCallLog checks a call log's head and tree and parses its records.
+func checkCallLog(id string, l Log) (*verified, error) {
+	key, err := hyperlog.ParseHash(id)
+	if err != nil {
+		return nil, fmt.Errorf("contract id: %w", err)
+	}
+	if err := hyperlog.VerifyHead(key, l.Head); err != nil {
+		return nil, &Finding{Check: "call log", Entry: -1, Msg: "head is not signed by the contract's key: " + err.Error()}
+	}
+	if err := hyperlog.VerifyLog(key, l.Head, l.Entries); err != nil {
+		return nil, &Finding{Check: "call log", Entry: -1, Msg: "entries do not match the signed head: " + err.Error()}
+	}
+	v := &verified{id: id, head: l.Head, raws: l.Entries, recs: make([]*host.Record, len(l.Entries))}
+	for i, raw := range l.Entries {
+		var r host.Record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, &Finding{Check: "call log", Entry: int64(i), Msg: "malformed record: " + err.Error()}
+		}
+		if r.Seq != uint64(i) {
+			return nil, &Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("record says seq %d", r.Seq)}
+		}
+		if r.Type == host.TypeMoved && r.Error == nil {
+			if r.To == nil {
+				return nil, &Finding{Check: "moved", Entry: int64(i), Msg: "a moved record names no host"}
+			}
+			v.sealed = &r
+		}
+		v.recs[i] = &r
+	}
+	if len(v.recs) > 0 && v.recs[0].Type == host.TypeCreate {
+		v.creator = v.recs[0].User
+	}
+	return v, nil
+}
+
+// checkMigration checks the link from a migrated contract's first record
+// to the old log: it continues exactly the old log's head, which ends in a
+// seal for the host whose signature the record carries.
+func checkMigration(cur, old *verified) error {
+	f := func(format string, args ...any) error {
+		return &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf(format, args...)}
+	}
+	m := cur.recs[0]
+	if m.FromHead == nil {
+		return f("migrate record without the old head")
+	}
+	if old.head.Length != m.FromHead.Length || old.head.TreeHash.String() != m.FromHead.TreeHash {
+		return f("continues the old log at length %d, tree hash %s, but the old log shown is length %d, %s",
+			m.FromHead.Length, m.FromHead.TreeHash, old.head.Length, old.head.TreeHash)
+	}
+	if old.sealed == nil || len(old.recs) == 0 || old.recs[len(old.recs)-1] != old.sealed {
+		return f("the old log does not end in a moved record: its host never handed the contract over")
+	}
+	if old.sealed.To.Host != m.HostKey {
+		return f("the old log was sealed for host %s, but host %s took the contract over", old.sealed.To.Host, m.HostKey)
+	}
+	pub, err := hex.DecodeString(m.HostKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return f("migrate record names host key %q", m.HostKey)
+	}
+	sig, err := hex.DecodeString(m.HostSig)
+	if err != nil || !ed25519.Verify(pub, host.MigrationLink(cur.id, old.id, m.FromHead), sig) {
+		return f("the migrate record is not signed by host %s, which the old log was sealed for", m.HostKey)
+	}
+	return nil
+}
+
+func checkUser(user string, logs map[string]Log) (*userData, error) {
 	pub, err := hyperlog.ParseHash(user)
 	if err != nil {
 		return nil, &Finding{Check: "link", Msg: fmt.Sprintf("user key %q: %v", user, err)}
 	}
-	es, err := c.UserEntries(ctx, user, 0, 0, false)
-	if err != nil {
-		return nil, err
+	l, ok := logs[user]
+	if !ok {
+		return nil, &Finding{Check: "user log", Msg: fmt.Sprintf("user %s's log was not shown", user)}
 	}
-	u := &userData{key: pub, head: es.Head}
+	u := &userData{key: pub, head: l.Head, entries: l.Entries}
 	ukey := host.UserIdentity(pub).Key()
-	if err := hyperlog.VerifyHead(ukey, es.Head); err != nil {
+	if err := hyperlog.VerifyHead(ukey, l.Head); err != nil {
 		return nil, &Finding{Check: "user log", Msg: fmt.Sprintf("user %s's log head is not signed by that user (a forged user entry?): %v", user, err)}
 	}
-	for _, e := range es.Entries {
-		u.entries = append(u.entries, []byte(e.Data))
-	}
-	if err := hyperlog.VerifyLog(ukey, es.Head, u.entries); err != nil {
+	if err := hyperlog.VerifyLog(ukey, l.Head, l.Entries); err != nil {
 		return nil, &Finding{Check: "user log", Msg: fmt.Sprintf("user %s: entries do not match the signed head: %v", user, err)}
 	}
 	for i, raw := range u.entries {
@@ -253,7 +453,15 @@ func fetchUser(ctx context.Context, c *api.Client, user string) (*userData, erro
 	return u, nil
 }
 
-func checkLink(id string, r *host.Record, u *userData) error {
+// userType is the user entry type a record of type t serves.
+func userType(t string) string {
+	if t == host.TypeMoved {
+		return host.TypeMove
+	}
+	return t
+}
+
+func checkLink(ids map[string]bool, creator string, r *host.Record, u *userData) error {
 	f := func(format string, args ...any) error {
 		return &Finding{Check: "link", Entry: int64(r.Seq), Msg: fmt.Sprintf(format, args...)}
 	}
@@ -264,19 +472,33 @@ func checkLink(id string, r *host.Record, u *userData) error {
 		return f("names user entry hash %s, but user %s entry %d hashes differently", r.UserEntry, r.User, r.UserIndex)
 	}
 	ue := u.decoded[r.UserIndex]
-	if ue.Type != r.Type {
+	if ue.Type != userType(r.Type) {
 		return f("is a %s, but the user entry is a %s", r.Type, ue.Type)
 	}
-	if r.Type == host.TypeCall {
-		if ue.Contract != id {
+	switch r.Type {
+	case host.TypeCall:
+		if !ids[ue.Contract] {
 			return f("serves a call the user addressed to contract %s", ue.Contract)
 		}
 		if ue.Method != r.Method || !bytes.Equal(compactJSON(ue.Args), compactJSON(r.Args)) {
 			return f("records %s(%s), but the user called %s(%s)", r.Method, r.Args, ue.Method, ue.Args)
 		}
-	}
-	if r.Type == host.TypeCreate && r.Seq != 0 {
-		return f("a create after the first entry")
+	case host.TypeMoved:
+		if !ids[ue.Contract] {
+			return f("serves a move the user addressed to contract %s", ue.Contract)
+		}
+		if r.To == nil || ue.To == nil || *r.To != *ue.To {
+			return f("moves the contract somewhere the user's move entry does not name")
+		}
+		if r.Error == nil && r.User != creator {
+			return f("user %s moved the contract, but only its creator %s may", r.User, creator)
+		}
+	case host.TypeCreate:
+		if r.Seq != 0 {
+			return f("a create after the first entry")
+		}
+	default:
+		return f("a record of type %q serves no call", r.Type)
 	}
 	return nil
 }
@@ -289,27 +511,33 @@ func compactJSON(b []byte) []byte {
 	return out.Bytes()
 }
 
-// checkOrder checks that each user's calls to the contract appear in the
-// call log once each and in the user's order. The newest unserved calls of
-// a user are pending, not missing.
-func checkOrder(id string, recs []*host.Record, users map[string]*userData) (pending int, err error) {
+// checkOrder checks that each user's calls (and moves) to the contract,
+// under any of its ids, appear once each and in the user's order among
+// the served records. Unserved calls are pending.
+func checkOrder(ids map[string]bool, recs []*host.Record, users map[string]*userData) (pending int, err error) {
 	served := map[string][]*host.Record{}
 	for _, r := range recs {
-		served[r.User] = append(served[r.User], r)
+		if r.Type != host.TypeMigrate {
+			served[r.User] = append(served[r.User], r)
+		}
 	}
 	names := make([]string, 0, len(users))
 	for k := range users {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	var create *host.Record
+	if len(recs) > 0 && recs[0].Type == host.TypeCreate {
+		create = recs[0]
+	}
 	for _, name := range names {
 		u := users[name]
 		var want []uint64 // the user's entries addressed to this contract
 		for i, ue := range u.decoded {
-			if ue.Type == host.TypeCall && ue.Contract == id {
+			if (ue.Type == host.TypeCall || ue.Type == host.TypeMove) && ids[ue.Contract] {
 				want = append(want, uint64(i))
 			}
-			if ue.Type == host.TypeCreate && len(recs) > 0 && recs[0].User == name && recs[0].UserIndex == uint64(i) {
+			if ue.Type == host.TypeCreate && create != nil && create.User == name && create.UserIndex == uint64(i) {
 				want = append(want, uint64(i))
 			}
 		}

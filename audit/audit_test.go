@@ -268,9 +268,11 @@ func TestAuditCatchesLyingHost(t *testing.T) {
 	}
 }
 
-// TestMigration moves the forum to a second host, which continues it under
-// its own key; the audit of the new contract covers the old log, and the
-// state carries over.
+// TestMigration moves the forum to a second host by the protocol: the
+// creator seals the log on the old host for the new host's key, the new
+// host imports the sealed log and continues the contract under its own
+// key, answering to the old id too; the old host refuses calls, naming the
+// new host; both audits pass and the new one covers the link.
 func TestMigration(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -282,6 +284,43 @@ func TestMigration(t *testing.T) {
 	srvB := httptest.NewServer(api.NewServer(hb, nil))
 	defer srvB.Close()
 	cb := api.NewClient(srvB.URL)
+	hi, err := cb.Host(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An import of the log as it stands (not sealed) is refused.
+	early, err := w.c.Copy(ctx, w.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cb.Import(ctx, early); !api.IsStatus(err, 403) || !strings.Contains(err.Error(), "does not end in a moved record") {
+		t.Fatalf("import of an unsealed log: %v", err)
+	}
+	// Only the creator may seal the log.
+	to := host.MovedTo{Host: hi.PublicKey, URL: srvB.URL}
+	if _, err := w.alice.Move(ctx, w.c, w.id, to); !api.IsStatus(err, 403) || !strings.Contains(err.Error(), "creator") {
+		t.Fatalf("alice moving bob's contract: %v", err)
+	}
+	res, err := w.bob.Move(ctx, w.c, w.id, to)
+	if err != nil || res.Failed() != nil {
+		t.Fatalf("bob's move: %v %v", err, res)
+	}
+	if res.Record.Type != host.TypeMoved || res.Record.To.Host != hi.PublicKey {
+		t.Fatalf("the seal record: %+v", res.Record)
+	}
+	if err := w.bob.Flush(ctx, w.c); err != nil {
+		t.Fatal(err)
+	}
+	// The old host refuses calls now, and says where the contract went.
+	_, err = w.alice.Call(ctx, w.c, w.id, "addPost", json.RawMessage("1"), json.RawMessage(`"too late"`))
+	if !api.IsStatus(err, 410) || !strings.Contains(err.Error(), hi.PublicKey) || !strings.Contains(err.Error(), srvB.URL) {
+		t.Fatalf("a call to the old host after the move: %v", err)
+	}
+	rep, err := audit.Run(ctx, w.c, w.id, audit.Options{})
+	if err != nil || rep.MovedTo != hi.PublicKey {
+		t.Fatalf("audit of the sealed log: %v %+v", err, rep)
+	}
 
 	cp, err := w.c.Copy(ctx, w.id)
 	if err != nil {
@@ -295,25 +334,36 @@ func TestMigration(t *testing.T) {
 	if newID == w.id {
 		t.Fatal("the moved contract must have the new host's key")
 	}
-	// The state carried over: the next post in topic 1 is number 5.
-	res, err := w.bob.Call(ctx, cb, newID, "addPost", json.RawMessage("1"), json.RawMessage(`"on the new host"`))
+	// The state carried over: the next post in topic 1 is number 5; the
+	// old id reaches the contract too.
+	res, err = w.bob.Call(ctx, cb, w.id, "addPost", json.RawMessage("1"), json.RawMessage(`"on the new host"`))
 	if err != nil || res.Failed() != nil {
 		t.Fatalf("call on the new host: %v %v", err, res)
 	}
-	if string(res.Record.Result) != "5" {
-		t.Fatalf("addPost on the new host returned %s, want 5 (the counters carried over)", res.Record.Result)
+	if string(res.Record.Result) != "5" || res.Contract != newID {
+		t.Fatalf("addPost on the new host returned %s from %s, want 5 from %s (the counters carried over)", res.Record.Result, res.Contract, newID)
 	}
-	if f, err := cb.State(ctx, newID, "/topics/1/1"); err != nil || f.Content != "My name is bob" {
-		t.Fatalf("old state on the new host: %q %v", f.Content, err)
-	}
-	if err := w.bob.Flush(ctx, cb); err != nil {
+	if _, err := w.alice.Call(ctx, cb, newID, "addPost", json.RawMessage("2"), json.RawMessage(`"alice moved too"`)); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Run(ctx, cb, newID, audit.Options{})
+	for _, id := range []string{w.id, newID} {
+		if f, err := cb.State(ctx, id, "/topics/1/1"); err != nil || f.Content != "My name is bob" {
+			t.Fatalf("old state on the new host under %s: %q %v", id, f.Content, err)
+		}
+		if info, err := cb.Contract(ctx, id); err != nil || info.Creator != w.bob.Key() {
+			t.Fatalf("info on the new host under %s: %+v %v", id, info, err)
+		}
+	}
+	for _, u := range []*api.User{w.bob, w.alice} {
+		if err := u.Flush(ctx, cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = audit.Run(ctx, cb, newID, audit.Options{})
 	if err != nil {
 		t.Fatalf("audit of the moved contract: %v", err)
 	}
-	if rep.Entries != 2 {
+	if rep.Entries != 3 || rep.From != w.id || rep.Pending != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// A restart rebuilds the moved contract from its logs.
@@ -329,9 +379,9 @@ func TestMigration(t *testing.T) {
 	if _, err := audit.Run(ctx, api.NewClient(srvB2.URL), newID, audit.Options{}); err != nil {
 		t.Fatalf("audit after restart: %v", err)
 	}
-	// Importing twice is refused.
-	if _, err := api.NewClient(srvB2.URL).Import(ctx, cp); !api.IsStatus(err, 409) {
-		t.Fatalf("second import: %v", err)
+	// Importing the same sealed log again answers with the same contract.
+	if again, err := api.NewClient(srvB2.URL).Import(ctx, cp); err != nil || again.Contract != newID {
+		t.Fatalf("second import: %v %v", again, err)
 	}
 }
 

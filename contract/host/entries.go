@@ -34,6 +34,13 @@ const (
 	TypeCall    = "call"
 	TypeAck     = "ack"
 	TypeMigrate = "migrate"
+	// TypeMove is the user entry in which a contract's creator asks its
+	// host to seal the contract's call log for another host.
+	TypeMove = "move"
+	// TypeMoved is the call log record that seals a contract's log: the
+	// last record the host will ever append, naming the host the contract
+	// moved to.
+	TypeMoved = "moved"
 )
 
 // UserEntry is one entry of a user log, signed by the user as part of the
@@ -53,6 +60,33 @@ type UserEntry struct {
 	Seq        uint64 `json:"seq,omitempty"`
 	Head       *Head  `json:"head,omitempty"`
 	RecordHash string `json:"record_hash,omitempty"`
+	// To is the host a contract moves to (move): its public key (hex) and,
+	// when known, its URL.
+	To *MovedTo `json:"to,omitempty"`
+}
+
+// MovedTo names the host a contract moved to.
+type MovedTo struct {
+	// Host is the new host's public key (GET /v1/host), in hex.
+	Host string `json:"host"`
+	// URL is where the new host serves, when the creator gave it.
+	URL string `json:"url,omitempty"`
+}
+
+// MaxURLBytes bounds a MovedTo's URL.
+const MaxURLBytes = 512
+
+func (m *MovedTo) check() error {
+	if m == nil {
+		return errors.New("no destination host")
+	}
+	if k, err := hex.DecodeString(m.Host); err != nil || len(k) != 32 {
+		return fmt.Errorf("destination host key %q: want 64 hex characters", m.Host)
+	}
+	if len(m.URL) > MaxURLBytes {
+		return fmt.Errorf("destination URL of %d bytes exceeds %d", len(m.URL), MaxURLBytes)
+	}
+	return nil
 }
 
 // Head is a signed log head as the API carries it.
@@ -105,6 +139,13 @@ func DecodeUserEntry(b []byte) (*UserEntry, error) {
 		if e.Head == nil || e.RecordHash == "" {
 			return nil, errors.New("ack entry: needs head and record_hash")
 		}
+	case TypeMove:
+		if _, err := ParseContractID(e.Contract); err != nil {
+			return nil, fmt.Errorf("move entry: %w", err)
+		}
+		if err := e.To.check(); err != nil {
+			return nil, fmt.Errorf("move entry: %w", err)
+		}
 	case "":
 		return nil, errors.New(`user entry: missing "type"`)
 	default:
@@ -147,6 +188,13 @@ type Record struct {
 	// that this contract continues.
 	From     string `json:"from,omitempty"`
 	FromHead *Head  `json:"from_head,omitempty"`
+	// HostKey and HostSig bind a migrated contract to the host that took
+	// it over (migrate): the host's public key, which the old log's moved
+	// record names, and its signature over MigrationLink.
+	HostKey string `json:"host_key,omitempty"`
+	HostSig string `json:"host_sig,omitempty"`
+	// To is where the contract went (moved).
+	To *MovedTo `json:"to,omitempty"`
 	// Consensus is the state engine's consensus hash for this call.
 	Consensus string `json:"consensus"`
 }

@@ -64,6 +64,7 @@ type Host struct {
 
 	mu        sync.Mutex
 	contracts map[ContractID]*instance
+	imports   importGate // imports running, entries imported (migrate.go)
 	users     map[hyperlog.Hash]*userLog
 	closed    bool
 	wg        sync.WaitGroup
@@ -325,10 +326,10 @@ func (h *Host) Submit(ctx context.Context, user hyperlog.Hash, entries [][]byte,
 		if err != nil {
 			return nil, badRequest("entry %d: %v", i, err)
 		}
-		if ue.Type == TypeCall {
-			// Refuse calls to unknown contracts before they enter the log.
-			id, _ := ParseContractID(ue.Contract)
-			if _, err := h.instance(id); err != nil {
+		if ue.Type == TypeCall || ue.Type == TypeMove {
+			// Refuse calls to unknown or moved contracts, and moves not
+			// signed by the creator, before they enter the log.
+			if err := h.admit(user, ue); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}
 		}
@@ -407,6 +408,9 @@ func (h *Host) instance(id ContractID) (*instance, error) {
 	defer h.mu.Unlock()
 	in, ok := h.contracts[id]
 	if !ok {
+		if in = h.aliasLocked(id); in != nil {
+			return in, nil // it moved here under a new id
+		}
 		return nil, refuse(ErrNotFound, "no contract %s", id)
 	}
 	return in, nil

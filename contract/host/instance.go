@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,10 @@ type instance struct {
 	// inflight counts executed batches the logger has not finished.
 	failed   atomic.Pointer[error]
 	inflight atomic.Int64
+	// moved is where the contract went once its call log is sealed (see
+	// movedTo, which loads it from the log once).
+	moved    atomic.Pointer[MovedTo]
+	sealOnce sync.Once
 }
 
 type request struct {
@@ -203,12 +208,35 @@ func (in *instance) run() {
 				continue
 			}
 			in.failed.Store(nil)
+			in.moved.Store(in.lastSeal()) // a seal that was not logged is undone
 		}
-		if b := in.execute(batch); b != nil {
-			in.inflight.Add(1)
-			logged <- b
+		// A move seals the log: it ends its batch, and nothing after it runs.
+		for len(batch) > 0 {
+			seg := batch[:sealEnd(batch)]
+			batch = batch[len(seg):]
+			if to := in.movedTo(); to != nil {
+				for _, r := range seg {
+					r.reply <- reply{err: movedError(in.id, to)}
+				}
+				continue
+			}
+			if b := in.execute(seg); b != nil {
+				in.inflight.Add(1)
+				logged <- b
+			}
 		}
 	}
+}
+
+// sealEnd is the length of the batch prefix up to and including its first
+// move.
+func sealEnd(batch []*request) int {
+	for i, r := range batch {
+		if r.entry.Type == TypeMove {
+			return i + 1
+		}
+	}
+	return len(batch)
 }
 
 func (in *instance) nextTime() int64 {
@@ -241,9 +269,9 @@ func (in *instance) execute(batch []*request) *executed {
 			m := r.migrate
 			inp.User, inp.UserEntry = "", ""
 			inp.From, inp.FromHead, inp.Code = m.from.String(), headOf(m.head), m.code
-			for _, e := range m.history {
-				inp.History = append(inp.History, json.RawMessage(e))
-			}
+			inp.HostKey, inp.HostSig, inp.oldLog = m.hostKey, m.hostSig, m.old
+		case r.entry.Type == TypeMove:
+			inp.Type, inp.To = TypeMoved, r.entry.To
 		case r.entry.Type == TypeCreate:
 			inp.Code = r.entry.Code
 		default:
@@ -271,6 +299,10 @@ func (in *instance) execute(batch []*request) *executed {
 		}
 		b.recs[i] = &rec
 		b.raws[i], _ = json.Marshal(&rec)
+		if rec.Type == TypeMoved && rec.Error == nil {
+			// Sealed: nothing after this record runs (run refuses it).
+			in.moved.Store(rec.To)
+		}
 	}
 	return b
 }

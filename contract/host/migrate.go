@@ -1,140 +1,304 @@
 package host
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
+	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/kv"
 )
 
-// Import is a contract moving to this host: the old contract's call log
-// with its signed head, and the logs of every user it served.
-type Import struct {
-	From    ContractID
-	Head    hyperlog.SignedHead
-	Entries [][]byte
-	Users   map[string]LogCopy
-}
+// Migration is a protocol between the contract's creator, the old host and
+// the new one (docs/contract-host.md, "Migration"):
+//
+//  1. The creator appends a move entry to its user log naming the new host's
+//     public key and submits it to the old host, which serves it by ending
+//     the contract's call log with a moved record. From then on the old host
+//     refuses calls to the contract with ErrMoved, naming the new host.
+//  2. Anyone streams the sealed call log and its users' logs to the new host
+//     (an import stream, see ImportWriter). The new host accepts only a call
+//     log that ends in a moved record for its own key, served from the
+//     creator's signed move entry; it verifies every signature and tree as
+//     the entries arrive, replays every old call, and continues the contract
+//     under a key of its own, serving it under the old id too.
 
-// LogCopy is a copy of a log: its entries and signed head.
-type LogCopy struct {
-	Head    hyperlog.SignedHead
-	Entries [][]byte
-}
+// Limits of an import. The stream is written to disk as it arrives, so
+// MaxImportBytes bounds disk, not memory.
+const (
+	// MaxImportBytes bounds an import stream.
+	MaxImportBytes = 256 << 20
+	// MaxConcurrentImports bounds imports running at once; more get ErrBusy.
+	MaxConcurrentImports = 2
+	// MaxImportUsers bounds the user logs one import carries.
+	MaxImportUsers = 1 << 14
+	// maxHeaderBytes bounds a header frame (a head with its roots as JSON).
+	maxHeaderBytes = 64 << 10
+)
 
 // migratedIndex marks contract keys derived for migrations, apart from
 // those derived for user creates.
 const migratedIndex = 1 << 63
 
-// migration is what a migrate request carries to the sequencer.
-type migration struct {
-	from    ContractID
-	head    hyperlog.SignedHead
-	history [][]byte
-	code    string
+// importGate bounds concurrent imports and remembers which user log entries
+// came with an import (never to be served here). Its zero value is ready.
+type importGate struct {
+	mu      sync.Mutex
+	running int
+	// foreign holds, per user, the index ranges of entries imported
+	// rather than submitted here; nil until loaded from disk.
+	foreign map[hyperlog.Hash][][2]uint64
 }
 
-func verifyCopy(key hyperlog.Hash, c LogCopy, what string) error {
-	if err := hyperlog.VerifyHead(key, c.Head); err != nil {
-		return badRequest("%s: head: %v", what, err)
+func (g *importGate) acquire() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running >= MaxConcurrentImports {
+		return false
 	}
-	if err := hyperlog.VerifyLog(key, c.Head, c.Entries); err != nil {
-		return badRequest("%s: entries do not match the signed head: %v", what, err)
+	g.running++
+	return true
+}
+
+func (g *importGate) release() {
+	g.mu.Lock()
+	g.running--
+	g.mu.Unlock()
+}
+
+// foreignFile lists the user log ranges imports brought, one JSON object a
+// line.
+const foreignFile = "imported-user-entries.jsonl"
+
+type foreignRange struct {
+	User string `json:"user"`
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+// loadForeignLocked reads the foreign ranges once.
+func (h *Host) loadForeignLocked() {
+	g := &h.imports
+	if g.foreign != nil {
+		return
+	}
+	g.foreign = map[hyperlog.Hash][][2]uint64{}
+	b, err := os.ReadFile(filepath.Join(h.cfg.Dir, foreignFile))
+	if err != nil {
+		return
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var r foreignRange
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue // a torn last line: that import never appended
+		}
+		if k, err := hyperlog.ParseHash(r.User); err == nil {
+			g.foreign[k] = append(g.foreign[k], [2]uint64{r.From, r.To})
+		}
+	}
+}
+
+// noteForeign records, durably and before they are appended, that user
+// entries [from, to) arrive with an import.
+func (h *Host) noteForeign(user hyperlog.Hash, from, to uint64) error {
+	g := &h.imports
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h.loadForeignLocked()
+	line, _ := json.Marshal(foreignRange{User: user.String(), From: from, To: to})
+	f, err := os.OpenFile(filepath.Join(h.cfg.Dir, foreignFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	g.foreign[user] = append(g.foreign[user], [2]uint64{from, to})
+	return nil
+}
+
+// imported reports whether a user log entry came with an import.
+func (h *Host) imported(user hyperlog.Hash, index uint64) bool {
+	g := &h.imports
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h.loadForeignLocked()
+	for _, r := range g.foreign[user] {
+		if index >= r[0] && index < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// servesOnRecovery decides whether recovery serves an unserved user entry:
+// only creates and calls submitted to this host, addressed to a contract it
+// holds and has not sealed. Entries that arrived in an imported user log
+// belong to other hosts (their creates, their contracts) and are never
+// served here.
+func (h *Host) servesOnRecovery(user hyperlog.Hash, index uint64, ue *UserEntry) bool {
+	if ue.Type == TypeAck || h.imported(user, index) {
+		return false
+	}
+	if ue.Type == TypeCreate {
+		return true
+	}
+	id, err := ParseContractID(ue.Contract)
+	if err != nil {
+		return false
+	}
+	in, err := h.instance(id)
+	return err == nil && in.movedTo() == nil
+}
+
+// aliasLocked finds the contract that moved here from id (h.mu held).
+func (h *Host) aliasLocked(id ContractID) *instance {
+	for _, in := range h.contracts {
+		if in.from != nil && ContractID(in.from.Key()) == id {
+			return in
+		}
 	}
 	return nil
 }
 
-// Import takes over a contract from another host: it checks every
-// signature and tree of the copies, keeps them, and starts a new contract
-// under a key of its own whose first call log entry names the old log's
-// head and whose state is rebuilt by replaying (and checking) every old
-// call. It returns the answer for that first entry; the new contract's id
-// is Answer.Contract.
-func (h *Host) Import(ctx context.Context, imp *Import) (*Answer, error) {
-	if err := verifyCopy(hyperlog.Hash(imp.From), LogCopy{Head: imp.Head, Entries: imp.Entries}, "call log"); err != nil {
-		return nil, err
+// movedError is the refusal of a call to a contract that moved away.
+func movedError(id ContractID, to *MovedTo) error {
+	where := "host " + to.Host
+	if to.URL != "" {
+		where += " at " + to.URL
 	}
-	if len(imp.Entries) == 0 {
-		return nil, badRequest("the old call log is empty")
-	}
-	var first Record
-	if err := json.Unmarshal(imp.Entries[0], &first); err != nil || first.Type != TypeCreate {
-		return nil, badRequest("the old call log does not start with a create")
-	}
-	for user, c := range imp.Users {
-		pub, err := hyperlog.ParseHash(user)
-		if err != nil {
-			return nil, badRequest("user %q: %v", user, err)
-		}
-		if err := verifyCopy(UserIdentity(pub).Key(), c, "user "+user); err != nil {
-			return nil, err
-		}
-		u, err := h.user(pub, true)
-		if err != nil {
-			return nil, err
-		}
-		u.mu.Lock()
-		if n := u.log.Length(); n < c.Head.Length {
-			err = u.log.AppendSigned(c.Head, c.Entries[n:]...)
-		}
-		u.mu.Unlock()
-		if err != nil {
-			return nil, refuse(ErrConflict, "user %s: this host's copy of the log disagrees: %v", user, err)
-		}
-	}
-	code, err := h.userCode(&first)
-	if err != nil {
-		return nil, badRequest("the old contract's code: %v", err)
-	}
-	var manifest hyperlog.Manifest
-	if manifest, err = hyperlog.DecodeManifest(imp.Head.Manifest); err != nil || len(manifest.Signers) != 1 {
-		return nil, badRequest("the old call log must be a single-signer manifest-mode log")
-	}
+	return refuse(ErrMoved, "contract %s moved to %s: call it there", id, where)
+}
 
-	priv := DeriveContractKey(h.master, hyperlog.Hash(imp.From), migratedIndex)
-	id := ContractID(hyperlog.NewIdentity(hyperlog.ModeManifest, priv.Public().(ed25519.PublicKey)).Key())
-	dir := filepath.Join(h.cfg.Dir, "contracts", id.String())
-	if _, err := os.Stat(dir); err == nil {
-		return nil, refuse(ErrConflict, "contract %s was already imported here as %s", imp.From, id)
+// admit refuses, before it enters the user's log, an entry the host will
+// not serve: a call or move to a contract it does not hold or that moved
+// away, a move not signed by the contract's creator.
+func (h *Host) admit(user hyperlog.Hash, ue *UserEntry) error {
+	if ue.Type != TypeCall && ue.Type != TypeMove {
+		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	old, err := hyperlog.CreateReplica(filepath.Join(dir, "from"), hyperlog.Identity{Mode: hyperlog.ModeManifest, PublicKey: manifest.Signers[0].PublicKey}, hyperlog.Options{Logger: h.log})
+	id, _ := ParseContractID(ue.Contract)
+	in, err := h.instance(id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := old.AppendSigned(imp.Head, imp.Entries...); err != nil {
-		old.Close()
-		return nil, badRequest("old call log: %v", err)
+	if to := in.movedTo(); to != nil {
+		return movedError(id, to)
 	}
-	o, _ := json.Marshal(origin{Creator: hyperlog.Hash(imp.From).String(), Index: migratedIndex})
-	if err := os.WriteFile(filepath.Join(dir, "origin.json"), o, 0o644); err != nil {
-		old.Close()
-		return nil, err
+	if ue.Type != TypeMove {
+		return nil
 	}
-	calls, err := hyperlog.Create(filepath.Join(dir, "calls"), priv, hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
+	if ue.To.Host == hex.EncodeToString(h.PublicKey()) {
+		return badRequest("contract %s is already on host %s", id, ue.To.Host)
+	}
+	info, err := h.Info(in.id)
 	if err != nil {
-		old.Close()
-		return nil, err
+		return err
 	}
-	in, err := h.startInstance(id, dir, calls, old)
+	if info.Creator != user.String() {
+		return refuse(ErrForbidden, "only contract %s's creator (user %s) may move it; this move is signed by %s", id, info.Creator, user)
+	}
+	return nil
+}
+
+// lastSeal returns where the contract moved when its call log ends in a
+// successful moved record.
+func (in *instance) lastSeal() *MovedTo {
+	n := in.calls.Length()
+	if n == 0 {
+		return nil
+	}
+	raw, err := in.calls.Get(n - 1)
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	req := &request{entry: &UserEntry{Type: TypeMigrate}, reply: make(chan reply, 1),
-		migrate: &migration{from: imp.From, head: imp.Head, history: imp.Entries, code: code}}
-	select {
-	case in.reqs <- req:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	var rec Record
+	if json.Unmarshal(raw, &rec) != nil || rec.Type != TypeMoved || rec.Error != nil {
+		return nil
 	}
-	r := <-req.reply
-	return r.answer, r.err
+	return rec.To
+}
+
+// movedTo returns where the contract moved, or nil while it is here.
+func (in *instance) movedTo() *MovedTo {
+	in.sealOnce.Do(func() {
+		if to := in.lastSeal(); to != nil {
+			in.moved.CompareAndSwap(nil, to)
+		}
+	})
+	return in.moved.Load()
+}
+
+// moved serves a move: only the contract's creator may seal its log. A
+// refused move is recorded as a failed call and seals nothing.
+func (a *app) moved(in *input, st kv.Txn) (*outcome, error) {
+	out := &outcome{rec: in.Record}
+	out.rec.Result, out.rec.Error, out.rec.Gas = nil, nil, 0
+	var m meta
+	b, err := st.Get(keyMeta)
+	switch {
+	case err != nil || json.Unmarshal(b, &m) != nil:
+		out.rec.Error = &RecordError{Code: "NoContract", Message: "the contract was not created"}
+	case m.Creator != in.User:
+		out.rec.Error = &RecordError{Code: "Forbidden", Message: "only the contract's creator may move it"}
+	case in.To == nil:
+		out.rec.Error = &RecordError{Code: "BadMove", Message: "a move names no host"}
+	default:
+		out.rec.Result = json.RawMessage("null")
+	}
+	return a.finish(out, nil, st)
+}
+
+// eachHistory calls fn with each entry of the old call log a migrate
+// replays: streamed from disk when the host has it there, else from
+// History (an audit's replay).
+func (in *input) eachHistory(fn func(i int, raw []byte) error) error {
+	if in.oldLog == nil {
+		for i, raw := range in.History {
+			if err := fn(i, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return in.oldLog.ReadRange(0, in.oldLog.Length(), func(i uint64, raw []byte) error { return fn(int(i), raw) })
+}
+
+// MigrationLink is what a host signs when it takes a contract over: the
+// new contract's id, the old one's, and the old call log's head it
+// continues. An audit checks the signature against the host key the old
+// log's moved record names.
+func MigrationLink(id, from string, head *Head) []byte {
+	return fmt.Appendf(nil, "vchain migration\x00%s\x00%s\x00%d\x00%s", id, from, head.Length, head.TreeHash)
+}
+
+// migration is what a migrate request carries to the sequencer.
+type migration struct {
+	from    ContractID
+	head    hyperlog.SignedHead
+	old     *hyperlog.Log
+	code    string
+	hostKey string
+	hostSig string
 }
 
 // headOf is the API form of a signed head.
@@ -145,23 +309,618 @@ func headOf(h hyperlog.SignedHead) *Head {
 // migrationOf rebuilds a migrate record's input from the old log kept
 // beside the contract (for recovery).
 func (h *Host) migrationOf(in *instance, rec *Record) (*input, error) {
-	if in.from == nil {
+	if in.from == nil || in.from.Length() == 0 {
 		return nil, errors.New("migrated contract without its old call log")
 	}
-	inp := &input{Record: *rec}
-	err := in.from.ReadRange(0, in.from.Length(), func(_ uint64, e []byte) error {
-		inp.History = append(inp.History, append(json.RawMessage(nil), e...))
-		return nil
-	})
+	inp := &input{Record: *rec, oldLog: in.from}
+	raw, err := in.from.Get(0)
 	if err != nil {
 		return nil, err
 	}
 	var first Record
-	if err := json.Unmarshal(inp.History[0], &first); err != nil {
+	if err := json.Unmarshal(raw, &first); err != nil {
 		return nil, err
 	}
 	if inp.Code, err = h.userCode(&first); err != nil {
 		return nil, err
 	}
 	return inp, nil
+}
+
+// The import stream: the magic line, then frames of a kind byte, a uvarint
+// length and the payload. A header frame (ImportHeader) and the call log's
+// entries come first, then for each user log a user frame (UserLogHeader)
+// and its entries, then an end frame. Each log's entries come in order,
+// exactly as many as its head's length.
+const (
+	importMagic = "vchain-import/1\n"
+	frameHeader = 'H'
+	frameUser   = 'U'
+	frameEntry  = 'E'
+	frameEnd    = 'Z'
+)
+
+// LogCopy is a copy of a log: its entries and signed head.
+type LogCopy struct {
+	Head    hyperlog.SignedHead
+	Entries [][]byte
+}
+
+// ImportHeader opens an import stream: the contract moving and its sealed
+// call log's head.
+type ImportHeader struct {
+	From string              `json:"from"`
+	Head hyperlog.SignedHead `json:"head"`
+}
+
+// UserLogHeader opens a user log in an import stream.
+type UserLogHeader struct {
+	User string              `json:"user"`
+	Head hyperlog.SignedHead `json:"head"`
+}
+
+// ImportWriter writes an import stream.
+type ImportWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewImportWriter starts an import stream of contract from whose call log
+// has the signed head; the call log's entries follow with Entry.
+func NewImportWriter(w io.Writer, from string, head hyperlog.SignedHead) (*ImportWriter, error) {
+	iw := &ImportWriter{w: bufio.NewWriterSize(w, 64<<10)}
+	if _, err := iw.w.WriteString(importMagic); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(ImportHeader{From: from, Head: head})
+	if err != nil {
+		return nil, err
+	}
+	return iw, iw.frame(frameHeader, b)
+}
+
+func (iw *ImportWriter) frame(kind byte, payload []byte) error {
+	iw.buf = binary.AppendUvarint(append(iw.buf[:0], kind), uint64(len(payload)))
+	if _, err := iw.w.Write(iw.buf); err != nil {
+		return err
+	}
+	_, err := iw.w.Write(payload)
+	return err
+}
+
+// Entry writes the next entry of the current log.
+func (iw *ImportWriter) Entry(e []byte) error { return iw.frame(frameEntry, e) }
+
+// User starts a user log; its entries follow with Entry.
+func (iw *ImportWriter) User(user string, head hyperlog.SignedHead) error {
+	b, err := json.Marshal(UserLogHeader{User: user, Head: head})
+	if err != nil {
+		return err
+	}
+	return iw.frame(frameUser, b)
+}
+
+// Close ends the stream and flushes it.
+func (iw *ImportWriter) Close() error {
+	if err := iw.frame(frameEnd, nil); err != nil {
+		return err
+	}
+	return iw.w.Flush()
+}
+
+// importReader decodes an import stream, bounding every frame and the
+// whole stream; it allocates no more than one frame at a time.
+type importReader struct {
+	r    *bufio.Reader
+	read int64
+	buf  []byte
+	// peeked is a frame read ahead by nextUser.
+	// rerr is the last error of the underlying reader.
+	rerr error
+}
+
+func newImportReader(r io.Reader) *importReader {
+	return &importReader{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+func (d *importReader) ReadByte() (byte, error) {
+	b, err := d.r.ReadByte()
+	if err == nil {
+		d.read++
+	}
+	d.rerr = err
+	return b, err
+}
+
+// frame reads the next frame; its payload is valid until the next call.
+func (d *importReader) frame() (byte, []byte, error) {
+	kind, err := d.ReadByte()
+	if err != nil {
+		return 0, nil, d.streamErr(err, "a frame")
+	}
+	n, err := binary.ReadUvarint(d)
+	if err != nil {
+		if d.rerr == nil {
+			return 0, nil, badRequest("import stream: bad frame length at byte %d", d.read)
+		}
+		return 0, nil, d.streamErr(err, "a frame length")
+	}
+	limit := uint64(MaxEntryBytes)
+	switch kind {
+	case frameHeader, frameUser:
+		limit = maxHeaderBytes
+	case frameEntry:
+	case frameEnd:
+		limit = 0
+	default:
+		return 0, nil, badRequest("import stream: unknown frame kind %q at byte %d", kind, d.read)
+	}
+	if n > limit {
+		return 0, nil, refuse(ErrTooLarge, "import stream: a %q frame of %d bytes exceeds %d", kind, n, limit)
+	}
+	if d.read+int64(n) > MaxImportBytes {
+		return 0, nil, refuse(ErrTooLarge, "import stream exceeds %d bytes", MaxImportBytes)
+	}
+	if uint64(cap(d.buf)) < n {
+		d.buf = make([]byte, n)
+	}
+	d.buf = d.buf[:n]
+	if _, err := io.ReadFull(d.r, d.buf); err != nil {
+		return 0, nil, d.streamErr(err, "a frame")
+	}
+	d.read += int64(n)
+	return kind, d.buf, nil
+}
+
+// streamErr wraps a read error: a stream cut short is the sender's fault;
+// anything else (a body limit, a dropped connection) passes through.
+func (d *importReader) streamErr(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return badRequest("import stream ends inside %s at byte %d", what, d.read)
+	}
+	return fmt.Errorf("import stream: %w", err)
+}
+
+// header reads the magic line and the header frame.
+func (d *importReader) header() (*ImportHeader, error) {
+	magic := make([]byte, len(importMagic))
+	if _, err := io.ReadFull(d.r, magic); err != nil || string(magic) != importMagic {
+		return nil, badRequest("not an import stream: want it to start with %q", importMagic)
+	}
+	d.read += int64(len(magic))
+	kind, body, err := d.frame()
+	if err != nil {
+		return nil, err
+	}
+	if kind != frameHeader {
+		return nil, badRequest("import stream: want the header frame first, got %q", kind)
+	}
+	var hdr ImportHeader
+	if err := strictJSON(body, &hdr); err != nil {
+		return nil, badRequest("import stream header: %v", err)
+	}
+	return &hdr, nil
+}
+
+// entry reads the next entry frame.
+func (d *importReader) entry() ([]byte, error) {
+	kind, body, err := d.frame()
+	if err != nil {
+		return nil, err
+	}
+	if kind != frameEntry {
+		return nil, badRequest("import stream: want an entry at byte %d, got a %q frame (fewer entries than the head's length?)", d.read, kind)
+	}
+	return body, nil
+}
+
+// nextUser reads a user log header, or reports the end of the stream.
+func (d *importReader) nextUser() (*UserLogHeader, bool, error) {
+	kind, body, err := d.frame()
+	if err != nil {
+		return nil, false, err
+	}
+	switch kind {
+	case frameEnd:
+		if _, err := d.r.ReadByte(); err != io.EOF {
+			return nil, false, badRequest("import stream: data after the end frame")
+		}
+		return nil, false, nil
+	case frameUser:
+		var uh UserLogHeader
+		if err := strictJSON(body, &uh); err != nil {
+			return nil, false, badRequest("import stream user header: %v", err)
+		}
+		return &uh, true, nil
+	}
+	return nil, false, badRequest("import stream: want a user log or the end at byte %d, got a %q frame (more entries than the head's length?)", d.read, kind)
+}
+
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// sealCheck follows an old call log as it streams in: it must start with
+// a create, number its records in order, and end with a successful moved
+// record naming this host, with nothing after it.
+type sealCheck struct {
+	me     string
+	n      uint64
+	first  *Record
+	sealed *Record
+}
+
+func (c *sealCheck) record(raw []byte) error {
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return badRequest("old call log entry %d: %v", c.n, err)
+	}
+	switch {
+	case r.Seq != c.n:
+		return badRequest("old call log entry %d says seq %d", c.n, r.Seq)
+	case c.n == 0 && r.Type != TypeCreate:
+		return badRequest("the old call log does not start with a create (a contract that moved before cannot move again yet)")
+	case c.sealed != nil:
+		return badRequest("the old call log has entry %d after the record that sealed it", c.n)
+	}
+	if c.n == 0 {
+		c.first = &r
+	}
+	if r.Type == TypeMoved && r.Error == nil {
+		c.sealed = &r
+	}
+	c.n++
+	return nil
+}
+
+func (c *sealCheck) done() error {
+	if c.sealed == nil {
+		return refuse(ErrForbidden, "the old call log does not end in a moved record: its host never sealed it for a move (an import at an older head?)")
+	}
+	if c.sealed.To == nil || c.sealed.To.Host != c.me {
+		host := "no host"
+		if c.sealed.To != nil {
+			host = "host " + c.sealed.To.Host
+		}
+		return refuse(ErrForbidden, "the old call log was sealed for %s, not this host (%s)", host, c.me)
+	}
+	return nil
+}
+
+// Import takes over a contract from another host, reading an import
+// stream (see ImportWriter) as it arrives: the old call log must end in a
+// moved record naming this host and serving its creator's signed move
+// entry. Every head's signature is checked before its entries are read,
+// and every entry is written to disk as it comes, so an import holds about
+// one entry in memory; at most MaxConcurrentImports run at once (others get
+// ErrBusy). The new contract starts under a key of its own, its first call
+// log entry naming the old log's head, its state rebuilt by replaying (and
+// checking) every old call; it answers under the old id too. Importing the
+// same sealed log again answers with the same contract.
+func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
+	if !h.imports.acquire() {
+		return nil, refuse(ErrBusy, "%d imports are running; try again shortly", MaxConcurrentImports)
+	}
+	defer h.imports.release()
+	d := newImportReader(r)
+	hdr, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	from, err := ParseContractID(hdr.From)
+	if err != nil {
+		return nil, badRequest("import: %v", err)
+	}
+	if err := hyperlog.VerifyHead(hyperlog.Hash(from), hdr.Head); err != nil {
+		return nil, refuse(ErrForbidden, "import: the call log's head is not signed by contract %s's key: %v", from, err)
+	}
+	manifest, err := hyperlog.DecodeManifest(hdr.Head.Manifest)
+	if err != nil || len(manifest.Signers) != 1 {
+		return nil, badRequest("import: the old call log must be a single-signer manifest-mode log")
+	}
+	priv := DeriveContractKey(h.master, hyperlog.Hash(from), migratedIndex)
+	id := ContractID(hyperlog.NewIdentity(hyperlog.ModeManifest, priv.Public().(ed25519.PublicKey)).Key())
+	h.mu.Lock()
+	_, holds := h.contracts[from]
+	done := h.contracts[id]
+	h.mu.Unlock()
+	if holds {
+		return nil, refuse(ErrConflict, "contract %s is on this host already", from)
+	}
+	if done != nil {
+		return h.importedAnswer(done, hdr.Head)
+	}
+
+	staging := filepath.Join(h.cfg.Dir, "imports")
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		return nil, err
+	}
+	if staging, err = os.MkdirTemp(staging, from.String()+"-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(staging)
+	var opened []*hyperlog.Log
+	defer func() {
+		for _, l := range opened {
+			l.Close()
+		}
+	}()
+
+	// The old call log: its head is verified, its entries hashed and
+	// written as they arrive, each record checked.
+	old, err := hyperlog.CreateReplica(filepath.Join(staging, "from"), hyperlog.Identity{Mode: hyperlog.ModeManifest, PublicKey: manifest.Signers[0].PublicKey}, hyperlog.Options{Logger: h.log})
+	if err != nil {
+		return nil, err
+	}
+	opened = append(opened, old)
+	chk := &sealCheck{me: hex.EncodeToString(h.PublicKey())}
+	err = old.AppendStream(hdr.Head, func() ([]byte, error) {
+		e, err := d.entry()
+		if err != nil {
+			return nil, err
+		}
+		return e, chk.record(e)
+	})
+	if err != nil {
+		return nil, importError("the old call log", err)
+	}
+	if err := chk.done(); err != nil {
+		return nil, err
+	}
+
+	// The users' logs, each into a staging replica first.
+	users := map[hyperlog.Hash]*hyperlog.Log{}
+	for {
+		uh, ok, err := d.nextUser()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		pub, err := hyperlog.ParseHash(uh.User)
+		if err != nil {
+			return nil, badRequest("import: user %q: %v", uh.User, err)
+		}
+		if _, dup := users[pub]; dup {
+			return nil, badRequest("import: user %s's log comes twice", pub)
+		}
+		if len(users) >= MaxImportUsers {
+			return nil, refuse(ErrTooLarge, "import: more than %d user logs", MaxImportUsers)
+		}
+		l, err := hyperlog.CreateReplica(filepath.Join(staging, "users", pub.String()), UserIdentity(pub), hyperlog.Options{Logger: h.log})
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, l)
+		users[pub] = l
+		if err := l.AppendStream(uh.Head, d.entry); err != nil {
+			return nil, importError("user "+pub.String()+"'s log", err)
+		}
+	}
+
+	// The seal serves the creator's signed move to this host.
+	if err := checkSeal(from, chk, users); err != nil {
+		return nil, err
+	}
+	for pub, l := range users {
+		if err := h.mergeUser(ctx, pub, l); err != nil {
+			return nil, err
+		}
+	}
+	code, err := h.userCode(chk.first)
+	if err != nil {
+		return nil, badRequest("the old contract's code: %v", err)
+	}
+
+	// Claim the contract's directory; a concurrent import of the same log
+	// finds it taken.
+	dir := filepath.Join(h.cfg.Dir, "contracts", id.String())
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, refuse(ErrConflict, "contract %s is being imported here as %s already", from, id)
+		}
+		return nil, err
+	}
+	in, ans, err := h.startImported(ctx, id, priv, dir, old, &migration{from: from, head: hdr.Head, code: code})
+	opened = opened[1:] // old is closed or moved into the contract
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	h.log.Info("contract imported", "from", from, "id", in.id, "entries", chk.n)
+	return ans, nil
+}
+
+// importError maps a failed streamed append: the host's refusals and read
+// errors pass through, a head or tree that does not verify is forbidden.
+func importError(what string, err error) error {
+	var he *Error
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, hyperlog.ErrBadSignature), errors.Is(err, hyperlog.ErrInvalidProof), errors.Is(err, hyperlog.ErrMalformed):
+		return refuse(ErrForbidden, "import: %s does not verify: %v", what, err)
+	}
+	return fmt.Errorf("import: %s: %w", what, err)
+}
+
+// checkSeal checks that the moved record serves a move entry in its user's
+// signed log, addressed to the old contract and naming the same host. (The
+// replay checks that user is the creator.)
+func checkSeal(from ContractID, chk *sealCheck, users map[hyperlog.Hash]*hyperlog.Log) error {
+	rec := chk.sealed
+	pub, err := hyperlog.ParseHash(rec.User)
+	if err != nil {
+		return badRequest("the moved record names user %q: %v", rec.User, err)
+	}
+	l, ok := users[pub]
+	if !ok {
+		return badRequest("the import lacks the log of user %s, who asked for the move", pub)
+	}
+	if _, ok := users[mustHash(chk.first.User)]; !ok {
+		return badRequest("the import lacks the log of user %s, who created the contract", chk.first.User)
+	}
+	if rec.UserIndex >= l.Length() {
+		return refuse(ErrForbidden, "the moved record serves user %s entry %d, which the user's log does not have", pub, rec.UserIndex)
+	}
+	raw, err := l.Get(rec.UserIndex)
+	if err != nil {
+		return err
+	}
+	ue, err := DecodeUserEntry(raw)
+	if err != nil || EntryHash(raw) != rec.UserEntry || ue.Type != TypeMove || ue.Contract != from.String() || *ue.To != *rec.To {
+		return refuse(ErrForbidden, "the moved record does not serve a move to this host that user %s signed", pub)
+	}
+	return nil
+}
+
+func mustHash(s string) hyperlog.Hash {
+	h, _ := hyperlog.ParseHash(s)
+	return h
+}
+
+// mergeUser brings this host's replica of a user's log up to a verified
+// staged copy: a user the host has no log for gets the staged replica
+// itself, renamed into place; otherwise the missing entries are streamed
+// from it. The entries it adds are recorded as imported first, so they are
+// never served here.
+func (h *Host) mergeUser(ctx context.Context, pub hyperlog.Hash, staged *hyperlog.Log) error {
+	want := staged.Length()
+	mu := h.userLock(pub)
+	mu.Lock()
+	if _, err := os.Stat(h.userDir(pub)); errors.Is(err, os.ErrNotExist) {
+		defer mu.Unlock()
+		if err := h.noteForeign(pub, 0, want); err != nil {
+			return err
+		}
+		if err := staged.Close(); err != nil {
+			return err
+		}
+		return os.Rename(staged.Dir(), h.userDir(pub))
+	}
+	mu.Unlock()
+	u, err := h.acquireUser(ctx, pub, true)
+	if err != nil {
+		return err
+	}
+	defer h.users.release(u)
+	mu.Lock()
+	defer mu.Unlock()
+	n := u.log.Length()
+	if n >= want {
+		return nil
+	}
+	if err := h.noteForeign(pub, n, want); err != nil {
+		return err
+	}
+	i := n
+	err = u.log.AppendStream(staged.Head(), func() ([]byte, error) {
+		e, err := staged.Get(i)
+		i++
+		return e, err
+	})
+	if err != nil {
+		return refuse(ErrConflict, "user %s: this host's copy of the log disagrees with the imported one: %v", pub, err)
+	}
+	return nil
+}
+
+// startImported starts an imported contract: the old log moves beside it,
+// its engine replays the old calls in the migrate record, and only when
+// that succeeds is the contract registered and its sequencer started.
+func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.PrivateKey, dir string, old *hyperlog.Log, m *migration) (*instance, *Answer, error) {
+	if err := old.Close(); err != nil {
+		return nil, nil, err
+	}
+	if err := os.Rename(old.Dir(), filepath.Join(dir, "from")); err != nil {
+		return nil, nil, err
+	}
+	o, _ := json.Marshal(origin{Creator: hyperlog.Hash(m.from).String(), Index: migratedIndex})
+	if err := os.WriteFile(filepath.Join(dir, "origin.json"), o, 0o644); err != nil {
+		return nil, nil, err
+	}
+	from, err := hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, Logger: h.log})
+	if err != nil {
+		return nil, nil, err
+	}
+	calls, err := hyperlog.Create(filepath.Join(dir, "calls"), priv, hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
+	if err != nil {
+		from.Close()
+		return nil, nil, err
+	}
+	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+	in.app = &app{programs: h.programs, pool: h.pool, limits: h.limits}
+	cfg := engine.Config{UndoDepth: int64(4 * h.cfg.MaxBatch), Logger: h.log}
+	if h.cfg.Sync {
+		cfg.SyncBlocks = 1
+	}
+	fail := func(err error) (*instance, *Answer, error) {
+		calls.Close()
+		from.Close()
+		return nil, nil, err
+	}
+	if in.eng, err = engine.Open(h.db.Namespace(append([]byte("c/"), append(id[:], '/')...)), in.app, cfg); err != nil {
+		return fail(fmt.Errorf("contract %s: engine: %w", id, err))
+	}
+	m.old = from
+	m.hostKey = hex.EncodeToString(h.PublicKey())
+	m.hostSig = hex.EncodeToString(ed25519.Sign(h.master, MigrationLink(id.String(), m.from.String(), headOf(m.head))))
+	req := &request{entry: &UserEntry{Type: TypeMigrate}, reply: make(chan reply, 1), migrate: m}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	b := in.execute([]*request{req})
+	if b != nil {
+		in.inflight.Add(1)
+		in.log(b)
+	}
+	r := <-req.reply
+	if r.err != nil {
+		in.eng.Flush()
+		var d *Divergence
+		if errors.As(r.err, &d) {
+			return fail(refuse(ErrForbidden, "replaying the old call log: %v", d))
+		}
+		return fail(fmt.Errorf("replaying the old call log: %w", r.err))
+	}
+	in.lastTime = r.answer.Record.Time
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		in.eng.Flush()
+		return fail(errors.New("host is closing"))
+	}
+	h.contracts[id] = in
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go in.run()
+	return in, r.answer, nil
+}
+
+// importedAnswer answers an import of a contract already imported: its
+// first record, if it continues the same head.
+func (h *Host) importedAnswer(in *instance, head hyperlog.SignedHead) (*Answer, error) {
+	raw, err := in.calls.Get(0)
+	if err != nil {
+		return nil, err
+	}
+	var rec Record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, err
+	}
+	if rec.FromHead == nil || rec.FromHead.Length != head.Length || rec.FromHead.TreeHash != head.TreeHash.String() {
+		return nil, refuse(ErrConflict, "contract %s was imported here as %s from another head", rec.From, in.id)
+	}
+	ch := in.calls.Head()
+	ch.Roots = nil
+	return &Answer{Contract: in.id, Record: &rec, Raw: raw, Head: ch}, nil
 }

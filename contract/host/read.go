@@ -116,6 +116,11 @@ func readLog(l *hyperlog.Log, start, end uint64, proofs bool) (hyperlog.SignedHe
 // served under the old id.
 func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
 	in, err := h.instance(id)
+	if err == nil && in.id != id {
+		// A contract that moved here answers to its old id, but the log
+		// under an id is the one that id signs: the old log, below.
+		err = refuse(ErrNotFound, "no call log %s", id)
+	}
 	if err == nil {
 		return readLog(in.calls, start, end, proofs)
 	}

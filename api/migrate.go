@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/vchain-dev/vchain/contract/host"
+)
+
+// ImportContentType is the media type of an import stream.
+const ImportContentType = "application/x-vchain-import"
+
+// Move asks c's host to seal contract id's call log for the host whose
+// public key (hex) and URL to names: the user appends a move entry to its
+// log, which the host serves with the log's last record, a moved record.
+// Only the contract's creator may move it; the host refuses anyone else
+// (HTTP 403) before the entry enters the log.
+func (u *User) Move(ctx context.Context, c *Client, id string, to host.MovedTo) (*CallResult, error) {
+	e, err := json.Marshal(host.UserEntry{Type: host.TypeMove, Contract: id, To: &to})
+	if err != nil {
+		return nil, err
+	}
+	res, err := u.submit(ctx, c, [][]byte{e})
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// writeImport writes req as an import stream: the call log, then each
+// user's log in key order.
+func writeImport(w io.Writer, req *ImportRequest) error {
+	iw, err := host.NewImportWriter(w, req.From, req.CallLog.Head)
+	if err != nil {
+		return err
+	}
+	for _, e := range req.CallLog.Entries {
+		if err := iw.Entry([]byte(e)); err != nil {
+			return err
+		}
+	}
+	users := make([]string, 0, len(req.Users))
+	for k := range req.Users {
+		users = append(users, k)
+	}
+	sort.Strings(users)
+	for _, k := range users {
+		cp := req.Users[k]
+		if err := iw.User(k, cp.Head); err != nil {
+			return err
+		}
+		for _, e := range cp.Entries {
+			if err := iw.Entry([]byte(e)); err != nil {
+				return err
+			}
+		}
+	}
+	return iw.Close()
+}
+
+// doStream sends body as it is read and decodes a JSON answer.
+func (c *Client) doStream(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("host %s unreachable: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Status: resp.StatusCode, Msg: eb.Error}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("host %s: malformed response to %s %s: %w", c.base, method, path, err)
+	}
+	return nil
+}
