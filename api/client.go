@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,11 +21,50 @@ type Client struct {
 }
 
 // NewClient returns a client for the host at base (e.g.
-// http://127.0.0.1:8645).
+// http://127.0.0.1:8645, or 127.0.0.1:8645 or :8645; see ParseBaseURL).
 func NewClient(base string) *Client {
+	if u, err := ParseBaseURL(base); err == nil {
+		base = u
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// ParseBaseURL reads a host's address as a user types it: a URL
+// (http://HOST:PORT, https://…), HOST:PORT meaning http://HOST:PORT, or
+// :PORT meaning http://127.0.0.1:PORT. It returns the URL without a
+// trailing slash, or an error saying what is wrong.
+func ParseBaseURL(s string) (string, error) {
+	in := s
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("empty host address; want http://HOST:PORT or HOST:PORT")
+	}
+	if !strings.Contains(s, "://") {
+		if strings.HasPrefix(s, ":") {
+			s = "127.0.0.1" + s
+		}
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("host address %q: %v; want http://HOST:PORT or HOST:PORT", in, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("host address %q: scheme %q; want http or https", in, u.Scheme)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("host address %q names no host; want http://HOST:PORT or HOST:PORT", in)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("host address %q: want just http://HOST:PORT (and a path prefix), no user, query or fragment", in)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("host address %q: port %q is not 1-65535", in, p)
+		}
+	}
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // Base returns the host URL.

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/vchain-dev/vchain/contract/host"
@@ -96,16 +98,25 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", MaxRequestBytes))
-			return false
+	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value and nothing after it.
+		if err = dec.Decode(&struct{}{}); err == io.EOF {
+			return true
+		} else if err == nil {
+			err = errors.New("more than one JSON value")
 		}
-		writeError(w, http.StatusBadRequest, "malformed request body: "+err.Error())
-		return false
 	}
-	return true
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", MaxRequestBytes))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeError(w, http.StatusRequestTimeout, "the request body came too slowly")
+	default:
+		writeError(w, http.StatusBadRequest, "malformed request body: "+err.Error())
+	}
+	return false
 }
 
 func pathKey(w http.ResponseWriter, r *http.Request) (hyperlog.Hash, bool) {
@@ -172,6 +183,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	user, err := hyperlog.ParseHash(req.User)
 	if err != nil {
+		writeError(w, http.StatusBadRequest, "user: "+err.Error())
+		return
+	}
+	if err := hyperlog.CheckPublicKey(user[:]); err != nil {
+		// Nothing is created for a key anyone could sign as.
 		writeError(w, http.StatusBadRequest, "user: "+err.Error())
 		return
 	}

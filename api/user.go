@@ -14,6 +14,7 @@ import (
 
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/internal/pidlock"
 )
 
 // User is a client identity with its own append-only log: every call it
@@ -28,6 +29,7 @@ type User struct {
 
 	mu        sync.Mutex
 	statePath string
+	lockPath  string
 	logs      map[string]*userLogState
 }
 
@@ -45,24 +47,22 @@ func NewUser(priv ed25519.PrivateKey) *User {
 	return &User{priv: priv, pub: pub, id: host.UserIdentity(pub), logs: map[string]*userLogState{}}
 }
 
-// LoadUser reads the key in keyPath (an Ed25519 seed in hex), creating it
-// when the file does not exist, and the log state kept beside it
-// (keyPath + ".logs.json").
-func LoadUser(keyPath string) (*User, error) {
+// LoadUser reads the key in keyPath (an Ed25519 seed in hex) and the log
+// state kept beside it (keyPath + ".logs.json"). A missing key file is an
+// error wrapping os.ErrNotExist, unless create is set: then a new key is
+// written there (if several processes race to create it, they all end up
+// with the one that got there first).
+//
+// Calls through users loaded from one key file are serialised, across
+// processes too: each holds a lock on keyPath + ".lock" from reading the
+// log state to writing the answer back, so two calls never sign heads
+// over the same log length.
+func LoadUser(keyPath string, create bool) (*User, error) {
 	b, err := os.ReadFile(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("key file: %w", err)
-		}
-		b = []byte(hex.EncodeToString(priv.Seed()))
-	} else if err != nil {
+	if errors.Is(err, os.ErrNotExist) && create {
+		b, err = createKey(keyPath)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
 	priv, err := host.ParseKey(b)
@@ -71,15 +71,86 @@ func LoadUser(keyPath string) (*User, error) {
 	}
 	u := NewUser(priv)
 	u.statePath = keyPath + ".logs.json"
-	if s, err := os.ReadFile(u.statePath); err == nil {
-		if err := json.Unmarshal(s, &u.logs); err != nil {
-			return nil, fmt.Errorf("%s: %w", u.statePath, err)
-		}
-		if u.logs == nil {
-			u.logs = map[string]*userLogState{}
-		}
+	u.lockPath = keyPath + ".lock"
+	if err := u.load(); err != nil {
+		return nil, err
 	}
 	return u, nil
+}
+
+// createKey writes a new key to path unless a key is there already, and
+// returns the key that is there.
+func createKey(path string) ([]byte, error) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*.new")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(priv.Seed()) + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A link appears whole and fails if the name is taken.
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return os.ReadFile(path)
+}
+
+// load reads the log state file; a missing one is an empty state.
+func (u *User) load() error {
+	b, err := os.ReadFile(u.statePath)
+	if errors.Is(err, os.ErrNotExist) {
+		u.logs = map[string]*userLogState{}
+		return nil
+	} else if err != nil {
+		return err
+	}
+	logs := map[string]*userLogState{}
+	if err := json.Unmarshal(b, &logs); err != nil {
+		return fmt.Errorf("%s: %w", u.statePath, err)
+	}
+	if logs == nil {
+		logs = map[string]*userLogState{}
+	}
+	u.logs = logs
+	return nil
+}
+
+// lock serialises this user's calls: in the process, and when the user
+// has a key file, across processes, rereading the state another process
+// may have changed. The returned function undoes it.
+func (u *User) lock(ctx context.Context) (func(), error) {
+	u.mu.Lock()
+	if u.lockPath == "" {
+		return u.mu.Unlock, nil
+	}
+	f, err := os.OpenFile(u.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		u.mu.Unlock()
+		return nil, err
+	}
+	unlock := func() { f.Close(); u.mu.Unlock() }
+	if err := pidlock.Lock(ctx, f); err != nil {
+		unlock()
+		return nil, fmt.Errorf("waiting for another call with this key: %w", err)
+	}
+	if err := u.load(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // Key returns the user's public key in hex: its user log's id on a host.
@@ -96,11 +167,19 @@ func (u *User) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := u.statePath + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(u.statePath), filepath.Base(u.statePath)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, u.statePath)
+	defer os.Remove(tmp.Name()) // fails once renamed
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), u.statePath)
 }
 
 // CallResult is a served call as the user sees it.
@@ -216,8 +295,11 @@ func (u *User) sign(st *userLogState, entries [][]byte) (hyperlog.SignedHead, []
 }
 
 func (u *User) submit(ctx context.Context, c *Client, calls [][]byte) ([]*CallResult, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	unlock, err := u.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	for attempt := 0; ; attempt++ {
 		st, err := u.state(ctx, c, attempt > 0)
 		if err != nil {
@@ -285,8 +367,11 @@ func (u *User) checkAnswer(a *Answer, entry []byte, verified map[hyperlog.Hash]b
 // Flush appends the pending ack to the user's log on c's host, so the log
 // acknowledges every answer the user got.
 func (u *User) Flush(ctx context.Context, c *Client) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	unlock, err := u.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, ok := u.logs[c.Base()]
 	if !ok || len(st.PendingAcks) == 0 {
 		return nil

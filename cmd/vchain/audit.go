@@ -19,8 +19,12 @@ func newAuditCmd() *cobra.Command {
 			if id == "" {
 				return fmt.Errorf("--contract is required")
 			}
+			base, err := api.ParseBaseURL(hostURL)
+			if err != nil {
+				return fmt.Errorf("--host: %w", err)
+			}
 			out := cmd.OutOrStdout()
-			rep, err := audit.Run(cmd.Context(), api.NewClient(hostURL), id, audit.Options{Progress: out})
+			rep, err := audit.Run(cmd.Context(), api.NewClient(base), id, audit.Options{Progress: out})
 			if err != nil {
 				return fmt.Errorf("audit FAILED: %w", err)
 			}
@@ -29,7 +33,7 @@ func newAuditCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&hostURL, "host", "http://"+DefaultListen, "the contract host's URL")
+	cmd.Flags().StringVar(&hostURL, "host", "http://"+DefaultListen, "the contract host: http://HOST:PORT, HOST:PORT or :PORT")
 	cmd.Flags().StringVar(&id, "contract", "", "the contract to audit")
 	return cmd
 }

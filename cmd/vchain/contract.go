@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,13 +15,36 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	host string
-	key  string
+	host   string
+	key    string
+	newKey bool
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.host, "host", "http://"+DefaultListen, "the contract host's URL")
-	cmd.PersistentFlags().StringVar(&f.key, "key", defaultKeyPath(), "your key file (created on first use)")
+	cmd.PersistentFlags().StringVar(&f.host, "host", "http://"+DefaultListen, "the contract host: http://HOST:PORT, HOST:PORT or :PORT")
+	cmd.PersistentFlags().StringVar(&f.key, "key", defaultKeyPath(), "your key file (the default one is created on first use)")
+	cmd.PersistentFlags().BoolVar(&f.newKey, "new-key", false, "create the --key file with a new identity if it does not exist")
+}
+
+// client returns the client for --host.
+func (f *clientFlags) client() (*api.Client, error) {
+	base, err := api.ParseBaseURL(f.host)
+	if err != nil {
+		return nil, fmt.Errorf("--host: %w", err)
+	}
+	return api.NewClient(base), nil
+}
+
+// user loads the identity in --key. Only the default key file is created
+// unasked: a --key (or VCHAIN_KEY) that names no file is a mistake unless
+// --new-key says otherwise.
+func (f *clientFlags) user(cmd *cobra.Command) (*api.User, error) {
+	explicit := cmd.Flags().Changed("key") || os.Getenv("VCHAIN_KEY") != ""
+	u, err := api.LoadUser(f.key, f.newKey || !explicit)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("key file %s does not exist: check --key (or VCHAIN_KEY), or add --new-key to make a new identity there", f.key)
+	}
+	return u, err
 }
 
 func defaultKeyPath() string {
@@ -51,11 +75,14 @@ func newContractCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, err := api.LoadUser(f.key)
+			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			c := api.NewClient(f.host)
+			u, err := f.user(cmd)
+			if err != nil {
+				return err
+			}
 			res, err := u.Deploy(cmd.Context(), c, code)
 			if err != nil {
 				return err
@@ -83,11 +110,14 @@ func newContractCmd() *cobra.Command {
 				}
 				callArgs = append(callArgs, json.RawMessage(a))
 			}
-			u, err := api.LoadUser(f.key)
+			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			c := api.NewClient(f.host)
+			u, err := f.user(cmd)
+			if err != nil {
+				return err
+			}
 			res, err := u.Call(cmd.Context(), c, args[0], args[1], callArgs...)
 			if err != nil {
 				return err
@@ -108,7 +138,11 @@ func newContractCmd() *cobra.Command {
 		Short: "Print a file of a contract's state archive",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sf, err := api.NewClient(f.host).State(cmd.Context(), args[0], args[1])
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			sf, err := c.State(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -122,7 +156,11 @@ func newContractCmd() *cobra.Command {
 		Short: "Print a contract's call log, one JSON entry per line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			es, err := api.NewClient(f.host).CallLog(cmd.Context(), args[0], 0, 0, false)
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			es, err := c.CallLog(cmd.Context(), args[0], 0, 0, false)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -21,12 +20,18 @@ func newDevCmd() *cobra.Command {
 	var datadir, listen string
 	var sync bool
 	var cacheMiB int64
+	var edge api.Edge
 	cmd := &cobra.Command{
 		Use:   "dev [--datadir DIR] [--listen ADDR]",
 		Short: "Run a contract host with its JSON HTTP API (no setup: data in ./.vchain)",
 		Long: `dev starts an auditable contract host: users deploy JavaScript contracts and call them
 through signed logs, and anyone can audit the host with 'vchain audit'. Its data lives in
 --datadir (default ./.vchain); the API listens on --listen (default 127.0.0.1:8645).
+
+The API answers only requests addressed to it (a loopback name or the listen address in the
+Host header; more with --allow-host), takes POST bodies only as application/json, and bounds
+slow clients (--read-timeout, --write-timeout, --idle-timeout) and open connections
+(--max-conns). An address other machines can reach needs --public.
 
 Try it:
   vchain dev &
@@ -47,11 +52,13 @@ Try it:
 				return err
 			}
 			defer h.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
+			edge.Addr = listen
+			srv, ln, err := edge.Open(api.NewServer(h, log))
+			if errors.Is(err, api.ErrNotLoopback) {
+				return fmt.Errorf("--listen %w; add --public to serve them", err)
+			} else if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
-			srv := &http.Server{Handler: api.NewServer(h, log), ReadHeaderTimeout: 10 * time.Second}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "vchain dev: contract host on http://%s (data in %s)\n", ln.Addr(), datadir)
 			fmt.Fprintf(out, "  host key %x\n", h.PublicKey())
@@ -76,5 +83,17 @@ Try it:
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the HTTP API")
 	cmd.Flags().Int64Var(&cacheMiB, "cache", 1024, "block cache of the state store, in MiB (allocated as it fills)")
 	cmd.Flags().BoolVar(&sync, "sync", false, "fsync every answered call (survives power loss, not just a killed process)")
+	edgeFlags(cmd, &edge)
 	return cmd
+}
+
+// edgeFlags registers the flags that set an API server's edge.
+func edgeFlags(cmd *cobra.Command, e *api.Edge) {
+	f := cmd.Flags()
+	f.BoolVar(&e.Public, "public", false, "allow a --listen address other machines can reach (e.g. 0.0.0.0:8645)")
+	f.StringSliceVar(&e.AllowHosts, "allow-host", nil, "also answer requests whose Host header is this NAME or NAME:PORT (repeatable; * for any)")
+	f.DurationVar(&e.ReadTimeout, "read-timeout", api.DefaultReadTimeout, "close a connection that has not sent its whole request in this time")
+	f.DurationVar(&e.WriteTimeout, "write-timeout", api.DefaultWriteTimeout, "close a connection whose answer is not written in this time")
+	f.DurationVar(&e.IdleTimeout, "idle-timeout", api.DefaultIdleTimeout, "close a kept-alive connection idle this long")
+	f.IntVar(&e.MaxConns, "max-conns", api.DefaultMaxConns, "most connections open at once (more wait)")
 }

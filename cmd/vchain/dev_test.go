@@ -66,7 +66,7 @@ func TestCLIForumAndAudit(t *testing.T) {
 	forum := filepath.Join("..", "..", "examples", "forum.js")
 	cli := func(args ...string) string {
 		t.Helper()
-		args = append(args[:1:1], append([]string{"--host", url, "--key", key}, args[1:]...)...)
+		args = append(args[:1:1], append([]string{"--host", url, "--key", key, "--new-key"}, args[1:]...)...)
 		out, errOut, code := run(t, "", append([]string{"contract"}, args...)...)
 		if code != 0 {
 			t.Fatalf("vchain contract %v: exit %d: %s", args, code, errOut)

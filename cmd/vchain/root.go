@@ -29,7 +29,36 @@ into application state and Virtualchain-compatible consensus hashes.`,
 	root.PersistentFlags().StringVar(&global.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(newDemoCmd(), newReplayCmd(), newConsensusCmd(), newBenchCmd(), newVectorsCmd(),
 		newDevCmd(), newContractCmd(), newAuditCmd(), newSyncCmd(false), newSyncCmd(true), newNamesCmd(), newLocalnetCmd(), newTxCmd(), newKeyCmd(), newAccountCmd())
+	root.AddCommand(newVersionCmd())
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command below root that only
+// groups others fail on an unknown subcommand ("vchain contract foo"):
+// cobra prints the group's help and exits 0 instead. Without arguments a
+// group still prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if !cmd.HasParent() || !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return fmt.Errorf("%s (see '%s --help')", msg, cmd.CommandPath())
+	}
 }
 
 // logger builds the process logger from the global flags.
