@@ -62,8 +62,10 @@ type meta struct {
 
 // outcome is what executing an input produced.
 type outcome struct {
-	rec      Record   // input fields plus outcome, without Consensus
-	stateLog [][]byte // state log entries the call appended
+	rec Record // input fields plus outcome, without Consensus
+	// stateLog is what the call's record lists of the state log entries
+	// it appended: the entries, the large ones summarized (see summary).
+	stateLog [][]byte
 }
 
 // Divergence is what a replay found: a recorded outcome that the
@@ -508,7 +510,10 @@ func (a *app) finish(out *outcome, entries [][]byte, st kv.Txn) (*outcome, error
 		nh.roots, nh.length = roots, length
 		a.hot = &nh
 	}
-	out.stateLog = entries
+	out.stateLog = make([][]byte, len(entries))
+	for i, e := range entries {
+		out.stateLog[i] = summarize(e)
+	}
 	out.rec.StateLength = length
 	out.rec.StateRoot = hyperlog.TreeHash(roots).String()
 	return out, nil
@@ -530,6 +535,53 @@ type stateEntry struct {
 	Data    *string         `json:"data,omitempty"`
 	DataHex string          `json:"data_hex,omitempty"`
 	Value   json.RawMessage `json:"value,omitempty"`
+}
+
+// summary is how a call log record lists a state log entry whose data (a
+// file's content, an exports snapshot) is over summaryMinBytes: the data
+// is in the state archive, and usually in the call's args, already, so the
+// record keeps the data's size and the entry's tree leaf (its length and
+// hyperlog.LeafHash) instead, from which the state log's tree, and so
+// StateRoot, can still be rebuilt, and against which the content read from
+// the archive can be checked. Replays recompute the entries and check
+// StateRoot; they never read a record's writes, so records written before
+// summaries (with the data inline) replay alike.
+type summary struct {
+	Op       string `json:"op"`
+	Path     string `json:"path,omitempty"`
+	Size     int    `json:"size"`
+	LeafSize int    `json:"leaf_size"`
+	LeafHash string `json:"leaf_hash"`
+}
+
+// summaryMinBytes is the data size from which a summary is shorter than
+// the entry.
+const summaryMinBytes = 128
+
+// summarize returns e itself when it carries little or no data, else its
+// summary.
+func summarize(e []byte) []byte {
+	if len(e) < summaryMinBytes {
+		return e
+	}
+	var se stateEntry
+	if err := json.Unmarshal(e, &se); err != nil {
+		return e
+	}
+	size := 0
+	switch {
+	case se.Data != nil:
+		size = len(*se.Data)
+	case se.DataHex != "":
+		size = len(se.DataHex) / 2
+	case se.Value != nil:
+		size = len(se.Value)
+	}
+	if size < summaryMinBytes {
+		return e
+	}
+	b, _ := json.Marshal(summary{Op: se.Op, Path: se.Path, Size: size, LeafSize: len(e), LeafHash: hyperlog.LeafHash(e).String()})
+	return b
 }
 
 func writeEntry(w contract.Write) []byte {

@@ -211,3 +211,66 @@ func TestStateQuota(t *testing.T) {
 	}
 	refused("put", `["e", 500]`)
 }
+
+// TestRecordsSummarizeData: a call log record does not repeat the data a
+// call wrote (it is in the archive, and in the args); it lists each large
+// write by size and state-log leaf, so the state root can be rebuilt from
+// the records alone and a file read from the host checked against them.
+func TestRecordsSummarizeData(t *testing.T) {
+	code, err := os.ReadFile("../../examples/forum.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openTestHost(t, t.TempDir(), contract.Limits{})
+	defer h.Close()
+	u := newTestUser(t)
+	id, create := u.deploy(t, h, string(code))
+	cid, _ := ParseContractID(id)
+	post := strings.Repeat("All work and no play. ", 50)
+	recs := []*Record{create, u.call(t, h, id, "addTopic", `["small"]`), u.call(t, h, id, "addPost", `[1, "`+post+`"]`)}
+	last := recs[2]
+	if len(last.Writes) != 2 || strings.Contains(string(last.Writes[0]), "All work") {
+		t.Fatalf("addPost writes: %s", last.Writes)
+	}
+	var sum summary
+	if err := json.Unmarshal(last.Writes[0], &sum); err != nil || sum.Op != "writeFile" || sum.Path != "/topics/1/1" || sum.Size != len(post) {
+		t.Fatalf("summary %s: %+v %v", last.Writes[0], sum, err)
+	}
+	if !strings.Contains(string(recs[1].Writes[1]), `"data":"small"`) {
+		t.Fatalf("a small write is listed whole: %s", recs[1].Writes[1])
+	}
+	// The content the host serves is the content the record commits to.
+	data, _, _, err := h.ReadFile(cid, "/topics/1/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := writeEntry(contract.Write{Op: contract.WriteFile, Path: "/topics/1/1", Data: data})
+	if hyperlog.LeafHash(entry).String() != sum.LeafHash || len(entry) != sum.LeafSize {
+		t.Fatal("the served file does not match the record's leaf")
+	}
+	// The state root from the records alone.
+	var roots []hyperlog.Node
+	var n uint64
+	for _, rec := range recs {
+		for _, w := range rec.Writes {
+			node := hyperlog.LeafNode(n, w)
+			var s summary
+			if json.Unmarshal(w, &s) == nil && s.LeafHash != "" {
+				lh, err := hyperlog.ParseHash(s.LeafHash)
+				if err != nil {
+					t.Fatal(err)
+				}
+				node = hyperlog.Node{Index: 2 * n, Size: uint64(s.LeafSize), Hash: lh}
+			}
+			roots = append(roots, node)
+			for len(roots) >= 2 && hyperlog.Parent(roots[len(roots)-2].Index) == hyperlog.Parent(roots[len(roots)-1].Index) {
+				p := hyperlog.ParentNode(roots[len(roots)-2], roots[len(roots)-1])
+				roots = append(roots[:len(roots)-2], p)
+			}
+			n++
+		}
+		if n != rec.StateLength || hyperlog.TreeHash(roots).String() != rec.StateRoot {
+			t.Fatalf("record %d: rebuilt state log %d %s, recorded %d %s", rec.Seq, n, hyperlog.TreeHash(roots), rec.StateLength, rec.StateRoot)
+		}
+	}
+}
