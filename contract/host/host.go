@@ -50,7 +50,28 @@ type Config struct {
 	// as it fills): a host's throughput falls once the state it reads
 	// outgrows the cache.
 	CacheBytes int64
+	// MaxOpenUserLogs bounds how many user log replicas are open at once
+	// (default 64; each holds 4 file descriptors). Logs open when a request
+	// needs them and the least recently used idle one is closed to make
+	// room, so descriptors stay bounded however many users the host has.
+	MaxOpenUserLogs int
+	// MaxContracts bounds how many contracts the host runs (default 1000).
+	// Each keeps its call log open (4 descriptors) and a sequencer, so a
+	// create beyond the bound is refused with ErrBusy.
+	MaxContracts int
+	// Repair lets start-up cut a log whose files were damaged (truncated,
+	// emptied, altered) back to the newest state they hold intact, losing
+	// the signed entries after it; the damaged files are copied to a
+	// damaged-N directory inside the log's first. Without it such a log
+	// stops the host from starting with an error naming the file.
+	Repair bool
 }
+
+// Defaults of Config.
+const (
+	DefaultMaxOpenUserLogs = 64
+	DefaultMaxContracts    = 1000
+)
 
 // Host serves contracts. Its methods are safe for concurrent use.
 type Host struct {
@@ -62,11 +83,14 @@ type Host struct {
 	pool     *contract.Pool
 	limits   contract.Limits
 
+	users     *userCache
+	userLocks [userStripes]sync.Mutex
+	imports   importGate // imports running, entries imported (migrate.go)
+
 	mu        sync.Mutex
 	contracts map[ContractID]*instance
-	imports   importGate // imports running, entries imported (migrate.go)
-	users     map[hyperlog.Hash]*userLog
 	closed    bool
+	done      chan struct{} // closed by Close
 	wg        sync.WaitGroup
 }
 
@@ -140,6 +164,12 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.Limits == (contract.Limits{}) {
 		cfg.Limits = contract.DefaultLimits()
 	}
+	if cfg.MaxOpenUserLogs <= 0 {
+		cfg.MaxOpenUserLogs = DefaultMaxOpenUserLogs
+	}
+	if cfg.MaxContracts <= 0 {
+		cfg.MaxContracts = DefaultMaxContracts
+	}
 	h := &Host{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -147,11 +177,12 @@ func Open(cfg Config) (*Host, error) {
 		pool:      contract.NewPool(),
 		limits:    cfg.Limits,
 		contracts: map[ContractID]*instance{},
-		users:     map[hyperlog.Hash]*userLog{},
+		done:      make(chan struct{}),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.users = newUserCache(cfg.MaxOpenUserLogs, h.log)
 	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "contracts"), filepath.Join(cfg.Dir, "users")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
@@ -185,6 +216,7 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
+	close(h.done)
 	insts := make([]*instance, 0, len(h.contracts))
 	for _, in := range h.contracts {
 		insts = append(insts, in)
@@ -204,11 +236,7 @@ func (h *Host) Close() error {
 			errs = append(errs, in.from.Close())
 		}
 	}
-	h.mu.Lock()
-	for _, u := range h.users {
-		errs = append(errs, u.log.Close())
-	}
-	h.mu.Unlock()
+	errs = append(errs, h.users.closeAll())
 	if h.db != nil {
 		errs = append(errs, h.db.Close())
 	}
@@ -264,40 +292,9 @@ func DeriveContractKey(hostKey ed25519.PrivateKey, creator hyperlog.Hash, index 
 	return ed25519.NewKeyFromSeed(mac.Sum(nil))
 }
 
-// userLog is the host's replica of one user's log.
-type userLog struct {
-	mu  sync.Mutex
-	key hyperlog.Hash
-	log *hyperlog.Log
-}
-
 // UserIdentity is how user logs sign: manifest mode, like hypercore 11.
 func UserIdentity(pub hyperlog.Hash) hyperlog.Identity {
 	return hyperlog.Identity{Mode: hyperlog.ModeManifest, PublicKey: pub}
-}
-
-func (h *Host) user(pub hyperlog.Hash, create bool) (*userLog, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if u, ok := h.users[pub]; ok {
-		return u, nil
-	}
-	dir := filepath.Join(h.cfg.Dir, "users", pub.String())
-	var l *hyperlog.Log
-	var err error
-	if _, statErr := os.Stat(dir); statErr == nil {
-		l, err = hyperlog.Open(dir, hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
-	} else if create {
-		l, err = hyperlog.CreateReplica(dir, UserIdentity(pub), hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
-	} else {
-		return nil, refuse(ErrNotFound, "no user log for %s", pub)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("user log %s: %w", pub, err)
-	}
-	u := &userLog{key: pub, log: l}
-	h.users[pub] = u
-	return u, nil
 }
 
 // Answer is what the host returns for a served call.
@@ -316,66 +313,51 @@ type Answer struct {
 // logged. One request may carry many calls under one signature, as
 // hypercore batches appends under one signed head. It returns the answers
 // once every call is logged.
+//
+// Nothing touches the disk before the request verifies: the entries are
+// decoded, calls must name contracts the host runs, and the head must be
+// signed by the user; for a user the host has no log for yet, the entries
+// must hash to the head too, and the replica is then built aside and
+// renamed into place, so a refused or interrupted request leaves nothing.
 func (h *Host) Submit(ctx context.Context, user hyperlog.Hash, entries [][]byte, head hyperlog.SignedHead) ([]*Answer, error) {
 	if len(entries) == 0 {
 		return nil, badRequest("no entries")
 	}
 	decoded := make([]*UserEntry, len(entries))
+	creates := 0
 	for i, e := range entries {
 		ue, err := DecodeUserEntry(e)
 		if err != nil {
 			return nil, badRequest("entry %d: %v", i, err)
 		}
-		if ue.Type == TypeCall || ue.Type == TypeMove {
+		switch ue.Type {
+		case TypeCall, TypeMove:
 			// Refuse calls to unknown or moved contracts, and moves not
 			// signed by the creator, before they enter the log.
 			if err := h.admit(user, ue); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}
+		case TypeCreate:
+			creates++
 		}
 		decoded[i] = ue
 	}
-	u, err := h.user(user, true)
+	if creates > 0 {
+		h.mu.Lock()
+		n := len(h.contracts)
+		h.mu.Unlock()
+		if n+creates > h.cfg.MaxContracts {
+			return nil, refuse(ErrBusy, "the host runs %d contracts, its maximum is %d: no room for %d more", n, h.cfg.MaxContracts, creates)
+		}
+	}
+	if err := verifyUserHead(user, head); err != nil {
+		return nil, err
+	}
+	sub, err := h.appendUser(ctx, user, head, entries, decoded)
 	if err != nil {
 		return nil, err
 	}
-	u.mu.Lock()
-	start := u.log.Length()
-	if head.Length != start+uint64(len(entries)) {
-		u.mu.Unlock()
-		return nil, refuse(ErrConflict, "user log has %d entries: a head of length %d cannot cover %d new ones", start, head.Length, len(entries))
-	}
-	if err := u.log.AppendSigned(head, entries...); err != nil {
-		u.mu.Unlock()
-		return nil, refuse(ErrForbidden, "user log: %v", err)
-	}
-	u.mu.Unlock()
-	var reqs []*request
-	for i, ue := range decoded {
-		if ue.Type == TypeAck {
-			continue
-		}
-		req, err := h.enqueue(ctx, user, start+uint64(i), entries[i], ue)
-		if err != nil {
-			return nil, err
-		}
-		reqs = append(reqs, req)
-	}
-	answers := make([]*Answer, len(reqs))
-	for i, req := range reqs {
-		select {
-		case r := <-req.reply:
-			if r.err != nil {
-				return nil, r.err
-			}
-			answers[i] = r.answer
-		case <-ctx.Done():
-			// The calls are in the user's log and will be served; the
-			// caller just stops waiting.
-			return nil, ctx.Err()
-		}
-	}
-	return answers, nil
+	return sub.wait(ctx)
 }
 
 // enqueue hands a user entry already in the user's log to its contract's

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,15 +101,20 @@ func (h *Host) openInstance(dir string) (*instance, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	priv := h.contractKey(creator, o.Index)
-	calls, err := hyperlog.Open(filepath.Join(dir, "calls"), hyperlog.Options{PrivateKey: priv, Sync: h.cfg.Sync, Logger: h.log})
+	// Every entry of a call log is rehashed at start (VerifyAll): a call log
+	// is read whole at start anyway, and damage anywhere in it must stop the
+	// start rather than surface in an audit.
+	opts := h.logOptions()
+	opts.PrivateKey, opts.VerifyAll = priv, true
+	calls, err := hyperlog.Open(filepath.Join(dir, "calls"), opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: call log: %w", dir, err)
+		return nil, fmt.Errorf("call log: %w; %s", err, remedy(dir, err))
 	}
 	var from *hyperlog.Log
 	if o.Index == migratedIndex {
-		if from, err = hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, Logger: h.log}); err != nil {
+		if from, err = hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, VerifyAll: true, Logger: h.log}); err != nil {
 			calls.Close()
-			return nil, fmt.Errorf("%s: old call log: %w", dir, err)
+			return nil, fmt.Errorf("old call log: %w; %s", err, remedy(dir, err))
 		}
 	}
 	return h.startInstance(ContractID(calls.Key()), dir, calls, from)
@@ -395,13 +401,19 @@ func (h *Host) userCode(rec *Record) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	u, err := h.user(pub, false)
+	var raw []byte
+	err = h.withUser(pub, func(l *hyperlog.Log) error {
+		var err error
+		if raw, err = l.Get(rec.UserIndex); err != nil {
+			err = fmt.Errorf("user %s entry %d: %w", rec.User, rec.UserIndex, err)
+			if errors.Is(err, hyperlog.ErrCorrupt) {
+				err = fmt.Errorf("%w; %s", err, remedy(h.userDir(pub), err))
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return "", err
-	}
-	raw, err := u.log.Get(rec.UserIndex)
-	if err != nil {
-		return "", fmt.Errorf("user %s entry %d: %w", rec.User, rec.UserIndex, err)
 	}
 	if EntryHash(raw) != rec.UserEntry {
 		return "", fmt.Errorf("user %s entry %d does not match the call log", rec.User, rec.UserIndex)
@@ -413,75 +425,321 @@ func (h *Host) userCode(rec *Record) (string, error) {
 	return ue.Code, nil
 }
 
-// recover opens every contract on disk, then serves user calls that were
-// logged but never reached a call log (the host stopped in between).
+// recover opens every contract on disk, checks that no user log lost
+// entries a call log served, and serves user calls that were logged but
+// never reached a call log (the host stopped in between).
+//
+// It reads every call log (to know what each served) but not every user
+// log: only those a call log served, one at a time, to check their length,
+// and the entries of users with pending markers (see markPending). Every
+// problem it finds stops the start with an error that names the contract,
+// the user, the file and what to do; what it removes (half-made logs that
+// hold no signed entry) it logs.
 func (h *Host) recover() error {
+	t0 := time.Now()
+	if err := h.cleanUsers(); err != nil {
+		return err
+	}
+	pending, markers, tracked, err := h.loadPending()
+	if err != nil {
+		return err
+	}
 	dirs, err := os.ReadDir(filepath.Join(h.cfg.Dir, "contracts"))
 	if err != nil {
 		return err
 	}
-	served := map[string]map[uint64]bool{}
+	served := map[hyperlog.Hash]*servedBy{}
 	for _, d := range dirs {
 		if !d.IsDir() {
 			continue
 		}
-		in, err := h.openInstance(filepath.Join(h.cfg.Dir, "contracts", d.Name()))
-		if err != nil {
-			return err
+		dir := filepath.Join(h.cfg.Dir, "contracts", d.Name())
+		if h.halfCreatedContract(dir) {
+			continue
 		}
-		err = in.calls.ReadRange(0, in.calls.Length(), func(_ uint64, raw []byte) error {
-			var rec Record
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return err
-			}
-			if served[rec.User] == nil {
-				served[rec.User] = map[uint64]bool{}
-			}
-			served[rec.User][rec.UserIndex] = true
-			return nil
-		})
+		in, err := h.openInstance(dir)
 		if err != nil {
+			return fmt.Errorf("contract %s: %w", d.Name(), err)
+		}
+		if err := scanServed(in, served, pending, tracked); err != nil {
 			return err
 		}
 	}
-	users, err := os.ReadDir(filepath.Join(h.cfg.Dir, "users"))
+	var visit []hyperlog.Hash
+	if tracked {
+		for pub := range served {
+			visit = append(visit, pub)
+		}
+		for pub := range pending {
+			if served[pub] == nil {
+				visit = append(visit, pub)
+			}
+		}
+	} else {
+		// A directory from before pending markers: read every user log
+		// once, one at a time.
+		ents, err := os.ReadDir(filepath.Join(h.cfg.Dir, "users"))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if pub, err := hyperlog.ParseHash(e.Name()); err == nil && e.IsDir() {
+				visit = append(visit, pub)
+			}
+		}
+		for pub := range served {
+			if _, err := os.Stat(h.userDir(pub)); err != nil {
+				visit = append(visit, pub)
+			}
+		}
+	}
+	sort.Slice(visit, func(i, j int) bool { return string(visit[i][:]) < string(visit[j][:]) })
+	t1 := time.Now()
+	todo, err := h.visitUsers(visit, func(pub hyperlog.Hash) (*servedBy, uint64, bool) {
+		from, ok := pending[pub]
+		return served[pub], from, ok || !tracked
+	})
 	if err != nil {
 		return err
 	}
-	for _, d := range users {
-		pub, err := hyperlog.ParseHash(d.Name())
-		if err != nil {
-			continue
+	t2 := time.Now()
+	if err := h.serveLogged(todo); err != nil {
+		return err
+	}
+	h.log.Info("host recovered", "contracts", len(dirs), "usersChecked", len(visit), "pending", len(pending), "callsServed", len(todo),
+		"contractsTook", t1.Sub(t0).Round(time.Millisecond), "usersTook", t2.Sub(t1).Round(time.Millisecond), "servingTook", time.Since(t2).Round(time.Millisecond))
+	for _, m := range markers {
+		h.clearPending(m)
+	}
+	if !tracked {
+		if err := os.MkdirAll(filepath.Join(h.cfg.Dir, pendingDir), 0o755); err != nil {
+			return err
 		}
-		u, err := h.user(pub, false)
+	}
+	return nil
+}
+
+// servedBy is what the call logs served of one user: entries below upTo at
+// most (the newest served is call log entry seq of contract), and, when
+// asked for, exactly which.
+type servedBy struct {
+	upTo     uint64
+	contract ContractID
+	seq      uint64
+	indexes  map[uint64]bool
+}
+
+// scanServed reads a call log and notes, per user, the newest entry it
+// served and (for users with pending calls, or all when untracked) which.
+func scanServed(in *instance, served map[hyperlog.Hash]*servedBy, pending map[hyperlog.Hash]uint64, tracked bool) error {
+	var rec struct {
+		User      string `json:"user"`
+		UserIndex uint64 `json:"user_index"`
+	}
+	return in.calls.ReadRange(0, in.calls.Length(), func(i uint64, raw []byte) error {
+		rec.User, rec.UserIndex = "", 0
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("contract %s: call log entry %d: %w", in.id, i, err)
+		}
+		if rec.User == "" {
+			return nil // a migrate record serves no user entry
+		}
+		pub, err := hyperlog.ParseHash(rec.User)
+		if err != nil {
+			return fmt.Errorf("contract %s: call log entry %d: user: %w", in.id, i, err)
+		}
+		s := served[pub]
+		if s == nil {
+			s = &servedBy{}
+			served[pub] = s
+		}
+		if rec.UserIndex+1 > s.upTo {
+			s.upTo, s.contract, s.seq = rec.UserIndex+1, in.id, i
+		}
+		if _, ok := pending[pub]; ok || !tracked {
+			if s.indexes == nil {
+				s.indexes = map[uint64]bool{}
+			}
+			s.indexes[rec.UserIndex] = true
+		}
+		return nil
+	})
+}
+
+// halfCreatedContract removes (and reports true for) a contract directory
+// whose creation was interrupted before its call log held an entry: its
+// create is still in the user's log and is served again.
+func (h *Host) halfCreatedContract(dir string) bool {
+	_, oerr := os.Stat(filepath.Join(dir, "origin.json"))
+	_, ierr := os.Stat(filepath.Join(dir, "calls", "identity.json"))
+	if oerr == nil && ierr == nil {
+		return false
+	}
+	if st, err := os.Stat(filepath.Join(dir, "calls", "data")); err == nil && st.Size() > 0 {
+		return false // openInstance says what is missing
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from")); err == nil {
+		return false // an import keeps the old log there
+	}
+	h.log.Warn("removed a contract directory whose creation was interrupted before it served a call", "dir", dir)
+	if err := os.RemoveAll(dir); err != nil {
+		h.log.Error("removing a half-created contract directory", "dir", dir, "err", err)
+	}
+	return true
+}
+
+// loggedCall is a user call found in a user log at start.
+type loggedCall struct {
+	user  hyperlog.Hash
+	index uint64
+	raw   []byte
+	entry *UserEntry
+}
+
+// visitUsers checks each user log (a few at a time, each opened alone and
+// closed before the next): it must exist and hold every entry a call log
+// served; and, for users whose calls may be unserved, it returns those
+// calls, in the user's order.
+func (h *Host) visitUsers(users []hyperlog.Hash, of func(hyperlog.Hash) (*servedBy, uint64, bool)) ([]loggedCall, error) {
+	const workers = 4
+	results := make([][]loggedCall, len(users))
+	errs := make([]error, len(users))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(users) {
+					return
+				}
+				s, from, scan := of(users[i])
+				results[i], errs[i] = h.visitUser(users[i], s, from, scan)
+				if errs[i] != nil {
+					next.Store(int64(len(users))) // stop early
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var out []loggedCall
+	for i := range users {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out = append(out, results[i]...)
+	}
+	return out, nil
+}
+
+func (h *Host) visitUser(pub hyperlog.Hash, s *servedBy, from uint64, scan bool) ([]loggedCall, error) {
+	dir := h.userDir(pub)
+	servedMsg := func() string {
+		if s == nil {
+			return ""
+		}
+		return fmt.Sprintf(" (contract %s served its entries up to index %d, in call log entry %d)", s.contract, s.upTo-1, s.seq)
+	}
+	var out []loggedCall
+	check := func(l *hyperlog.Log) error {
+		n := l.Length()
+		if s != nil && n < s.upTo {
+			return fmt.Errorf("user log %s holds %d entries, but contract %s served its entry %d (call log entry %d), so it had at least %d: the user log lost entries the call log answered; restore %s from a peer that holds the logs (a user also keeps their own log)",
+				pub, n, s.contract, s.upTo-1, s.seq, s.upTo, dir)
+		}
+		if !scan || from >= n {
+			return nil
+		}
+		return l.ReadRange(from, n, func(i uint64, raw []byte) error {
+			if s != nil && s.indexes[i] {
+				return nil
+			}
+			ue, err := DecodeUserEntry(raw)
+			if err != nil || !h.servesOnRecovery(pub, i, ue) {
+				return nil // an ack, an imported entry, another host's contract
+			}
+			out = append(out, loggedCall{user: pub, index: i, raw: append([]byte(nil), raw...), entry: ue})
+			return nil
+		})
+	}
+	if h.cfg.Repair {
+		// A repair writes: go through the cache, which holds the writer.
+		err := h.withUser(pub, check)
+		var he *Error
+		if errors.As(err, &he) && he.Code == ErrNotFound {
+			if s != nil {
+				return nil, fmt.Errorf("user log %s is missing%s; restore %s from a peer that holds the logs", pub, servedMsg(), dir)
+			}
+			return nil, nil
+		}
+		return out, err
+	}
+	// User logs are small: rehash them whole (VerifyAll), so that damage
+	// anywhere in one a contract served stops the start.
+	l, err := hyperlog.Open(dir, hyperlog.Options{ReadOnly: true, VerifyAll: true, Logger: h.log})
+	if errors.Is(err, hyperlog.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+		if s != nil {
+			return nil, fmt.Errorf("user log %s is missing%s; restore %s from a peer that holds the logs", pub, servedMsg(), dir)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user log %s%s: %w; %s", pub, servedMsg(), err, remedy(dir, err))
+	}
+	err = check(l)
+	empty := l.Length() == 0
+	l.Close()
+	if err != nil {
+		if errors.Is(err, hyperlog.ErrCorrupt) {
+			err = fmt.Errorf("user log %s: %w; %s", pub, err, remedy(dir, err))
+		}
+		return nil, err
+	}
+	if empty && s == nil {
+		// An older host created a replica before checking the request's
+		// signature: it holds no signed entry.
+		h.log.Warn("removed an empty user log (no signed entry)", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// serveLogged serves calls found in user logs at start, keeping a bounded
+// number in flight.
+func (h *Host) serveLogged(calls []loggedCall) error {
+	const window = 4096
+	var inflight []*request
+	wait := func(req *request) error {
+		r := <-req.reply
+		return r.err
+	}
+	for _, c := range calls {
+		h.log.Debug("serving a call logged before a restart", "user", c.user, "index", c.index)
+		req, err := h.enqueue(context.Background(), c.user, c.index, c.raw, c.entry)
+		var he *Error
+		if errors.As(err, &he) {
+			h.log.Warn("a logged call stays unserved", "user", c.user, "index", c.index, "err", err)
+			continue // a call to a contract that does not exist stays unserved
+		}
 		if err != nil {
 			return err
 		}
-		n := u.log.Length()
-		for i := uint64(0); i < n; i++ {
-			if served[pub.String()][i] {
-				continue
-			}
-			raw, err := u.log.Get(i)
-			if err != nil {
+		inflight = append(inflight, req)
+		if len(inflight) >= window {
+			if err := wait(inflight[0]); err != nil {
 				return err
 			}
-			ue, err := DecodeUserEntry(raw)
-			if err != nil || ue.Type == TypeAck {
-				continue
-			}
-			h.log.Info("serving a call logged before a restart", "user", pub, "index", i)
-			req, err := h.enqueue(context.Background(), pub, i, raw, ue)
-			var he *Error
-			if errors.As(err, &he) {
-				continue // a call to a contract that does not exist stays unserved
-			}
-			if err != nil {
-				return err
-			}
-			if r := <-req.reply; r.err != nil {
-				return r.err
-			}
+			inflight = inflight[1:]
+		}
+	}
+	for _, req := range inflight {
+		if err := wait(req); err != nil {
+			return err
 		}
 	}
 	return nil

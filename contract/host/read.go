@@ -1,8 +1,10 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 
 	"github.com/vchain-dev/vchain/hyperlog"
@@ -122,7 +124,11 @@ func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.
 		err = refuse(ErrNotFound, "no call log %s", id)
 	}
 	if err == nil {
-		return readLog(in.calls, start, end, proofs)
+		head, out, err := readLog(in.calls, start, end, proofs)
+		if err != nil && errors.Is(err, hyperlog.ErrCorrupt) {
+			err = fmt.Errorf("contract %s: call log: %w; %s", id, err, remedy(in.dir, err))
+		}
+		return head, out, err
 	}
 	h.mu.Lock()
 	var old *hyperlog.Log
@@ -140,18 +146,24 @@ func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.
 
 // UserHead returns a user log's signed head, with its roots.
 func (h *Host) UserHead(user hyperlog.Hash) (hyperlog.SignedHead, error) {
-	u, err := h.user(user, false)
+	u, err := h.acquireUser(context.Background(), user, true)
 	if err != nil {
 		return hyperlog.SignedHead{}, err
 	}
+	defer h.users.release(u)
 	return u.log.Head(), nil
 }
 
 // UserLog returns user log entries [start, end).
 func (h *Host) UserLog(user hyperlog.Hash, start, end uint64, proofs bool) (hyperlog.SignedHead, []LogEntry, error) {
-	u, err := h.user(user, false)
+	u, err := h.acquireUser(context.Background(), user, true)
 	if err != nil {
 		return hyperlog.SignedHead{}, nil, err
 	}
-	return readLog(u.log, start, end, proofs)
+	defer h.users.release(u)
+	head, out, err := readLog(u.log, start, end, proofs)
+	if err != nil && errors.Is(err, hyperlog.ErrCorrupt) {
+		err = h.userFault(user, err)
+	}
+	return head, out, err
 }

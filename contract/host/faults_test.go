@@ -1,0 +1,205 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vchain-dev/vchain/contract/host"
+)
+
+// sizes returns the sizes of a log directory's files.
+func sizes(t *testing.T, dir string) string {
+	t.Helper()
+	out := ""
+	for _, n := range []string{"data", "tree", "heads"} {
+		st, err := os.Stat(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out += fmt.Sprintf("%s=%d ", n, st.Size())
+	}
+	return out
+}
+
+// refused opens a host in dir, which must fail with an error holding every
+// one of want; the files must be left as they were.
+func refused(t *testing.T, dir string, logDir string, want ...string) error {
+	t.Helper()
+	before := sizes(t, logDir)
+	h, err := host.Open(host.Config{Dir: dir})
+	if err == nil {
+		h.Close()
+		t.Fatal("the host started on a damaged log")
+	}
+	if !contains(err.Error(), want...) {
+		t.Fatalf("start refused with\n  %v\nwhich does not name all of %q", err, want)
+	}
+	if after := sizes(t, logDir); after != before {
+		t.Fatalf("a refused start changed %s: %s, then %s", logDir, before, after)
+	}
+	return err
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEmptiedCallLogData: an emptied calls/data must not make the start cut
+// the tree and heads files (the signed heads): it refuses, naming the file,
+// the contract and the remedies; with Repair it cuts, keeping the damaged
+// files aside.
+func TestEmptiedCallLogData(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	w.stop()
+	calls := filepath.Join(w.dir, "contracts", w.id, "calls")
+	full := sizes(t, calls)
+	if err := os.Truncate(filepath.Join(calls, "data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, w.dir, calls, filepath.Join(calls, "data"), "contract "+w.id, "restore", "--repair")
+
+	h := openHost(t, host.Config{Dir: w.dir, Repair: true})
+	defer h.Close()
+	// The copy holds the files as they were found: data emptied, tree and
+	// heads whole.
+	want := "data=0 " + full[strings.Index(full, "tree="):]
+	if kept := sizes(t, filepath.Join(calls, "damaged-1")); kept != want {
+		t.Fatalf("the repair kept %s, want %s", kept, want)
+	}
+	if info, err := h.Info(host.ContractID(mustHash(t, w.id))); err != nil || info.Head.Length != 0 {
+		t.Fatalf("after the repair the call log has %d entries (%v), want 0", info.Head.Length, err)
+	}
+}
+
+// TestTruncatedUserLog: a user log that lost entries a call log served
+// stops the start with both lengths, the user, the contract and the
+// remedy, whether the data file alone was cut or the whole log was put
+// back to an older copy.
+func TestTruncatedUserLog(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	ctx := context.Background()
+	amy := filepath.Join(w.dir, "users", w.amy.Key())
+	old := t.TempDir()
+	head, _ := w.h.UserHead(mustHash(t, w.amy.Key()))
+	for _, n := range []string{"identity.json", "data", "tree", "heads"} {
+		copyFile(t, filepath.Join(amy, n), filepath.Join(old, n))
+	}
+	if _, err := w.amy.Call(ctx, w.c, w.id, "add", json.RawMessage("1")); err != nil {
+		t.Fatal(err)
+	}
+	served, _ := w.h.UserHead(mustHash(t, w.amy.Key()))
+	w.stop()
+
+	// The data file alone is cut: the log's signed heads no longer hold.
+	bob := filepath.Join(w.dir, "users", w.bob.Key())
+	data, err := os.ReadFile(filepath.Join(bob, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(bob, "data"), int64(len(data))-10); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, w.dir, bob, filepath.Join(bob, "data"), "user log "+w.bob.Key(), "contract "+w.id, "restore", "--repair")
+	if err := os.WriteFile(filepath.Join(bob, "data"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's bytes are back (the refused start changed nothing): it starts.
+	h := openHost(t, host.Config{Dir: w.dir})
+	h.Close()
+
+	// Amy's whole log goes back to an older, consistent copy, shorter than
+	// what the call log served.
+	for _, n := range []string{"data", "tree", "heads"} {
+		copyFile(t, filepath.Join(old, n), filepath.Join(amy, n))
+	}
+	refused(t, w.dir, amy, "user log "+w.amy.Key(), fmt.Sprintf("holds %d entries", head.Length),
+		"contract "+w.id, fmt.Sprintf("served its entry %d", served.Length-1), "restore "+amy)
+}
+
+// TestBitFlipMidCallLog: a flipped bit in the middle of a call log stops
+// the start with the file, the entry, the contract and the remedy, instead
+// of surfacing later as a failed read or audit.
+func TestBitFlipMidCallLog(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	w.stop()
+	calls := filepath.Join(w.dir, "contracts", w.id, "calls")
+	st, _ := os.Stat(filepath.Join(calls, "data"))
+	flipByte(t, filepath.Join(calls, "data"), st.Size()/2)
+	refused(t, w.dir, calls, filepath.Join(calls, "data"), "checksum", "contract "+w.id, "restore", "--repair")
+}
+
+// TestBitFlipMidUserLog: a flipped bit in a user log a call log served
+// stops the start the same way.
+func TestBitFlipMidUserLog(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	w.stop()
+	bob := filepath.Join(w.dir, "users", w.bob.Key())
+	st, _ := os.Stat(filepath.Join(bob, "data"))
+	flipByte(t, filepath.Join(bob, "data"), st.Size()/2)
+	refused(t, w.dir, bob, filepath.Join(bob, "data"), "user log "+w.bob.Key(), "contract "+w.id, "restore")
+}
+
+// TestTornTailRecovers: what a crash mid-append leaves (bytes after the
+// last entry, half a head record) is cut at start, and every acknowledged
+// call is intact: the audit passes.
+func TestTornTailRecovers(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	before := w.audit(t)
+	w.stop()
+	calls := filepath.Join(w.dir, "contracts", w.id, "calls")
+	for _, f := range []struct {
+		name  string
+		bytes int
+	}{{"data", 300}, {"tree", 40}, {"heads", 50}} {
+		fh, err := os.OpenFile(filepath.Join(calls, f.name), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.Write(make([]byte, f.bytes))
+		fh.Close()
+	}
+	w.start(t, host.Config{})
+	defer w.stop()
+	after := w.audit(t)
+	if after.Entries != before.Entries || after.Acks != before.Acks || after.Consensus != before.Consensus {
+		t.Fatalf("audit after a torn tail: %+v, before %+v", after, before)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
