@@ -18,7 +18,7 @@ const DefaultListen = "127.0.0.1:8645"
 
 func newDevCmd() *cobra.Command {
 	var datadir, listen string
-	var sync bool
+	var sync, repair bool
 	var cacheMiB int64
 	var edge api.Edge
 	cmd := &cobra.Command{
@@ -47,7 +47,7 @@ Try it:
 				return err
 			}
 			tuneGC(2 << 30)
-			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Logger: log, CacheBytes: cacheMiB << 20})
+			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Repair: repair, Logger: log, CacheBytes: cacheMiB << 20})
 			if err != nil {
 				return err
 			}
@@ -83,6 +83,7 @@ Try it:
 	cmd.Flags().StringVar(&listen, "listen", DefaultListen, "address of the HTTP API")
 	cmd.Flags().Int64Var(&cacheMiB, "cache", 1024, "block cache of the state store, in MiB (allocated as it fills)")
 	cmd.Flags().BoolVar(&sync, "sync", false, "fsync every answered call (survives power loss, not just a killed process)")
+	cmd.Flags().BoolVar(&repair, "repair", false, "cut logs whose files were damaged back to what they hold intact, losing the signed entries after it (the damaged files are kept in a damaged-N directory); without it a damaged log stops the start")
 	edgeFlags(cmd, &edge)
 	return cmd
 }
