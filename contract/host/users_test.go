@@ -420,3 +420,22 @@ func TestHalfCreatedStateIsCleaned(t *testing.T) {
 		t.Fatalf("open with a user log without identity: %v", err)
 	}
 }
+
+// TestMaxContracts: each contract holds its call log's descriptors, so the
+// host runs at most MaxContracts and refuses further creates with ErrBusy,
+// before they enter the user's log.
+func TestMaxContracts(t *testing.T) {
+	h := openHost(t, host.Config{Dir: ramDir(t), MaxContracts: 2})
+	defer h.Close()
+	u := newSigner(t)
+	u.deploy(t, h, counter)
+	u.deploy(t, h, counter)
+	e := entry(t, host.UserEntry{Type: host.TypeCreate, Code: counter})
+	head := host.UserIdentity(u.pub).SignHead(u.priv, hyperlog.TreeHash(hyperlog.AppendLeaf(append([]hyperlog.Node(nil), u.roots...), u.length, e)), u.length+1, 0)
+	if _, err := h.Submit(context.Background(), u.pub, [][]byte{e}, head); codeOf(err) != host.ErrBusy {
+		t.Fatalf("a third create: %v, want ErrBusy", err)
+	}
+	if got, _ := h.UserHead(u.pub); got.Length != 2 || len(h.Contracts()) != 2 {
+		t.Fatalf("the refused create changed the user log (length %d) or the contracts (%d)", got.Length, len(h.Contracts()))
+	}
+}
