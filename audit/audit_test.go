@@ -30,7 +30,7 @@ type world struct {
 	contract ed25519.PrivateKey
 }
 
-func forum(t *testing.T) []byte {
+func forum(t testing.TB) []byte {
 	t.Helper()
 	code, err := os.ReadFile(filepath.Join("..", "examples", "forum.js"))
 	if err != nil {
@@ -39,7 +39,7 @@ func forum(t *testing.T) []byte {
 	return code
 }
 
-func newUser(t *testing.T) *api.User {
+func newUser(t testing.TB) *api.User {
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func newUser(t *testing.T) *api.User {
 	return api.NewUser(priv)
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{dir: t.TempDir(), bob: newUser(t), alice: newUser(t)}
 	var err error

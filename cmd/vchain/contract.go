@@ -11,6 +11,7 @@ import (
 
 	"github.com/vchain-dev/vchain/api"
 	"github.com/vchain-dev/vchain/audit"
+	"github.com/vchain-dev/vchain/contract/host"
 )
 
 // clientFlags are the flags every client command shares.
@@ -174,24 +175,66 @@ func newContractCmd() *cobra.Command {
 	migrate := &cobra.Command{
 		Use:   "migrate ID --to URL",
 		Short: "Move a contract from --host to the host at --to; prints its new id",
-		Long: `migrate audits the contract on --host, copies its call log and the logs of its users to the
-host at --to, which checks every signature, replays every call, and continues the contract under
-a key of its own. The new call log's first entry names the old log's signed head, so an audit of
-the new contract covers the old one too. Prints the new contract's id.`,
+		Long: `migrate moves a contract you created (--key must be the key that deployed it) from --host
+to the host at --to:
+
+  1. it audits the contract on --host and asks the host at --to for its public key;
+  2. it appends a move entry naming that key to your log on --host, which seals the contract's
+     call log with a last, "moved" record: from then on --host refuses calls to the contract
+     (HTTP 410) and names the new host;
+  3. it streams the sealed call log and its users' logs to --to, which checks every signature,
+     replays every call, and continues the contract under a key of its own.
+
+The new call log's first entry names the old log's sealed head, so an audit of the new contract
+covers the old one too. Prints the new contract's id; the new host answers to the old id as well.
+Running it again after a failure resumes where it stopped.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return fmt.Errorf("--to is required")
 			}
-			from := api.NewClient(f.host)
-			if _, err := audit.Run(cmd.Context(), from, args[0], audit.Options{}); err != nil {
-				return fmt.Errorf("the contract does not pass its audit on %s, refusing to move it: %w", f.host, err)
-			}
-			cp, err := from.Copy(cmd.Context(), args[0])
+			ctx, id := cmd.Context(), args[0]
+			from, err := f.client()
 			if err != nil {
 				return err
 			}
-			ans, err := api.NewClient(to).Import(cmd.Context(), cp)
+			toURL, err := api.ParseBaseURL(to)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			dest := api.NewClient(toURL)
+			if _, err := audit.Run(ctx, from, id, audit.Options{}); err != nil {
+				return fmt.Errorf("the contract does not pass its audit on %s, refusing to move it: %w", f.host, err)
+			}
+			hi, err := dest.Host(ctx)
+			if err != nil {
+				return fmt.Errorf("the new host: %w", err)
+			}
+			u, err := f.user(cmd)
+			if err != nil {
+				return err
+			}
+			cp, err := from.Copy(ctx, id)
+			if err != nil {
+				return err
+			}
+			if !sealedFor(cp, hi.PublicKey) {
+				res, err := u.Move(ctx, from, id, host.MovedTo{Host: hi.PublicKey, URL: toURL})
+				if err != nil {
+					return fmt.Errorf("sealing the contract's log on %s: %w", f.host, err)
+				}
+				if err := res.Failed(); err != nil {
+					return fmt.Errorf("sealing the contract's log on %s: %w", f.host, err)
+				}
+			}
+			// The acknowledgement of the seal goes into the copy too.
+			if err := u.Flush(ctx, from); err != nil {
+				return err
+			}
+			if cp, err = from.Copy(ctx, id); err != nil {
+				return err
+			}
+			ans, err := dest.Import(ctx, cp)
 			if err != nil {
 				return err
 			}
@@ -202,4 +245,18 @@ the new contract covers the old one too. Prints the new contract's id.`,
 	migrate.Flags().StringVar(&to, "to", "", "the host to move the contract to")
 	cmd.AddCommand(deploy, call, state, logCmd, migrate)
 	return cmd
+}
+
+// sealedFor reports whether a copied call log already ends in a moved
+// record for the host with public key hostKey.
+func sealedFor(cp *api.ImportRequest, hostKey string) bool {
+	n := len(cp.CallLog.Entries)
+	if n == 0 {
+		return false
+	}
+	var rec host.Record
+	if json.Unmarshal([]byte(cp.CallLog.Entries[n-1]), &rec) != nil {
+		return false
+	}
+	return rec.Type == host.TypeMoved && rec.Error == nil && rec.To != nil && rec.To.Host == hostKey
 }

@@ -96,20 +96,6 @@ func TestCLIForumAndAudit(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "audit OK") || !strings.Contains(out, "3 calls replayed") {
 		t.Fatalf("audit: exit %d\n%s%s", code, out, errOut)
 	}
-	// Migration to a second host: the contract continues there under a new
-	// id, with its state, and its audit covers the old log.
-	urlB, _ := startDev(t, filepath.Join(dir, "hostB"))
-	out, errOut, code = run(t, "", "contract", "migrate", "--host", url, "--key", key, "--to", urlB, id)
-	newID := strings.TrimSpace(out)
-	if code != 0 || newID == id {
-		t.Fatalf("migrate: exit %d, %q %s", code, out, errOut)
-	}
-	if got := strings.TrimSpace(mustRun(t, "contract", "call", "--host", urlB, "--key", key, newID, "addPost", "1", `"moved"`)); got != "2" {
-		t.Fatalf("addPost on the new host returned %s, want 2", got)
-	}
-	if out := mustRun(t, "audit", "--host", urlB, "--contract", newID); !strings.Contains(out, "auditing the old call log first") || !strings.Contains(out, "audit OK") {
-		t.Fatalf("audit of the moved contract:\n%s", out)
-	}
 
 	// Bad input gets a clear error and a non-zero exit.
 	for _, c := range []struct {
@@ -131,6 +117,22 @@ func TestCLIForumAndAudit(t *testing.T) {
 	os.WriteFile(bad, []byte("exports.f = ("), 0o644)
 	if _, errOut, code := run(t, "", "contract", "deploy", "--host", url, "--key", key, bad); code == 0 || !strings.Contains(errOut, "BadCode") {
 		t.Errorf("deploying broken code: exit %d, %q", code, errOut)
+	}
+
+	// Migration to a second host (last: the old host then refuses calls):
+	// the contract continues there under a new id, with its state, and its
+	// audit covers the old log. TestCLIMigrate tests the protocol.
+	urlB, _ := startDev(t, filepath.Join(dir, "hostB"))
+	out, errOut, code = run(t, "", "contract", "migrate", "--host", url, "--key", key, "--to", urlB, id)
+	newID := strings.TrimSpace(out)
+	if code != 0 || newID == id {
+		t.Fatalf("migrate: exit %d, %q %s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(mustRun(t, "contract", "call", "--host", urlB, "--key", key, newID, "addPost", "1", `"moved"`)); got != "2" {
+		t.Fatalf("addPost on the new host returned %s, want 2", got)
+	}
+	if out := mustRun(t, "audit", "--host", urlB, "--contract", newID); !strings.Contains(out, "auditing the old call log first") || !strings.Contains(out, "audit OK") {
+		t.Fatalf("audit of the moved contract:\n%s", out)
 	}
 }
 

@@ -1,0 +1,397 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vchain-dev/vchain/api"
+	"github.com/vchain-dev/vchain/audit"
+	"github.com/vchain-dev/vchain/contract/host"
+)
+
+// migHost is a host behind its HTTP API.
+type migHost struct {
+	dir string
+	h   *host.Host
+	srv *httptest.Server
+	c   *api.Client
+	key string
+}
+
+func startMigHost(t testing.TB, dir string) *migHost {
+	t.Helper()
+	h, err := host.Open(host.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &migHost{dir: dir, h: h, srv: httptest.NewServer(api.NewServer(h, nil))}
+	m.c = api.NewClient(m.srv.URL)
+	m.key = fmt.Sprintf("%x", h.PublicKey())
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *migHost) stop() {
+	m.srv.Close()
+	m.h.Close()
+}
+
+func migUser(t testing.TB) *api.User {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.NewUser(priv)
+}
+
+func forumCode(t testing.TB) []byte {
+	code, err := os.ReadFile(filepath.Join("..", "..", "examples", "forum.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// sealedForum deploys the forum on a as bob, makes posts of postBytes
+// each (16 calls a request), seals it for b, and returns its id and the
+// import request for b.
+func sealedForum(t testing.TB, a, b *migHost, bob *api.User, posts, postBytes int) (string, *api.ImportRequest) {
+	id, cp, _ := sealedForumEarly(t, a, b, bob, posts, postBytes)
+	return id, cp
+}
+
+// sealedForumEarly is sealedForum that also returns a copy of the logs
+// taken just before the seal.
+func sealedForumEarly(t testing.TB, a, b *migHost, bob *api.User, posts, postBytes int) (string, *api.ImportRequest, *api.ImportRequest) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := bob.Deploy(ctx, a.c, forumCode(t))
+	if err != nil || res.Failed() != nil {
+		t.Fatalf("deploy: %v %v", err, res)
+	}
+	id := res.Contract
+	if _, err := bob.Call(ctx, a.c, id, "addTopic", json.RawMessage(`"t"`)); err != nil {
+		t.Fatal(err)
+	}
+	post, _ := json.Marshal(strings.Repeat("x", postBytes))
+	for n := 0; n < posts; {
+		var calls []api.CallSpec
+		for ; n < posts && len(calls) < 16; n++ {
+			calls = append(calls, api.CallSpec{Contract: id, Method: "addPost", Args: []json.RawMessage{json.RawMessage("1"), post}})
+		}
+		if _, err := bob.CallMany(ctx, a.c, calls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bob.Flush(ctx, a.c); err != nil {
+		t.Fatal(err)
+	}
+	early, err := a.c.Copy(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := bob.Move(ctx, a.c, id, host.MovedTo{Host: b.key, URL: b.srv.URL}); err != nil || res.Failed() != nil {
+		t.Fatalf("move: %v %v", err, res)
+	}
+	if err := bob.Flush(ctx, a.c); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := a.c.Copy(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, cp, early
+}
+
+func importStream(t testing.TB, cp *api.ImportRequest) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	iw, err := host.NewImportWriter(&buf, cp.From, cp.CallLog.Head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cp.CallLog.Entries {
+		iw.Entry([]byte(e))
+	}
+	for k, u := range cp.Users {
+		iw.User(k, u.Head)
+		for _, e := range u.Entries {
+			iw.Entry([]byte(e))
+		}
+	}
+	if err := iw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func isCode(err error, code host.ErrorCode) bool {
+	var he *host.Error
+	return errors.As(err, &he) && he.Code == code
+}
+
+// TestImportRefusals: an import that is not a sealed log for this host is
+// refused with a typed error before anything is created; at most
+// MaxConcurrentImports run at once.
+func TestImportRefusals(t *testing.T) {
+	a := startMigHost(t, t.TempDir())
+	b := startMigHost(t, t.TempDir())
+	c := startMigHost(t, t.TempDir())
+	bob := migUser(t)
+	_, cp, early := sealedForumEarly(t, a, b, bob, 3, 10)
+	ctx := context.Background()
+	stream := importStream(t, cp)
+
+	// Sealed for b, not for c.
+	if _, err := c.h.Import(ctx, bytes.NewReader(stream)); !isCode(err, host.ErrForbidden) || !strings.Contains(err.Error(), "not this host") {
+		t.Fatalf("import into the wrong host: %v", err)
+	}
+	// The log at an older head, before the seal: every signature holds,
+	// but it does not end in the moved record.
+	if _, err := b.h.Import(ctx, bytes.NewReader(importStream(t, early))); !isCode(err, host.ErrForbidden) || !strings.Contains(err.Error(), "does not end in a moved record") {
+		t.Fatalf("an import at the head before the seal: %v", err)
+	}
+	// The sealed log cut short of the seal: its head no longer matches.
+	older := *cp
+	older.CallLog.Entries = cp.CallLog.Entries[:len(cp.CallLog.Entries)-1]
+	if _, err := b.h.Import(ctx, bytes.NewReader(importStream(t, &older))); err == nil {
+		t.Fatal("an import missing the seal passed")
+	}
+	// A flipped byte anywhere in an entry breaks the tree.
+	bad := append([]byte(nil), stream...)
+	i := bytes.Index(bad, []byte(`"method":"addPost"`))
+	bad[i+11] ^= 1
+	if _, err := b.h.Import(ctx, bytes.NewReader(bad)); !isCode(err, host.ErrForbidden) && !isCode(err, host.ErrInvalid) {
+		t.Fatalf("a tampered import: %v", err)
+	}
+	// Garbage and truncations are refused as malformed.
+	for _, in := range [][]byte{nil, []byte("hello"), stream[:len(stream)/2], append(append([]byte(nil), stream...), 'x')} {
+		if _, err := b.h.Import(ctx, bytes.NewReader(in)); !isCode(err, host.ErrInvalid) && !isCode(err, host.ErrForbidden) {
+			t.Fatalf("a malformed import (%d bytes): %v", len(in), err)
+		}
+	}
+	if got := b.h.Contracts(); len(got) != 0 {
+		t.Fatalf("refused imports left contracts: %v", got)
+	}
+
+	// Two imports that stall hold both slots; a third is told to retry.
+	var stalls []*io.PipeWriter
+	errs := make(chan error, host.MaxConcurrentImports)
+	for range host.MaxConcurrentImports {
+		pr, pw := io.Pipe()
+		stalls = append(stalls, pw)
+		go func() {
+			_, err := b.h.Import(ctx, pr)
+			errs <- err
+		}()
+	}
+	var err3 error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err3 = b.h.Import(ctx, bytes.NewReader(nil)); isCode(err3, host.ErrBusy) {
+			break
+		}
+	}
+	if !isCode(err3, host.ErrBusy) {
+		t.Fatalf("a third concurrent import: %v", err3)
+	}
+	// Over HTTP that is a 503 with Retry-After.
+	if _, err := b.c.Import(ctx, cp); !api.IsStatus(err, 503) {
+		t.Fatalf("a third concurrent import over HTTP: %v", err)
+	}
+	for _, pw := range stalls {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	for range stalls {
+		<-errs
+	}
+	ans, err := b.h.Import(ctx, bytes.NewReader(stream))
+	if err != nil {
+		t.Fatalf("the import once the slots are free: %v", err)
+	}
+	if _, err := b.c.Contract(ctx, cp.From); err != nil {
+		t.Fatalf("the moved contract under its old id: %v", err)
+	}
+	if _, err := b.c.Contract(ctx, ans.Contract.String()); err != nil {
+		t.Fatalf("the moved contract under its new id: %v", err)
+	}
+}
+
+// TestImportMemory: six concurrent imports of a 16 MiB sealed log (two
+// admitted, streaming; four told to retry) grow the new host's heap by
+// less than importHeapBound, though the streams total ~100 MB: an import
+// holds about one entry, not its body.
+func TestImportMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 16 MiB log")
+	}
+	const importHeapBound = 48 << 20
+	a := startMigHost(t, t.TempDir())
+	b := startMigHost(t, t.TempDir())
+	bob := migUser(t)
+	_, cp := sealedForum(t, a, b, bob, 128, 64<<10)
+	size := 0
+	for _, e := range cp.CallLog.Entries {
+		size += len(e)
+	}
+	for _, u := range cp.Users {
+		for _, e := range u.Entries {
+			size += len(e)
+		}
+	}
+	a.stop()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var ok, busy, other atomic.Int32
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.c.Import(context.Background(), cp)
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case api.IsStatus(err, 503):
+				busy.Add(1)
+			default:
+				other.Add(1)
+				t.Logf("import: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	growth := int64(peak.Load()) - int64(base)
+	t.Logf("6 imports of a %.1f MiB stream: %d answered, %d busy, %d other; heap in use grew by %.1f MiB at peak (bound %d MiB)",
+		float64(size)/(1<<20), ok.Load(), busy.Load(), other.Load(), float64(growth)/(1<<20), importHeapBound>>20)
+	if ok.Load() < 1 || busy.Load() < 1 {
+		t.Fatalf("want at least one import done and one told to retry")
+	}
+	if growth > importHeapBound {
+		t.Fatalf("heap grew by %d MiB during the imports; the bound is %d MiB", growth>>20, importHeapBound>>20)
+	}
+}
+
+// TestRestartAfterImport: a host that imported a contract has, in the
+// imported user logs, entries for contracts it does not hold (another
+// contract the user created on the old host, calls to it); after a
+// restart, with or without pending markers, it serves none of them.
+func TestRestartAfterImport(t *testing.T) {
+	a := startMigHost(t, t.TempDir())
+	dirB := t.TempDir()
+	b := startMigHost(t, dirB)
+	bob := migUser(t)
+	ctx := context.Background()
+	// Another contract of bob's, on a only, called after the one that moves.
+	other, err := bob.Deploy(ctx, a.c, forumCode(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := sealedForum(t, a, b, bob, 2, 10)
+	if _, err := bob.Call(ctx, a.c, other.Contract, "addTopic", json.RawMessage(`"elsewhere"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Flush(ctx, a.c); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := a.c.Copy(ctx, id) // bob's log now holds the later call too
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := b.c.Import(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ans.Contract}
+	for round, dropMarkers := range []bool{false, true} {
+		b.stop()
+		if dropMarkers {
+			// A directory from before pending markers: start-up reads
+			// every user log whole.
+			os.RemoveAll(filepath.Join(dirB, "pending"))
+		}
+		b = startMigHost(t, dirB)
+		var got []string
+		for _, c := range b.h.Contracts() {
+			got = append(got, c.String())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("restart %d: the host runs %v; want only the imported %v", round, got, want)
+		}
+		if _, err := b.c.Contract(ctx, other.Contract); !api.IsStatus(err, 404) {
+			t.Fatalf("restart %d: the other contract on the new host: %v", round, err)
+		}
+		rep, err := audit.Run(ctx, b.c, ans.Contract, audit.Options{})
+		if err != nil {
+			t.Fatalf("restart %d: audit: %v", round, err)
+		}
+		if rep.From != id {
+			t.Fatalf("restart %d: report %+v", round, rep)
+		}
+	}
+	// Calls to the moved contract by its old id still work after restarts.
+	res, err := bob.Call(ctx, b.c, id, "addPost", json.RawMessage("1"), json.RawMessage(`"after restarts"`))
+	if err != nil || res.Failed() != nil || res.Contract != ans.Contract {
+		t.Fatalf("call by the old id: %v %v", err, res)
+	}
+}
+
+// FuzzImport: whatever an importer sends, the host answers with a typed
+// refusal or (only for the one genuine sealed log) takes the contract
+// over; it never panics.
+func FuzzImport(f *testing.F) {
+	a := startMigHost(f, f.TempDir())
+	b := startMigHost(f, f.TempDir())
+	bob := migUser(f)
+	_, cp := sealedForum(f, a, b, bob, 2, 10)
+	valid := importStream(f, cp)
+	f.Add(valid)
+	f.Add(valid[:len(valid)-3])
+	f.Add([]byte("vchain-import/1\nH\x05{}"))
+	f.Add([]byte("vchain-import/1\nE\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ans, err := b.h.Import(context.Background(), bytes.NewReader(data))
+		if err == nil {
+			if !bytes.Equal(data, valid) && ans.Record.From != cp.From {
+				t.Fatalf("an import of %d made-up bytes passed", len(data))
+			}
+			return
+		}
+		var he *host.Error
+		if !errors.As(err, &he) {
+			t.Fatalf("an untyped refusal: %v", err)
+		}
+	})
+}
