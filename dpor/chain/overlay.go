@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"iter"
 
 	"github.com/vchain-dev/vchain/kv"
 )
@@ -62,4 +63,16 @@ func (o *Overlay) WriteTo(t kv.Txn) error {
 		}
 	}
 	return nil
+}
+
+// Writes yields the overlay's writes, each key with its new value or nil
+// where the key was deleted. The slices must not be modified.
+func (o *Overlay) Writes() iter.Seq2[string, []byte] {
+	return func(yield func(string, []byte) bool) {
+		for k, v := range o.writes {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
 }

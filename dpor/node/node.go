@@ -73,7 +73,8 @@ type Node struct {
 	log    *slog.Logger
 	chain  *chain.Chain
 	db     *store.DB
-	state  kv.Reader // committed chain state
+	state  kv.Reader // committed chain state (through cache)
+	cache  *stateCache
 	core   *lbft.Core
 	tr     *p2p.Transport
 	pool   *Mempool
@@ -106,6 +107,10 @@ type Node struct {
 	met      *metrics
 	httpAddr string
 }
+
+// stateCacheKeys bounds the state cache: two generations of this many
+// keys (accounts are about 100 bytes with their keys).
+const stateCacheKeys = 1 << 17
 
 // Key layout of node data (the chain state lives under "s/").
 var (
@@ -167,7 +172,8 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
 		pool: NewMempool(2*cfg.MaxPending, cfg.MaxPerSender), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
-	n.state = kv.Prefixed(db, prefixState)
+	n.cache = newStateCache(kv.Prefixed(db, prefixState), stateCacheKeys)
+	n.state = n.cache
 	n.met = newMetrics(n)
 	pub := cfg.Key.Public().(ed25519.PublicKey)
 	n.addr = chain.AddressOf(pub)
@@ -208,6 +214,7 @@ func (n *Node) load() error {
 		if err := t.Commit(true); err != nil {
 			return err
 		}
+		n.cache.Reset()
 		raw = binary.BigEndian.AppendUint64(nil, 0)
 	} else if err != nil {
 		return err
@@ -622,14 +629,15 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	clear(n.storedBodies)
 	x := b.Hash()
 	var rec *chain.Receipt
+	var o *chain.Overlay
 	if tr, ok := n.tried[x]; ok {
-		if err := tr.o.WriteTo(kv.PrefixedTxn(t, prefixState)); err != nil {
+		o, rec = tr.o, tr.rec
+		if err := o.WriteTo(kv.PrefixedTxn(t, prefixState)); err != nil {
 			t.Discard()
 			return err
 		}
-		rec = tr.rec
 	} else {
-		o := chain.NewOverlay(n.state)
+		o = chain.NewOverlay(n.state)
 		var err error
 		if rec, err = n.chain.ApplyFinal(o, b); err != nil {
 			t.Discard()
@@ -656,6 +664,7 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	if err := t.Commit(true); err != nil {
 		return err
 	}
+	n.cache.Update(o.Writes())
 	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
 		senders := make([]chain.Address, 0, len(rec.Txs))
 		for _, tx := range rec.Txs {
@@ -828,16 +837,17 @@ func (n *Node) validatorsConnected() int {
 }
 
 // gossip forwards transactions received through the API to the
-// proposers whose turns come next (the next two views, this one's
-// included): they are the ones that can include them soon, and each
-// checks every transaction it receives, so forwarding to every proposer
-// would multiply that work by the committee's size. A transaction whose
-// turn passes stays in this node's pool for its own turn.
+// proposers of the next ViewLen heights (this view's proposer and, near
+// the view's end, the next one's): they are the ones that can include
+// them soon, and each checks every transaction it receives, so every
+// further proposer would add a signature check per transaction (the
+// cluster's largest cost). A transaction whose turn passes stays in this
+// node's pool for its own turn.
 func (n *Node) gossip(txs [][]byte) {
 	want := map[string]bool{}
 	h := n.Head().Height
 	st := chain.ReadState(n.state)
-	for i := uint64(1); i <= 2*uint64(max(n.cfg.Genesis.ViewLen, 1)); i++ {
+	for i := uint64(1); i <= uint64(max(n.cfg.Genesis.ViewLen, 1)); i++ {
 		a, err := n.chain.ProposerOf(n.state, h+i)
 		if err != nil || a == n.addr {
 			continue
