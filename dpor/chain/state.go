@@ -106,13 +106,105 @@ func (s *State) put(k []byte, v any) error {
 
 // Account returns an account (zero when it has never been used).
 func (s *State) Account(a Address) (Account, error) {
+	k := key(prefixAcct, a)
+	raw, err := s.r.Get(k)
+	if errors.Is(err, kv.ErrNotFound) {
+		return Account{}, nil
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	if acct, ok := decodeAccount(raw); ok {
+		return acct, nil
+	}
 	var acct Account
-	_, err := s.get(key(prefixAcct, a), &acct)
-	return acct, err
+	if err := Unmarshal(raw, &acct); err != nil {
+		return Account{}, fmt.Errorf("state %q: %w", k, err)
+	}
+	return acct, nil
 }
 
 // SetAccount stores an account.
-func (s *State) SetAccount(a Address, acct Account) error { return s.put(key(prefixAcct, a), acct) }
+func (s *State) SetAccount(a Address, acct Account) error {
+	if s.w == nil {
+		return errors.New("chain: read-only state")
+	}
+	return s.w.Set(key(prefixAcct, a), encodeAccount(acct))
+}
+
+// encodeAccount is Marshal(acct) without reflection: accounts are read
+// and written for every transaction. The bytes are the same: a CBOR
+// array of five unsigned integers, each in its shortest form.
+func encodeAccount(a Account) []byte {
+	b := make([]byte, 1, 1+5*9)
+	b[0] = 0x85
+	for _, v := range [5]uint64{a.Balance, a.Nonce, a.Epoch, a.EpochNonce, a.PrevNonce} {
+		b = appendCBORUint(b, v)
+	}
+	return b
+}
+
+func appendCBORUint(b []byte, v uint64) []byte {
+	switch {
+	case v < 24:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0x18, byte(v))
+	case v <= 0xffff:
+		return append(b, 0x19, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(b, 0x1a, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(b, 0x1b, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// decodeAccount reads what encodeAccount writes; ok is false for any
+// other bytes (the caller then decodes them the general way, which names
+// what is wrong).
+func decodeAccount(b []byte) (a Account, ok bool) {
+	if len(b) == 0 || b[0] != 0x85 {
+		return a, false
+	}
+	b = b[1:]
+	var vs [5]uint64
+	for i := range vs {
+		if len(b) == 0 {
+			return a, false
+		}
+		head, n := b[0], 0
+		switch {
+		case head < 24:
+			vs[i], b = uint64(head), b[1:]
+			continue
+		case head == 0x18:
+			n = 1
+		case head == 0x19:
+			n = 2
+		case head == 0x1a:
+			n = 4
+		case head == 0x1b:
+			n = 8
+		default:
+			return a, false
+		}
+		if len(b) < 1+n {
+			return a, false
+		}
+		var v uint64
+		for _, c := range b[1 : 1+n] {
+			v = v<<8 | uint64(c)
+		}
+		// Only the shortest form, as the canonical encoding writes it.
+		if (n == 1 && v < 24) || (n > 1 && v < 1<<(8*(n/2))) {
+			return a, false
+		}
+		vs[i], b = v, b[1+n:]
+	}
+	if len(b) != 0 {
+		return a, false
+	}
+	return Account{Balance: vs[0], Nonce: vs[1], Epoch: vs[2], EpochNonce: vs[3], PrevNonce: vs[4]}, true
+}
 
 // Params returns the system contracts' parameters.
 func (s *State) Params() (Params, error) {
