@@ -13,7 +13,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
@@ -56,6 +58,8 @@ const migratedIndex = 1 << 63
 type importGate struct {
 	mu      sync.Mutex
 	running int
+	// session prefixes this process's staging directories.
+	session string
 	// foreign holds, per user, the index ranges of entries imported
 	// rather than submitted here; nil until loaded from disk.
 	foreign map[hyperlog.Hash][][2]uint64
@@ -69,6 +73,31 @@ func (g *importGate) acquire() bool {
 	}
 	g.running++
 	return true
+}
+
+// stagingDir makes a directory for an import to build its logs in,
+// under imports/. The first import of a process removes what imports of
+// an earlier process left there (it was stopped mid-import).
+func (h *Host) stagingDir(from ContractID) (string, error) {
+	g := &h.imports
+	root := filepath.Join(h.cfg.Dir, "imports")
+	g.mu.Lock()
+	if g.session == "" {
+		g.session = fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano())
+		if ents, err := os.ReadDir(root); err == nil {
+			for _, e := range ents {
+				if !strings.HasPrefix(e.Name(), g.session+"-") {
+					os.RemoveAll(filepath.Join(root, e.Name()))
+				}
+			}
+		}
+	}
+	prefix := g.session + "-" + from.String() + "-"
+	g.mu.Unlock()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(root, prefix)
 }
 
 func (g *importGate) release() {
@@ -639,11 +668,8 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 		return h.importedAnswer(done, hdr.Head)
 	}
 
-	staging := filepath.Join(h.cfg.Dir, "imports")
-	if err := os.MkdirAll(staging, 0o755); err != nil {
-		return nil, err
-	}
-	if staging, err = os.MkdirTemp(staging, from.String()+"-"); err != nil {
+	staging, err := h.stagingDir(from)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(staging)
