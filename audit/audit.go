@@ -221,6 +221,11 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 		return rep, err
 	}
 	rep.Signatures++
+	if len(cur.recs) == 0 || (cur.recs[0].Type != host.TypeCreate && cur.recs[0].Type != host.TypeMigrate) {
+		// Every contract's log starts with its create (or, when it moved
+		// here, its migrate): a host showing anything else hides it.
+		return rep, &Finding{Check: "call log", Entry: 0, Msg: "the call log does not start with a create or a migrate record"}
+	}
 	say("call log: %d entries, head signed by the contract key, tree hash matches", len(cur.recs))
 
 	// A contract that moved here continues an older call log: check that
