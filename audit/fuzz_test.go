@@ -97,7 +97,19 @@ func FuzzVerify(f *testing.F) {
 				if len(l.Head.Signature) == 0 || x == 0 {
 					return
 				}
-				l.Head.Signature[int(pos/4)%len(l.Head.Signature)] ^= x
+				orig, _ := l.Head.RawSignature()
+				at := bytes.Index(l.Head.Signature, orig)
+				i := int(pos/4) % len(l.Head.Signature)
+				l.Head.Signature[i] ^= x
+				if i < at || i >= at+len(orig) {
+					// Outside the Ed25519 signature itself, the multisig
+					// encoding may have other forms of the same signature
+					// (hyperlog accepts a patch count with no patch): the
+					// signed content is unchanged, so passing is fine.
+					put(l, user)
+					_, _ = audit.Verify(e, audit.Options{})
+					return
+				}
 			case 1:
 				if x == 0 {
 					return
