@@ -369,12 +369,6 @@ const (
 	frameEnd    = 'Z'
 )
 
-// LogCopy is a copy of a log: its entries and signed head.
-type LogCopy struct {
-	Head    hyperlog.SignedHead
-	Entries [][]byte
-}
-
 // ImportHeader opens an import stream: the contract moving and its sealed
 // call log's head.
 type ImportHeader struct {
