@@ -1,7 +1,8 @@
 // Package api is the contract host's JSON HTTP API: the server over a
 // host.Host, and the client the CLI, the benchmark and the auditor use.
 //
-// Routes (all JSON; errors are {"error": "..."} with a 4xx or 5xx status):
+// Routes (JSON, except the import stream; errors are {"error": "..."} with
+// a 4xx or 5xx status):
 //
 //	GET  /v1/host                          the host's key and contracts
 //	POST /v1/submit                        append signed user entries; serve every create and call among them
@@ -10,7 +11,8 @@
 //	GET  /v1/contracts/{id}                a contract: head, methods, exports, state root
 //	GET  /v1/contracts/{id}/log            call log entries (?start=&end=&proofs=1)
 //	GET  /v1/contracts/{id}/state?path=P   a file of the state archive
-//	POST /v1/import                        take over a contract from another host
+//	POST /v1/import                        take over a contract sealed for this host (an import
+//	                                       stream, ImportContentType, written by host.ImportWriter)
 package api
 
 import (
@@ -97,8 +99,11 @@ type StateFile struct {
 	StateRoot   string `json:"state_root"`
 }
 
-// ImportRequest moves a contract to this host: the old contract's call log
-// and the logs of its users, each with its signed head.
+// ImportRequest is a contract's logs as the client holds them on the way
+// to a new host (Client.Copy fetches them, Client.Import streams them):
+// the old contract's call log, sealed for the new host, and the logs of
+// its users, each with its signed head. It is not a request body: the
+// import travels as a stream, verified as it arrives.
 type ImportRequest struct {
 	From    string             `json:"from"`
 	CallLog LogCopy            `json:"call_log"`
