@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -201,5 +202,63 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCleanCloseManifest: after a clean close a restart checks the served
+// user logs by their files' stamps instead of opening them; the manifest
+// is gone while the host runs (a crash leaves none to trust); and a user
+// log changed while the host was stopped, even in place with its
+// modification time put back, is still opened and its damage found.
+func TestCleanCloseManifest(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	w.stop()
+	manifest := filepath.Join(w.dir, "users-at-close")
+	if _, err := os.Stat(manifest); err != nil {
+		t.Fatalf("no manifest after a clean close: %v", err)
+	}
+	var logged safeBuffer
+	h := openHost(t, host.Config{Dir: w.dir, Logger: logged.logger()})
+	if _, err := os.Stat(manifest); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the manifest is still there while the host runs: %v", err)
+	}
+	if !strings.Contains(logged.String(), "usersChecked=2 usersUnchanged=2") {
+		t.Fatalf("the restart did not find both users unchanged:\n%s", logged.String())
+	}
+	h.Close()
+
+	// Bob's data flipped in place, its modification time put back.
+	bob := filepath.Join(w.dir, "users", w.bob.Key())
+	data := filepath.Join(bob, "data")
+	st, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, data, st.Size()/2)
+	if err := os.Chtimes(data, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, w.dir, bob, data, "user log "+w.bob.Key(), "contract "+w.id, "restore")
+	if _, err := os.Stat(manifest); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused start left the manifest behind")
+	}
+
+	// A corrupt manifest is ignored: the start checks every log in full.
+	flipByte(t, data, st.Size()/2)
+	h = openHost(t, host.Config{Dir: w.dir})
+	h.Close()
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(manifest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged2 safeBuffer
+	h = openHost(t, host.Config{Dir: w.dir, Logger: logged2.logger()})
+	h.Close()
+	if !strings.Contains(logged2.String(), "ignoring the clean-close manifest") || !strings.Contains(logged2.String(), "usersUnchanged=0") {
+		t.Fatalf("a corrupt manifest was trusted:\n%s", logged2.String())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/blake2b"
@@ -85,7 +86,9 @@ type Host struct {
 
 	users     *userCache
 	userLocks [userStripes]sync.Mutex
-	imports   importGate // imports running, entries imported (migrate.go)
+	imports   importGate   // imports running, entries imported (migrate.go)
+	stamps    userStamps   // user logs' stamps for the clean-close manifest (manifest.go)
+	unchanged atomic.Int64 // user logs a start found unchanged since the clean close
 
 	mu        sync.Mutex
 	contracts map[ContractID]*instance
@@ -183,6 +186,7 @@ func Open(cfg Config) (*Host, error) {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.users = newUserCache(cfg.MaxOpenUserLogs, h.log)
+	h.users.onClose, h.users.forget = h.noteClosed, h.forgetStamp
 	for _, d := range []string{cfg.Dir, filepath.Join(cfg.Dir, "contracts"), filepath.Join(cfg.Dir, "users")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
@@ -240,7 +244,15 @@ func (h *Host) Close() error {
 	if h.db != nil {
 		errs = append(errs, h.db.Close())
 	}
-	return errors.Join(errs...)
+	h.stamps.mu.Lock()
+	clean := h.stamps.ok
+	h.stamps.mu.Unlock()
+	if err := errors.Join(errs...); err != nil || !clean {
+		return err
+	}
+	// Everything is closed: what the host knows of its user logs lets the
+	// next start skip those that did not change.
+	return h.writeManifest()
 }
 
 // loadOrCreateKey reads an Ed25519 seed (hex) from path, creating one when

@@ -437,6 +437,9 @@ func (h *Host) userCode(rec *Record) (string, error) {
 // hold no signed entry) it logs.
 func (h *Host) recover() error {
 	t0 := time.Now()
+	if err := h.takeManifest(); err != nil {
+		return err
+	}
 	if err := h.cleanUsers(); err != nil {
 		return err
 	}
@@ -506,7 +509,7 @@ func (h *Host) recover() error {
 	if err := h.serveLogged(todo); err != nil {
 		return err
 	}
-	h.log.Info("host recovered", "contracts", len(dirs), "usersChecked", len(visit), "pending", len(pending), "callsServed", len(todo),
+	h.log.Info("host recovered", "contracts", len(dirs), "usersChecked", len(visit), "usersUnchanged", h.unchanged.Load(), "pending", len(pending), "callsServed", len(todo),
 		"contractsTook", t1.Sub(t0).Round(time.Millisecond), "usersTook", t2.Sub(t1).Round(time.Millisecond), "servingTook", time.Since(t2).Round(time.Millisecond))
 	for _, m := range markers {
 		h.clearPending(m)
@@ -516,6 +519,9 @@ func (h *Host) recover() error {
 			return err
 		}
 	}
+	h.stamps.mu.Lock()
+	h.stamps.ok, h.stamps.prev = true, nil
+	h.stamps.mu.Unlock()
 	return nil
 }
 
@@ -677,6 +683,18 @@ func (h *Host) visitUser(pub hyperlog.Hash, s *servedBy, from uint64, scan bool)
 		}
 		return out, err
 	}
+	// A log whose files are as they were at the last clean close holds
+	// what it held then (see manifestFile): only its length is checked.
+	if !scan {
+		if n, ok := h.unchangedSinceClose(pub); ok {
+			h.unchanged.Add(1)
+			if s != nil && n < s.upTo {
+				return nil, fmt.Errorf("user log %s holds %d entries, but contract %s served its entry %d (call log entry %d), so it had at least %d: the user log lost entries the call log answered; restore %s from a peer that holds the logs (a user also keeps their own log)",
+					pub, n, s.contract, s.upTo-1, s.seq, s.upTo, dir)
+			}
+			return nil, nil
+		}
+	}
 	// User logs are small: rehash them whole (VerifyAll), so that damage
 	// anywhere in one a contract served stops the start.
 	l, err := hyperlog.Open(dir, hyperlog.Options{ReadOnly: true, VerifyAll: true, Logger: h.log})
@@ -690,8 +708,11 @@ func (h *Host) visitUser(pub hyperlog.Hash, s *servedBy, from uint64, scan bool)
 		return nil, fmt.Errorf("user log %s%s: %w; %s", pub, servedMsg(), err, remedy(dir, err))
 	}
 	err = check(l)
-	empty := l.Length() == 0
-	l.Close()
+	length := l.Length()
+	empty := length == 0
+	if cerr := l.Close(); err == nil && cerr == nil {
+		h.noteClosed(pub, length)
+	}
 	if err != nil {
 		if errors.Is(err, hyperlog.ErrCorrupt) {
 			err = fmt.Errorf("user log %s: %w; %s", pub, err, remedy(dir, err))
@@ -702,6 +723,7 @@ func (h *Host) visitUser(pub hyperlog.Hash, s *servedBy, from uint64, scan bool)
 		// An older host created a replica before checking the request's
 		// signature: it holds no signed entry.
 		h.log.Warn("removed an empty user log (no signed entry)", "dir", dir)
+		h.forgetStamp(pub)
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}

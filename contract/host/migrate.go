@@ -825,7 +825,11 @@ func (h *Host) mergeUser(ctx context.Context, pub hyperlog.Hash, staged *hyperlo
 		if err := staged.Close(); err != nil {
 			return err
 		}
-		return os.Rename(staged.Dir(), h.userDir(pub))
+		if err := os.Rename(staged.Dir(), h.userDir(pub)); err != nil {
+			return err
+		}
+		h.noteClosed(pub, want)
+		return nil
 	}
 	mu.Unlock()
 	u, err := h.acquireUser(ctx, pub, true)

@@ -45,6 +45,10 @@ type userLog struct {
 type userCache struct {
 	max int
 	log *slog.Logger
+	// closed is told of each log the cache closed without error, with
+	// its length; forget of each it leaves open at closeAll.
+	onClose func(pub hyperlog.Hash, length uint64)
+	forget  func(pub hyperlog.Hash)
 
 	mu      sync.Mutex
 	open    map[hyperlog.Hash]*userLog // open or opening
@@ -56,7 +60,20 @@ type userCache struct {
 
 func newUserCache(max int, log *slog.Logger) *userCache {
 	return &userCache{max: max, log: log, open: map[hyperlog.Hash]*userLog{},
-		closing: map[hyperlog.Hash]chan struct{}{}, freed: make(chan struct{})}
+		closing: map[hyperlog.Hash]chan struct{}{}, freed: make(chan struct{}),
+		onClose: func(hyperlog.Hash, uint64) {}, forget: func(hyperlog.Hash) {}}
+}
+
+// closeLog closes an open log and reports it.
+func (c *userCache) closeLog(u *userLog) error {
+	n := u.log.Length()
+	err := u.log.Close()
+	if err == nil {
+		c.onClose(u.key, n)
+	} else {
+		c.forget(u.key)
+	}
+	return err
 }
 
 // errHostClosing is returned for requests that arrive while the host closes.
@@ -145,7 +162,7 @@ func (c *userCache) evictLocked() bool {
 	done := make(chan struct{})
 	c.closing[v.key] = done
 	c.mu.Unlock()
-	if err := v.log.Close(); err != nil {
+	if err := c.closeLog(v); err != nil {
 		c.log.Error("closing an idle user log", "user", v.key, "err", err)
 	}
 	c.mu.Lock()
@@ -171,7 +188,7 @@ func (c *userCache) release(u *userLog) {
 	}
 	if c.closed && u.err == nil {
 		c.mu.Unlock()
-		u.log.Close()
+		c.closeLog(u)
 		return
 	}
 	if c.open[u.key] != u || u.err != nil {
@@ -196,10 +213,12 @@ func (c *userCache) release(u *userLog) {
 func (c *userCache) closeAll() error {
 	c.mu.Lock()
 	c.closed = true
-	var logs []*hyperlog.Log
+	var logs []*userLog
 	for _, u := range c.open {
 		if u.refs == 0 && u.log != nil {
-			logs = append(logs, u.log)
+			logs = append(logs, u)
+		} else {
+			c.forget(u.key) // still held: it may change after the close
 		}
 	}
 	c.open = map[hyperlog.Hash]*userLog{}
@@ -207,8 +226,8 @@ func (c *userCache) closeAll() error {
 	c.signalLocked()
 	c.mu.Unlock()
 	var errs []error
-	for _, l := range logs {
-		errs = append(errs, l.Close())
+	for _, u := range logs {
+		errs = append(errs, c.closeLog(u))
 	}
 	return errors.Join(errs...)
 }
@@ -429,6 +448,7 @@ func (h *Host) createUser(pub hyperlog.Hash, head hyperlog.SignedHead, entries [
 		}
 		return fmt.Errorf("user log %s: %w", pub, err)
 	}
+	h.noteClosed(pub, uint64(len(entries)))
 	if h.cfg.Sync {
 		return syncDir(users)
 	}
