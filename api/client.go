@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vchain-dev/vchain/contract/host"
 )
 
 // Client talks to a host's API.
@@ -194,34 +196,54 @@ func (c *Client) Import(ctx context.Context, req *ImportRequest) (*Answer, error
 	return &out, c.doStream(ctx, "POST", "/v1/import", ImportContentType, pr, &out)
 }
 
-// Copy fetches a contract's call log and the logs of every user in it:
-// what a new host needs to take the contract over.
+// Copy fetches a contract's call log, the older call logs it continues
+// when it moved before (back to its create, as the host serves them under
+// their ids), and the logs of every user they name: what a new host needs
+// to take the contract over.
 func (c *Client) Copy(ctx context.Context, id string) (*ImportRequest, error) {
-	es, err := c.CallLog(ctx, id, 0, 0, false)
-	if err != nil {
-		return nil, err
-	}
-	req := &ImportRequest{From: id, CallLog: LogCopy{Head: es.Head}, Users: map[string]LogCopy{}}
-	for _, e := range es.Entries {
-		req.CallLog.Entries = append(req.CallLog.Entries, e.Data)
-		var rec struct {
-			User string `json:"user"`
-		}
-		if err := json.Unmarshal([]byte(e.Data), &rec); err != nil {
-			return nil, fmt.Errorf("call log entry %d: %w", e.Index, err)
-		}
-		if _, ok := req.Users[rec.User]; ok || rec.User == "" {
-			continue
-		}
-		ue, err := c.UserEntries(ctx, rec.User, 0, 0, false)
+	req := &ImportRequest{From: id, Users: map[string]LogCopy{}}
+	for next := id; next != ""; {
+		es, err := c.CallLog(ctx, next, 0, 0, false)
 		if err != nil {
 			return nil, err
 		}
-		cp := LogCopy{Head: ue.Head}
-		for _, x := range ue.Entries {
-			cp.Entries = append(cp.Entries, x.Data)
+		cp := LogCopy{Head: es.Head}
+		older := ""
+		for _, e := range es.Entries {
+			cp.Entries = append(cp.Entries, e.Data)
+			var rec struct {
+				Type string `json:"type"`
+				User string `json:"user"`
+				From string `json:"from"`
+			}
+			if err := json.Unmarshal([]byte(e.Data), &rec); err != nil {
+				return nil, fmt.Errorf("contract %s: call log entry %d: %w", next, e.Index, err)
+			}
+			if e.Index == 0 && rec.Type == host.TypeMigrate {
+				older = rec.From
+			}
+			if _, ok := req.Users[rec.User]; ok || rec.User == "" {
+				continue
+			}
+			ue, err := c.UserEntries(ctx, rec.User, 0, 0, false)
+			if err != nil {
+				return nil, err
+			}
+			ul := LogCopy{Head: ue.Head}
+			for _, x := range ue.Entries {
+				ul.Entries = append(ul.Entries, x.Data)
+			}
+			req.Users[rec.User] = ul
 		}
-		req.Users[rec.User] = cp
+		if next == id {
+			req.CallLog = cp
+		} else {
+			req.Older = append(req.Older, OlderLog{From: next, LogCopy: cp})
+		}
+		if older != "" && len(req.Older) >= host.MaxMigrations {
+			return nil, fmt.Errorf("contract %s moved more than %d times", id, host.MaxMigrations)
+		}
+		next = older
 	}
 	return req, nil
 }

@@ -32,8 +32,15 @@ func (u *User) Move(ctx context.Context, c *Client, id string, to host.MovedTo) 
 	return res[0], nil
 }
 
-// writeImport writes req as an import stream: the call log, then each
-// user's log in key order.
+// OlderLog is a sealed call log a contract that moved continues: the old
+// contract's id and its log.
+type OlderLog struct {
+	From string `json:"from"`
+	LogCopy
+}
+
+// writeImport writes req as an import stream: the call log, the older
+// call logs it continues, then each user's log in key order.
 func writeImport(w io.Writer, req *ImportRequest) error {
 	iw, err := host.NewImportWriter(w, req.From, req.CallLog.Head)
 	if err != nil {
@@ -42,6 +49,16 @@ func writeImport(w io.Writer, req *ImportRequest) error {
 	for _, e := range req.CallLog.Entries {
 		if err := iw.Entry([]byte(e)); err != nil {
 			return err
+		}
+	}
+	for _, o := range req.Older {
+		if err := iw.Older(o.From, o.Head); err != nil {
+			return err
+		}
+		for _, e := range o.Entries {
+			if err := iw.Entry([]byte(e)); err != nil {
+				return err
+			}
 		}
 	}
 	users := make([]string, 0, len(req.Users))

@@ -263,7 +263,7 @@ func (s *Server) contractInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ContractInfo{
-		ID: id.String(), Head: info.Head, CodeHash: info.CodeHash, Creator: info.Creator, Methods: info.Methods,
+		ID: info.ID.String(), Head: info.Head, CodeHash: info.CodeHash, Creator: info.Creator, Methods: info.Methods,
 		Exports: info.Exports, StateLength: info.StateLength, StateRoot: info.StateRoot, Consensus: info.Consensus,
 	})
 }

@@ -80,6 +80,8 @@ type HostInfo struct {
 
 // ContractInfo describes a contract.
 type ContractInfo struct {
+	// ID is the contract's current id: a contract that moved to this host
+	// answers to its old ids too, with the id it has here.
 	ID          string              `json:"id"`
 	Head        hyperlog.SignedHead `json:"head"`
 	CodeHash    string              `json:"code_hash"`
@@ -105,9 +107,13 @@ type StateFile struct {
 // its users, each with its signed head. It is not a request body: the
 // import travels as a stream, verified as it arrives.
 type ImportRequest struct {
-	From    string             `json:"from"`
-	CallLog LogCopy            `json:"call_log"`
-	Users   map[string]LogCopy `json:"users"`
+	From    string  `json:"from"`
+	CallLog LogCopy `json:"call_log"`
+	// Older are the call logs CallLog continues when the contract moved
+	// before: the one its migrate record names first, back to the one
+	// that starts with the create.
+	Older []OlderLog         `json:"older,omitempty"`
+	Users map[string]LogCopy `json:"users"`
 }
 
 // LogCopy is a log's entries with its signed head.

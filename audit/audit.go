@@ -82,6 +82,10 @@ type Evidence struct {
 	// From is the old call log the contract continues when its first
 	// record is a migrate; nil otherwise.
 	From *Log
+	// Older are the call logs From continues when the contract moved
+	// more than once: the one From's migrate record names first, back to
+	// the one that starts with the create.
+	Older []Log
 	// Users holds the log of every user the call logs name, by key.
 	Users map[string]Log
 }
@@ -109,17 +113,30 @@ func Fetch(ctx context.Context, c *api.Client, id string) (*Evidence, error) {
 	}
 	ev.CallLog = *l
 	logs := []*Log{l}
-	if len(l.Entries) > 0 {
+	// Each log that starts with a migrate continues an older one: fetch
+	// them all, back to the create.
+	for prev := l; len(prev.Entries) > 0; {
 		var first host.Record
-		if json.Unmarshal(l.Entries[0], &first) == nil && first.Type == host.TypeMigrate {
-			if _, err := hyperlog.ParseHash(first.From); err != nil {
-				return nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("migrate record names contract %q: %v", first.From, err)}
-			}
-			if ev.From, err = fetchLog(ctx, c, first.From); err != nil {
-				return nil, fmt.Errorf("the old contract %s: %w", first.From, err)
-			}
-			logs = append(logs, ev.From)
+		if json.Unmarshal(prev.Entries[0], &first) != nil || first.Type != host.TypeMigrate {
+			break
 		}
+		if _, err := hyperlog.ParseHash(first.From); err != nil {
+			return nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("migrate record names contract %q: %v", first.From, err)}
+		}
+		if len(logs) > host.MaxMigrations {
+			return nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("the contract moved more than %d times", host.MaxMigrations)}
+		}
+		old, err := fetchLog(ctx, c, first.From)
+		if err != nil {
+			return nil, fmt.Errorf("the old contract %s: %w", first.From, err)
+		}
+		if ev.From == nil {
+			ev.From = old
+		} else {
+			ev.Older = append(ev.Older, *old)
+		}
+		logs = append(logs, old)
+		prev = old
 	}
 	for _, l := range logs {
 		for _, raw := range l.Entries {
@@ -182,6 +199,14 @@ type verified struct {
 	recs    []*host.Record
 	creator string // the user who created the contract
 	sealed  *host.Record
+	// Filled by verify: the contract's source (from its create, at the
+	// start of the oldest log), every id it had, every record served
+	// under them (oldest log first), and the raw logs this one continues
+	// (newest first).
+	code   string
+	ids    map[string]bool
+	served []*host.Record
+	older  [][][]byte
 }
 
 // Verify checks evidence without touching the network: it returns the
@@ -189,6 +214,13 @@ type verified struct {
 // *Finding. Anything a host could send is handled: malformed or forged
 // evidence gives a finding, never a panic.
 func Verify(ev *Evidence, opts Options) (*Report, error) {
+	rep, _, err := verify(ev, opts, 0)
+	return rep, err
+}
+
+// verify is Verify that also returns the verified log with what a newer
+// log continuing it needs; depth counts the logs that continue it.
+func verify(ev *Evidence, opts Options, depth int) (*Report, *verified, error) {
 	rep := &Report{Contract: ev.Contract}
 	say := func(format string, args ...any) {
 		if opts.Progress != nil {
@@ -218,46 +250,43 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	// 1. The call log: signed by the contract's key, entries hash to the head.
 	cur, err := checkCallLog(ev.Contract, ev.CallLog)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	rep.Signatures++
 	if len(cur.recs) == 0 || (cur.recs[0].Type != host.TypeCreate && cur.recs[0].Type != host.TypeMigrate) {
 		// Every contract's log starts with its create (or, when it moved
 		// here, its migrate): a host showing anything else hides it.
-		return rep, &Finding{Check: "call log", Entry: 0, Msg: "the call log does not start with a create or a migrate record"}
+		return rep, nil, &Finding{Check: "call log", Entry: 0, Msg: "the call log does not start with a create or a migrate record"}
 	}
 	say("call log: %d entries, head signed by the contract key, tree hash matches", len(cur.recs))
 
 	// A contract that moved here continues an older call log: check that
 	// one the same way first, then the link between the two.
 	var old *verified
-	var oldCode string
 	if len(cur.recs) > 0 && cur.recs[0].Type == host.TypeMigrate {
 		m := cur.recs[0]
 		rep.From = m.From
 		say("contract moved here from %s: auditing the old call log first", m.From)
 		if ev.From == nil {
-			return rep, &Finding{Check: "link", Entry: 0, Msg: "the contract continues " + m.From + ", but its call log was not shown"}
+			return rep, nil, &Finding{Check: "link", Entry: 0, Msg: "the contract continues " + m.From + ", but its call log was not shown"}
 		}
+		if depth >= host.MaxMigrations {
+			return rep, nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("the contract moved more than %d times", host.MaxMigrations)}
+		}
+		// The old log is audited as a contract of its own (down its own
+		// chain, when it moved before), then linked to this one.
 		sub := &Evidence{Contract: m.From, CallLog: *ev.From, Users: ev.Users}
-		if _, err := Verify(sub, Options{Limits: opts.Limits}); err != nil {
-			return rep, fmt.Errorf("the old contract %s: %w", m.From, err)
+		if len(ev.Older) > 0 {
+			sub.From, sub.Older = &ev.Older[0], ev.Older[1:]
 		}
-		if old, err = checkCallLog(m.From, *ev.From); err != nil {
-			return rep, err
+		if _, old, err = verify(sub, Options{Limits: opts.Limits}, depth+1); err != nil {
+			return rep, nil, fmt.Errorf("the old contract %s: %w", m.From, err)
 		}
 		if err := checkMigration(cur, old); err != nil {
-			return rep, err
+			return rep, nil, err
 		}
-		if len(old.recs) == 0 || old.recs[0].Type != host.TypeCreate {
-			return rep, &Finding{Check: "link", Entry: 0, Msg: "the old call log does not start with a create"}
-		}
-		u, err := user(old.recs[0].User, 0)
-		if err != nil {
-			return rep, err
-		}
-		if i := old.recs[0].UserIndex; i < uint64(len(u.decoded)) {
-			oldCode = u.decoded[i].Code
+		if _, err := user(old.creator, 0); err != nil {
+			return rep, nil, err
 		}
 		cur.creator = old.creator
 	}
@@ -268,7 +297,7 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 			continue
 		}
 		if _, err := user(r.User, r.Seq); err != nil {
-			return rep, err
+			return rep, nil, err
 		}
 	}
 	say("user logs: %d users, %d entries, every head signed by its user", rep.Users, rep.UserEntry)
@@ -277,7 +306,9 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	// user's calls to this contract are served once, in the user's order.
 	ids := map[string]bool{ev.Contract: true}
 	if old != nil {
-		ids[old.id] = true
+		for id := range old.ids {
+			ids[id] = true
+		}
 	}
 	if len(cur.recs) > 0 && cur.recs[0].Type == host.TypeCreate {
 		cur.creator = cur.recs[0].User
@@ -285,23 +316,24 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	for _, r := range cur.recs {
 		if r.Type == host.TypeMigrate {
 			if r.Seq != 0 {
-				return rep, &Finding{Check: "link", Entry: int64(r.Seq), Msg: "a migrate after the first entry"}
+				return rep, nil, &Finding{Check: "link", Entry: int64(r.Seq), Msg: "a migrate after the first entry"}
 			}
 			continue
 		}
 		if err := checkLink(ids, cur.creator, r, users[r.User]); err != nil {
-			return rep, err
+			return rep, nil, err
 		}
 	}
 	// Calls addressed to the old id are served by the old log up to its
 	// seal, then by this one: together they must follow each user's order.
 	served := cur.recs
 	if old != nil {
-		served = append(append([]*host.Record(nil), old.recs...), cur.recs...)
+		served = append(append([]*host.Record(nil), old.served...), cur.recs...)
 	}
+	cur.ids, cur.served = ids, served
 	pending, err := checkOrder(ids, served, users)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	rep.Pending = pending
 	say("links: every entry serves a signed user entry; every user's calls served once, in order (%d pending)", pending)
@@ -310,7 +342,7 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	for i, r := range cur.recs {
 		if r.Type == host.TypeMoved && r.Error == nil {
 			if i != len(cur.recs)-1 {
-				return rep, &Finding{Check: "moved", Entry: int64(i + 1), Msg: fmt.Sprintf("a record after the contract moved to host %s at entry %d: the host kept serving a contract it had handed over", r.To.Host, i)}
+				return rep, nil, &Finding{Check: "moved", Entry: int64(i + 1), Msg: fmt.Sprintf("a record after the contract moved to host %s at entry %d: the host kept serving a contract it had handed over", r.To.Host, i)}
 			}
 			rep.MovedTo = r.To.Host
 			say("moved: the log is sealed for host %s", r.To.Host)
@@ -320,23 +352,26 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	// 5. Replay.
 	rp, err := host.NewReplayer(opts.Limits)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	defer rp.Close()
 	for _, r := range cur.recs {
-		code, hist := "", [][]byte(nil)
+		code, hist, older := "", [][]byte(nil), [][][]byte(nil)
 		switch r.Type {
 		case host.TypeCreate:
 			code = users[r.User].decoded[r.UserIndex].Code
+			cur.code = code
 		case host.TypeMigrate:
-			code, hist = oldCode, old.raws
+			code, hist, older = old.code, old.raws, old.older
+			cur.code = code
+			cur.older = append([][][]byte{old.raws}, old.older...)
 		}
-		if err := replay(rp, r, code, hist); err != nil {
+		if err := replay(rp, r, code, hist, older); err != nil {
 			var d *host.Divergence
 			if errors.As(err, &d) {
 				err = d
 			}
-			return rep, &Finding{Check: "replay", Entry: int64(r.Seq), Msg: err.Error()}
+			return rep, nil, &Finding{Check: "replay", Entry: int64(r.Seq), Msg: err.Error()}
 		}
 		rep.Entries++
 	}
@@ -347,21 +382,21 @@ func Verify(ev *Evidence, opts Options) (*Report, error) {
 	n, err := checkAcks(ev.Contract, cur.head, cur.raws, users)
 	rep.Acks = n
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	say("acks: %d acknowledged heads are prefixes of the current call log", n)
-	return rep, nil
+	return rep, cur, nil
 }
 
 // replay applies one record, turning a panic in the engine (a record no
 // honest host writes) into an error.
-func replay(rp *host.Replayer, r *host.Record, code string, hist [][]byte) (err error) {
+func replay(rp *host.Replayer, r *host.Record, code string, hist [][]byte, older [][][]byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("replaying the record failed: %v", p)
 		}
 	}()
-	return rp.Apply(r, code, hist)
+	return rp.Apply(r, code, hist, older...)
 }
 
 // checkCallLog checks a call log's head and tree and parses its records.

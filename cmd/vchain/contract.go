@@ -203,6 +203,13 @@ Running it again after a failure resumes where it stopped.`,
 				return fmt.Errorf("--to: %w", err)
 			}
 			dest := api.NewClient(toURL)
+			// A contract that moved to --host before answers there to its
+			// old ids too: move it under the id it has there.
+			info, err := from.Contract(ctx, id)
+			if err != nil {
+				return err
+			}
+			id = info.ID
 			if _, err := audit.Run(ctx, from, id, audit.Options{}); err != nil {
 				return fmt.Errorf("the contract does not pass its audit on %s, refusing to move it: %w", f.host, err)
 			}

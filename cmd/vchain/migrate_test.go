@@ -77,4 +77,30 @@ func TestCLIMigrate(t *testing.T) {
 	if again := ok(urlA, bob, "migrate", id, "--to", urlB); again != newID {
 		t.Fatalf("migrate again printed %q, want %q", again, newID)
 	}
+
+	// It moves again, B → C, with the same command and the id bob knows.
+	urlC, _ := startDev(t, filepath.Join(dir, "c"))
+	if _, errOut, code := cli(urlB, mallory, "migrate", id, "--to", urlC); code == 0 || !strings.Contains(errOut, "creator") {
+		t.Fatalf("mallory's second migrate: exit %d, %s", code, errOut)
+	}
+	idC := ok(urlB, bob, "migrate", id, "--to", urlC)
+	if _, err := host.ParseContractID(idC); err != nil || idC == id || idC == newID {
+		t.Fatalf("the second migrate printed %q", idC)
+	}
+	_, errOut, code = cli(urlB, mallory, "call", id, "addPost", "1", `"to b"`)
+	if code == 0 || !strings.Contains(errOut, "moved") || !strings.Contains(errOut, urlC) {
+		t.Fatalf("a call to b after the second move: exit %d, %s", code, errOut)
+	}
+	if got := ok(urlC, mallory, "call", id, "addPost", "1", `"on c"`); got != "5" {
+		t.Fatalf("addPost on c by the first id returned %s, want 5", got)
+	}
+	if got := ok(urlC, bob, "state", id, "/topics/1/3"); got != "on the new host" {
+		t.Fatalf("state on c by the first id: %q", got)
+	}
+	if out := mustRun(t, "audit", "--host", urlC, "--contract", idC); !strings.Contains(out, "moved here from "+newID) || !strings.Contains(out, "audit OK") {
+		t.Fatalf("audit of the contract that moved twice:\n%s", out)
+	}
+	if again := ok(urlB, bob, "migrate", id, "--to", urlC); again != idC {
+		t.Fatalf("the second migrate again printed %q, want %q", again, idC)
+	}
 }

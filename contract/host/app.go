@@ -48,9 +48,15 @@ type input struct {
 	// History is the old contract's call log (migrate), replayed to
 	// rebuild its state.
 	History []json.RawMessage `json:"history,omitempty"`
+	// Older are the call logs History continues when the contract moved
+	// more than once (migrate): the log History's migrate record
+	// continues first, back to the one that starts with the create.
+	Older [][]json.RawMessage `json:"older,omitempty"`
 	// oldLog, when set, is where a migrate reads History from instead:
-	// the old call log on disk, streamed (see eachHistory).
+	// the old call log on disk, streamed (see eachHistory); older, the
+	// logs it continues, as Older.
 	oldLog *hyperlog.Log
+	older  []*hyperlog.Log
 }
 
 // meta is a contract's descriptive state.
@@ -686,7 +692,9 @@ func nonDeterministic(code string) bool {
 
 // migrate rebuilds a contract moved from another host: it replays the old
 // call log, checking every recorded outcome, so the contract continues
-// from exactly the state the old host's log proves.
+// from exactly the state the old host's log proves. An old log that itself
+// starts with a migrate (the contract moved before) is replayed the same
+// way, down the chain of sealed logs to the create.
 func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 	verify := a.verify
 	a.verify = true
@@ -694,14 +702,32 @@ func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 	if _, err := st.Get(keyMeta); err == nil {
 		return nil, errors.New("migrate: the contract already exists")
 	}
+	if err := a.replayOld(in, 0, st); err != nil {
+		return nil, err
+	}
+	return a.migrated(in.Record, st)
+}
+
+// migrated is a migrate record's outcome once the old log is replayed.
+func (a *app) migrated(rec Record, st kv.Txn) (*outcome, error) {
+	out := &outcome{rec: rec}
+	out.rec.Result, out.rec.Error, out.rec.Gas = json.RawMessage("null"), nil, 0
+	a.hot = nil
+	return a.finish(out, nil, st)
+}
+
+// replayOld replays the level-th old call log of a migrate's chain (0: the
+// one it continues; 1: the one that log's migrate continues, ...).
+func (a *app) replayOld(in *input, level int, st kv.Txn) error {
 	sealed := false
-	err := in.eachHistory(func(i int, raw []byte) error {
+	return in.eachHistory(level, func(i int, raw []byte) error {
 		var rec Record
 		if err := json.Unmarshal(raw, &rec); err != nil {
-			return fmt.Errorf("migrate: old call log entry %d: %w", i, err)
+			return fmt.Errorf("migrate: old call log %d entry %d: %w", level, i, err)
 		}
-		if rec.Seq != uint64(i) || (rec.Type == TypeCreate) != (i == 0) || sealed {
-			return fmt.Errorf("migrate: old call log entry %d is out of place", i)
+		first := rec.Type == TypeCreate || rec.Type == TypeMigrate
+		if rec.Seq != uint64(i) || first != (i == 0) || sealed {
+			return fmt.Errorf("migrate: old call log %d entry %d is out of place", level, i)
 		}
 		old := &input{Record: rec}
 		var out *outcome
@@ -710,6 +736,14 @@ func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 		case TypeCreate:
 			old.Code = in.Code
 			out, err = a.create(old, st)
+		case TypeMigrate:
+			if level+1 >= in.chainLen() {
+				return fmt.Errorf("migrate: old call log %d continues contract %s, whose call log is missing", level, rec.From)
+			}
+			if err := a.replayOld(in, level+1, st); err != nil {
+				return err
+			}
+			out, err = a.migrated(rec, st)
 		case TypeMoved:
 			out, err = a.moved(old, st)
 			sealed = err == nil && out.rec.Error == nil
@@ -724,11 +758,4 @@ func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	out := &outcome{rec: in.Record}
-	out.rec.Result, out.rec.Error, out.rec.Gas = json.RawMessage("null"), nil, 0
-	a.hot = nil
-	return a.finish(out, nil, st)
 }

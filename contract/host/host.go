@@ -236,8 +236,8 @@ func (h *Host) Close() error {
 			errs = append(errs, in.eng.Flush())
 		}
 		errs = append(errs, in.calls.Close())
-		if in.from != nil {
-			errs = append(errs, in.from.Close())
+		for _, l := range in.chain() {
+			errs = append(errs, l.Close())
 		}
 	}
 	errs = append(errs, h.users.closeAll())

@@ -25,7 +25,8 @@ type instance struct {
 	id       ContractID
 	dir      string
 	calls    *hyperlog.Log
-	from     *hyperlog.Log // a migrated contract's old call log
+	from     *hyperlog.Log   // a migrated contract's old call log
+	older    []*hyperlog.Log // the logs from continues, when it moved more than once
 	eng      *engine.Engine
 	app      *app
 	reqs     chan *request
@@ -110,18 +111,54 @@ func (h *Host) openInstance(dir string) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("call log: %w; %s", err, remedy(dir, err))
 	}
-	var from *hyperlog.Log
+	var chain []*hyperlog.Log
 	if o.Index == migratedIndex {
-		if from, err = hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, VerifyAll: true, Logger: h.log}); err != nil {
-			calls.Close()
-			return nil, fmt.Errorf("old call log: %w; %s", err, remedy(dir, err))
+		for i := 0; ; i++ {
+			name := oldLogDir(i)
+			if _, err := os.Stat(filepath.Join(dir, name)); i > 0 && errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			l, err := hyperlog.Open(filepath.Join(dir, name), hyperlog.Options{ReadOnly: true, VerifyAll: true, Logger: h.log})
+			if err != nil {
+				calls.Close()
+				closeLogs(chain)
+				return nil, fmt.Errorf("old call log %s: %w; %s", name, err, remedy(dir, err))
+			}
+			chain = append(chain, l)
 		}
 	}
-	return h.startInstance(ContractID(calls.Key()), dir, calls, from)
+	return h.startInstance(ContractID(calls.Key()), dir, calls, chain)
 }
 
-func (h *Host) startInstance(id ContractID, dir string, calls, from *hyperlog.Log) (*instance, error) {
-	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+// oldLogDir names the directory of a migrated contract's i-th old call
+// log: "from" for the one it continues, "from-1" for the one that log
+// continues, and so on.
+func oldLogDir(i int) string {
+	if i == 0 {
+		return "from"
+	}
+	return fmt.Sprintf("from-%d", i)
+}
+
+func closeLogs(ls []*hyperlog.Log) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// chain returns the contract's old call logs, newest first.
+func (in *instance) chain() []*hyperlog.Log {
+	if in.from == nil {
+		return nil
+	}
+	return append([]*hyperlog.Log{in.from}, in.older...)
+}
+
+func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log, chain []*hyperlog.Log) (*instance, error) {
+	in := &instance{h: h, id: id, dir: dir, calls: calls, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+	if len(chain) > 0 {
+		in.from, in.older = chain[0], chain[1:]
+	}
 	in.app = &app{programs: h.programs, pool: h.pool, limits: h.limits}
 	cfg := engine.Config{UndoDepth: int64(4 * h.cfg.MaxBatch), Logger: h.log}
 	if h.cfg.Sync {
@@ -130,6 +167,7 @@ func (h *Host) startInstance(id ContractID, dir string, calls, from *hyperlog.Lo
 	eng, err := engine.Open(h.db.Namespace(append([]byte("c/"), append(id[:], '/')...)), in.app, cfg)
 	if err != nil {
 		calls.Close()
+		closeLogs(chain)
 		return nil, fmt.Errorf("contract %s: engine: %w", id, err)
 	}
 	in.eng = eng
@@ -137,6 +175,7 @@ func (h *Host) startInstance(id ContractID, dir string, calls, from *hyperlog.Lo
 	// re-run (and check) what it lacks.
 	if err := in.reconcile(); err != nil {
 		calls.Close()
+		closeLogs(chain)
 		return nil, fmt.Errorf("contract %s: recovering: %w", id, err)
 	}
 	if n := calls.Length(); n > 0 {
@@ -275,7 +314,7 @@ func (in *instance) execute(batch []*request) *executed {
 			m := r.migrate
 			inp.User, inp.UserEntry = "", ""
 			inp.From, inp.FromHead, inp.Code = m.from.String(), headOf(m.head), m.code
-			inp.HostKey, inp.HostSig, inp.oldLog = m.hostKey, m.hostSig, m.old
+			inp.HostKey, inp.HostSig, inp.oldLog, inp.older = m.hostKey, m.hostSig, m.old, m.older
 		case r.entry.Type == TypeMove:
 			inp.Type, inp.To = TypeMoved, r.entry.To
 		case r.entry.Type == TypeCreate:

@@ -202,8 +202,10 @@ func (h *Host) servesOnRecovery(user hyperlog.Hash, index uint64, ue *UserEntry)
 // aliasLocked finds the contract that moved here from id (h.mu held).
 func (h *Host) aliasLocked(id ContractID) *instance {
 	for _, in := range h.contracts {
-		if in.from != nil && ContractID(in.from.Key()) == id {
-			return in
+		for _, l := range in.chain() {
+			if ContractID(l.Key()) == id {
+				return in
+			}
 		}
 	}
 	return nil
@@ -297,19 +299,36 @@ func (a *app) moved(in *input, st kv.Txn) (*outcome, error) {
 	return a.finish(out, nil, st)
 }
 
-// eachHistory calls fn with each entry of the old call log a migrate
-// replays: streamed from disk when the host has it there, else from
-// History (an audit's replay).
-func (in *input) eachHistory(fn func(i int, raw []byte) error) error {
+// eachHistory calls fn with each entry of the level-th old call log a
+// migrate replays (0: the one it continues, then down its chain): streamed
+// from disk when the host has it there, else from History and Older (an
+// audit's replay).
+func (in *input) eachHistory(level int, fn func(i int, raw []byte) error) error {
 	if in.oldLog == nil {
-		for i, raw := range in.History {
+		hist := in.History
+		if level > 0 {
+			hist = in.Older[level-1]
+		}
+		for i, raw := range hist {
 			if err := fn(i, raw); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return in.oldLog.ReadRange(0, in.oldLog.Length(), func(i uint64, raw []byte) error { return fn(int(i), raw) })
+	l := in.oldLog
+	if level > 0 {
+		l = in.older[level-1]
+	}
+	return l.ReadRange(0, l.Length(), func(i uint64, raw []byte) error { return fn(int(i), raw) })
+}
+
+// chainLen is how many old call logs the input carries.
+func (in *input) chainLen() int {
+	if in.oldLog != nil {
+		return 1 + len(in.older)
+	}
+	return 1 + len(in.Older)
 }
 
 // MigrationLink is what a host signs when it takes a contract over: the
@@ -325,6 +344,7 @@ type migration struct {
 	from    ContractID
 	head    hyperlog.SignedHead
 	old     *hyperlog.Log
+	older   []*hyperlog.Log
 	code    string
 	hostKey string
 	hostSig string
@@ -341,8 +361,10 @@ func (h *Host) migrationOf(in *instance, rec *Record) (*input, error) {
 	if in.from == nil || in.from.Length() == 0 {
 		return nil, errors.New("migrated contract without its old call log")
 	}
-	inp := &input{Record: *rec, oldLog: in.from}
-	raw, err := in.from.Get(0)
+	inp := &input{Record: *rec, oldLog: in.from, older: in.older}
+	// The code is the create's, at the start of the oldest log.
+	chain := in.chain()
+	raw, err := chain[len(chain)-1].Get(0)
 	if err != nil {
 		return nil, err
 	}
@@ -358,12 +380,16 @@ func (h *Host) migrationOf(in *instance, rec *Record) (*input, error) {
 
 // The import stream: the magic line, then frames of a kind byte, a uvarint
 // length and the payload. A header frame (ImportHeader) and the call log's
-// entries come first, then for each user log a user frame (UserLogHeader)
-// and its entries, then an end frame. Each log's entries come in order,
-// exactly as many as its head's length.
+// entries come first; when that log starts with a migrate (the contract
+// moved before), an older frame (ImportHeader) and the entries of the log
+// it continues follow, and so on down to the log that starts with the
+// create; then for each user log a user frame (UserLogHeader) and its
+// entries, then an end frame. Each log's entries come in order, exactly
+// as many as its head's length.
 const (
 	importMagic = "vchain-import/1\n"
 	frameHeader = 'H'
+	frameOlder  = 'O'
 	frameUser   = 'U'
 	frameEntry  = 'E'
 	frameEnd    = 'Z'
@@ -413,6 +439,16 @@ func (iw *ImportWriter) frame(kind byte, payload []byte) error {
 
 // Entry writes the next entry of the current log.
 func (iw *ImportWriter) Entry(e []byte) error { return iw.frame(frameEntry, e) }
+
+// Older starts the call log the previous one continues (it starts with
+// a migrate from contract from); its entries follow with Entry.
+func (iw *ImportWriter) Older(from string, head hyperlog.SignedHead) error {
+	b, err := json.Marshal(ImportHeader{From: from, Head: head})
+	if err != nil {
+		return err
+	}
+	return iw.frame(frameOlder, b)
+}
 
 // User starts a user log; its entries follow with Entry.
 func (iw *ImportWriter) User(user string, head hyperlog.SignedHead) error {
@@ -470,7 +506,7 @@ func (d *importReader) frame() (byte, []byte, error) {
 	}
 	limit := uint64(MaxEntryBytes)
 	switch kind {
-	case frameHeader, frameUser:
+	case frameHeader, frameOlder, frameUser:
 		limit = maxHeaderBytes
 	case frameEntry:
 	case frameEnd:
@@ -537,26 +573,33 @@ func (d *importReader) entry() ([]byte, error) {
 	return body, nil
 }
 
-// nextUser reads a user log header, or reports the end of the stream.
-func (d *importReader) nextUser() (*UserLogHeader, bool, error) {
+// next reads the frame that opens the next log (an older call log or a
+// user log) or ends the stream; kind is 0 at the end.
+func (d *importReader) next() (byte, *ImportHeader, *UserLogHeader, error) {
 	kind, body, err := d.frame()
 	if err != nil {
-		return nil, false, err
+		return 0, nil, nil, err
 	}
 	switch kind {
 	case frameEnd:
 		if _, err := d.r.ReadByte(); err != io.EOF {
-			return nil, false, badRequest("import stream: data after the end frame")
+			return 0, nil, nil, badRequest("import stream: data after the end frame")
 		}
-		return nil, false, nil
+		return 0, nil, nil, nil
+	case frameOlder:
+		var oh ImportHeader
+		if err := strictJSON(body, &oh); err != nil {
+			return 0, nil, nil, badRequest("import stream older call log header: %v", err)
+		}
+		return kind, &oh, nil, nil
 	case frameUser:
 		var uh UserLogHeader
 		if err := strictJSON(body, &uh); err != nil {
-			return nil, false, badRequest("import stream user header: %v", err)
+			return 0, nil, nil, badRequest("import stream user header: %v", err)
 		}
-		return &uh, true, nil
+		return kind, nil, &uh, nil
 	}
-	return nil, false, badRequest("import stream: want a user log or the end at byte %d, got a %q frame (more entries than the head's length?)", d.read, kind)
+	return 0, nil, nil, badRequest("import stream: want a log or the end at byte %d, got a %q frame (more entries than the head's length?)", d.read, kind)
 }
 
 func strictJSON(b []byte, v any) error {
@@ -571,11 +614,17 @@ func strictJSON(b []byte, v any) error {
 	return nil
 }
 
+// MaxMigrations bounds how many times a contract can have moved: the old
+// call logs an import carries.
+const MaxMigrations = 64
+
 // sealCheck follows an old call log as it streams in: it must start with
-// a create, number its records in order, and end with a successful moved
-// record naming this host, with nothing after it.
+// a create or a migrate, number its records in order, and end with a
+// successful moved record naming host me, with nothing after it.
 type sealCheck struct {
+	id     ContractID
 	me     string
+	here   bool // me is this host
 	n      uint64
 	first  *Record
 	sealed *Record
@@ -584,17 +633,24 @@ type sealCheck struct {
 func (c *sealCheck) record(raw []byte) error {
 	var r Record
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return badRequest("old call log entry %d: %v", c.n, err)
+		return badRequest("old call log %s entry %d: %v", c.id, c.n, err)
 	}
 	switch {
 	case r.Seq != c.n:
-		return badRequest("old call log entry %d says seq %d", c.n, r.Seq)
-	case c.n == 0 && r.Type != TypeCreate:
-		return badRequest("the old call log does not start with a create (a contract that moved before cannot move again yet)")
+		return badRequest("old call log %s entry %d says seq %d", c.id, c.n, r.Seq)
+	case c.n == 0 && r.Type != TypeCreate && r.Type != TypeMigrate:
+		return badRequest("the old call log %s does not start with a create or a migrate", c.id)
+	case c.n > 0 && (r.Type == TypeCreate || r.Type == TypeMigrate):
+		return badRequest("the old call log %s has a %s at entry %d", c.id, r.Type, c.n)
 	case c.sealed != nil:
-		return badRequest("the old call log has entry %d after the record that sealed it", c.n)
+		return badRequest("the old call log %s has entry %d after the record that sealed it", c.id, c.n)
 	}
 	if c.n == 0 {
+		if r.Type == TypeMigrate {
+			if _, err := ParseContractID(r.From); err != nil || r.FromHead == nil {
+				return badRequest("the old call log %s starts with a migrate that names no old log: %v", c.id, err)
+			}
+		}
 		c.first = &r
 	}
 	if r.Type == TypeMoved && r.Error == nil {
@@ -606,14 +662,53 @@ func (c *sealCheck) record(raw []byte) error {
 
 func (c *sealCheck) done() error {
 	if c.sealed == nil {
-		return refuse(ErrForbidden, "the old call log does not end in a moved record: its host never sealed it for a move (an import at an older head?)")
+		return refuse(ErrForbidden, "the old call log %s does not end in a moved record: its host never sealed it for a move (an import at an older head?)", c.id)
 	}
 	if c.sealed.To == nil || c.sealed.To.Host != c.me {
 		host := "no host"
 		if c.sealed.To != nil {
 			host = "host " + c.sealed.To.Host
 		}
-		return refuse(ErrForbidden, "the old call log was sealed for %s, not this host (%s)", host, c.me)
+		want := "host " + c.me + ", which took it over"
+		if c.here {
+			want = "this host (" + c.me + ")"
+		}
+		return refuse(ErrForbidden, "the old call log %s was sealed for %s, not %s", c.id, host, want)
+	}
+	return nil
+}
+
+// olderLink checks, before its entries are read, that an older call log's
+// header is the one the newer log's migrate record continues: the same
+// contract and head, signed by that contract's key.
+func olderLink(newer *sealCheck, oh *ImportHeader) (ContractID, error) {
+	m := newer.first
+	id, err := ParseContractID(oh.From)
+	if err != nil {
+		return id, badRequest("import: older call log: %v", err)
+	}
+	if oh.From != m.From || oh.Head.Length != m.FromHead.Length || oh.Head.TreeHash.String() != m.FromHead.TreeHash {
+		return id, refuse(ErrForbidden, "import: contract %s continues contract %s at length %d, tree hash %s, but the stream carries %s at length %d, %s: the chain of call logs is broken",
+			newer.id, m.From, m.FromHead.Length, m.FromHead.TreeHash, oh.From, oh.Head.Length, oh.Head.TreeHash)
+	}
+	if err := hyperlog.VerifyHead(hyperlog.Hash(id), oh.Head); err != nil {
+		return id, refuse(ErrForbidden, "import: the head of contract %s's call log is not signed by its key: %v", id, err)
+	}
+	return id, nil
+}
+
+// linkSigned checks that the host that took the contract over from old
+// signed the link in newer's migrate record, and is the host old was
+// sealed for.
+func linkSigned(newer, old *sealCheck) error {
+	m := newer.first
+	pub, err := hex.DecodeString(m.HostKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return refuse(ErrForbidden, "import: contract %s's migrate record names host key %q", newer.id, m.HostKey)
+	}
+	sig, err := hex.DecodeString(m.HostSig)
+	if err != nil || !ed25519.Verify(pub, MigrationLink(newer.id.String(), old.id.String(), m.FromHead), sig) {
+		return refuse(ErrForbidden, "import: contract %s's migrate record is not signed by host %s: the chain of call logs is broken", newer.id, m.HostKey)
 	}
 	return nil
 }
@@ -681,7 +776,7 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 		return nil, err
 	}
 	opened = append(opened, old)
-	chk := &sealCheck{me: hex.EncodeToString(h.PublicKey())}
+	chk := &sealCheck{id: from, me: hex.EncodeToString(h.PublicKey()), here: true}
 	err = old.AppendStream(hdr.Head, func() ([]byte, error) {
 		e, err := d.entry()
 		if err != nil {
@@ -696,16 +791,65 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 		return nil, err
 	}
 
-	// The users' logs, each into a staging replica first.
-	users := map[hyperlog.Hash]*hyperlog.Log{}
-	for {
-		uh, ok, err := d.nextUser()
+	// When the contract moved before, the logs it continues follow, back
+	// to the create: each must be the one the newer log's migrate names,
+	// sealed for the host that signed that link.
+	var chain []*hyperlog.Log
+	ids := map[string]bool{from.String(): true}
+	last := chk
+	kind, oh, uh, err := d.next()
+	for ; err == nil && kind == frameOlder; kind, oh, uh, err = d.next() {
+		if last.first.Type != TypeMigrate {
+			return nil, badRequest("import: contract %s's call log starts with its create, but an older call log follows it", last.id)
+		}
+		if len(chain) >= MaxMigrations {
+			return nil, refuse(ErrTooLarge, "import: more than %d older call logs", MaxMigrations)
+		}
+		oid, err := olderLink(last, oh)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			break
+		om, err := hyperlog.DecodeManifest(oh.Head.Manifest)
+		if err != nil || len(om.Signers) != 1 {
+			return nil, badRequest("import: contract %s's call log must be a single-signer manifest-mode log", oid)
 		}
+		l, err := hyperlog.CreateReplica(filepath.Join(staging, oldLogDir(len(chain)+1)), hyperlog.Identity{Mode: hyperlog.ModeManifest, PublicKey: om.Signers[0].PublicKey}, hyperlog.Options{Logger: h.log})
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, l)
+		c := &sealCheck{id: oid, me: last.first.HostKey}
+		err = l.AppendStream(oh.Head, func() ([]byte, error) {
+			e, err := d.entry()
+			if err != nil {
+				return nil, err
+			}
+			return e, c.record(e)
+		})
+		if err != nil {
+			return nil, importError("contract "+oid.String()+"'s call log", err)
+		}
+		if err := c.done(); err != nil {
+			return nil, err
+		}
+		if err := linkSigned(last, c); err != nil {
+			return nil, err
+		}
+		chain = append(chain, l)
+		ids[oid.String()] = true
+		last = c
+	}
+	if err != nil {
+		return nil, err
+	}
+	if last.first.Type == TypeMigrate {
+		return nil, badRequest("import: contract %s continues contract %s, whose call log the stream does not carry (a contract that moved before needs every call log back to its create)", last.id, last.first.From)
+	}
+	root := last.first
+
+	// The users' logs, each into a staging replica first.
+	users := map[hyperlog.Hash]*hyperlog.Log{}
+	for ; err == nil && kind == frameUser; kind, _, uh, err = d.next() {
 		pub, err := hyperlog.ParseHash(uh.User)
 		if err != nil {
 			return nil, badRequest("import: user %q: %v", uh.User, err)
@@ -726,9 +870,15 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 			return nil, importError("user "+pub.String()+"'s log", err)
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
+	if kind != 0 {
+		return nil, badRequest("import stream: an older call log after the user logs")
+	}
 
 	// The seal serves the creator's signed move to this host.
-	if err := checkSeal(from, chk, users); err != nil {
+	if err := checkSeal(ids, chk, root, users); err != nil {
 		return nil, err
 	}
 	for pub, l := range users {
@@ -736,7 +886,7 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 			return nil, err
 		}
 	}
-	code, err := h.userCode(chk.first)
+	code, err := h.userCode(root)
 	if err != nil {
 		return nil, badRequest("the old contract's code: %v", err)
 	}
@@ -750,8 +900,8 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 		}
 		return nil, err
 	}
-	in, ans, err := h.startImported(ctx, id, priv, dir, old, &migration{from: from, head: hdr.Head, code: code})
-	opened = opened[1:] // old is closed or moved into the contract
+	in, ans, err := h.startImported(ctx, id, priv, dir, append([]*hyperlog.Log{old}, chain...), &migration{from: from, head: hdr.Head, code: code})
+	opened = opened[1+len(chain):] // the old logs are closed or moved into the contract
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -776,7 +926,8 @@ func importError(what string, err error) error {
 // checkSeal checks that the moved record serves a move entry in its user's
 // signed log, addressed to the old contract and naming the same host. (The
 // replay checks that user is the creator.)
-func checkSeal(from ContractID, chk *sealCheck, users map[hyperlog.Hash]*hyperlog.Log) error {
+// The move may name the contract by any of its ids.
+func checkSeal(ids map[string]bool, chk *sealCheck, root *Record, users map[hyperlog.Hash]*hyperlog.Log) error {
 	rec := chk.sealed
 	pub, err := hyperlog.ParseHash(rec.User)
 	if err != nil {
@@ -786,8 +937,8 @@ func checkSeal(from ContractID, chk *sealCheck, users map[hyperlog.Hash]*hyperlo
 	if !ok {
 		return badRequest("the import lacks the log of user %s, who asked for the move", pub)
 	}
-	if _, ok := users[mustHash(chk.first.User)]; !ok {
-		return badRequest("the import lacks the log of user %s, who created the contract", chk.first.User)
+	if _, ok := users[mustHash(root.User)]; !ok {
+		return badRequest("the import lacks the log of user %s, who created the contract", root.User)
 	}
 	if rec.UserIndex >= l.Length() {
 		return refuse(ErrForbidden, "the moved record serves user %s entry %d, which the user's log does not have", pub, rec.UserIndex)
@@ -797,7 +948,7 @@ func checkSeal(from ContractID, chk *sealCheck, users map[hyperlog.Hash]*hyperlo
 		return err
 	}
 	ue, err := DecodeUserEntry(raw)
-	if err != nil || EntryHash(raw) != rec.UserEntry || ue.Type != TypeMove || ue.Contract != from.String() || *ue.To != *rec.To {
+	if err != nil || EntryHash(raw) != rec.UserEntry || ue.Type != TypeMove || !ids[ue.Contract] || *ue.To != *rec.To {
 		return refuse(ErrForbidden, "the moved record does not serve a move to this host that user %s signed", pub)
 	}
 	return nil
@@ -861,27 +1012,35 @@ func (h *Host) mergeUser(ctx context.Context, pub hyperlog.Hash, staged *hyperlo
 // startImported starts an imported contract: the old log moves beside it,
 // its engine replays the old calls in the migrate record, and only when
 // that succeeds is the contract registered and its sequencer started.
-func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.PrivateKey, dir string, old *hyperlog.Log, m *migration) (*instance, *Answer, error) {
-	if err := old.Close(); err != nil {
-		return nil, nil, err
-	}
-	if err := os.Rename(old.Dir(), filepath.Join(dir, "from")); err != nil {
-		return nil, nil, err
+func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.PrivateKey, dir string, staged []*hyperlog.Log, m *migration) (*instance, *Answer, error) {
+	for i, l := range staged {
+		if err := l.Close(); err != nil {
+			return nil, nil, err
+		}
+		if err := os.Rename(l.Dir(), filepath.Join(dir, oldLogDir(i))); err != nil {
+			return nil, nil, err
+		}
 	}
 	o, _ := json.Marshal(origin{Creator: hyperlog.Hash(m.from).String(), Index: migratedIndex})
 	if err := os.WriteFile(filepath.Join(dir, "origin.json"), o, 0o644); err != nil {
 		return nil, nil, err
 	}
-	from, err := hyperlog.Open(filepath.Join(dir, "from"), hyperlog.Options{ReadOnly: true, Logger: h.log})
-	if err != nil {
-		return nil, nil, err
+	var chain []*hyperlog.Log
+	for i := range staged {
+		l, err := hyperlog.Open(filepath.Join(dir, oldLogDir(i)), hyperlog.Options{ReadOnly: true, Logger: h.log})
+		if err != nil {
+			closeLogs(chain)
+			return nil, nil, err
+		}
+		chain = append(chain, l)
 	}
+	from := chain[0]
 	calls, err := hyperlog.Create(filepath.Join(dir, "calls"), priv, hyperlog.Options{Sync: h.cfg.Sync, Logger: h.log})
 	if err != nil {
-		from.Close()
+		closeLogs(chain)
 		return nil, nil, err
 	}
-	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, older: chain[1:], reqs: make(chan *request, 1024), stop: make(chan struct{})}
 	in.app = &app{programs: h.programs, pool: h.pool, limits: h.limits}
 	cfg := engine.Config{UndoDepth: int64(4 * h.cfg.MaxBatch), Logger: h.log}
 	if h.cfg.Sync {
@@ -889,13 +1048,13 @@ func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.Pr
 	}
 	fail := func(err error) (*instance, *Answer, error) {
 		calls.Close()
-		from.Close()
+		closeLogs(chain)
 		return nil, nil, err
 	}
 	if in.eng, err = engine.Open(h.db.Namespace(append([]byte("c/"), append(id[:], '/')...)), in.app, cfg); err != nil {
 		return fail(fmt.Errorf("contract %s: engine: %w", id, err))
 	}
-	m.old = from
+	m.old, m.older = from, chain[1:]
 	m.hostKey = hex.EncodeToString(h.PublicKey())
 	m.hostSig = hex.EncodeToString(ed25519.Sign(h.master, MigrationLink(id.String(), m.from.String(), headOf(m.head))))
 	req := &request{entry: &UserEntry{Type: TypeMigrate}, reply: make(chan reply, 1), migrate: m}

@@ -127,6 +127,12 @@ func importStream(t testing.TB, cp *api.ImportRequest) []byte {
 	for _, e := range cp.CallLog.Entries {
 		iw.Entry([]byte(e))
 	}
+	for _, o := range cp.Older {
+		iw.Older(o.From, o.Head)
+		for _, e := range o.Entries {
+			iw.Entry([]byte(e))
+		}
+	}
 	for k, u := range cp.Users {
 		iw.User(k, u.Head)
 		for _, e := range u.Entries {
@@ -365,6 +371,125 @@ func TestRestartAfterImport(t *testing.T) {
 	res, err := bob.Call(ctx, b.c, id, "addPost", json.RawMessage("1"), json.RawMessage(`"after restarts"`))
 	if err != nil || res.Failed() != nil || res.Contract != ans.Contract {
 		t.Fatalf("call by the old id: %v %v", err, res)
+	}
+}
+
+// TestMigrateTwice: a contract moves A → B → C. C takes B's sealed log
+// only with the chain of sealed logs back to the create (an import that
+// leaves a log out, carries a different one or a forged link is refused);
+// the audit on C checks every link; the id the users know (A's) works on
+// C for info, state and calls, before and after a restart; B's id too.
+func TestMigrateTwice(t *testing.T) {
+	a := startMigHost(t, t.TempDir())
+	b := startMigHost(t, t.TempDir())
+	dirC := t.TempDir()
+	c := startMigHost(t, dirC)
+	bob, amy := migUser(t), migUser(t)
+	ctx := context.Background()
+	id, cp, early := sealedForumEarly(t, a, b, bob, 3, 10)
+	ansB, err := b.c.Import(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idB := ansB.Contract
+	// Amy, new to the contract, calls it on B by the id she knows.
+	if res, err := amy.Call(ctx, b.c, id, "addPost", json.RawMessage("1"), json.RawMessage(`"on b"`)); err != nil || res.Failed() != nil {
+		t.Fatalf("call on b: %v %v", err, res)
+	}
+	if err := amy.Flush(ctx, b.c); err != nil {
+		t.Fatal(err)
+	}
+	// Bob moves it on by the original id: B seals its log for C.
+	if res, err := bob.Move(ctx, b.c, id, host.MovedTo{Host: c.key, URL: c.srv.URL}); err != nil || res.Failed() != nil {
+		t.Fatalf("move on b: %v %v", err, res)
+	}
+	if err := bob.Flush(ctx, b.c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := amy.Call(ctx, b.c, id, "addPost", json.RawMessage("1"), json.RawMessage(`"late"`)); !api.IsStatus(err, 410) {
+		t.Fatalf("a call on b after the second move: %v, want 410", err)
+	}
+	cp2, err := b.c.Copy(ctx, idB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cp2.Older) != 1 || cp2.Older[0].From != id {
+		t.Fatalf("b's copy carries %d older logs, want a's", len(cp2.Older))
+	}
+
+	// Imports that break the chain are refused, and leave nothing.
+	broken := func(what string, code host.ErrorCode, edit func(*api.ImportRequest)) {
+		t.Helper()
+		x := *cp2
+		x.Older = append([]api.OlderLog(nil), cp2.Older...)
+		edit(&x)
+		_, err := c.h.Import(ctx, bytes.NewReader(importStream(t, &x)))
+		if !isCode(err, code) {
+			t.Fatalf("%s: %v, want %v", what, err, code)
+		}
+		t.Logf("%s: refused: %v", what, err)
+		if n := len(c.h.Contracts()); n != 0 {
+			t.Fatalf("%s: the refused import left %d contracts", what, n)
+		}
+	}
+	broken("without a's log", host.ErrInvalid, func(x *api.ImportRequest) { x.Older = nil })
+	broken("a's log before its seal", host.ErrForbidden, func(x *api.ImportRequest) {
+		x.Older[0] = api.OlderLog{From: id, LogCopy: early.CallLog}
+	})
+	broken("a's log with an entry changed", host.ErrForbidden, func(x *api.ImportRequest) {
+		o := x.Older[0]
+		o.Entries = append([]string(nil), o.Entries...)
+		o.Entries[1] = strings.Replace(o.Entries[1], `"t"`, `"u"`, 1)
+		x.Older[0] = o
+	})
+	broken("another contract's log", host.ErrForbidden, func(x *api.ImportRequest) {
+		x.Older[0] = api.OlderLog{From: idB, LogCopy: cp2.CallLog}
+	})
+	broken("a's log twice", host.ErrInvalid, func(x *api.ImportRequest) { x.Older = append(x.Older, x.Older[0]) })
+
+	ansC, err := c.c.Import(ctx, cp2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idC := ansC.Contract
+	for round := 0; round < 2; round++ {
+		rep, err := audit.Run(ctx, c.c, idC, audit.Options{})
+		if err != nil {
+			t.Fatalf("round %d: audit on c: %v", round, err)
+		}
+		if rep.From != idB {
+			t.Fatalf("round %d: the audit on c continues %q, want b's %s", round, rep.From, idB)
+		}
+		for _, known := range []string{id, idB, idC} {
+			info, err := c.c.Contract(ctx, known)
+			if err != nil || info.ID != idC {
+				t.Fatalf("round %d: info by %s on c: %v %+v", round, known, err, info)
+			}
+			// Post 4 is amy's, served by b.
+			if f, err := c.c.State(ctx, known, "/topics/1/4"); err != nil || f.Content != "on b" {
+				t.Fatalf("round %d: state by %s on c: %v %+v", round, known, err, f)
+			}
+		}
+		res, err := amy.Call(ctx, c.c, id, "addPost", json.RawMessage("1"), json.RawMessage(`"on c"`))
+		if err != nil || res.Failed() != nil || res.Contract != idC {
+			t.Fatalf("round %d: call by a's id on c: %v %v", round, err, res)
+		}
+		// 3 posts on a, one on b, then one a round on c.
+		if want := fmt.Sprint(3 + 1 + round + 1); string(res.Record.Result) != want {
+			t.Fatalf("round %d: post id %s, want %s", round, res.Record.Result, want)
+		}
+		if err := amy.Flush(ctx, c.c); err != nil {
+			t.Fatal(err)
+		}
+		c.stop()
+		c = startMigHost(t, dirC)
+	}
+	// The old logs, served by their ids on c, are the sealed ones.
+	for known, l := range map[string]api.LogCopy{id: cp.CallLog, idB: cp2.CallLog} {
+		es, err := c.c.CallLog(ctx, known, 0, 0, false)
+		if err != nil || es.Head.Length != l.Head.Length || es.Head.TreeHash != l.Head.TreeHash {
+			t.Fatalf("c serves %s's log at %v (%v), want the sealed head %d", known, es, err, l.Head.Length)
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 // Info describes a contract as of its newest call.
 type Info struct {
+	// ID is the contract's current id: for a contract that moved here, its
+	// id on this host, whichever of its ids was asked for.
 	ID          ContractID
 	Head        hyperlog.SignedHead
 	CodeHash    string
@@ -29,7 +31,7 @@ func (h *Host) Info(id ContractID) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &Info{ID: id, Head: in.calls.Head()}
+	info := &Info{ID: in.id, Head: in.calls.Head()}
 	st := in.eng.State()
 	if b, err := st.Get(keyMeta); err == nil {
 		var m meta
@@ -133,8 +135,10 @@ func (h *Host) CallLog(id ContractID, start, end uint64, proofs bool) (hyperlog.
 	h.mu.Lock()
 	var old *hyperlog.Log
 	for _, c := range h.contracts {
-		if c.from != nil && ContractID(c.from.Key()) == id {
-			old = c.from
+		for _, l := range c.chain() {
+			if ContractID(l.Key()) == id {
+				old = l
+			}
 		}
 	}
 	h.mu.Unlock()

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/vchain-dev/vchain/contract"
@@ -38,10 +39,12 @@ func NewReplayer(limits contract.Limits) (*Replayer, error) {
 func (r *Replayer) Close() error { return r.db.Close() }
 
 // Apply replays the next record: code is the contract's source for a
-// create or a migrate, history the old call log for a migrate. It returns
+// create or a migrate, history the old call log for a migrate and older,
+// when the contract moved more than once, the logs history continues
+// (newest first, back to the one that starts with the create). It returns
 // a *Divergence when the record's outcome, state root or consensus hash is
 // not what the call produces.
-func (r *Replayer) Apply(rec *Record, code string, history [][]byte) error {
+func (r *Replayer) Apply(rec *Record, code string, history [][]byte, older ...[][]byte) error {
 	if want := uint64(r.eng.Height() + 1); rec.Seq != want {
 		return fmt.Errorf("call log entry %d: expected seq %d next", rec.Seq, want)
 	}
@@ -49,6 +52,13 @@ func (r *Replayer) Apply(rec *Record, code string, history [][]byte) error {
 	in := &input{Record: *rec, Code: code}
 	for _, h := range history {
 		in.History = append(in.History, h)
+	}
+	for _, o := range older {
+		l := make([]json.RawMessage, len(o))
+		for i, h := range o {
+			l[i] = h
+		}
+		in.Older = append(in.Older, l)
 	}
 	err := r.eng.ApplyBlock(block(in), -1)
 	if err != nil {
