@@ -484,6 +484,26 @@ func TestMigrateTwice(t *testing.T) {
 		c.stop()
 		c = startMigHost(t, dirC)
 	}
+	// The audit checks every link of the chain: evidence without a's log,
+	// or with a's log before its seal, does not pass.
+	ev, err := audit.Fetch(ctx, c.c, idC)
+	if err != nil || ev.From == nil || len(ev.Older) != 1 {
+		t.Fatalf("evidence from c: %v", err)
+	}
+	if _, err := audit.Verify(ev, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for what, older := range map[string][]audit.Log{
+		"without a's log":         nil,
+		"a's log before its seal": {{Head: early.CallLog.Head, Entries: rawEntries(early.CallLog.Entries)}},
+	} {
+		bad := *ev
+		bad.Older = older
+		var f *audit.Finding
+		if _, err := audit.Verify(&bad, audit.Options{}); !errors.As(err, &f) {
+			t.Fatalf("audit of evidence %s: %v, want a finding", what, err)
+		}
+	}
 	// The old logs, served by their ids on c, are the sealed ones.
 	for known, l := range map[string]api.LogCopy{id: cp.CallLog, idB: cp2.CallLog} {
 		es, err := c.c.CallLog(ctx, known, 0, 0, false)
@@ -491,6 +511,14 @@ func TestMigrateTwice(t *testing.T) {
 			t.Fatalf("c serves %s's log at %v (%v), want the sealed head %d", known, es, err, l.Head.Length)
 		}
 	}
+}
+
+func rawEntries(es []string) [][]byte {
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = []byte(e)
+	}
+	return out
 }
 
 // FuzzImport: whatever an importer sends, the host answers with a typed
