@@ -205,13 +205,14 @@ func TestImportRefusals(t *testing.T) {
 			errs <- err
 		}()
 	}
-	var err3 error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if _, err3 = b.h.Import(ctx, bytes.NewReader(nil)); isCode(err3, host.ErrBusy) {
-			break
+	// Wait until both hold their slots (probing with imports of our own
+	// would take a slot from a stall that had not started yet).
+	for deadline := time.Now().Add(10 * time.Second); host.ImportsRunning(b.h) < host.MaxConcurrentImports; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stalled imports hold %d slots after 10 s", host.ImportsRunning(b.h))
 		}
 	}
-	if !isCode(err3, host.ErrBusy) {
+	if _, err3 := b.h.Import(ctx, bytes.NewReader(nil)); !isCode(err3, host.ErrBusy) {
 		t.Fatalf("a third concurrent import: %v", err3)
 	}
 	// Over HTTP that is a 503 with Retry-After.
