@@ -108,3 +108,48 @@ func (c *Client) doStream(ctx context.Context, method, path, contentType string,
 	}
 	return nil
 }
+
+// CheckImportable asks the host at c whether it could take cp in, before
+// the old host is asked to seal anything: a seal cannot be undone, so a
+// move that would then fail must fail first. A user who used both hosts
+// with one key may have a different log on each (each host holds the log
+// the user wrote to it); the new host cannot merge them and would refuse
+// the import, leaving the contract sealed on the old host with nowhere to
+// go. It returns an error naming the first such user.
+func (c *Client) CheckImportable(ctx context.Context, cp *ImportRequest) error {
+	users := make([]string, 0, len(cp.Users))
+	for k := range cp.Users {
+		users = append(users, k)
+	}
+	sort.Strings(users)
+	for _, k := range users {
+		theirs, err := c.UserHead(ctx, k)
+		if IsStatus(err, http.StatusNotFound) {
+			continue // the new host has never seen this user
+		}
+		if err != nil {
+			return fmt.Errorf("asking the new host for user %s's log: %w", k, err)
+		}
+		ours := cp.Users[k].Entries
+		common := min(theirs.Head.Length, uint64(len(ours)))
+		for i := uint64(0); i < common; {
+			es, err := c.UserEntries(ctx, k, i, common, false)
+			if err != nil {
+				return fmt.Errorf("reading user %s's log on the new host: %w", k, err)
+			}
+			if len(es.Entries) == 0 {
+				return fmt.Errorf("reading user %s's log on the new host: no entries from %d", k, i)
+			}
+			for _, e := range es.Entries {
+				if e.Index != i || i >= common {
+					return fmt.Errorf("reading user %s's log on the new host: entry %d where %d was asked for", k, e.Index, i)
+				}
+				if e.Data != ours[i] {
+					return fmt.Errorf("user %s has a different log on the new host (entry %d differs: the key was used on both hosts), so the new host would refuse the import; nothing was sealed", k, i)
+				}
+				i++
+			}
+		}
+	}
+	return nil
+}

@@ -178,7 +178,9 @@ func newContractCmd() *cobra.Command {
 		Long: `migrate moves a contract you created (--key must be the key that deployed it) from --host
 to the host at --to:
 
-  1. it audits the contract on --host and asks the host at --to for its public key;
+  1. it audits the contract on --host, asks the host at --to for its public key, and checks that
+     host could take the contract in (a user who used both hosts with one key has a different log
+     on each, which the new host cannot merge: the move is refused before anything is sealed);
   2. it appends a move entry naming that key to your log on --host, which seals the contract's
      call log with a last, "moved" record: from then on --host refuses calls to the contract
      (HTTP 410) and names the new host;
@@ -226,6 +228,11 @@ Running it again after a failure resumes where it stopped.`,
 				return err
 			}
 			if !sealedFor(cp, hi.PublicKey) {
+				// A seal cannot be undone: first make sure the new host can
+				// take the contract.
+				if err := dest.CheckImportable(ctx, cp); err != nil {
+					return fmt.Errorf("refusing to move the contract: %w", err)
+				}
 				res, err := u.Move(ctx, from, id, host.MovedTo{Host: hi.PublicKey, URL: toURL})
 				if err != nil {
 					return fmt.Errorf("sealing the contract's log on %s: %w", f.host, err)

@@ -104,3 +104,42 @@ func TestCLIMigrate(t *testing.T) {
 		t.Fatalf("the second migrate again printed %q, want %q", again, idC)
 	}
 }
+
+// TestCLIMigrateRefusesBeforeSealing: a user who wrote to both hosts with
+// one key has a different log on each, which the new host could not take
+// in. The move is refused before anything is sealed, so the contract keeps
+// working where it is (before, the seal went through and the import then
+// failed, leaving a contract nobody could call or move).
+func TestCLIMigrateRefusesBeforeSealing(t *testing.T) {
+	dir := t.TempDir()
+	urlA, _ := startDev(t, filepath.Join(dir, "a"))
+	urlB, _ := startDev(t, filepath.Join(dir, "b"))
+	bob, carol := filepath.Join(dir, "bob.key"), filepath.Join(dir, "carol.key")
+	forum := filepath.Join("..", "..", "examples", "forum.js")
+	cli := func(url, key string, args ...string) (string, string, int) {
+		t.Helper()
+		args = append([]string{"contract", args[0], "--host", url, "--key", key, "--new-key"}, args[1:]...)
+		out, errOut, code := run(t, "", args...)
+		return strings.TrimSpace(out), errOut, code
+	}
+	ok := func(url, key string, args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(url, key, args...)
+		if code != 0 {
+			t.Fatalf("vchain contract %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	ok(urlB, carol, "deploy", forum) // carol's log on B
+	id := ok(urlA, bob, "deploy", forum)
+	ok(urlA, carol, "call", id, "addTopic", `"carol on A"`) // and a different one on A
+
+	_, errOut, code := cli(urlA, bob, "migrate", id, "--to", urlB)
+	if code == 0 || !strings.Contains(errOut, "different log on the new host") || !strings.Contains(errOut, "nothing was sealed") {
+		t.Fatalf("migrate with a user whose logs differ: exit %d, %s", code, errOut)
+	}
+	// Not sealed: the contract still takes calls on A.
+	if got := ok(urlA, carol, "call", id, "addTopic", `"still on A"`); got != "2" {
+		t.Fatalf("addTopic on A after the refused move returned %s, want 2", got)
+	}
+}
