@@ -129,3 +129,22 @@ func TestCLIVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIWhoami: `contract whoami` prints the public key contracts see as
+// call.caller: the token's deployer holds the supply under it.
+func TestCLIWhoami(t *testing.T) {
+	dir := t.TempDir()
+	url, _ := startDev(t, filepath.Join(dir, "host"))
+	key := filepath.Join(dir, "me.key")
+	id := strings.TrimSpace(mustRun(t, "contract", "deploy", filepath.Join("..", "..", "examples", "token.js"), "--host", url, "--key", key, "--new-key"))
+	me := strings.TrimSpace(mustRun(t, "contract", "whoami", "--key", key))
+	if len(me) != 64 {
+		t.Fatalf("whoami printed %q, want 64 hex digits", me)
+	}
+	if got := strings.TrimSpace(mustRun(t, "contract", "call", id, "balanceOf", `"`+me+`"`, "--host", url, "--key", key)); got != "1000000" {
+		t.Fatalf("the deployer's balance under whoami's key: %s, want 1000000", got)
+	}
+	if again := strings.TrimSpace(mustRun(t, "contract", "whoami", "--key", key)); again != me {
+		t.Fatalf("whoami changed: %s then %s", me, again)
+	}
+}

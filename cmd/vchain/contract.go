@@ -152,6 +152,20 @@ func newContractCmd() *cobra.Command {
 		},
 	}
 
+	whoami := &cobra.Command{
+		Use:   "whoami",
+		Short: "Print your public key (what contracts see as call.caller); never the private key file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := f.user(cmd)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), u.Key())
+			return nil
+		},
+	}
+
 	logCmd := &cobra.Command{
 		Use:   "log ID",
 		Short: "Print a contract's call log, one JSON entry per line",
@@ -257,7 +271,7 @@ Running it again after a failure resumes where it stopped.`,
 		},
 	}
 	migrate.Flags().StringVar(&to, "to", "", "the host to move the contract to")
-	cmd.AddCommand(deploy, call, state, logCmd, migrate)
+	cmd.AddCommand(deploy, call, state, logCmd, whoami, migrate)
 	return cmd
 }
 
