@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -111,6 +112,9 @@ func TestCLIClientMistakes(t *testing.T) {
 	_, errOut, code = run(t, "", "dev", "--datadir", filepath.Join(dir, "other"), "--listen", "0.0.0.0:0")
 	if code == 0 || !strings.Contains(errOut, "--public") {
 		t.Errorf("dev --listen 0.0.0.0:0: exit %d, %q; want a refusal mentioning --public", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused --listen left the data directory behind (%v)", err)
 	}
 }
 

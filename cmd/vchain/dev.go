@@ -47,18 +47,24 @@ Try it:
 				return err
 			}
 			tuneGC(2 << 30)
-			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Repair: repair, Logger: log, CacheBytes: cacheMiB << 20})
-			if err != nil {
-				return err
-			}
-			defer h.Close()
+			// The address is checked (and bound) before the data directory
+			// is touched: a refused --listen changes nothing on disk. No
+			// request is served before the host is open.
+			var handler http.Handler
 			edge.Addr = listen
-			srv, ln, err := edge.Open(api.NewServer(h, log))
+			srv, ln, err := edge.Open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 			if errors.Is(err, api.ErrNotLoopback) {
 				return fmt.Errorf("--listen %w; add --public to serve them", err)
 			} else if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
+			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Repair: repair, Logger: log, CacheBytes: cacheMiB << 20})
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			defer h.Close()
+			handler = api.NewServer(h, log)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "vchain dev: contract host on http://%s (data in %s)\n", ln.Addr(), datadir)
 			fmt.Fprintf(out, "  host key %x\n", h.PublicKey())
