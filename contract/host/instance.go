@@ -486,6 +486,12 @@ func (h *Host) recover() error {
 	if err != nil {
 		return err
 	}
+	if h.cfg.Repair {
+		// A repair may cut records off a call log: the calls they served
+		// have no pending marker any more, so every user log is read to
+		// find them and serve them again.
+		tracked = false
+	}
 	dirs, err := os.ReadDir(filepath.Join(h.cfg.Dir, "contracts"))
 	if err != nil {
 		return err
