@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/vchain-dev/vchain/hyperlog"
 )
 
 // ContractID identifies a contract instance: its call log's key.
@@ -133,11 +135,8 @@ func DecodeUserEntry(b []byte) (*UserEntry, error) {
 			return nil, fmt.Errorf("call entry: args must be a JSON array: %w", err)
 		}
 	case TypeAck:
-		if _, err := ParseContractID(e.Contract); err != nil {
+		if err := e.checkAck(len(b)); err != nil {
 			return nil, fmt.Errorf("ack entry: %w", err)
-		}
-		if e.Head == nil || e.RecordHash == "" {
-			return nil, errors.New("ack entry: needs head and record_hash")
 		}
 	case TypeMove:
 		if _, err := ParseContractID(e.Contract); err != nil {
@@ -152,6 +151,66 @@ func DecodeUserEntry(b []byte) (*UserEntry, error) {
 		return nil, fmt.Errorf("user entry: unknown type %q", e.Type)
 	}
 	return &e, nil
+}
+
+// MaxAckBytes bounds an ack entry. Every field of an ack has a fixed size
+// (hashes, a signature, two numbers), so a well-formed ack is about 450
+// bytes; the bound leaves room for whitespace and nothing else, so acks
+// cannot be used to fill a host's disk.
+const MaxAckBytes = 1 << 10
+
+// AckSignatureHexLen is the length of an ack's head signature in hex: a
+// contract's call log signs in manifest mode, whose stored signature is a
+// single-signer multisig of hyperlog.MultiSigSize bytes.
+const AckSignatureHexLen = 2 * hyperlog.MultiSigSize
+
+// checkAck checks an ack entry of size bytes: it names a contract id, a
+// head (length at least 1, a 64-character tree hash and a signature of
+// AckSignatureHexLen characters, all lowercase hex) covering the
+// acknowledged record seq, and the record's hash (64 lowercase hex
+// characters), and carries no field of another entry type.
+func (e *UserEntry) checkAck(size int) error {
+	if size > MaxAckBytes {
+		return fmt.Errorf("%d bytes exceeds %d", size, MaxAckBytes)
+	}
+	if _, err := ParseContractID(e.Contract); err != nil {
+		return err
+	}
+	if e.Code != "" || e.Method != "" || len(e.Args) != 0 || e.To != nil {
+		return errors.New("an ack carries only contract, seq, head and record_hash")
+	}
+	if e.Head == nil {
+		return errors.New("no head")
+	}
+	if e.Head.Length == 0 {
+		return errors.New("head of length 0 covers no record")
+	}
+	if e.Seq >= e.Head.Length {
+		return fmt.Errorf("record %d is not covered by a head of length %d", e.Seq, e.Head.Length)
+	}
+	if !isHex(e.Head.TreeHash, 2*hyperlog.HashSize) {
+		return fmt.Errorf("head tree_hash: want %d lowercase hex characters", 2*hyperlog.HashSize)
+	}
+	if !isHex(e.Head.Signature, AckSignatureHexLen) {
+		return fmt.Errorf("head signature: want %d lowercase hex characters", AckSignatureHexLen)
+	}
+	if !isHex(e.RecordHash, 2*hyperlog.HashSize) {
+		return fmt.Errorf("record_hash: want %d lowercase hex characters", 2*hyperlog.HashSize)
+	}
+	return nil
+}
+
+// isHex reports whether s is n lowercase hex characters.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Record is one entry of a contract's call log, written by the host: which

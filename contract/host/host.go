@@ -327,7 +327,8 @@ type Answer struct {
 // once every call is logged.
 //
 // Nothing touches the disk before the request verifies: the entries are
-// decoded, calls must name contracts the host runs, and the head must be
+// decoded, calls must name contracts the host runs (with arguments within
+// its limit), acks contracts it holds or held, and the head must be
 // signed by the user; for a user the host has no log for yet, the entries
 // must hash to the head too, and the replica is then built aside and
 // renamed into place, so a refused or interrupted request leaves nothing.
@@ -343,9 +344,10 @@ func (h *Host) Submit(ctx context.Context, user hyperlog.Hash, entries [][]byte,
 			return nil, badRequest("entry %d: %v", i, err)
 		}
 		switch ue.Type {
-		case TypeCall, TypeMove:
-			// Refuse calls to unknown or moved contracts, and moves not
-			// signed by the creator, before they enter the log.
+		case TypeCall, TypeMove, TypeAck:
+			// Refuse calls to unknown or moved contracts or with arguments
+			// over the limit, moves not signed by the creator, and acks of
+			// contracts the host never held, before they enter the log.
 			if err := h.admit(user, ue); err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}

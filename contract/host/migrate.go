@@ -221,10 +221,28 @@ func movedError(id ContractID, to *MovedTo) error {
 }
 
 // admit refuses, before it enters the user's log, an entry the host will
-// not serve: a call or move to a contract it does not hold or that moved
-// away, a move not signed by the contract's creator.
+// not serve: a call with arguments over the runtime's limit, a call or
+// move to a contract it does not hold or that moved away, a move not
+// signed by the contract's creator, an ack of a contract the host never
+// held (under its id or an old one).
 func (h *Host) admit(user hyperlog.Hash, ue *UserEntry) error {
-	if ue.Type != TypeCall && ue.Type != TypeMove {
+	switch ue.Type {
+	case TypeCall:
+		// The runtime would refuse the call with BadArgs, and the call log
+		// would repeat the arguments beside the error.
+		if limit := h.limits.WithDefaults().MaxArgsBytes; len(ue.Args) > limit {
+			return refuse(ErrTooLarge, "call arguments of %d bytes exceed the host's limit of %d bytes", len(ue.Args), limit)
+		}
+	case TypeMove:
+	case TypeAck:
+		// An ack is only logged: it must acknowledge a contract of this
+		// host, or a user could fill the disk with acks of nothing.
+		id, _ := ParseContractID(ue.Contract)
+		if _, err := h.instance(id); err != nil {
+			return refuse(ErrNotFound, "ack of contract %s, which this host does not hold: acknowledge an answer on the host that gave it", id)
+		}
+		return nil
+	default:
 		return nil
 	}
 	id, _ := ParseContractID(ue.Contract)
