@@ -245,7 +245,7 @@ func TestImportMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 16 MiB log")
 	}
-	const importHeapBound = 48 << 20
+	const importHeapBound = 64 << 20
 	a := startMigHost(t, t.TempDir())
 	b := startMigHost(t, t.TempDir())
 	bob := migUser(t)
