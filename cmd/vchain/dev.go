@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,8 @@ Try it:
 			} else if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
-			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Repair: repair, Logger: log, CacheBytes: cacheMiB << 20})
+			h, err := host.Open(host.Config{Dir: datadir, Sync: sync, Repair: repair, Logger: log, CacheBytes: cacheMiB << 20,
+				ReservedFDs: cmp.Or(edge.MaxConns, api.DefaultMaxConns) + 16}) // a descriptor per connection, a few more
 			if err != nil {
 				ln.Close()
 				return err

@@ -7,3 +7,10 @@ func ImportsRunning(h *Host) int {
 	defer h.imports.mu.Unlock()
 	return h.imports.running
 }
+
+// KeepFDLimit stops Open from raising the soft descriptor limit to the
+// hard one, for tests that set a low limit; it returns the undo.
+func KeepFDLimit() (undo func()) {
+	raiseFDLimit = false
+	return func() { raiseFDLimit = true }
+}

@@ -60,6 +60,12 @@ type Config struct {
 	// Each keeps its call log open (4 descriptors) and a sequencer, so a
 	// create beyond the bound is refused with ErrBusy.
 	MaxContracts int
+	// ReservedFDs is how many file descriptors the caller keeps for itself
+	// (its connections, say). Open checks that RLIMIT_NOFILE covers the
+	// host's logs, its store and these; when it does not, it lowers
+	// MaxContracts and MaxOpenUserLogs to what fits, with a warning, and
+	// refuses to start when not even the contracts on disk fit.
+	ReservedFDs int
 	// Repair lets start-up cut a log whose files were damaged (truncated,
 	// emptied, altered) back to the newest state they hold intact, losing
 	// the signed entries after it; the damaged files are copied to a
@@ -173,17 +179,21 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.MaxContracts <= 0 {
 		cfg.MaxContracts = DefaultMaxContracts
 	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := budgetFDs(&cfg, logger); err != nil {
+		return nil, err
+	}
 	h := &Host{
 		cfg:       cfg,
-		log:       cfg.Logger,
+		log:       logger,
 		programs:  newProgramCache(),
 		pool:      contract.NewPool(),
 		limits:    cfg.Limits,
 		contracts: map[ContractID]*instance{},
 		done:      make(chan struct{}),
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.users = newUserCache(cfg.MaxOpenUserLogs, h.log)
 	h.users.onClose, h.users.forget = h.noteClosed, h.forgetStamp

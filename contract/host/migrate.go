@@ -740,8 +740,14 @@ func linkSigned(newer, old *sealCheck) error {
 // ErrBusy). The new contract starts under a key of its own, its first call
 // log entry naming the old log's head, its state rebuilt by replaying (and
 // checking) every old call; it answers under the old id too. Importing the
-// same sealed log again answers with the same contract.
+// same sealed log again answers with the same contract. Like a create, an
+// import is refused with ErrBusy when the host runs MaxContracts.
 func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
+	a, err := h.importContract(ctx, r)
+	return a, busyIfOutOfFDs(err)
+}
+
+func (h *Host) importContract(ctx context.Context, r io.Reader) (*Answer, error) {
 	if !h.imports.acquire() {
 		return nil, refuse(ErrBusy, "%d imports are running; try again shortly", MaxConcurrentImports)
 	}
@@ -767,12 +773,16 @@ func (h *Host) Import(ctx context.Context, r io.Reader) (*Answer, error) {
 	h.mu.Lock()
 	_, holds := h.contracts[from]
 	done := h.contracts[id]
+	running := len(h.contracts)
 	h.mu.Unlock()
 	if holds {
 		return nil, refuse(ErrConflict, "contract %s is on this host already", from)
 	}
 	if done != nil {
 		return h.importedAnswer(done, hdr.Head)
+	}
+	if running >= h.cfg.MaxContracts {
+		return nil, refuse(ErrBusy, "the host runs %d contracts, its maximum is %d: no room for an import", running, h.cfg.MaxContracts)
 	}
 
 	staging, err := h.stagingDir(from)

@@ -270,11 +270,18 @@ func (h *Host) acquireUser(ctx context.Context, pub hyperlog.Hash, wait bool) (*
 
 // userFault describes a user log that cannot be read, with what to do.
 func (h *Host) userFault(pub hyperlog.Hash, err error) error {
+	if outOfFDs(err) {
+		return busyIfOutOfFDs(fmt.Errorf("user log %s: %w", pub, err))
+	}
 	return fmt.Errorf("user log %s: %w; %s", pub, err, remedy(h.userDir(pub), err))
 }
 
-// remedy says what an operator can do about a damaged log in dir.
+// remedy says what an operator can do about a damaged log in dir; a log
+// that could not open for want of file descriptors is not damaged.
 func remedy(dir string, err error) string {
+	if outOfFDs(err) {
+		return errOutOfFDsMsg
+	}
 	s := "restore " + dir + " from a peer that holds the logs"
 	if strings.Contains(dir, string(filepath.Separator)+"users"+string(filepath.Separator)) {
 		s += " (a user also keeps their own log)"
@@ -348,8 +355,14 @@ func (s *submission) finish(i int) {
 }
 
 // appendUser appends verified entries to user's log (creating it for a new
-// user) and queues their calls. verifyUserHead has checked head.
+// user) and queues their calls. verifyUserHead has checked head. A request
+// that finds the process out of file descriptors gets ErrBusy.
 func (h *Host) appendUser(ctx context.Context, user hyperlog.Hash, head hyperlog.SignedHead, entries [][]byte, decoded []*UserEntry) (*submission, error) {
+	sub, err := h.appendEntries(ctx, user, head, entries, decoded)
+	return sub, busyIfOutOfFDs(err)
+}
+
+func (h *Host) appendEntries(ctx context.Context, user hyperlog.Hash, head hyperlog.SignedHead, entries [][]byte, decoded []*UserEntry) (*submission, error) {
 	calls := false
 	for _, ue := range decoded {
 		calls = calls || ue.Type != TypeAck
