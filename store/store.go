@@ -38,6 +38,10 @@ type Options struct {
 	// DefaultCacheBytes). Engines read back recent state constantly; once
 	// the blocks they touch outgrow the cache, every lookup reads the disk.
 	CacheBytes int64
+	// MaxOpenFiles bounds the table files Pebble keeps open (its table
+	// cache closes the least recently used beyond it); 0 leaves Pebble's
+	// default of 1,000. For processes that budget their descriptors.
+	MaxOpenFiles int
 }
 
 // DefaultCacheBytes is the block cache's bound when Options do not say.
@@ -50,6 +54,9 @@ func Open(dir string, o Options) (*DB, error) {
 		// Recent state stays in memory: engines read back what the last
 		// blocks wrote far more often than old state.
 		MemTableSize: 64 << 20,
+	}
+	if o.MaxOpenFiles > 0 {
+		popts.MaxOpenFiles = o.MaxOpenFiles
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = DefaultCacheBytes

@@ -24,6 +24,12 @@ const (
 	// it holds at start: its WAL, manifest, lock and the tables that
 	// flushes and compactions write.
 	storeFDs = 64
+	// storeMaxTables bounds the table files the store keeps open
+	// (store.Options.MaxOpenFiles): the budget counts the tables found at
+	// start plus headroom, up to this bound, so a store that grows after
+	// start cannot take more than the bound.
+	storeMaxTables     = 128
+	storeTableHeadroom = 32
 	// transientFDs covers what requests and the start open for a moment:
 	// pending markers, logs built aside, origin files, the logs the start
 	// checks in parallel, internal readers beyond the cache.
@@ -52,7 +58,7 @@ func budgetFDs(cfg *Config, log *slog.Logger) error {
 		held = unknownFDs
 	}
 	existing, oldLogs, tables := onDisk(cfg.Dir)
-	fixed := held + storeFDs + tables + transientFDs + max(cfg.ReservedFDs, 0) + oldLogs*oldLogFDs
+	fixed := held + storeFDs + min(tables+storeTableHeadroom, storeMaxTables) + transientFDs + max(cfg.ReservedFDs, 0) + oldLogs*oldLogFDs
 	full := fixed + cfg.MaxOpenUserLogs*logFDs + max(cfg.MaxContracts, existing)*logFDs
 	if full <= limit {
 		return nil

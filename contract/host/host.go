@@ -209,7 +209,7 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = 1 << 30
 	}
-	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log, CacheBytes: cfg.CacheBytes}); err != nil {
+	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log, CacheBytes: cfg.CacheBytes, MaxOpenFiles: storeMaxTables}); err != nil {
 		return nil, err
 	}
 	if err := h.recover(); err != nil {
