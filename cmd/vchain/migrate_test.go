@@ -19,20 +19,7 @@ func TestCLIMigrate(t *testing.T) {
 	urlB, _ := startDev(t, filepath.Join(dir, "b"))
 	bob, mallory := filepath.Join(dir, "bob.key"), filepath.Join(dir, "mallory.key")
 	forum := filepath.Join("..", "..", "examples", "forum.js")
-	cli := func(url, key string, args ...string) (string, string, int) {
-		t.Helper()
-		args = append([]string{"contract", args[0], "--host", url, "--key", key, "--new-key"}, args[1:]...)
-		out, errOut, code := run(t, "", args...)
-		return strings.TrimSpace(out), errOut, code
-	}
-	ok := func(url, key string, args ...string) string {
-		t.Helper()
-		out, errOut, code := cli(url, key, args...)
-		if code != 0 {
-			t.Fatalf("vchain contract %v: exit %d: %s", args, code, errOut)
-		}
-		return out
-	}
+	cli, ok := contractCLI(t)
 	id := ok(urlA, bob, "deploy", forum)
 	ok(urlA, bob, "call", id, "addTopic", `"Hello world"`)
 	ok(urlA, mallory, "call", id, "addPost", "1", `"mallory was here"`)
@@ -116,20 +103,7 @@ func TestCLIMigrateRefusesBeforeSealing(t *testing.T) {
 	urlB, _ := startDev(t, filepath.Join(dir, "b"))
 	bob, carol := filepath.Join(dir, "bob.key"), filepath.Join(dir, "carol.key")
 	forum := filepath.Join("..", "..", "examples", "forum.js")
-	cli := func(url, key string, args ...string) (string, string, int) {
-		t.Helper()
-		args = append([]string{"contract", args[0], "--host", url, "--key", key, "--new-key"}, args[1:]...)
-		out, errOut, code := run(t, "", args...)
-		return strings.TrimSpace(out), errOut, code
-	}
-	ok := func(url, key string, args ...string) string {
-		t.Helper()
-		out, errOut, code := cli(url, key, args...)
-		if code != 0 {
-			t.Fatalf("vchain contract %v: exit %d: %s", args, code, errOut)
-		}
-		return out
-	}
+	cli, ok := contractCLI(t)
 	ok(urlB, carol, "deploy", forum) // carol's log on B
 	id := ok(urlA, bob, "deploy", forum)
 	ok(urlA, carol, "call", id, "addTopic", `"carol on A"`) // and a different one on A
@@ -142,4 +116,25 @@ func TestCLIMigrateRefusesBeforeSealing(t *testing.T) {
 	if got := ok(urlA, carol, "call", id, "addTopic", `"still on A"`); got != "2" {
 		t.Fatalf("addTopic on A after the refused move returned %s, want 2", got)
 	}
+}
+
+// contractCLI returns runners of `vchain contract SUB --host URL --key KEY
+// ARGS...`: cli gives the trimmed output, stderr and exit code; ok fails
+// the test unless the command succeeds and gives its output.
+func contractCLI(t *testing.T) (cli func(url, key string, args ...string) (string, string, int), ok func(url, key string, args ...string) string) {
+	cli = func(url, key string, args ...string) (string, string, int) {
+		t.Helper()
+		args = append([]string{"contract", args[0], "--host", url, "--key", key, "--new-key"}, args[1:]...)
+		out, errOut, code := run(t, "", args...)
+		return strings.TrimSpace(out), errOut, code
+	}
+	ok = func(url, key string, args ...string) string {
+		t.Helper()
+		out, errOut, code := cli(url, key, args...)
+		if code != 0 {
+			t.Fatalf("vchain contract %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	return cli, ok
 }
