@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/vchain-dev/vchain/contract/host"
 )
@@ -82,31 +81,7 @@ func writeImport(w io.Writer, req *ImportRequest) error {
 
 // doStream sends body as it is read and decodes a JSON answer.
 func (c *Client) doStream(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("host %s unreachable: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb ErrorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = strings.TrimSpace(string(data))
-		}
-		return &StatusError{Status: resp.StatusCode, Msg: eb.Error}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("host %s: malformed response to %s %s: %w", c.base, method, path, err)
-	}
-	return nil
+	return c.send(ctx, method, path, contentType, body, 16<<20, out)
 }
 
 // CheckImportable asks the host at c whether it could take cp in, before
