@@ -270,3 +270,23 @@ func TestCleanCloseManifest(t *testing.T) {
 		t.Fatalf("a corrupt manifest was trusted:\n%s", logged2.String())
 	}
 }
+
+// TestMissingHostKey: a data directory with contracts but no host.key is
+// refused, naming the file and the remedy; a new key would be generated
+// otherwise, and could sign none of the contracts' call logs.
+func TestMissingHostKey(t *testing.T) {
+	w := newWorld(t, host.Config{})
+	w.stop()
+	key := filepath.Join(w.dir, "host.key")
+	if err := os.Rename(key, key+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, w.dir, filepath.Join(w.dir, "contracts", w.id, "calls"), "host.key", "is missing", "restore")
+	if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused start made a new host.key (%v)", err)
+	}
+	if err := os.Rename(key+".bak", key); err != nil {
+		t.Fatal(err)
+	}
+	openHost(t, host.Config{Dir: w.dir}).Close()
+}

@@ -203,7 +203,15 @@ func Open(cfg Config) (*Host, error) {
 		}
 	}
 	var err error
-	if h.master, err = loadOrCreateKey(filepath.Join(cfg.Dir, "host.key")); err != nil {
+	keyFile := filepath.Join(cfg.Dir, "host.key")
+	if _, statErr := os.Stat(keyFile); errors.Is(statErr, os.ErrNotExist) {
+		// Every contract's key derives from the host key: a new one would
+		// sign nothing the call logs hold.
+		if ents, _ := os.ReadDir(filepath.Join(cfg.Dir, "contracts")); len(ents) > 0 {
+			return nil, fmt.Errorf("host: %s is missing but %s holds %d contracts whose keys derive from it: restore host.key from a backup of this directory (a new key cannot sign their call logs)", keyFile, cfg.Dir, len(ents))
+		}
+	}
+	if h.master, err = loadOrCreateKey(keyFile); err != nil {
 		return nil, err
 	}
 	if cfg.CacheBytes <= 0 {
