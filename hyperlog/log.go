@@ -437,24 +437,9 @@ func (l *Log) stage(entries [][]byte) Hash {
 	l.dataBuf = l.dataBuf[:0]
 	l.treeBuf = l.treeBuf[:0]
 	roots := append(l.newRoots[:0], l.roots...)
-	var slot [nodeSlotSize]byte
 	idx := l.length
 	for _, e := range entries {
-		l.dataBuf = appendRecord(l.dataBuf, e)
-		leaf := Node{Index: 2 * idx, Size: uint64(len(e)), Hash: l.leaf.hash(e)}
-		putSlot(slot[:], leaf)
-		l.treeBuf = append(l.treeBuf, slot[:]...)
-		roots = append(roots, leaf)
-		for len(roots) > 1 {
-			a, b := &roots[len(roots)-2], &roots[len(roots)-1]
-			if Sibling(b.Index) != a.Index {
-				break
-			}
-			p := ParentNode(*a, *b)
-			putSlot(slot[:], p)
-			l.treeBuf = append(l.treeBuf, slot[:]...)
-			roots = append(roots[:len(roots)-2], p)
-		}
+		roots = l.stageEntry(e, idx, roots)
 		idx++
 	}
 	l.newRoots = roots
@@ -592,3 +577,27 @@ func (l *Log) Dir() string { return l.dir }
 
 // Recovery reports what Open found and cut.
 func (l *Log) Recovery() Recovery { return l.recovery }
+
+// stageEntry buffers entry e, the log's entry number index, for writing: its
+// data record, its leaf and every parent it completes go to the data and
+// tree buffers, and roots (the tree's roots before e) becomes the roots
+// after it.
+func (l *Log) stageEntry(e []byte, index uint64, roots []Node) []Node {
+	var slot [nodeSlotSize]byte
+	l.dataBuf = appendRecord(l.dataBuf, e)
+	leaf := Node{Index: 2 * index, Size: uint64(len(e)), Hash: l.leaf.hash(e)}
+	putSlot(slot[:], leaf)
+	l.treeBuf = append(l.treeBuf, slot[:]...)
+	roots = append(roots, leaf)
+	for len(roots) > 1 {
+		a, b := &roots[len(roots)-2], &roots[len(roots)-1]
+		if Sibling(b.Index) != a.Index {
+			break
+		}
+		p := ParentNode(*a, *b)
+		putSlot(slot[:], p)
+		l.treeBuf = append(l.treeBuf, slot[:]...)
+		roots = append(roots[:len(roots)-2], p)
+	}
+	return roots
+}

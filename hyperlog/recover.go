@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/vchain-dev/vchain/internal/durable"
 )
 
 // Recovery reports what Open found beyond the newest consistent, validly
@@ -245,7 +247,7 @@ func (l *Log) backup() (string, error) {
 			return "", err
 		}
 	}
-	return dir, syncDir(dir)
+	return dir, durable.SyncDir(dir)
 }
 
 // load makes head record rec (number k) with roots the log's state.

@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+
+	"github.com/vchain-dev/vchain/internal/durable"
 )
 
 // File names inside a log directory.
@@ -156,7 +158,7 @@ func writeIdentity(dir string, id Identity) error {
 	if err := os.Rename(tmp, filepath.Join(dir, identityFileName)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return durable.SyncDir(dir)
 }
 
 // ErrNotFound means a directory holds no log.
@@ -183,17 +185,4 @@ func readIdentity(dir string) (Identity, error) {
 		return Identity{}, fmt.Errorf("hyperlog: %s: key does not match mode and public key", identityFileName)
 	}
 	return id, nil
-}
-
-// syncDir fsyncs a directory so new and renamed entries in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

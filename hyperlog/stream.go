@@ -73,7 +73,6 @@ func (l *Log) AppendStream(head SignedHead, next func() ([]byte, error)) error {
 	}
 	l.dataBuf, l.treeBuf = l.dataBuf[:0], l.treeBuf[:0]
 	roots := append(l.newRoots[:0], l.roots...)
-	var slot [nodeSlotSize]byte
 	for i := range n {
 		e, err := next()
 		if err != nil {
@@ -82,21 +81,7 @@ func (l *Log) AppendStream(head SignedHead, next func() ([]byte, error)) error {
 		if len(e) > MaxEntrySize {
 			return cut(fmt.Errorf("hyperlog: entry of %d bytes exceeds MaxEntrySize", len(e)))
 		}
-		l.dataBuf = appendRecord(l.dataBuf, e)
-		leaf := Node{Index: 2 * (l.length + i), Size: uint64(len(e)), Hash: l.leaf.hash(e)}
-		putSlot(slot[:], leaf)
-		l.treeBuf = append(l.treeBuf, slot[:]...)
-		roots = append(roots, leaf)
-		for len(roots) > 1 {
-			a, b := &roots[len(roots)-2], &roots[len(roots)-1]
-			if Sibling(b.Index) != a.Index {
-				break
-			}
-			p := ParentNode(*a, *b)
-			putSlot(slot[:], p)
-			l.treeBuf = append(l.treeBuf, slot[:]...)
-			roots = append(roots[:len(roots)-2], p)
-		}
+		roots = l.stageEntry(e, l.length+i, roots)
 		if len(l.dataBuf) >= streamFlushBytes {
 			if err := flush(); err != nil {
 				return cut(err)

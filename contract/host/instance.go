@@ -543,7 +543,7 @@ func (h *Host) recover() error {
 	}
 	sort.Slice(visit, func(i, j int) bool { return string(visit[i][:]) < string(visit[j][:]) })
 	t1 := time.Now()
-	todo, err := h.visitUsers(visit, func(pub hyperlog.Hash) (*servedBy, uint64, bool) {
+	unserved, err := h.visitUsers(visit, func(pub hyperlog.Hash) (*servedBy, uint64, bool) {
 		from, ok := pending[pub]
 		return served[pub], from, ok || !tracked
 	})
@@ -551,10 +551,10 @@ func (h *Host) recover() error {
 		return err
 	}
 	t2 := time.Now()
-	if err := h.serveLogged(todo); err != nil {
+	if err := h.serveLogged(unserved); err != nil {
 		return err
 	}
-	h.log.Info("host recovered", "contracts", len(dirs), "usersChecked", len(visit), "usersUnchanged", h.unchanged.Load(), "pending", len(pending), "callsServed", len(todo),
+	h.log.Info("host recovered", "contracts", len(dirs), "usersChecked", len(visit), "usersUnchanged", h.unchanged.Load(), "pending", len(pending), "callsServed", len(unserved),
 		"contractsTook", t1.Sub(t0).Round(time.Millisecond), "usersTook", t2.Sub(t1).Round(time.Millisecond), "servingTook", time.Since(t2).Round(time.Millisecond))
 	for _, m := range markers {
 		h.clearPending(m)

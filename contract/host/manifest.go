@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/blake2b"
 
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/internal/durable"
 )
 
 // The clean-close manifest lets a restart skip opening user logs that did
@@ -127,7 +128,7 @@ func (h *Host) takeManifest() error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("host: removing %s: %w", path, err)
 	}
-	if err := syncDir(h.cfg.Dir); err != nil {
+	if err := durable.SyncDir(h.cfg.Dir); err != nil {
 		return fmt.Errorf("host: %w", err)
 	}
 	m, err := decodeManifest(b)
@@ -211,5 +212,5 @@ func (h *Host) writeManifest() error {
 		os.Remove(tmp)
 		return fmt.Errorf("host: writing the clean-close manifest: %w", err)
 	}
-	return syncDir(h.cfg.Dir)
+	return durable.SyncDir(h.cfg.Dir)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/internal/durable"
 )
 
 // A user's log replica lives in users/<key>/. A new one is built in
@@ -463,7 +464,7 @@ func (h *Host) createUser(pub hyperlog.Hash, head hyperlog.SignedHead, entries [
 	}
 	h.noteClosed(pub, uint64(len(entries)))
 	if h.cfg.Sync {
-		return syncDir(users)
+		return durable.SyncDir(users)
 	}
 	return nil
 }
@@ -500,7 +501,7 @@ func (h *Host) markPending(user hyperlog.Hash, start uint64, calls bool) (string
 		return "", fmt.Errorf("host: pending marker: %w", err)
 	}
 	if h.cfg.Sync {
-		if err := syncDir(filepath.Dir(name)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(name)); err != nil {
 			return "", err
 		}
 	}
@@ -580,18 +581,4 @@ func (h *Host) cleanUsers() error {
 		}
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so entries created or renamed in it are
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
