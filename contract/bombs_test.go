@@ -71,8 +71,8 @@ func TestResourceBombs(t *testing.T) {
 	}
 }
 
-// TestRegexp: linear-time patterns stay fast on long input; a backtracking
-// fallback that runs away ends with the non-deterministic Timeout verdict.
+// TestRegexp: linear-time patterns stay fast on long input, and so does a
+// match from lastIndex > 0, where goja would use its backtracking fallback.
 func TestRegexp(t *testing.T) {
 	e := newEnv(t, `
 exports.linear = () => /^(a+)+$/.test('a'.repeat(100000) + 'b')
@@ -90,13 +90,15 @@ exports.fallback = () => { const r = /(a+)+b/g; r.lastIndex = 1; return r.test('
 	if got := e.ok("ok", "[]"); got != `["a<1>b<22>c","y-x$","a[a|b|c]c","012",["a","b"],["1","2"],1,true]` {
 		t.Fatalf("ok: %s", got)
 	}
+	// From lastIndex > 0, on a non-ASCII input, goja would match on its
+	// backtracking fallback and run into its wall-clock bound; contracts
+	// match on Go's engine (see regexpexec.go) and get a verdict.
 	start = time.Now()
-	r := e.p.Call(e.exports, e.st, Call{Method: "fallback", Args: []byte("[]")}, e.limits)
-	if r.Err == nil || r.Err.Code != Timeout || r.Err.Code.Deterministic() || !strings.Contains(r.Err.Message, "regular expression") {
-		t.Fatalf("fallback: %s", fmtResult(r))
+	if got := e.ok("fallback", "[]"); got != "false" {
+		t.Fatalf("fallback: %s", got)
 	}
 	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("fallback took %v", d)
+		t.Fatalf("fallback took %v for three runs", d)
 	}
 }
 

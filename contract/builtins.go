@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dop251/goja"
 )
@@ -54,15 +53,16 @@ type wrapKind uint8
 const (
 	kindArray  wrapKind = iota // receiver is an array or array-like
 	kindString                 // receiver is converted to a string
-	kindRegExp                 // RegExp.prototype methods: timed, input measured
+	kindRegExp                 // RegExp.prototype methods: input measured
 	kindStatic                 // arguments measured
 )
 
 // special adjusts one wrapped built-in: pre runs after the generic checks
-// and may rewrite the call; impl, when set, replaces the original.
+// and may rewrite the call; impl, when set, runs instead of the original
+// (which it is given).
 type special struct {
 	pre  func(in *instance, call *goja.FunctionCall)
-	impl func(in *instance, call goja.FunctionCall) goja.Value
+	impl func(in *instance, orig goja.Callable, call goja.FunctionCall) goja.Value
 }
 
 // taint marks a static module's runtime as not reusable when a call makes
@@ -84,7 +84,7 @@ func (in *instance) wrapBuiltins(c *goja.Object) error {
 	proto := func(name string) *goja.Object { return ctor(name).Get("prototype").(*goja.Object) }
 
 	arraySpecials := map[any]special{
-		"join":     {impl: (*instance).arrayJoin},
+		"join":     {impl: func(in *instance, _ goja.Callable, call goja.FunctionCall) goja.Value { return in.arrayJoin(call) }},
 		"concat":   {pre: (*instance).preArrayConcat},
 		"sort":     {pre: (*instance).preSort},
 		"toSorted": {pre: (*instance).preSort},
@@ -105,8 +105,8 @@ func (in *instance) wrapBuiltins(c *goja.Object) error {
 	}
 	plain := special{pre: (*instance).prePlainRegExp}
 	regexpSpecials := map[any]special{
-		"exec": {pre: (*instance).preRegExpMatch},
-		"test": {pre: (*instance).preRegExpMatch},
+		"exec": {impl: (*instance).regExpExec},
+		"test": {impl: (*instance).regExpTest},
 		goja.SymReplace: {pre: func(in *instance, call *goja.FunctionCall) {
 			in.prePlainRegExp(call)
 			in.preReplace(call, 1)
@@ -276,17 +276,10 @@ func (in *instance) makeWrapper(origObj *goja.Object, kind wrapKind, sp special)
 		}
 		var v goja.Value
 		if sp.impl != nil {
-			v = sp.impl(in, call)
+			v = sp.impl(in, orig, call)
 		} else {
-			var start time.Time
-			if kind == kindRegExp {
-				start = time.Now()
-			}
 			var err error
 			v, err = orig(call.This, call.Arguments...)
-			if kind == kindRegExp && time.Since(start) >= regexpBackstop {
-				in.abort(&CallError{Code: Timeout, Message: "regular expression backstop reached"})
-			}
 			if err != nil {
 				panic(err)
 			}
@@ -501,79 +494,6 @@ func (in *instance) checkRegExpArgs(pattern, flags goja.Value) {
 	}
 	in.chargeJS(uint64(size) / regExpCompileUnits)
 }
-
-// preRegExpMatch charges, before exec or test matches natively, for the
-// worst case of the match: the pattern's size times the input's length
-// (see regexp.go). The receiver and input are converted here so that
-// neither runs code after the charge.
-func (in *instance) preRegExpMatch(call *goja.FunctionCall) {
-	re, ok := call.This.(*goja.Object)
-	if !ok || re.ClassName() != "RegExp" {
-		return // the original throws a TypeError
-	}
-	s := in.str(call.Argument(0))
-	call.Arguments = []goja.Value{s}
-	if s.Length() > in.limits.MaxStringLen {
-		in.throwRange("string length %d is over the limit of %d for regular expressions", s.Length(), in.limits.MaxStringLen)
-	}
-	size, from := in.regExpSizeOf(re, s.Length())
-	n := uint64(s.Length()-from) + 1
-	if size > 0 && n > (1<<62)/uint64(size) {
-		in.chargeJS(1 << 62)
-	}
-	in.chargeJS(uint64(size) * n / regExpUnitsPerGas)
-}
-
-// regExpSizeOf returns the size of a RegExp object's pattern, read through
-// the original getters of RegExp.prototype (own properties cannot fake
-// them), and where in an input of length n its next match starts: at
-// lastIndex for a global or sticky RegExp whose lastIndex is a number in
-// [0, n], else at 0. Sizes are cached per runtime; the cache changes no
-// charge.
-func (in *instance) regExpSizeOf(re *goja.Object, n int) (size int64, from int) {
-	get := func(g goja.Callable) goja.Value {
-		v, err := g(re)
-		if err != nil {
-			panic(err)
-		}
-		return v
-	}
-	src := get(in.reGetters.source).String()
-	var flags []byte
-	for _, f := range []struct {
-		g    goja.Callable
-		flag byte
-	}{{in.reGetters.ignoreCase, 'i'}, {in.reGetters.multiline, 'm'}, {in.reGetters.dotAll, 's'}, {in.reGetters.unicode, 'u'}} {
-		if get(f.g).ToBoolean() {
-			flags = append(flags, f.flag)
-		}
-	}
-	if get(in.reGetters.global).ToBoolean() || get(in.reGetters.sticky).ToBoolean() {
-		// lastIndex is a non-configurable data property; only a number is
-		// used, as converting anything else could run code.
-		if li, ok := re.Get("lastIndex").Export().(int64); ok && li >= 0 && li <= int64(n) {
-			from = int(li)
-		}
-	}
-	key := string(flags) + "/" + src
-	if size, ok := in.reSizes[key]; ok {
-		return size, from
-	}
-	re2, err := parseRegExp(src, string(flags))
-	if err != nil {
-		// Every RegExp was checked when it was built.
-		in.abort(&CallError{Code: Internal, Message: "regular expression no longer parses: " + err.Error()})
-	}
-	size = regExpSize(re2)
-	if len(in.reSizes) >= maxCachedRegExps {
-		clear(in.reSizes)
-	}
-	in.reSizes[key] = size
-	return size, from
-}
-
-// maxCachedRegExps bounds a runtime's cache of pattern sizes.
-const maxCachedRegExps = 256
 
 // prePlainRegExp lets the string and symbol methods (match, matchAll,
 // replace, search, split) run only on a plain regular expression: one whose

@@ -142,11 +142,9 @@
 // join) fails with StackOverflow beyond 256 levels. JS recursion deeper
 // than Limits.MaxStackDepth fails with StackOverflow, not catchable either.
 //
-// Two verdicts are not deterministic: Timeout (Limits.Timeout of wall clock,
-// or a match on goja's backtracking fallback, used for exec and test from
-// lastIndex > 0, that reached its 250 ms bound, set by this package's init
-// as regexp2.DefaultMatchTimeout; such matches are charged like the others
-// first, but nested quantifiers can still backtrack exponentially there) and MemoryLimit
+// Two verdicts are not deterministic: Timeout (Limits.Timeout of wall clock;
+// every regular expression match runs on Go's linear-time engine, from
+// lastIndex > 0 too, so no match reaches it) and MemoryLimit
 // (the process heap grew by Limits.MaxHeapBytes during the call). They are
 // backstops for what deterministic limits cannot bound, such as s += s
 // doubling a string: a host records them in its log and replays follow the

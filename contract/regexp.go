@@ -18,18 +18,15 @@ import (
 // literals are checked by Compile, and RegExp, String.prototype.match,
 // matchAll and search check patterns built at run time the same way.
 //
-// goja still falls back to regexp2 for a translatable pattern in two cases:
-// matching from lastIndex > 0 (exec/test with the g or y flag) and some
-// global matches on non-ASCII strings. The pattern then has no
-// backreferences or lookaround, but regexp2 may still backtrack badly on
-// nested quantifiers. regexp2's DefaultMatchTimeout (set by this package's
-// init to regexpBackstop) bounds such a match; goja treats a timed-out
-// match as "no match", so every wrapped built-in that can match measures its
-// own duration and fails the call with the non-deterministic code Timeout if
-// it reached regexpBackstop. A result computed from a timed-out match is
-// therefore never reported as a success.
+// goja would still use regexp2 for such a pattern when a global or sticky
+// RegExp matches from lastIndex > 0; contracts' exec and test match there
+// on Go's engine too (see regexpexec.go), so no contract match runs on
+// regexp2. As a backstop should one ever do, regexp2's DefaultMatchTimeout
+// is set by this package's init to regexpBackstop, and a native match that
+// ran that long fails the call with the non-deterministic code Timeout
+// rather than report regexp2's "no match".
 
-// regexpBackstop is the longest one native regexp2 match may run.
+// regexpBackstop is the longest one native match may run.
 const regexpBackstop = 250 * time.Millisecond
 
 func init() {

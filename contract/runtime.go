@@ -42,8 +42,13 @@ type instance struct {
 	regexpProto *goja.Object
 	// reGetters are RegExp.prototype's original getters.
 	reGetters struct{ source, global, sticky, ignoreCase, multiline, dotAll, unicode goja.Callable }
-	// reSizes caches pattern sizes by flags and source (see regExpSizeOf).
-	reSizes map[string]int64
+	// regexpCtor and reExec are the original RegExp constructor and
+	// RegExp.prototype.exec.
+	regexpCtor *goja.Object
+	reExec     goja.Callable
+	// patterns caches what regexpexec.go derives from a pattern, by flags
+	// and source.
+	patterns map[string]*pattern
 
 	// Per call.
 	limits      Limits
@@ -172,7 +177,9 @@ func (in *instance) setup() error {
 	in.reGetters.multiline = fn("reMultiline")
 	in.reGetters.dotAll = fn("reDotAll")
 	in.reGetters.unicode = fn("reUnicode")
-	in.reSizes = map[string]int64{}
+	in.regexpCtor = obj("RegExp")
+	in.reExec = fn("reExec")
+	in.patterns = map[string]*pattern{}
 	in.errorProtos = map[*goja.Object]bool{}
 	protos := obj("errorProtos")
 	for i := range toLength(protos.Get("length")) {
@@ -257,6 +264,8 @@ var captureProgram = goja.MustCompile("capture.js", `(function () {
 		noop: function () {},
 		regexpStringIteratorProto: Object.getPrototypeOf(/a/g[Symbol.matchAll]('')),
 		regexpProto: RegExp.prototype,
+		RegExp: RegExp,
+		reExec: RegExp.prototype.exec,
 		reSource: Object.getOwnPropertyDescriptor(RegExp.prototype, 'source').get,
 		reGlobal: Object.getOwnPropertyDescriptor(RegExp.prototype, 'global').get,
 		reSticky: Object.getOwnPropertyDescriptor(RegExp.prototype, 'sticky').get,
