@@ -76,6 +76,9 @@ func (c *Client) Base() string { return c.base }
 type StatusError struct {
 	Status int
 	Msg    string
+	// RetryAfter is the wait the host asked for with Retry-After (0 when
+	// it did not).
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("host: %s (HTTP %d)", e.Msg, e.Status) }
@@ -124,7 +127,11 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
 			eb.Error = strings.TrimSpace(string(data))
 		}
-		return &StatusError{Status: resp.StatusCode, Msg: eb.Error}
+		se := &StatusError{Status: resp.StatusCode, Msg: eb.Error}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			se.RetryAfter = time.Duration(min(secs, 60)) * time.Second
+		}
+		return se
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/hyperlog"
@@ -294,22 +295,45 @@ func (u *User) sign(st *userLogState, entries [][]byte) (hyperlog.SignedHead, []
 	return u.id.SignHead(u.priv, hyperlog.TreeHash(roots), n, 0), roots
 }
 
+// maxBusyRetries bounds how often a submission refused as busy (HTTP 503)
+// is tried again.
+const maxBusyRetries = 60
+
 func (u *User) submit(ctx context.Context, c *Client, calls [][]byte) ([]*CallResult, error) {
 	unlock, err := u.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	for attempt := 0; ; attempt++ {
-		st, err := u.state(ctx, c, attempt > 0)
+	refreshed, busy := false, 0
+	for refresh := false; ; {
+		st, err := u.state(ctx, c, refresh)
 		if err != nil {
 			return nil, err
 		}
+		refresh = false
 		entries := append(toBytes(st.PendingAcks), calls...)
 		head, roots := u.sign(st, entries)
 		resp, err := c.Submit(ctx, &SubmitRequest{User: u.Key(), Entries: toStrings(entries), Head: head})
-		if IsStatus(err, http.StatusConflict) && attempt == 0 {
+		if IsStatus(err, http.StatusConflict) && !refreshed {
+			refreshed, refresh = true, true
 			continue // our view of the log is stale: refresh once
+		}
+		var se *StatusError
+		if errors.As(err, &se) && se.Status == http.StatusServiceUnavailable && busy < maxBusyRetries {
+			// The host wrote nothing and asks us to come back: its queue
+			// for this contract is full, or we have calls waiting there.
+			busy++
+			wait := se.RetryAfter
+			if wait == 0 {
+				wait = time.Second
+			}
+			select {
+			case <-time.After(wait):
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w (gave up waiting: %v)", err, ctx.Err())
+			}
 		}
 		if err != nil {
 			return nil, err

@@ -58,29 +58,31 @@ func plainGoja(t *rapid.T, p, f, s string, lis []int) string {
 // engine and regexp2 agree on: literals, classes, anchors, word
 // boundaries, alternation, greedy and lazy quantifiers and groups (captures
 // only outside quantifiers, where the two engines' capture rules differ).
-func genPattern(t *rapid.T, depth int, inRepeat bool) string {
+func genPattern(t *rapid.T, depth int, inRepeat bool, names *int) string {
 	atoms := []string{"a", "b", "x", ".", "[ab]", "[^a]", "\\s", "\\w", "é"}
 	if depth <= 0 {
 		return rapid.SampledFrom(atoms).Draw(t, "atom")
 	}
 	switch rapid.IntRange(0, 7).Draw(t, "op") {
 	case 0, 1:
-		return genPattern(t, depth-1, inRepeat) + genPattern(t, depth-1, inRepeat)
+		return genPattern(t, depth-1, inRepeat, names) + genPattern(t, depth-1, inRepeat, names)
 	case 2:
-		return "(?:" + genPattern(t, depth-1, inRepeat) + "|" + genPattern(t, depth-1, inRepeat) + ")"
+		return "(?:" + genPattern(t, depth-1, inRepeat, names) + "|" + genPattern(t, depth-1, inRepeat, names) + ")"
 	case 3:
 		q := rapid.SampledFrom([]string{"*", "+", "?", "{0,2}", "{1,3}", "*?", "+?", "??"}).Draw(t, "quant")
-		return "(?:" + genPattern(t, depth-1, true) + ")" + q
+		return "(?:" + genPattern(t, depth-1, true, names) + ")" + q
 	case 4:
 		if inRepeat {
-			return "(?:" + genPattern(t, depth-1, inRepeat) + ")"
+			return "(?:" + genPattern(t, depth-1, inRepeat, names) + ")"
 		}
 		if rapid.Bool().Draw(t, "named") {
-			return fmt.Sprintf("(?<n%d>%s)", rapid.IntRange(0, 1000).Draw(t, "name"), genPattern(t, depth-1, inRepeat))
+			*names++
+			name := *names
+			return fmt.Sprintf("(?<n%d>%s)", name, genPattern(t, depth-1, inRepeat, names))
 		}
-		return "(" + genPattern(t, depth-1, inRepeat) + ")"
+		return "(" + genPattern(t, depth-1, inRepeat, names) + ")"
 	case 5:
-		return rapid.SampledFrom([]string{"^", "$", "\\b", "\\B"}).Draw(t, "assert") + genPattern(t, depth-1, inRepeat)
+		return rapid.SampledFrom([]string{"^", "$", "\\b", "\\B"}).Draw(t, "assert") + genPattern(t, depth-1, inRepeat, names)
 	default:
 		return rapid.SampledFrom(atoms).Draw(t, "atom")
 	}
@@ -99,11 +101,16 @@ func TestExecFromLastIndexMatchesECMAScript(t *testing.T) {
 	e.pooledOnly = true
 	skipped := 0
 	rapid.Check(t, func(t *rapid.T) {
-		p := genPattern(t, 3, false)
+		p := genPattern(t, 3, false, new(int))
 		f := rapid.SampledFrom([]string{"g", "y", "gy"}).Draw(t, "flags") +
 			rapid.SampledFrom([]string{"", "i", "m", "im", "s", "u"}).Draw(t, "more")
 		s := rapid.StringOfN(rapid.SampledFrom([]rune("abxAB \né")), 0, 12, -1).Draw(t, "input")
 		lis := rapid.SliceOfN(rapid.IntRange(0, len([]rune(s))+1), 1, 4).Draw(t, "lastIndex")
+		if strings.Contains(p, "\\b") || strings.Contains(p, "\\B") {
+			// regexp2 counts é as a word character; ECMAScript (and Go's
+			// engine) do not.
+			s = strings.ReplaceAll(s, "é", "e")
+		}
 		args, _ := json.Marshal([]any{p, f, s, lis})
 		args0, _ := json.Marshal([]any{p, f, s})
 		r0 := e.run("run0", string(args0))

@@ -332,6 +332,15 @@ func (e *Engine) ApplyBlock(b *tape.Block, target int64) error {
 // only saves commits when blocks arrive in bursts. It returns the records
 // of the committed blocks.
 func (e *Engine) ApplyBlocks(bs []*tape.Block, target int64) ([]BlockRecord, error) {
+	return e.ApplyBlocksUntil(bs, target, nil)
+}
+
+// ApplyBlocksUntil is ApplyBlocks that may end the batch early: after each
+// block it calls stop (when not nil), and once stop returns true it
+// applies no more blocks and commits those applied so far. The caller
+// learns how many from the records it returns. A sequencer uses it to
+// bound the work of one batch by what its blocks turn out to cost.
+func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bool) ([]BlockRecord, error) {
 	if len(bs) == 0 {
 		return nil, nil
 	}
@@ -357,7 +366,11 @@ func (e *Engine) ApplyBlocks(bs []*tape.Block, target int64) ([]BlockRecord, err
 		results = append(results, res)
 		// The next block in the batch mixes in this one's consensus hash.
 		e.hist = append(e.hist, histEntry{hash: b.Hash, ch: res.Record.Consensus})
+		if stop != nil && stop() {
+			break
+		}
 	}
+	bs = bs[:len(results)]
 	e.unsynced += len(bs)
 	sync := e.unsynced >= e.cfg.SyncBlocks || time.Since(e.lastSync) >= e.cfg.SyncInterval
 	if err := txn.Commit(sync); err != nil {

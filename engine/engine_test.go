@@ -331,8 +331,9 @@ func TestFinalityCountsFromHighestBlock(t *testing.T) {
 	}
 }
 
-// TestApplyBlocksMatchesOneByOne: grouping blocks into one commit changes
-// nothing in the result, and a failing block leaves the whole group out.
+// TestApplyBlocksMatchesOneByOne: grouping blocks into one commit, and
+// ending a group early, changes nothing in the result, and a failing block
+// leaves the whole group out.
 func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		c := memtape.Generate(memtape.GenConfig{Seed: rapid.Uint64().Draw(rt, "seed"), Blocks: rapid.IntRange(1, 60).Draw(rt, "blocks"), Txs: randomTxs}, nil)
@@ -344,10 +345,18 @@ func TestApplyBlocksMatchesOneByOne(t *testing.T) {
 		blocks := c.Blocks()
 		for len(blocks) > 0 {
 			n := rapid.IntRange(1, len(blocks)).Draw(rt, "batch")
-			if _, err := e.ApplyBlocks(blocks[:n], -1); err != nil {
+			// Some batches end early, after stopAfter blocks: the rest is
+			// applied by the next batch.
+			stopAfter := rapid.IntRange(1, n+1).Draw(rt, "stopAfter")
+			applied := 0
+			recs, err := e.ApplyBlocksUntil(blocks[:n], -1, func() bool { applied++; return applied >= stopAfter })
+			if err != nil {
 				rt.Fatal(err)
 			}
-			blocks = blocks[n:]
+			if want := min(n, stopAfter); len(recs) != want || e.Height() != blocks[want-1].Height {
+				rt.Fatalf("a batch of %d stopped after %d: %d records, height %d", n, stopAfter, len(recs), e.Height())
+			}
+			blocks = blocks[len(recs):]
 		}
 		if consensusLines(rt, e) != consensusLines(rt, fresh) || dump(db) != dump(freshDB) {
 			rt.Fatal("batched application differs from one block at a time")

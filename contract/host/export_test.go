@@ -1,5 +1,7 @@
 package host
 
+import "github.com/vchain-dev/vchain/hyperlog"
+
 // ImportsRunning reports how many imports hold a slot, for tests that
 // must wait until stalled imports have taken theirs.
 func ImportsRunning(h *Host) int {
@@ -13,4 +15,14 @@ func ImportsRunning(h *Host) int {
 func KeepFDLimit() (undo func()) {
 	raiseFDLimit = false
 	return func() { raiseFDLimit = true }
+}
+
+// QueuedCalls reports how many calls of user are queued at contract id
+// (waiting or running).
+func QueuedCalls(h *Host, id ContractID, user hyperlog.Hash) int {
+	in, err := h.instance(id)
+	if err != nil {
+		return 0
+	}
+	return in.queue.queued(user)
 }

@@ -42,6 +42,20 @@ type Config struct {
 	// MaxBatch bounds how many queued calls are served with one signature
 	// and one commit (default 256).
 	MaxBatch int
+	// BatchGas ends a batch early once its calls have used this much gas
+	// (default twice Limits.Gas), so expensive calls cannot make one batch,
+	// and everyone queued behind it, wait for seconds; the calls left over
+	// go first in the next batch.
+	BatchGas uint64
+	// MaxQueuedPerUser bounds how many calls of one user wait at one
+	// contract (default 64). Waiting calls are served one per user in turn,
+	// so a user's calls wait behind at most one call of each other user
+	// per round; a request that would queue more is refused with ErrBusy
+	// before anything is written, and the client retries it.
+	MaxQueuedPerUser int
+	// MaxQueued bounds how many calls wait at one contract in all (default
+	// 4096); beyond it requests are refused with ErrBusy the same way.
+	MaxQueued int
 	// Clock gives calls their time (default time.Now). Calls of one
 	// contract get non-decreasing times.
 	Clock func() time.Time
@@ -172,6 +186,15 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.Limits == (contract.Limits{}) {
 		cfg.Limits = contract.DefaultLimits()
+	}
+	if cfg.BatchGas == 0 {
+		cfg.BatchGas = 2 * cfg.Limits.WithDefaults().Gas
+	}
+	if cfg.MaxQueuedPerUser <= 0 {
+		cfg.MaxQueuedPerUser = DefaultMaxQueuedPerUser
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = DefaultMaxQueued
 	}
 	if cfg.MaxOpenUserLogs <= 0 {
 		cfg.MaxOpenUserLogs = DefaultMaxOpenUserLogs
@@ -408,13 +431,54 @@ func (h *Host) enqueue(ctx context.Context, user hyperlog.Hash, index uint64, ra
 	}
 	req := &request{user: user, index: index, raw: raw, entry: ue, reply: make(chan reply, 1)}
 	select {
-	case in.reqs <- req:
-		return req, nil
 	case <-in.stop:
 		return nil, errors.New("host is closing")
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
 	}
+	in.queue.push(req)
+	return req, nil
+}
+
+// Defaults for the call queues (see Config).
+const (
+	DefaultMaxQueuedPerUser = 64
+	DefaultMaxQueued        = 4096
+)
+
+// admitQueued refuses, with ErrBusy and before anything is written, a
+// request whose calls would give user more than MaxQueuedPerUser calls
+// waiting at one contract, or a contract more than MaxQueued. The caller
+// holds user's lock, so the user's own count cannot grow meanwhile.
+func (h *Host) admitQueued(user hyperlog.Hash, decoded []*UserEntry) error {
+	per := map[ContractID]int{}
+	var order []ContractID
+	for _, ue := range decoded {
+		if ue.Type != TypeCall && ue.Type != TypeMove {
+			continue
+		}
+		id, _ := ParseContractID(ue.Contract)
+		if per[id] == 0 {
+			order = append(order, id)
+		}
+		per[id]++
+	}
+	for _, id := range order {
+		k := per[id]
+		in, err := h.instance(id)
+		if err != nil {
+			continue // admit refused it already, unless it just went away
+		}
+		if k > h.cfg.MaxQueuedPerUser {
+			return refuse(ErrTooLarge, "%d calls to contract %s in one request: the host queues at most %d calls per user and contract", k, id, h.cfg.MaxQueuedPerUser)
+		}
+		if w := in.queue.queued(user); w+k > h.cfg.MaxQueuedPerUser {
+			return refuse(ErrBusy, "user %s already has %d calls waiting at contract %s (at most %d): retry once some are answered", user, w, id, h.cfg.MaxQueuedPerUser)
+		}
+		if n := in.queue.len(); n+k > h.cfg.MaxQueued {
+			return refuse(ErrBusy, "contract %s has %d calls waiting (at most %d): retry shortly", id, n, h.cfg.MaxQueued)
+		}
+	}
+	return nil
 }
 
 func (h *Host) instance(id ContractID) (*instance, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,7 +30,7 @@ type instance struct {
 	older    []*hyperlog.Log // the logs from continues, when it moved more than once
 	eng      *engine.Engine
 	app      *app
-	reqs     chan *request
+	queue    *fairQueue
 	stop     chan struct{}
 	lastTime int64
 	// failed is set by the logger when a batch could not be logged;
@@ -155,7 +156,7 @@ func (in *instance) chain() []*hyperlog.Log {
 }
 
 func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log, chain []*hyperlog.Log) (*instance, error) {
-	in := &instance{h: h, id: id, dir: dir, calls: calls, reqs: make(chan *request, 1024), stop: make(chan struct{})}
+	in := &instance{h: h, id: id, dir: dir, calls: calls, queue: newFairQueue(), stop: make(chan struct{})}
 	if len(chain) > 0 {
 		in.from, in.older = chain[0], chain[1:]
 	}
@@ -222,22 +223,21 @@ func (in *instance) run() {
 		<-loggerDone
 	}()
 	for {
-		var first *request
 		select {
-		case first = <-in.reqs:
+		case <-in.queue.ready:
 		case <-in.stop:
+			// Calls still waiting stay in their users' logs: the next start
+			// serves them.
+			for _, r := range in.queue.take(math.MaxInt) {
+				r.reply <- reply{err: errors.New("host is closing")}
+			}
 			return
 		}
-		batch := []*request{first}
-	drain:
-		for len(batch) < in.h.cfg.MaxBatch {
-			select {
-			case r := <-in.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
+		batch := in.queue.take(in.h.cfg.MaxBatch)
+		if len(batch) == 0 {
+			continue
 		}
+		taken, requeued := batch, 0
 		if in.failed.Load() != nil {
 			// A batch could not be logged: wait until the logger has dealt
 			// with everything in flight, then bring the engine back to the
@@ -250,6 +250,7 @@ func (in *instance) run() {
 				for _, r := range batch {
 					r.reply <- reply{err: fmt.Errorf("contract %s is unavailable: %w", in.id, err)}
 				}
+				in.queue.done(batch)
 				continue
 			}
 			in.failed.Store(nil)
@@ -265,11 +266,20 @@ func (in *instance) run() {
 				}
 				continue
 			}
-			if b := in.execute(seg); b != nil {
+			b, rest := in.execute(seg)
+			if b != nil {
 				in.inflight.Add(1)
 				logged <- b
 			}
+			if len(rest) > 0 {
+				// The batch used its gas: what it did not run goes first
+				// in the next one.
+				requeued = len(rest) + len(batch)
+				in.queue.requeue(append(rest, batch...))
+				break
+			}
 		}
+		in.queue.done(taken[:len(taken)-requeued])
 	}
 }
 
@@ -301,8 +311,10 @@ type executed struct {
 }
 
 // execute runs a batch through the engine and builds its call log
-// records; it answers the batch itself only when the engine fails.
-func (in *instance) execute(batch []*request) *executed {
+// records; it answers the batch itself only when the engine fails. Once
+// the calls run have used Config.BatchGas it stops and returns the calls
+// it did not run.
+func (in *instance) execute(batch []*request) (*executed, []*request) {
 	seq0 := uint64(in.eng.Height() + 1)
 	blocks := make([]*tape.Block, len(batch))
 	for i, r := range batch {
@@ -326,15 +338,22 @@ func (in *instance) execute(batch []*request) *executed {
 	}
 	in.app.outcomes = in.app.outcomes[:0]
 	hot := in.app.hot
-	records, err := in.eng.ApplyBlocks(blocks, -1)
+	records, err := in.eng.ApplyBlocksUntil(blocks, -1, func() bool {
+		var gas uint64
+		for _, out := range in.app.outcomes {
+			gas += out.rec.Gas
+		}
+		return gas >= in.h.cfg.BatchGas
+	})
 	if err != nil {
 		in.app.hot = hot // the batch was discarded
 		in.h.log.Error("contract engine failed", "contract", in.id, "err", err)
 		for _, r := range batch {
 			r.reply <- reply{err: fmt.Errorf("engine: %w", err)}
 		}
-		return nil
+		return nil, nil
 	}
+	batch, rest := batch[:len(records)], batch[len(records):]
 	b := &executed{batch: batch, raws: make([][]byte, len(batch)), recs: make([]*Record, len(batch))}
 	for i, out := range in.app.outcomes {
 		rec := out.rec
@@ -349,7 +368,7 @@ func (in *instance) execute(batch []*request) *executed {
 			in.moved.Store(rec.To)
 		}
 	}
-	return b
+	return b, rest
 }
 
 // log appends an executed batch to the call log and answers its calls.

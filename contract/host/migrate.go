@@ -1068,7 +1068,7 @@ func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.Pr
 		closeLogs(chain)
 		return nil, nil, err
 	}
-	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, older: chain[1:], reqs: make(chan *request, 1024), stop: make(chan struct{})}
+	in := &instance{h: h, id: id, dir: dir, calls: calls, from: from, older: chain[1:], queue: newFairQueue(), stop: make(chan struct{})}
 	in.app = &app{programs: h.programs, pool: h.pool, limits: h.limits}
 	cfg := engine.Config{UndoDepth: int64(4 * h.cfg.MaxBatch), Logger: h.log}
 	if h.cfg.Sync {
@@ -1089,7 +1089,7 @@ func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.Pr
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	b := in.execute([]*request{req})
+	b, _ := in.execute([]*request{req})
 	if b != nil {
 		in.inflight.Add(1)
 		in.log(b)

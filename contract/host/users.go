@@ -372,6 +372,9 @@ func (h *Host) appendEntries(ctx context.Context, user hyperlog.Hash, head hyper
 	mu.Lock()
 	if _, err := os.Stat(h.userDir(user)); errors.Is(err, os.ErrNotExist) {
 		defer mu.Unlock()
+		if err := h.admitQueued(user, decoded); err != nil {
+			return nil, err
+		}
 		// A new user: every entry must hash to the head before the log
 		// exists at all.
 		if head.Length != uint64(len(entries)) {
@@ -399,6 +402,9 @@ func (h *Host) appendEntries(ctx context.Context, user hyperlog.Hash, head hyper
 	defer h.users.release(u)
 	mu.Lock()
 	defer mu.Unlock()
+	if err := h.admitQueued(user, decoded); err != nil {
+		return nil, err
+	}
 	start := u.log.Length()
 	if head.Length != start+uint64(len(entries)) {
 		return nil, refuse(ErrConflict, "user log has %d entries: a head of length %d cannot cover %d new ones", start, head.Length, len(entries))
