@@ -1,6 +1,10 @@
 package store
 
-import "github.com/vchain-dev/vchain/kv"
+import (
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/vchain-dev/vchain/kv"
+)
 
 // Store is what an engine needs from its storage: committed reads, atomic
 // batches, and a way to make commits durable. *DB and *Namespace implement
@@ -81,3 +85,13 @@ func (b *nsBatch) Set(key, value []byte) error { return b.t.Set(b.n.key(key), va
 func (b *nsBatch) Delete(key []byte) error     { return b.t.Delete(b.n.key(key)) }
 func (b *nsBatch) Commit(sync bool) error      { return b.t.Commit(sync) }
 func (b *nsBatch) Discard()                    { b.t.Discard() }
+
+// Clear deletes every key of the namespace in one atomic, synced batch.
+func (n *Namespace) Clear() error {
+	b := n.db.pdb.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(n.prefix, kv.PrefixEnd(n.prefix), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}

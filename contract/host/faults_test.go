@@ -290,3 +290,38 @@ func TestMissingHostKey(t *testing.T) {
 	}
 	openHost(t, host.Config{Dir: w.dir}).Close()
 }
+
+// TestRepairDeeperThanUndo: a repair that cuts a call log by more calls
+// than the engine can undo (MaxBatch 1: an undo depth of 4, and 7 calls
+// cut) rebuilds the contract's state from the call log instead of refusing
+// to start, and the calls are served again from the users' logs. (An audit
+// with the users' acks of the lost log fails, rightly: the host lost what
+// it signed.)
+func TestRepairDeeperThanUndo(t *testing.T) {
+	w := newWorld(t, host.Config{MaxBatch: 1})
+	before, err := w.h.Info(host.ContractID(mustHash(t, w.id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stop()
+	calls := filepath.Join(w.dir, "contracts", w.id, "calls")
+	if err := os.Truncate(filepath.Join(calls, "data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var logs safeBuffer
+	w.start(t, host.Config{MaxBatch: 1, Repair: true, Logger: logs.logger()})
+	defer w.stop()
+	if !logs.contains("rebuilding it from the call log") {
+		t.Fatalf("no rebuild was logged:\n%s", logs.String())
+	}
+	info, err := w.h.Info(host.ContractID(mustHash(t, w.id)))
+	if err != nil || info.Head.Length != before.Head.Length {
+		t.Fatalf("after the repair the call log has %d entries (%v), want the %d calls served again", info.Head.Length, err, before.Head.Length)
+	}
+	// The rebuilt state holds every call served again: the counter's sum
+	// does not depend on their order.
+	res, err := w.bob.Call(context.Background(), w.c, w.id, "add", json.RawMessage("0"))
+	if err != nil || res.Failed() != nil || string(res.Record.Result) != "21" {
+		t.Fatalf("a call after the rebuild: %+v, %v", res, err)
+	}
+}

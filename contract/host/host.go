@@ -56,6 +56,10 @@ type Config struct {
 	// MaxQueued bounds how many calls wait at one contract in all (default
 	// 4096); beyond it requests are refused with ErrBusy the same way.
 	MaxQueued int
+	// MaxContractsPerUser bounds how many contracts one user may create on
+	// the host (default 100), so no one user can take all of MaxContracts;
+	// a create beyond it is refused with ErrForbidden.
+	MaxContractsPerUser int
 	// Clock gives calls their time (default time.Now). Calls of one
 	// contract get non-decreasing times.
 	Clock func() time.Time
@@ -195,6 +199,9 @@ func Open(cfg Config) (*Host, error) {
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = DefaultMaxQueued
+	}
+	if cfg.MaxContractsPerUser <= 0 {
+		cfg.MaxContractsPerUser = DefaultMaxContractsPerUser
 	}
 	if cfg.MaxOpenUserLogs <= 0 {
 		cfg.MaxOpenUserLogs = DefaultMaxOpenUserLogs
@@ -441,18 +448,25 @@ func (h *Host) enqueue(ctx context.Context, user hyperlog.Hash, index uint64, ra
 
 // Defaults for the call queues (see Config).
 const (
-	DefaultMaxQueuedPerUser = 64
-	DefaultMaxQueued        = 4096
+	DefaultMaxQueuedPerUser    = 64
+	DefaultMaxQueued           = 4096
+	DefaultMaxContractsPerUser = 100
 )
 
-// admitQueued refuses, with ErrBusy and before anything is written, a
-// request whose calls would give user more than MaxQueuedPerUser calls
-// waiting at one contract, or a contract more than MaxQueued. The caller
-// holds user's lock, so the user's own count cannot grow meanwhile.
+// admitQueued refuses, before anything is written, a request whose calls
+// would give user more than MaxQueuedPerUser calls queued at one contract,
+// or a contract more than MaxQueued (ErrBusy: retry later), or whose
+// creates would give user more than MaxContractsPerUser contracts
+// (ErrForbidden). The caller holds user's lock, and contracts are created
+// under it, so the user's own counts cannot grow meanwhile.
 func (h *Host) admitQueued(user hyperlog.Hash, decoded []*UserEntry) error {
 	per := map[ContractID]int{}
 	var order []ContractID
+	creates := 0
 	for _, ue := range decoded {
+		if ue.Type == TypeCreate {
+			creates++
+		}
 		if ue.Type != TypeCall && ue.Type != TypeMove {
 			continue
 		}
@@ -461,6 +475,19 @@ func (h *Host) admitQueued(user hyperlog.Hash, decoded []*UserEntry) error {
 			order = append(order, id)
 		}
 		per[id]++
+	}
+	if creates > 0 {
+		h.mu.Lock()
+		mine := 0
+		for _, in := range h.contracts {
+			if in.creator == user {
+				mine++
+			}
+		}
+		h.mu.Unlock()
+		if mine+creates > h.cfg.MaxContractsPerUser {
+			return refuse(ErrForbidden, "user %s has created %d contracts on this host, and one user may create at most %d", user, mine, h.cfg.MaxContractsPerUser)
+		}
 	}
 	for _, id := range order {
 		k := per[id]

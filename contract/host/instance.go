@@ -22,8 +22,11 @@ import (
 // instance is one contract on this host: its call log, its state engine
 // and the sequencer goroutine that serves its calls in order.
 type instance struct {
-	h        *Host
-	id       ContractID
+	h  *Host
+	id ContractID
+	// creator is the user whose create entry made the contract (for a
+	// contract that moved here, the id it had before).
+	creator  hyperlog.Hash
 	dir      string
 	calls    *hyperlog.Log
 	from     *hyperlog.Log   // a migrated contract's old call log
@@ -85,7 +88,7 @@ func (h *Host) createInstance(user hyperlog.Hash, index uint64) (*instance, erro
 	if err != nil {
 		return nil, fmt.Errorf("contract %s: call log: %w", id, err)
 	}
-	return h.startInstance(id, dir, calls, nil)
+	return h.startInstance(id, user, dir, calls, nil)
 }
 
 // openInstance reopens a contract found on disk.
@@ -128,7 +131,7 @@ func (h *Host) openInstance(dir string) (*instance, error) {
 			chain = append(chain, l)
 		}
 	}
-	return h.startInstance(ContractID(calls.Key()), dir, calls, chain)
+	return h.startInstance(ContractID(calls.Key()), creator, dir, calls, chain)
 }
 
 // oldLogDir names the directory of a migrated contract's i-th old call
@@ -155,8 +158,8 @@ func (in *instance) chain() []*hyperlog.Log {
 	return append([]*hyperlog.Log{in.from}, in.older...)
 }
 
-func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log, chain []*hyperlog.Log) (*instance, error) {
-	in := &instance{h: h, id: id, dir: dir, calls: calls, queue: newFairQueue(), stop: make(chan struct{})}
+func (h *Host) startInstance(id ContractID, creator hyperlog.Hash, dir string, calls *hyperlog.Log, chain []*hyperlog.Log) (*instance, error) {
+	in := &instance{h: h, id: id, creator: creator, dir: dir, calls: calls, queue: newFairQueue(), stop: make(chan struct{})}
 	if len(chain) > 0 {
 		in.from, in.older = chain[0], chain[1:]
 	}
@@ -165,7 +168,8 @@ func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log, cha
 	if h.cfg.Sync {
 		cfg.SyncBlocks = 1
 	}
-	eng, err := engine.Open(h.db.Namespace(append([]byte("c/"), append(id[:], '/')...)), in.app, cfg)
+	ns := h.db.Namespace(append([]byte("c/"), append(id[:], '/')...))
+	eng, err := engine.Open(ns, in.app, cfg)
 	if err != nil {
 		calls.Close()
 		closeLogs(chain)
@@ -174,7 +178,26 @@ func (h *Host) startInstance(id ContractID, dir string, calls *hyperlog.Log, cha
 	in.eng = eng
 	// The call log is the truth: undo what the engine holds beyond it,
 	// re-run (and check) what it lacks.
-	if err := in.reconcile(); err != nil {
+	err = in.reconcile()
+	var deep *engine.ReorgTooDeepError
+	if errors.As(err, &deep) {
+		// The call log lost more calls than the engine can undo (a repair
+		// cut it): the log is the truth, so the state is rebuilt from it.
+		h.log.Warn("the contract's state is ahead of its call log by more than the engine can undo: rebuilding it from the call log",
+			"contract", id, "stateHeight", deep.Committed, "callLog", calls.Length(), "undoDepth", deep.UndoDepth)
+		if err := ns.Clear(); err != nil {
+			calls.Close()
+			closeLogs(chain)
+			return nil, fmt.Errorf("contract %s: clearing its state to rebuild it: %w", id, err)
+		}
+		if in.eng, err = engine.Open(ns, in.app, cfg); err != nil {
+			calls.Close()
+			closeLogs(chain)
+			return nil, fmt.Errorf("contract %s: engine: %w", id, err)
+		}
+		err = in.reconcile()
+	}
+	if err != nil {
 		calls.Close()
 		closeLogs(chain)
 		return nil, fmt.Errorf("contract %s: recovering: %w", id, err)

@@ -439,3 +439,32 @@ func TestMaxContracts(t *testing.T) {
 		t.Fatalf("the refused create changed the user log (length %d) or the contracts (%d)", got.Length, len(h.Contracts()))
 	}
 }
+
+// TestMaxContractsPerUser: one user cannot take all of a host's contracts:
+// a create beyond MaxContractsPerUser is refused with ErrForbidden, naming
+// the count and the bound, and writes nothing; another user still creates,
+// and the count holds after a restart.
+func TestMaxContractsPerUser(t *testing.T) {
+	dir := ramDir(t)
+	cfg := host.Config{Dir: dir, MaxContractsPerUser: 2}
+	h := openHost(t, cfg)
+	u := newSigner(t)
+	u.deploy(t, h, counter)
+	u.deploy(t, h, counter)
+	create := entry(t, host.UserEntry{Type: host.TypeCreate, Code: counter})
+	if _, err := u.trySubmit(h, create); codeOf(err) != host.ErrForbidden || !contains(err.Error(), "has created 2 contracts", "at most 2") {
+		t.Fatalf("a third create: %v, want ErrForbidden naming 2 of at most 2", err)
+	}
+	if n := userLength(t, h, u.pub); n != 2 || len(h.Contracts()) != 2 {
+		t.Fatalf("the refused create changed the user log (length %d) or the contracts (%d)", n, len(h.Contracts()))
+	}
+	newSigner(t).deploy(t, h, counter)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h = openHost(t, cfg)
+	defer h.Close()
+	if _, err := u.trySubmit(h, create); codeOf(err) != host.ErrForbidden {
+		t.Fatalf("a third create after a restart: %v, want ErrForbidden", err)
+	}
+}
