@@ -40,6 +40,12 @@ type Edge struct {
 	// MaxConns bounds the connections open at once; further ones wait to
 	// be accepted.
 	MaxConns int
+	// MaxConnsPerIP bounds the connections one remote address may hold
+	// open at once, so a single client holding connections open (slowly
+	// sending headers, say) cannot take all of MaxConns; a connection
+	// beyond it is closed as soon as it is accepted. Loopback clients are
+	// not bounded: they share one address and already own the machine.
+	MaxConnsPerIP int
 }
 
 // Defaults of an Edge's bounds.
@@ -49,6 +55,7 @@ const (
 	DefaultWriteTimeout      = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxConns          = 512
+	DefaultMaxConnsPerIP     = 32
 )
 
 // withDefaults fills the zero bounds.
@@ -64,6 +71,9 @@ func (e Edge) withDefaults() Edge {
 	set(&e.IdleTimeout, DefaultIdleTimeout)
 	if e.MaxConns <= 0 {
 		e.MaxConns = DefaultMaxConns
+	}
+	if e.MaxConnsPerIP <= 0 {
+		e.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	return e
 }
@@ -182,33 +192,75 @@ func (e Edge) hostAllowed(addr *net.TCPAddr) func(string) bool {
 	}
 }
 
-// limit bounds the connections ln hands out at once to e's MaxConns.
+// limit bounds the connections ln hands out at once to e's MaxConns, and
+// per remote address to MaxConnsPerIP.
 func (e Edge) limit(ln net.Listener) net.Listener {
-	n := e.withDefaults().MaxConns
-	return &limitListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+	e = e.withDefaults()
+	return &limitListener{Listener: ln, sem: make(chan struct{}, e.MaxConns), done: make(chan struct{}),
+		maxPerIP: e.MaxConnsPerIP, perIP: map[string]int{}}
 }
 
 // limitListener accepts a connection only while fewer than cap(sem) are
-// open (what golang.org/x/net/netutil.LimitListener does).
+// open (what golang.org/x/net/netutil.LimitListener does), and closes at
+// once a connection from a non-loopback address that already holds
+// maxPerIP.
 type limitListener struct {
 	net.Listener
 	sem       chan struct{}
 	closeOnce sync.Once
 	done      chan struct{}
+
+	maxPerIP int
+	mu       sync.Mutex
+	perIP    map[string]int
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		release := func() { <-l.sem }
+		if ip := remoteIP(c); ip != nil && !ip.IsLoopback() {
+			key := ip.String()
+			l.mu.Lock()
+			if l.perIP[key] >= l.maxPerIP {
+				l.mu.Unlock()
+				c.Close()
+				<-l.sem
+				continue
+			}
+			l.perIP[key]++
+			l.mu.Unlock()
+			release = func() {
+				l.mu.Lock()
+				if l.perIP[key]--; l.perIP[key] <= 0 {
+					delete(l.perIP, key)
+				}
+				l.mu.Unlock()
+				<-l.sem
+			}
+		}
+		return &limitConn{Conn: c, release: release}, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+}
+
+// remoteIP is c's remote IP address, nil when it has none.
+func remoteIP(c net.Conn) net.IP {
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.IP
+	case *net.UDPAddr:
+		return a.IP
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	return nil
 }
 
 func (l *limitListener) Close() error {

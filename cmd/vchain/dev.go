@@ -32,7 +32,8 @@ through signed logs, and anyone can audit the host with 'vchain audit'. Its data
 The API answers only requests addressed to it (a loopback name or the listen address in the
 Host header; more with --allow-host), takes POST bodies only as application/json, and bounds
 slow clients (--read-timeout, --write-timeout, --idle-timeout) and open connections
-(--max-conns). An address other machines can reach needs --public.
+(--max-conns, and --max-conns-per-ip for each remote address). An address other machines can
+reach needs --public.
 
 Try it:
   vchain dev &
@@ -105,4 +106,5 @@ func edgeFlags(cmd *cobra.Command, e *api.Edge) {
 	f.DurationVar(&e.WriteTimeout, "write-timeout", api.DefaultWriteTimeout, "close a connection whose answer is not written in this time")
 	f.DurationVar(&e.IdleTimeout, "idle-timeout", api.DefaultIdleTimeout, "close a kept-alive connection idle this long")
 	f.IntVar(&e.MaxConns, "max-conns", api.DefaultMaxConns, "most connections open at once (more wait)")
+	f.IntVar(&e.MaxConnsPerIP, "max-conns-per-ip", api.DefaultMaxConnsPerIP, "most connections one non-loopback address may hold open (more are closed)")
 }
