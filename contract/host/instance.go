@@ -593,6 +593,11 @@ func (h *Host) recover() error {
 		return err
 	}
 	t2 := time.Now()
+	// A contract's create runs before any call to it: users are visited in
+	// key order, and another user's calls may come before the creator's.
+	sort.SliceStable(unserved, func(i, j int) bool {
+		return unserved[i].entry.Type == TypeCreate && unserved[j].entry.Type != TypeCreate
+	})
 	if err := h.serveLogged(unserved); err != nil {
 		return err
 	}
