@@ -39,22 +39,31 @@ var Methods = map[Address][]string{
 	CampaignAddress:  {"claimCampaign", "quitCampaign", "punishCandidate"},
 	AdmissionAddress: {"updateCPUDifficulty", "updateMemoryDifficulty"},
 	RPTAddress:       {"updateAlpha", "updateBeta", "updateGamma", "updatePsi", "updateOmega", "updateWindow"},
+	// registerProxyContract's arguments are RegisterProxyContractArgs.
+	ProxyRegisterAddress: {"registerProxyContract"},
+	// claimRegister's arguments are ClaimRegisterArgs.
+	RegisterAddress: {"claimRegister"},
 }
 
-func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx) error {
-	if !isSystem(tx.To) {
-		return txErr("a call to %s, which is not a system contract", tx.To)
+// call runs tx's Call on the system contract at to: tx.To itself, or
+// the contract tx.To is a registered proxy of.
+func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx, to Address) error {
+	if !isSystem(to) {
+		return txErr("a call to %s, which is not a system contract", to)
 	}
 	m := tx.Call.Method
-	if !slices.Contains(Methods[tx.To], m) {
-		return txErr("%s has no function %q (it has %v)", systemName(tx.To), m, Methods[tx.To])
+	if !slices.Contains(Methods[to], m) {
+		return txErr("%s has no function %q (it has %v)", systemName(to), m, Methods[to])
 	}
-	if tx.To != CampaignAddress || m == "punishCandidate" {
+	// Campaign's own functions and Register's claim are open to every
+	// account; the rest are the deployer's and take no coins.
+	open := (to == CampaignAddress && m != "punishCandidate") || to == RegisterAddress
+	if !open {
 		if tx.Sender() != c.G.Deployer {
-			return txErr("%s.%s: %v", systemName(tx.To), m, errNotDeployer)
+			return txErr("%s.%s: %v", systemName(to), m, errNotDeployer)
 		}
 		if tx.Amount != 0 {
-			return txErr("%s.%s takes no coins", systemName(tx.To), m)
+			return txErr("%s.%s takes no coins", systemName(to), m)
 		}
 	}
 	switch m {
@@ -72,6 +81,21 @@ func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx) error {
 			return txErr("punishCandidate arguments: %v", err)
 		}
 		return c.punishCandidate(s, p, height, a)
+	case "registerProxyContract":
+		var a RegisterProxyContractArgs
+		if err := Unmarshal(tx.Call.Args, &a); err != nil {
+			return txErr("registerProxyContract arguments: %v", err)
+		}
+		return c.registerProxy(s, a)
+	case "claimRegister":
+		if tx.Amount != 0 {
+			return txErr("%s.%s takes no coins", systemName(to), m)
+		}
+		var a ClaimRegisterArgs
+		if err := Unmarshal(tx.Call.Args, &a); err != nil {
+			return txErr("claimRegister arguments: %v", err)
+		}
+		return c.claimRegister(s, height, tx.Sender(), a)
 	}
 	var a UpdateArgs
 	if err := Unmarshal(tx.Call.Args, &a); err != nil {

@@ -6,19 +6,36 @@ import (
 	"slices"
 )
 
-// RPT is a candidate's reputation with its five dimension scores.
+// RPT is a candidate's reputation with its five dimension scores, and
+// what they were computed from.
 type RPT struct {
 	Address Address `json:"address"`
 	// AB, TX, BM, DC and PR are the dimension scores (0..100): account
 	// balance, transactions, blockchain maintenance, data contribution,
 	// proxy reputation.
 	AB, TX, BM, DC, PR uint64
+	// Raw are the dimensions' raw values, which the scores rank: the
+	// balance, the transactions sent, the blocks proposed and the uploads
+	// recorded in the window, and the proxy reputation.
+	Raw RPTDimensions `json:"raw"`
+	// Weights are the parameters each score was multiplied by (Alpha,
+	// Beta, Gamma, Psi, Omega).
+	Weights RPTDimensions `json:"weights"`
+	// Weighted is the weighted sum of the scores, before the impeachment
+	// punishment and the floor.
+	Weighted uint64 `json:"weighted"`
 	// Impeached is how many times it was impeached in the last
 	// ImpeachMemory blocks.
 	Impeached int `json:"impeached"`
 	// Value is the weighted sum after the impeachment punishment and the
 	// floor.
 	Value uint64 `json:"value"`
+}
+
+// RPTDimensions holds one number per RPT dimension, named like RPT's
+// scores.
+type RPTDimensions struct {
+	AB, TX, BM, DC, PR uint64
 }
 
 // RPTFloor is the least reputation a candidate has.
@@ -55,9 +72,15 @@ func (c *Chain) RPTs(s *State, p *Params, height uint64, who []Address) ([]RPT, 
 		case epoch - 1:
 			base = acct.EpochNonce
 		}
-		// Data contribution and proxy reputation come from contracts
-		// not deployed yet: every candidate scores the same on them.
-		raw[i] = [5]uint64{acct.Balance, acct.Nonce - base, proposed[a], 0, 0}
+		dc, err := dataContribution(s, p, height, a)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := proxyReputation(s, p, height, a)
+		if err != nil {
+			return nil, err
+		}
+		raw[i] = [5]uint64{acct.Balance, acct.Nonce - base, proposed[a], dc, pr}
 	}
 	out := make([]RPT, n)
 	for d := 0; d < 5; d++ {
@@ -84,10 +107,15 @@ func (c *Chain) RPTs(s *State, p *Params, height uint64, who []Address) ([]RPT, 
 			}
 		}
 	}
+	weights := RPTDimensions{AB: p.Alpha, TX: p.Beta, BM: p.Gamma, DC: p.Psi, PR: p.Omega}
 	for i, a := range who {
 		r := &out[i]
 		r.Address = a
+		d := raw[i]
+		r.Raw = RPTDimensions{AB: d[0], TX: d[1], BM: d[2], DC: d[3], PR: d[4]}
+		r.Weights = weights
 		v := p.Alpha*r.AB + p.Beta*r.TX + p.Gamma*r.BM + p.Psi*r.DC + p.Omega*r.PR
+		r.Weighted = v
 		hs, err := s.Impeachments(a)
 		if err != nil {
 			return nil, err

@@ -485,7 +485,13 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 	}
 	acct.Nonce++
 	acct.Balance -= tx.Fee
-	if tx.Call == nil && !isSystem(tx.To) {
+	// A transaction to a registered proxy goes to the contract the proxy
+	// stands for at this block.
+	to, err := s.resolve(tx.To)
+	if err != nil {
+		return nil, err
+	}
+	if tx.Call == nil && !isSystem(to) {
 		// A plain transfer: it fails, if at all, before writing.
 		if acct.Balance < tx.Amount {
 			if err := s.SetAccount(from, acct); err != nil {
@@ -493,26 +499,26 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 			}
 			return txErr("insufficient funds: %s has %d after the fee, the transaction moves %d", from, acct.Balance, tx.Amount), nil
 		}
-		if tx.To == from {
+		if to == from {
 			return nil, s.SetAccount(from, acct) // to itself: only the fee goes
 		}
-		to, err := s.Account(tx.To)
+		toAcct, err := s.Account(to)
 		if err != nil {
 			return nil, err
 		}
-		sum, ok := add(to.Balance, tx.Amount)
+		sum, ok := add(toAcct.Balance, tx.Amount)
 		if !ok {
 			if err := s.SetAccount(from, acct); err != nil {
 				return nil, err
 			}
-			return txErr("%s's balance would overflow", tx.To), nil
+			return txErr("%s's balance would overflow", to), nil
 		}
 		acct.Balance -= tx.Amount
-		to.Balance = sum
+		toAcct.Balance = sum
 		if err := s.SetAccount(from, acct); err != nil {
 			return nil, err
 		}
-		return nil, s.SetAccount(tx.To, to)
+		return nil, s.SetAccount(to, toAcct)
 	}
 	if err := s.SetAccount(from, acct); err != nil {
 		return nil, err
@@ -520,7 +526,7 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 	// A call runs on an overlay, kept only when it succeeds.
 	o := NewOverlay(s.w)
 	q := *p
-	failed = c.execute(WriteState(o), &q, height, tx)
+	failed = c.executeTo(WriteState(o), &q, height, tx, to)
 	var te *TxError
 	switch {
 	case failed == nil:
@@ -535,6 +541,16 @@ func (c *Chain) applyTx(s *State, p *Params, height uint64, tx *Tx, verify bool)
 // execute moves the amount and runs the call: the part of a transaction
 // that may fail once it is included.
 func (c *Chain) execute(s *State, p *Params, height uint64, tx *Tx) error {
+	to, err := s.resolve(tx.To)
+	if err != nil {
+		return err
+	}
+	return c.executeTo(s, p, height, tx, to)
+}
+
+// executeTo is execute with tx.To already resolved: to is tx.To, or the
+// real contract when tx.To is a registered proxy.
+func (c *Chain) executeTo(s *State, p *Params, height uint64, tx *Tx, to Address) error {
 	from := tx.Sender()
 	acct, err := s.Account(from)
 	if err != nil {
@@ -547,28 +563,29 @@ func (c *Chain) execute(s *State, p *Params, height uint64, tx *Tx) error {
 	if err := s.SetAccount(from, acct); err != nil {
 		return err
 	}
-	to, err := s.Account(tx.To)
+	toAcct, err := s.Account(to)
 	if err != nil {
 		return err
 	}
 	var ok bool
-	if to.Balance, ok = add(to.Balance, tx.Amount); !ok {
-		return txErr("%s's balance would overflow", tx.To)
+	if toAcct.Balance, ok = add(toAcct.Balance, tx.Amount); !ok {
+		return txErr("%s's balance would overflow", to)
 	}
-	if err := s.SetAccount(tx.To, to); err != nil {
+	if err := s.SetAccount(to, toAcct); err != nil {
 		return err
 	}
 	if tx.Call != nil {
-		return c.call(s, p, height, tx)
+		return c.call(s, p, height, tx, to)
 	}
-	if isSystem(tx.To) {
-		return txErr("a transfer to the %s contract needs a call", systemName(tx.To))
+	if isSystem(to) {
+		return txErr("a transfer to the %s contract needs a call", systemName(to))
 	}
 	return nil
 }
 
 func isSystem(a Address) bool {
-	return a == CampaignAddress || a == AdmissionAddress || a == RPTAddress
+	return a == CampaignAddress || a == AdmissionAddress || a == RPTAddress ||
+		a == ProxyRegisterAddress || a == RegisterAddress
 }
 
 func systemName(a Address) string {
@@ -579,6 +596,10 @@ func systemName(a Address) string {
 		return "Admission"
 	case RPTAddress:
 		return "RPT"
+	case ProxyRegisterAddress:
+		return "ProxyRegister"
+	case RegisterAddress:
+		return "Register"
 	}
 	return a.String()
 }

@@ -54,6 +54,13 @@ var (
 	prefixTerm   = []byte("c/term/")  // term -> proposers []Address
 	prefixImpch  = []byte("c/imp/")   // address -> impeach heights []uint64
 	prefixPubKey = []byte("c/pk/")    // address -> public key, for default proposers
+
+	prefixProxyReal = []byte("c/pxr/") // proxy -> real Address
+	prefixProxyOf   = []byte("c/pxp/") // real -> proxy Address
+	prefixProxyVer  = []byte("c/pxv/") // proxy -> version uint64
+	prefixProxyOld  = []byte("c/pxo/") // proxy, version -> real Address
+	prefixUpCount   = []byte("c/upn/") // user -> number of uploads uint64
+	prefixUpload    = []byte("c/up/")  // user, index -> Upload
 )
 
 func key(prefix []byte, parts ...any) []byte {
@@ -102,6 +109,13 @@ func (s *State) put(k []byte, v any) error {
 		return errors.New("chain: read-only state")
 	}
 	return s.w.Set(k, Marshal(v))
+}
+
+func (s *State) del(k []byte) error {
+	if s.w == nil {
+		return errors.New("chain: read-only state")
+	}
+	return s.w.Delete(k)
 }
 
 // Account returns an account (zero when it has never been used).

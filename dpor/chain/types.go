@@ -1,6 +1,7 @@
 // Package chain is the DPoR chain's state machine: accounts with balances
 // and nonces in the native coin, signed transactions, the built-in system
-// contracts (Campaign, Admission, RPT) as native code, block rewards, fees
+// contracts (Campaign, Admission, RPT, Proxy Register, Register) as
+// native code, block rewards, fees
 // and penalties, and the election of each term's proposers. It is pure:
 // blocks and transactions in, state changes (through a kv.Txn) out.
 package chain
@@ -59,6 +60,12 @@ var (
 	CampaignAddress  = Address{0xcc, 1}
 	AdmissionAddress = Address{0xcc, 2}
 	RPTAddress       = Address{0xcc, 3}
+	// ProxyRegisterAddress is the Proxy Register's: it binds proxy
+	// addresses to the contracts they stand for.
+	ProxyRegisterAddress = Address{0xcc, 4}
+	// RegisterAddress is the Register's: it keeps each account's upload
+	// history, which RPT's data contribution counts.
+	RegisterAddress = Address{0xcc, 5}
 )
 
 // Call invokes a system contract's function. Args are the function's
