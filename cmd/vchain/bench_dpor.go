@@ -157,7 +157,7 @@ compare figures from one run.`,
 							return []int{target}
 						}
 					}
-					res, err := benchVchain(ctx, logw, name, localnet.Options{Validators: 4, Proposers: proposers, PeriodMS: period, TimeoutMS: timeout, ViewLen: 3},
+					res, err := benchVchain(ctx, logw, name, localnet.Options{Validators: 4, Proposers: proposers, PeriodMS: period, TimeoutMS: timeout, ViewLen: 3, NoContracts: true},
 						steps, lo, keep, extra, printStep)
 					all = append(all, res...)
 					if proposers == 4 {

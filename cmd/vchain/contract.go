@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,10 +20,16 @@ type clientFlags struct {
 	host   string
 	key    string
 	newKey bool
+	// rpc, when set, is a DPoR node's API: the commands then work on the
+	// chain's contracts (fee and wait apply to its transactions).
+	rpc  string
+	fee  uint64
+	wait waitFlags
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.host, "host", "http://"+DefaultListen, "the contract host: http://HOST:PORT, HOST:PORT or :PORT")
+	cmd.PersistentFlags().StringVar(&f.rpc, "rpc", "", "work on the contracts of a DPoR chain through this node's API (http://HOST:PORT) instead of a host")
 	cmd.PersistentFlags().StringVar(&f.key, "key", defaultKeyPath(), "your key file (the default one is created on first use)")
 	cmd.PersistentFlags().BoolVar(&f.newKey, "new-key", false, "create the --key file with a new identity if it does not exist")
 }
@@ -63,9 +70,25 @@ func newContractCmd() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "contract",
-		Short: "Deploy and call contracts on a host, read their state and logs",
+		Short: "Deploy and call contracts on a host (--host) or a DPoR chain (--rpc), read their state and logs",
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if f.rpc != "" && cmd.Flags().Changed("host") {
+				return errors.New("--host and --rpc name two different places for contracts: give one")
+			}
+			if f.rpc == "" && (cmd.Flags().Changed("fee") || cmd.Flags().Changed("wait-timeout")) {
+				return errors.New("--fee and --wait-timeout apply to chain transactions: add --rpc URL")
+			}
+			if f.rpc != "" && cmd.Name() == "migrate" {
+				return errors.New("migrate moves a contract between hosts (--host, --to); contracts on a chain stay on it")
+			}
+			return nil
+		},
 	}
 	f.register(cmd)
+	chainFlags := func(c *cobra.Command) {
+		c.Flags().Uint64Var(&f.fee, "fee", 1, "with --rpc: the fee the transaction pays its proposer")
+		c.Flags().DurationVar(&f.wait.timeout, "wait-timeout", time.Minute, "with --rpc: how long to wait until the transaction is final")
+	}
 
 	deploy := &cobra.Command{
 		Use:   "deploy FILE",
@@ -75,6 +98,9 @@ func newContractCmd() *cobra.Command {
 			code, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
+			}
+			if f.rpc != "" {
+				return chainDeploy(cmd, &f, code)
 			}
 			c, err := f.client()
 			if err != nil {
@@ -111,6 +137,9 @@ func newContractCmd() *cobra.Command {
 				}
 				callArgs = append(callArgs, json.RawMessage(a))
 			}
+			if f.rpc != "" {
+				return chainCall(cmd, &f, args[0], args[1], callArgs)
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -135,15 +164,30 @@ func newContractCmd() *cobra.Command {
 	}
 
 	state := &cobra.Command{
-		Use:   "state ID PATH",
-		Short: "Print a file of a contract's state archive",
-		Args:  cobra.ExactArgs(2),
+		Use:   "state ID [PATH]",
+		Short: "Print a file of a contract's state archive, or without PATH its exports",
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 2 {
+				path = args[1]
+			}
+			if f.rpc != "" {
+				return chainState(cmd, &f, args[0], path)
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			sf, err := c.State(cmd.Context(), args[0], args[1])
+			if path == "" {
+				info, err := c.Contract(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), string(info.Exports))
+				return nil
+			}
+			sf, err := c.State(cmd.Context(), args[0], path)
 			if err != nil {
 				return err
 			}
@@ -154,9 +198,12 @@ func newContractCmd() *cobra.Command {
 
 	whoami := &cobra.Command{
 		Use:   "whoami",
-		Short: "Print your public key (what contracts see as call.caller); never the private key file",
+		Short: "Print your public key (what contracts on a host see as call.caller), or with --rpc your chain address; never the private key file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.rpc != "" {
+				return chainWhoami(cmd.OutOrStdout(), &f)
+			}
 			u, err := f.user(cmd)
 			if err != nil {
 				return err
@@ -168,9 +215,12 @@ func newContractCmd() *cobra.Command {
 
 	logCmd := &cobra.Command{
 		Use:   "log ID",
-		Short: "Print a contract's call log, one JSON entry per line",
+		Short: "Print a contract's call log (with --rpc: its creates and calls on the chain), one JSON entry per line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.rpc != "" {
+				return chainLog(cmd.OutOrStdout(), &f, args[0])
+			}
 			c, err := f.client()
 			if err != nil {
 				return err
@@ -271,6 +321,8 @@ Running it again after a failure resumes where it stopped.`,
 		},
 	}
 	migrate.Flags().StringVar(&to, "to", "", "the host to move the contract to")
+	chainFlags(deploy)
+	chainFlags(call)
 	cmd.AddCommand(deploy, call, state, logCmd, whoami, migrate)
 	return cmd
 }

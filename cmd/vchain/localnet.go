@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vchain-dev/vchain/contract"
+	"github.com/vchain-dev/vchain/dpor/apps"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
 	"github.com/vchain-dev/vchain/dpor/node"
@@ -126,11 +129,24 @@ func newLocalnetCmd() *cobra.Command {
 			}
 			cfg.Logger = log.With("node", name)
 			tuneGC(1 << 30)
-			n, err := node.Open(cfg)
-			if err != nil {
+			var n *node.Node
+			var contracts *apps.Runner
+			if l.ContractsDir(name) != "" {
+				cfg.Routes = func(mux *http.ServeMux) { apps.ContractRoutes(n, contracts)(mux) }
+			}
+			if n, err = node.Open(cfg); err != nil {
 				return err
 			}
 			defer n.Close()
+			if dir := l.ContractsDir(name); dir != "" {
+				if contracts, err = apps.OpenContracts(n, dir, contract.Limits{}, cfg.Logger.With("app", "contracts")); err != nil {
+					return err
+				}
+				ctx, cancel := context.WithCancel(cmd.Context())
+				done := make(chan struct{})
+				go func() { defer close(done); contracts.Run(ctx) }()
+				defer func() { cancel(); <-done; contracts.Close() }()
+			}
 			return n.Run(cmd.Context())
 		},
 	}

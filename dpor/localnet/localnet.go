@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,9 @@ type Options struct {
 	// MaxBlockTxs and MaxPending go to every node's config.json (0: the
 	// node's defaults).
 	MaxBlockTxs, MaxPending int
+	// NoContracts leaves the contract runtime out of every node (a
+	// benchmark of the chain alone).
+	NoContracts bool
 }
 
 // NodeConfig is DIR/<name>/config.json.
@@ -47,6 +51,9 @@ type NodeConfig struct {
 	// pool's admission limit (0: the defaults).
 	MaxBlockTxs int `json:"max_block_txs,omitempty"`
 	MaxPending  int `json:"max_pending,omitempty"`
+	// NoContracts: the node does not run the contract runtime on its
+	// final blocks (it does by default, serving /v1/contracts/...).
+	NoContracts bool `json:"no_contracts,omitempty"`
 }
 
 // Layout is a localnet directory.
@@ -108,7 +115,7 @@ func Create(dir string, o Options) (*Layout, error) {
 		}
 		p2p, api := ports[2*i], ports[2*i+1]
 		p2ps = append(p2ps, p2p)
-		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api, MaxBlockTxs: o.MaxBlockTxs, MaxPending: o.MaxPending})
+		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api, MaxBlockTxs: o.MaxBlockTxs, MaxPending: o.MaxPending, NoContracts: o.NoContracts})
 	}
 	for i := range l.Nodes {
 		for j, a := range p2ps {
@@ -203,6 +210,17 @@ func readNodeConfig(path string) (NodeConfig, error) {
 		return nc, fmt.Errorf("%s: role: %q, want validator or proposer", path, nc.Role)
 	}
 	return nc, nil
+}
+
+// ContractsDir is where node name keeps the contract runtime's state, or
+// "" when the node does not run it.
+func (l *Layout) ContractsDir(name string) string {
+	for _, nc := range l.Nodes {
+		if nc.Name == name && !nc.NoContracts {
+			return filepath.Join(l.Dir, name, "contracts")
+		}
+	}
+	return ""
 }
 
 // NodeOptions are how `vchain localnet node` opens one node of a layout.
@@ -377,10 +395,23 @@ func GetJSON(c *http.Client, url string, v any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", url, resp.Status)
+		// The node's answer says what is wrong: {"error": "..."}.
+		var e struct{ Error string }
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Error != "" {
+			return &HTTPError{Status: resp.StatusCode, Msg: e.Error}
+		}
+		return &HTTPError{Status: resp.StatusCode, Msg: fmt.Sprintf("%s: %s", url, resp.Status)}
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
 }
+
+// HTTPError is a node's answer other than 200 OK.
+type HTTPError struct {
+	Status int
+	Msg    string
+}
+
+func (e *HTTPError) Error() string { return fmt.Sprintf("node: %s (HTTP %d)", e.Msg, e.Status) }
 
 // WaitUp waits until every named node answers on its API. A node whose
 // process has exited is an error that quotes the end of its log.

@@ -292,6 +292,9 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	}
 	fail := func(w http.ResponseWriter, code int, err error) { js(w, code, map[string]string{"error": err.Error()}) }
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { js(w, 200, n.Status()) })
+	if n.cfg.Routes != nil {
+		n.cfg.Routes(mux)
+	}
 	retry := func(w http.ResponseWriter, code int) {
 		if code == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")

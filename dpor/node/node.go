@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -65,6 +66,9 @@ type Config struct {
 	HTTPReadTimeout time.Duration
 	// Clock returns the time in ms (default: the wall clock).
 	Clock func() int64
+	// Routes, when set, adds routes to the API (applications running on
+	// the node's final blocks serve their reads there).
+	Routes func(mux *http.ServeMux)
 }
 
 // Node is a running node.
@@ -752,6 +756,10 @@ type progressWindow struct {
 }
 
 // waitHead returns a channel closed when the next block is inserted.
+// WaitHead returns a channel closed when the node's final head next
+// advances.
+func (n *Node) WaitHead() <-chan struct{} { return n.waitHead() }
+
 func (n *Node) waitHead() <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()

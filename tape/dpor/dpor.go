@@ -126,6 +126,14 @@ func (s *Source) decode(b *lbft.Block) (*tape.Block, error) {
 			return nil, fmt.Errorf("dpor: %w", err)
 		}
 	}
+	return DecodeBlock(b, s.magic)
+}
+
+// DecodeBlock turns a final block, whose certificate the caller has
+// checked (a node reading its own store), into a tape block: one tape
+// transaction for each chain transaction with a payload starting with
+// magic (any payload when magic is empty).
+func DecodeBlock(b *lbft.Block, magic []byte) (*tape.Block, error) {
 	tb := &tape.Block{Header: tape.Header{Height: int64(b.Height), Hash: vchash.Hash(b.Hash()), Time: b.Time / 1000}}
 	if b.Height > 0 {
 		tb.Parent = vchash.Hash(b.Parent)
@@ -142,7 +150,7 @@ func (s *Source) decode(b *lbft.Block) (*tape.Block, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dpor: block %d tx %d: %w", b.Height, i, err)
 		}
-		if len(tx.Data) == 0 || len(s.magic) > 0 && !hasPrefix(tx.Data, s.magic) {
+		if len(tx.Data) == 0 || len(magic) > 0 && !hasPrefix(tx.Data, magic) {
 			continue
 		}
 		from := tx.Sender()
