@@ -148,20 +148,26 @@ func (w *waitFlags) register(cmd *cobra.Command) {
 
 var systemContracts = map[string]chain.Address{
 	"campaign": chain.CampaignAddress, "admission": chain.AdmissionAddress, "rpt": chain.RPTAddress,
+	"proxyRegister": chain.ProxyRegisterAddress, "register": chain.RegisterAddress,
 }
 
 func newTxCallCmd() *cobra.Command {
-	var keyFile, rpc, contract, method, candidate string
+	var keyFile, rpc, contract, method, candidate, jsonArgs string
 	var value, term, fee uint64
 	var wf waitFlags
 	cmd := &cobra.Command{
-		Use:   "call --contract campaign|admission|rpt --method NAME --key FILE --rpc URL",
-		Short: "Call a system contract: quitCampaign, punishCandidate (--candidate --term), updateCPUDifficulty, updateMemoryDifficulty, updateAlpha…updateOmega, updateWindow (--value)",
+		Use:   "call --contract campaign|admission|rpt|proxyRegister|register|ADDRESS --method NAME --key FILE --rpc URL",
+		Short: "Call a system contract: quitCampaign, punishCandidate (--candidate --term), updateCPUDifficulty, updateMemoryDifficulty, updateAlpha…updateOmega, updateWindow (--value), registerProxyContract (--args '{\"proxy\":ADDR,\"real\":ADDR}'), claimRegister (--args '{\"file_name\":…,\"file_hash\":HEX,\"file_size\":N}')",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to, ok := systemContracts[contract]
 			if !ok {
-				return fmt.Errorf("--contract %q: want campaign, admission or rpt", contract)
+				// A proxy's address reaches the contract it stands for.
+				a, err := chain.ParseAddress(contract)
+				if err != nil {
+					return fmt.Errorf("--contract %q: want campaign, admission, rpt, proxyRegister, register or an address", contract)
+				}
+				to = a
 			}
 			cc, err := newChainClient(rpc, keyFile)
 			if err != nil {
@@ -177,12 +183,25 @@ func newTxCallCmd() *cobra.Command {
 				call.Args = chain.Marshal(chain.PunishCandidateArgs{Candidate: a, Term: term})
 			case strings.HasPrefix(method, "update"):
 				call.Args = chain.Marshal(chain.UpdateArgs{Value: value})
+			case method == "registerProxyContract":
+				var a chain.RegisterProxyContractArgs
+				if err := decodeJSONArgs(jsonArgs, &a); err != nil {
+					return err
+				}
+				call.Args = chain.Marshal(a)
+			case method == "claimRegister":
+				var a chain.ClaimRegisterArgs
+				if err := decodeJSONArgs(jsonArgs, &a); err != nil {
+					return err
+				}
+				call.Args = chain.Marshal(a)
 			}
 			return cc.submit(cmd, &chain.Tx{To: to, Fee: fee, Call: call}, wf)
 		},
 	}
 	wf.register(cmd)
-	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission or rpt")
+	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, or the address of a proxy")
+	cmd.Flags().StringVar(&jsonArgs, "args", "", "registerProxyContract, claimRegister: the arguments as a JSON object")
 	cmd.Flags().StringVar(&method, "method", "", "the function")
 	cmd.Flags().Uint64Var(&value, "value", 0, "the new value (update* functions)")
 	cmd.Flags().StringVar(&candidate, "candidate", "", "punishCandidate: the candidate's address")
@@ -194,6 +213,20 @@ func newTxCallCmd() *cobra.Command {
 		cmd.MarkFlagRequired(f)
 	}
 	return cmd
+}
+
+// decodeJSONArgs reads a function's arguments from a JSON object into v,
+// refusing fields v does not have.
+func decodeJSONArgs(s string, v any) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("--args: this function takes its arguments as a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("--args: %w", err)
+	}
+	return nil
 }
 
 func newTxClaimCmd() *cobra.Command {
