@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -291,22 +292,53 @@ func newNamesOpCmd(op string) *cobra.Command {
 	if use == "" {
 		use = op + " NAME"
 	}
+	var source string
+	var wf waitFlags
 	cmd := &cobra.Command{
-		Use:   use + " --key WIF",
-		Short: "Submit a " + op + " of a name; prints the transaction id",
+		Use:   use + " --key WIF | --source dpor --rpc URL --key FILE",
+		Short: "Submit a " + op + " of a name (on Bitcoin, or with --source dpor on a DPoR chain); prints the transaction id",
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, params, err := f.source(nil)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			sub, err := bitcoin.NewSubmitter(src.Client(), params, wif)
-			if err != nil {
-				return err
+			var sub namesSubmitter
+			var decodeAddr func(string) ([]byte, error)
+			switch source {
+			case "bitcoin":
+				src, params, err := f.source(nil)
+				if err != nil {
+					return err
+				}
+				defer src.Close()
+				bsub, err := bitcoin.NewSubmitter(src.Client(), params, wif)
+				if err != nil {
+					return err
+				}
+				sub = btcNamesSubmitter{bsub}
+				decodeAddr = func(s string) ([]byte, error) {
+					a, err := address.DecodeAddress(s, params)
+					if err != nil {
+						return nil, err
+					}
+					return txscript.PayToAddrScript(a)
+				}
+			case "dpor":
+				if !cmd.Flags().Changed("rpc") {
+					return errors.New("--source dpor needs --rpc URL (a node's API)")
+				}
+				cc, err := newChainClient(f.rpc, wif)
+				if err != nil {
+					return err
+				}
+				sub = &dporNamesSubmitter{cc: cc, cmd: cmd, wait: wf}
+				decodeAddr = func(s string) ([]byte, error) {
+					a, err := chain.ParseAddress(s)
+					return a[:], err
+				}
+			default:
+				return fmt.Errorf("--source %q: want bitcoin or dpor", source)
 			}
 			name := args[0]
-			addr := sub.Address().EncodeAddress()
+			addr := sub.Address()
+			var err error
 			fresh := func() (vchash.ConsensusHash, error) {
 				nr, err := openNames(datadir)
 				if err != nil {
@@ -360,12 +392,8 @@ func newNamesOpCmd(op string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				a, err := address.DecodeAddress(args[1], params)
-				if err != nil {
+				if to, err = decodeAddr(args[1]); err != nil {
 					return fmt.Errorf("address %q: %w", args[1], err)
-				}
-				if to, err = txscript.PayToAddrScript(a); err != nil {
-					return err
 				}
 				if payload, err = names.TransferPayload(name, ch, true); err != nil {
 					return err
@@ -388,7 +416,68 @@ func newNamesOpCmd(op string) *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&wif, "key", "", "the private key (WIF) that sends and pays")
+	cmd.Flags().StringVar(&source, "source", "bitcoin", "where the names app's ops go: bitcoin or dpor")
+	cmd.Flags().StringVar(&wif, "key", "", "the key that sends and pays: a WIF private key (bitcoin) or a key file (dpor)")
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory (for the consensus hash and preorder salts)")
+	cmd.Flags().DurationVar(&wf.timeout, "wait-timeout", time.Minute, "with --source dpor: how long to wait until the transaction is final")
 	return cmd
+}
+
+// namesSubmitter sends names ops: as Bitcoin transactions, or as DPoR
+// transactions whose payload is the op.
+type namesSubmitter interface {
+	// Address is the sender's address as the chain writes it.
+	Address() string
+	// Script is what the names app sees as the sender's script.
+	Script() []byte
+	// Submit sends payload (to the owner script to, for a transfer) and
+	// returns the transaction's id.
+	Submit(payload, to []byte) (string, error)
+}
+
+type btcNamesSubmitter struct{ *bitcoin.Submitter }
+
+func (b btcNamesSubmitter) Address() string { return b.Submitter.Address().EncodeAddress() }
+
+func (b btcNamesSubmitter) Submit(payload, to []byte) (string, error) {
+	h, err := b.Submitter.Submit(payload, to)
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+// dporNamesSubmitter sends names ops as DPoR transactions: the sender's
+// script is its 20-byte address, and a transfer goes to the new owner's
+// address. It waits until the transaction is final.
+type dporNamesSubmitter struct {
+	cc   *chainClient
+	cmd  *cobra.Command
+	wait waitFlags
+}
+
+func (d *dporNamesSubmitter) self() chain.Address {
+	return chain.AddressOf(d.cc.key.Public().(ed25519.PublicKey))
+}
+
+func (d *dporNamesSubmitter) Address() string { return d.self().String() }
+
+func (d *dporNamesSubmitter) Script() []byte { a := d.self(); return a[:] }
+
+func (d *dporNamesSubmitter) Submit(payload, to []byte) (string, error) {
+	dest := d.self()
+	if to != nil {
+		if len(to) != len(dest) {
+			return "", fmt.Errorf("a DPoR address is %d bytes, not %d", len(dest), len(to))
+		}
+		copy(dest[:], to)
+	}
+	h, err := d.cc.send(&chain.Tx{To: dest, Fee: 1, Data: payload})
+	if err != nil {
+		return "", err
+	}
+	if _, err := d.cc.wait(h, d.wait.timeout); err != nil {
+		return "", err
+	}
+	return h, nil
 }
