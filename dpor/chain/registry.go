@@ -2,8 +2,11 @@ package chain
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vchain-dev/vchain/kv"
 )
 
 // Two registries, as native system contracts:
@@ -182,6 +185,14 @@ func (s *State) ContractVersion(proxy Address) (uint64, error) {
 func (s *State) resolve(a Address) (Address, error) {
 	if isSystem(a) {
 		return a, nil // never a proxy
+	}
+	// Every transaction asks, and almost every answer is no: look before
+	// decoding.
+	k := key(prefixProxyReal, a)
+	if _, err := s.r.Get(k); errors.Is(err, kv.ErrNotFound) {
+		return a, nil
+	} else if err != nil {
+		return a, err
 	}
 	r, ok, err := s.RealContract(a)
 	if err != nil || !ok {

@@ -63,16 +63,28 @@ var (
 	prefixUpload    = []byte("c/up/")  // user, index -> Upload
 )
 
+// key is prefix followed by each part: a uint64 (8 bytes, big-endian) or
+// an Address. It allocates once (keys are made for every transaction),
+// and the parts do not escape.
 func key(prefix []byte, parts ...any) []byte {
-	k := append([]byte(nil), prefix...)
+	n := len(prefix)
+	for _, p := range parts {
+		switch p.(type) {
+		case uint64:
+			n += 8
+		case Address:
+			n += len(Address{})
+		default:
+			panic("chain: a key part that is neither a uint64 nor an Address")
+		}
+	}
+	k := append(make([]byte, 0, n), prefix...)
 	for _, p := range parts {
 		switch v := p.(type) {
 		case uint64:
 			k = binary.BigEndian.AppendUint64(k, v)
 		case Address:
 			k = append(k, v[:]...)
-		default:
-			panic(fmt.Sprintf("chain: key part %T", p))
 		}
 	}
 	return k
