@@ -206,10 +206,10 @@ func (s *State) resolve(a Address) (Address, error) {
 //
 // CPChain's Register accepts claims only through its data market
 // (PDash), which is not part of this chain. Here any account records its
-// own uploads directly: the claim costs the fee, the history is bounded
-// per account, and it only ever describes the sender, so an account can
-// raise no one's data contribution but its own (within the same bounds as
-// its transaction count, which it controls just as freely).
+// own uploads directly. A claim only ever describes its sender, costs the
+// fee and is bounded per account, so an account can raise only its own
+// data contribution, and only by paying fees, as it can its transaction
+// count. The chain does not check that the file exists.
 func (c *Chain) claimRegister(s *State, height uint64, who Address, a ClaimRegisterArgs) error {
 	const fn = "Register.claimRegister"
 	switch {
