@@ -57,6 +57,9 @@ type input struct {
 	// logs it continues, as Older.
 	oldLog *hyperlog.Log
 	older  []*hyperlog.Log
+	// participants are who a private contract's create or call was sealed
+	// to (ChainApp, through package private); nil for a public one.
+	participants []string
 }
 
 // meta is a contract's descriptive state.
@@ -64,6 +67,9 @@ type meta struct {
 	CodeHash string   `json:"code_hash"`
 	Methods  []string `json:"methods"`
 	Creator  string   `json:"creator"`
+	// Participants are a private contract's participants (hex Ed25519
+	// keys); a call sealed to any other set is refused.
+	Participants []string `json:"participants,omitempty"`
 }
 
 // outcome is what executing an input produced.
@@ -225,7 +231,7 @@ func (a *app) create(in *input, st kv.Txn) (*outcome, error) {
 		out.rec.Error = &RecordError{Code: "BadModule", Message: err.Error()}
 		return a.finish(out, nil, st)
 	}
-	m, _ := json.Marshal(meta{CodeHash: out.rec.CodeHash, Methods: methods, Creator: in.User})
+	m, _ := json.Marshal(meta{CodeHash: out.rec.CodeHash, Methods: methods, Creator: in.User, Participants: in.participants})
 	if err := st.Set(keyMeta, m); err != nil {
 		return nil, err
 	}
@@ -298,6 +304,16 @@ func (a *app) call(in *input, st kv.Txn) (*outcome, error) {
 	if hs.prog == nil {
 		out.rec.Error = &RecordError{Code: "NoContract", Message: "the contract was not created"}
 		return a.finish(out, nil, st)
+	}
+	if in.participants != nil {
+		var m meta
+		if raw, err := st.Get(keyMeta); err == nil {
+			json.Unmarshal(raw, &m)
+		}
+		if !sameSet(m.Participants, in.participants) {
+			out.rec.Error = &RecordError{Code: "NotParticipants", Message: "the call was sealed to other participants than the private contract's"}
+			return a.finish(out, nil, st)
+		}
 	}
 	if in.Method == "init" {
 		// init runs once, as the creator, when the contract is created
@@ -758,4 +774,15 @@ func (a *app) replayOld(in *input, level int, st kv.Txn) error {
 		}
 		return nil
 	})
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

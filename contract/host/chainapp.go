@@ -57,6 +57,24 @@ type chainInput struct {
 	Contract string          `json:"contract,omitempty"`
 	Method   string          `json:"method,omitempty"`
 	Args     json.RawMessage `json:"args,omitempty"`
+	// Participants is set by package private on what it opened: who the
+	// envelope was sealed to.
+	Participants []string `json:"participants,omitempty"`
+}
+
+// WithParticipants returns a create or call payload with the participants
+// of the envelope it came in, for a participant's engine to check.
+func WithParticipants(payload []byte, participants []string) ([]byte, error) {
+	if len(payload) < 3 || string(payload[:2]) != magic {
+		return nil, errors.New("not a contract payload")
+	}
+	var ci chainInput
+	if err := json.Unmarshal(payload[3:], &ci); err != nil {
+		return nil, err
+	}
+	ci.Participants = participants
+	b, _ := json.Marshal(ci)
+	return append(append([]byte(nil), payload[:3]...), b...), nil
 }
 
 type chainOp struct {
@@ -66,11 +84,14 @@ type chainOp struct {
 
 // Info implements engine.Application.
 func (c *ChainApp) Info() engine.Info {
-	return engine.Info{Name: "contracts", Version: "1", FirstBlock: 0, MagicBytes: []byte(magic), Opcodes: []byte{opCreate, opCall}}
+	return engine.Info{Name: "contracts", Version: "1", FirstBlock: 0, MagicBytes: []byte(magic), Opcodes: []byte{opCreate, opCall, OpSealed, OpAttest}}
 }
 
 // Parse implements engine.Application.
 func (c *ChainApp) Parse(b *engine.BlockContext, tx *tape.Tx, opcode byte, payload []byte) (any, error) {
+	if opcode == OpSealed || opcode == OpAttest {
+		return c.parsePrivate(tx, opcode, payload)
+	}
 	var ci chainInput
 	if err := json.Unmarshal(payload, &ci); err != nil {
 		return nil, fmt.Errorf("contract transaction: %w", err)
@@ -85,7 +106,7 @@ func (c *ChainApp) Parse(b *engine.BlockContext, tx *tape.Tx, opcode byte, paylo
 			return nil, errors.New("create: no code")
 		}
 		rec.Type = TypeCreate
-		return &chainOp{id: tx.ID.String(), in: &input{Record: rec, Code: ci.Code}}, nil
+		return &chainOp{id: tx.ID.String(), in: &input{Record: rec, Code: ci.Code, participants: ci.Participants}}, nil
 	default:
 		if ci.Contract == "" || ci.Method == "" {
 			return nil, errors.New("call: contract and method are required")
@@ -94,7 +115,7 @@ func (c *ChainApp) Parse(b *engine.BlockContext, tx *tape.Tx, opcode byte, paylo
 			ci.Args = json.RawMessage("[]")
 		}
 		rec.Type, rec.Method, rec.Args = TypeCall, ci.Method, ci.Args
-		return &chainOp{id: ci.Contract, in: &input{Record: rec}}, nil
+		return &chainOp{id: ci.Contract, in: &input{Record: rec, participants: ci.Participants}}, nil
 	}
 }
 
@@ -118,6 +139,9 @@ const maxChainApps = 1024
 // Commit implements engine.Application: it executes the create or call
 // on the contract's own part of the state.
 func (c *ChainApp) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) error {
+	if po, ok := op.Data.(*privateOp); ok {
+		return c.commitPrivate(b, op, po, st)
+	}
 	co := op.Data.(*chainOp)
 	a := c.apps[co.id]
 	if a == nil {
@@ -275,7 +299,12 @@ func ChainReadFile(st kv.Reader, id, path string) ([]byte, error) {
 
 // Serialize implements engine.Application, as the host's contract engines
 // do.
-func (c *ChainApp) Serialize(op *engine.Op) ([]byte, error) { return (&app{}).Serialize(op) }
+func (c *ChainApp) Serialize(op *engine.Op) ([]byte, error) {
+	if po, ok := op.Data.(*privateOp); ok {
+		return serializePrivate(op.Opcode, po)
+	}
+	return (&app{}).Serialize(op)
+}
 
 // ChainContract reads a contract's exports and description from a
 // ChainApp's state.
