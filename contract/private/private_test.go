@@ -197,6 +197,7 @@ func TestPrivateContractEndToEnd(t *testing.T) {
 		t.Fatalf("a's audit: %v", k)
 	}
 }
+
 // junkTx is the id of transaction i of the chain's newest block.
 func junkTx(c *memtape.Chain, i int) string {
 	bs := c.Blocks()
