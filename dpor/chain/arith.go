@@ -20,3 +20,12 @@ func mul(a, b uint64) (uint64, bool) {
 func (t *Tx) Cost() (uint64, bool) { return add(t.Amount, t.Fee) }
 
 func mulOK(a, b uint64) bool { _, ok := mul(a, b); return ok }
+
+// satAdd is a+b, or the largest uint64 when the sum does not fit: for
+// running totals that only report.
+func satAdd(a, b uint64) uint64 {
+	if s, ok := add(a, b); ok {
+		return s
+	}
+	return ^uint64(0)
+}

@@ -16,22 +16,22 @@ import (
 // ClaimCampaignArgs are claimCampaign's arguments: how many terms, and the
 // admission proofs (CPU and memory proof-of-work over a recent block).
 type ClaimCampaignArgs struct {
-	Terms    uint64 `cbor:"1,keyasint"`
-	CPUNonce uint64 `cbor:"2,keyasint"`
-	CPUBlock uint64 `cbor:"3,keyasint"`
-	MemNonce uint64 `cbor:"4,keyasint"`
-	MemBlock uint64 `cbor:"5,keyasint"`
+	Terms    uint64 `cbor:"1,keyasint" json:"terms"`
+	CPUNonce uint64 `cbor:"2,keyasint" json:"cpu_nonce"`
+	CPUBlock uint64 `cbor:"3,keyasint" json:"cpu_block"`
+	MemNonce uint64 `cbor:"4,keyasint" json:"mem_nonce"`
+	MemBlock uint64 `cbor:"5,keyasint" json:"mem_block"`
 }
 
 // PunishCandidateArgs are punishCandidate's arguments.
 type PunishCandidateArgs struct {
-	Candidate Address `cbor:"1,keyasint"`
-	Term      uint64  `cbor:"2,keyasint"`
+	Candidate Address `cbor:"1,keyasint" json:"candidate"`
+	Term      uint64  `cbor:"2,keyasint" json:"term"`
 }
 
 // UpdateArgs carry the new value of a parameter setter.
 type UpdateArgs struct {
-	Value uint64 `cbor:"1,keyasint"`
+	Value uint64 `cbor:"1,keyasint" json:"value"`
 }
 
 // Methods lists the callable functions of each system contract.
@@ -43,6 +43,28 @@ var Methods = map[Address][]string{
 	ProxyRegisterAddress: {"registerProxyContract"},
 	// claimRegister's arguments are ClaimRegisterArgs.
 	RegisterAddress: {"claimRegister"},
+	// openEscrow's and prepay's arguments are EscrowArgs, payTo's
+	// PayToArgs, refund's RefundArgs.
+	EscrowAddress: {"openEscrow", "prepay", "payTo", "refund"},
+}
+
+// callRule says who may call a system contract's function and whether
+// it takes coins.
+type callRule struct {
+	open    bool // any account may call it; else only the deployer
+	payable bool // it takes coins (and checks the amount itself)
+}
+
+// callRules holds the functions open to every account or taking coins;
+// every other function is the deployer's and takes no coins.
+var callRules = map[string]callRule{
+	"claimCampaign": {open: true, payable: true},
+	"quitCampaign":  {open: true},
+	"claimRegister": {open: true},
+	"openEscrow":    {open: true},
+	"prepay":        {open: true, payable: true},
+	"payTo":         {open: true},
+	"refund":        {open: true},
 }
 
 // call runs tx's Call on the system contract at to: tx.To itself, or
@@ -55,16 +77,15 @@ func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx, to Address) err
 	if !slices.Contains(Methods[to], m) {
 		return txErr("%s has no function %q (it has %v)", systemName(to), m, Methods[to])
 	}
-	// Campaign's own functions and Register's claim are open to every
-	// account; the rest are the deployer's and take no coins.
-	open := (to == CampaignAddress && m != "punishCandidate") || to == RegisterAddress
-	if !open {
-		if tx.Sender() != c.G.Deployer {
-			return txErr("%s.%s: %v", systemName(to), m, errNotDeployer)
-		}
-		if tx.Amount != 0 {
-			return txErr("%s.%s takes no coins", systemName(to), m)
-		}
+	rule := callRules[m]
+	if !rule.open && tx.Sender() != c.G.Deployer {
+		return txErr("%s.%s: %v", systemName(to), m, errNotDeployer)
+	}
+	if !rule.payable && tx.Amount != 0 {
+		return txErr("%s.%s takes no coins", systemName(to), m)
+	}
+	if to == EscrowAddress {
+		return c.escrowCall(s, height, tx)
 	}
 	switch m {
 	case "claimCampaign":
@@ -88,9 +109,6 @@ func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx, to Address) err
 		}
 		return c.registerProxy(s, a)
 	case "claimRegister":
-		if tx.Amount != 0 {
-			return txErr("%s.%s takes no coins", systemName(to), m)
-		}
 		var a ClaimRegisterArgs
 		if err := Unmarshal(tx.Call.Args, &a); err != nil {
 			return txErr("claimRegister arguments: %v", err)

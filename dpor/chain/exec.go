@@ -585,7 +585,7 @@ func (c *Chain) executeTo(s *State, p *Params, height uint64, tx *Tx, to Address
 
 func isSystem(a Address) bool {
 	return a == CampaignAddress || a == AdmissionAddress || a == RPTAddress ||
-		a == ProxyRegisterAddress || a == RegisterAddress
+		a == ProxyRegisterAddress || a == RegisterAddress || a == EscrowAddress
 }
 
 func systemName(a Address) string {
@@ -600,6 +600,8 @@ func systemName(a Address) string {
 		return "ProxyRegister"
 	case RegisterAddress:
 		return "Register"
+	case EscrowAddress:
+		return "Escrow"
 	}
 	return a.String()
 }

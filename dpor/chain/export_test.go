@@ -7,3 +7,11 @@ func SetMaxUploads(n uint64) (restore func()) {
 	maxUploads = n
 	return func() { maxUploads = old }
 }
+
+// SetMaxEscrowPayers lowers the per-escrow payer bound for a test and
+// returns the function that restores it.
+func SetMaxEscrowPayers(n uint64) (restore func()) {
+	old := maxEscrowPayers
+	maxEscrowPayers = n
+	return func() { maxEscrowPayers = old }
+}

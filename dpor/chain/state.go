@@ -61,21 +61,25 @@ var (
 	prefixProxyOld  = []byte("c/pxo/") // proxy, version -> real Address
 	prefixUpCount   = []byte("c/upn/") // user -> number of uploads uint64
 	prefixUpload    = []byte("c/up/")  // user, index -> Upload
+	prefixEscrow    = []byte("c/esc/") // name -> EscrowInfo
 )
 
-// key is prefix followed by each part: a uint64 (8 bytes, big-endian) or
-// an Address. It allocates once (keys are made for every transaction),
-// and the parts do not escape.
+// key is prefix followed by each part: a uint64 (8 bytes, big-endian),
+// an Address, or a string (its bytes: only as the last part, so keys
+// stay unambiguous). It allocates once (keys are made for every
+// transaction), and the parts do not escape.
 func key(prefix []byte, parts ...any) []byte {
 	n := len(prefix)
 	for _, p := range parts {
-		switch p.(type) {
+		switch v := p.(type) {
 		case uint64:
 			n += 8
 		case Address:
 			n += len(Address{})
+		case string:
+			n += len(v)
 		default:
-			panic("chain: a key part that is neither a uint64 nor an Address")
+			panic("chain: a key part that is not a uint64, an Address or a string")
 		}
 	}
 	k := append(make([]byte, 0, n), prefix...)
@@ -85,6 +89,8 @@ func key(prefix []byte, parts ...any) []byte {
 			k = binary.BigEndian.AppendUint64(k, v)
 		case Address:
 			k = append(k, v[:]...)
+		case string:
+			k = append(k, v...)
 		}
 	}
 	return k

@@ -1,7 +1,7 @@
 // Package chain is the DPoR chain's state machine: accounts with balances
 // and nonces in the native coin, signed transactions, the built-in system
-// contracts (Campaign, Admission, RPT, Proxy Register, Register) as
-// native code, block rewards, fees
+// contracts (Campaign, Admission, RPT, Proxy Register, Register, Escrow)
+// as native code, block rewards, fees
 // and penalties, and the election of each term's proposers. It is pure:
 // blocks and transactions in, state changes (through a kv.Txn) out.
 package chain
@@ -66,6 +66,10 @@ var (
 	// RegisterAddress is the Register's: it keeps each account's upload
 	// history, which RPT's data contribution counts.
 	RegisterAddress = Address{0xcc, 5}
+	// EscrowAddress is the Escrow's: it holds the coins buyers prepay
+	// into named escrows until each escrow's owner pays them out or
+	// refunds them.
+	EscrowAddress = Address{0xcc, 6}
 )
 
 // Call invokes a system contract's function. Args are the function's
