@@ -131,8 +131,15 @@ func newLocalnetCmd() *cobra.Command {
 			tuneGC(1 << 30)
 			var n *node.Node
 			var contracts *apps.Runner
-			if l.ContractsDir(name) != "" {
-				cfg.Routes = func(mux *http.ServeMux) { apps.ContractRoutes(n, contracts)(mux) }
+			blobs, err := apps.OpenBlobs(filepath.Join(dir, name, "blobs"))
+			if err != nil {
+				return err
+			}
+			cfg.Routes = func(mux *http.ServeMux) {
+				apps.BlobRoutes(blobs)(mux)
+				if contracts != nil {
+					apps.ContractRoutes(n, contracts)(mux)
+				}
 			}
 			if n, err = node.Open(cfg); err != nil {
 				return err
@@ -300,7 +307,22 @@ func newKeyCmd() *cobra.Command {
 	}
 	addr.Flags().StringVar(&keyFile, "key", "", "the key file")
 	addr.MarkFlagRequired("key")
-	cmd.AddCommand(newCmd, addr)
+	public := &cobra.Command{
+		Use:   "public --key FILE",
+		Short: "Print a key file's Ed25519 public key (hex): what others seal private data to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := localnet.ReadKey(keyFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(k.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	public.Flags().StringVar(&keyFile, "key", "", "the key file")
+	public.MarkFlagRequired("key")
+	cmd.AddCommand(newCmd, addr, public)
 	return cmd
 }
 

@@ -61,6 +61,7 @@ const (
 //	GET /v1/contracts/{id}/state?path=P    a file of its state archive
 //	GET /v1/contracts/{id}/calls?from=&max= its creates and calls, oldest first
 //	GET /v1/contract-calls/{tx}?wait_ms=   what a contract transaction did
+//	GET /v1/private/{id}                   a private contract's public record
 //
 // The last waits (up to wait_ms, at most 30 s) for a transaction that is
 // final but not yet applied by the runtime, so a client can ask right
@@ -150,6 +151,18 @@ func ContractRoutes(n *node.Node, r *Runner) func(mux *http.ServeMux) {
 				return
 			}
 			js(w, http.StatusOK, calls)
+		})
+		mux.HandleFunc("GET /v1/private/{id}", func(w http.ResponseWriter, req *http.Request) {
+			id := req.PathValue("id")
+			if !validID(w, id) {
+				return
+			}
+			pc, err := host.ChainPrivateContract(r.Engine().State(), id)
+			if err != nil {
+				readFailed(w, "private contract "+id, err)
+				return
+			}
+			js(w, http.StatusOK, pc)
 		})
 		mux.HandleFunc("GET /v1/contract-calls/{tx}", func(w http.ResponseWriter, req *http.Request) {
 			tx := req.PathValue("tx")
