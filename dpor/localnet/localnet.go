@@ -148,12 +148,20 @@ func (l *Layout) Differs(o Options, given func(flag string) bool) error {
 		{"view-len", int64(o.ViewLen), int64(g.ViewLen)},
 		{"max-block-txs", int64(o.MaxBlockTxs), int64(l.Nodes[0].MaxBlockTxs)},
 		{"max-pending", int64(o.MaxPending), int64(l.Nodes[0].MaxPending)},
+		{"no-contracts", b2i(o.NoContracts), b2i(l.Nodes[0].NoContracts)},
 	} {
 		if given(c.flag) && c.want != c.has {
 			return fmt.Errorf("--%s %d: the localnet in %s was created with %d; start it without the flag, or remove the directory to create another", c.flag, c.want, l.Dir, c.has)
 		}
 	}
 	return nil
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Load reads a localnet directory.
