@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vchain-dev/vchain/dpor/lbft"
 	"github.com/vchain-dev/vchain/dpor/node"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/store"
@@ -33,6 +32,7 @@ import (
 // Runner runs one application over a node's final blocks.
 type Runner struct {
 	name   string
+	magic  []byte
 	n      *node.Node
 	db     *store.DB
 	eng    *engine.Engine
@@ -54,7 +54,7 @@ func Open(n *node.Node, dir string, app engine.Application, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", app.Info().Name, err)
 	}
-	r := &Runner{name: app.Info().Name, n: n, db: db, log: log}
+	r := &Runner{name: app.Info().Name, magic: app.Info().MagicBytes, n: n, db: db, log: log}
 	r.eng, err = engine.Open(db, app, engine.Config{Logger: log, OnBlock: func(ev engine.BlockEvent) {
 		r.height.Store(ev.Record.Height)
 		r.wake()
@@ -125,7 +125,7 @@ func (r *Runner) wake() {
 // ends (nil) or a block cannot be applied (that error; the application
 // then stays at the block before it).
 func (r *Runner) Run(ctx context.Context) error {
-	src := &localSource{n: r.n}
+	src := &localSource{n: r.n, magic: r.magic}
 	for {
 		next := r.n.WaitHead()
 		if err := r.eng.Sync(ctx, src); err != nil {
@@ -157,7 +157,8 @@ func (r *Runner) Close() error {
 // localSource is the node's own final blocks as a tape.Source. Their
 // certificates were checked when the node took them.
 type localSource struct {
-	n *node.Node
+	n     *node.Node
+	magic []byte
 }
 
 func (s *localSource) Tip(context.Context) (int64, error) { return int64(s.n.Head().Height), nil }
@@ -181,7 +182,5 @@ func (s *localSource) Block(_ context.Context, h int64) (*tape.Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the node's block %d: %w", h, err)
 	}
-	return decode(b)
+	return tapedpor.DecodeBlock(b, s.magic)
 }
-
-func decode(b *lbft.Block) (*tape.Block, error) { return tapedpor.DecodeBlock(b, nil) }
