@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,64 +147,68 @@ func (w *waitFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&w.timeout, "wait-timeout", time.Minute, "how long to wait until the transaction is final")
 }
 
-var systemContracts = map[string]chain.Address{
-	"campaign": chain.CampaignAddress, "admission": chain.AdmissionAddress, "rpt": chain.RPTAddress,
-	"proxyRegister": chain.ProxyRegisterAddress, "register": chain.RegisterAddress,
-}
-
 func newTxCallCmd() *cobra.Command {
 	var keyFile, rpc, contract, method, candidate, jsonArgs string
-	var value, term, fee uint64
+	var value, term, fee, amount uint64
 	var wf waitFlags
 	cmd := &cobra.Command{
-		Use:   "call --contract campaign|admission|rpt|proxyRegister|register|ADDRESS --method NAME --key FILE --rpc URL",
-		Short: "Call a system contract: quitCampaign, punishCandidate (--candidate --term), updateCPUDifficulty, updateMemoryDifficulty, updateAlpha…updateOmega, updateWindow (--value), registerProxyContract (--args '{\"proxy\":ADDR,\"real\":ADDR}'), claimRegister (--args '{\"file_name\":…,\"file_hash\":HEX,\"file_size\":N}')",
-		Args:  cobra.NoArgs,
+		Use:   "call --contract NAME --method NAME [--args JSON] [--amount N] --key FILE --rpc URL",
+		Short: "Call a function of a system contract (campaign, admission, rpt, proxyRegister, register, escrow) with its arguments as JSON",
+		Long: `Call a function of a system contract: prints the transaction's hash, waits until
+it is final, and fails with the contract's reason if the call failed.
+
+--contract is campaign, admission, rpt, proxyRegister, register, escrow, or the
+0x address of a system contract or of a proxy registered for one. --args holds
+the function's arguments as a JSON object; --amount the coins sent with it
+(claimCampaign's deposit, prepay's payment; other functions take none).
+update* functions also take --value N, punishCandidate --candidate ADDR --term N.
+
+Functions and their --args:
+` + callHelp() + `
+Examples:
+  vchain tx call --contract escrow --method openEscrow --args '{"name":"deal-1"}' --key agent.key --rpc URL
+  vchain tx call --contract escrow --method prepay --args '{"name":"deal-1"}' --amount 500 --key buyer.key --rpc URL
+  vchain tx call --contract escrow --method payTo --args '{"name":"deal-1","to":"0xSELLER","amount":450}' --key agent.key --rpc URL
+  vchain tx call --contract escrow --method refund --args '{"name":"deal-1","payer":"0xBUYER","amount":50}' --key agent.key --rpc URL
+  vchain tx call --contract rpt --method updateAlpha --args '{"value":40}' --key deployer.key --rpc URL
+  vchain tx call --contract campaign --method quitCampaign --key candidate.key --rpc URL`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			to, ok := systemContracts[contract]
-			if !ok {
-				// A proxy's address reaches the contract it stands for.
-				a, err := chain.ParseAddress(contract)
+			to, err := chain.ContractByName(contract)
+			if err != nil {
+				return fmt.Errorf("--contract: %w", err)
+			}
+			if ms, ok := chain.Methods[to]; ok && !slices.Contains(ms, method) {
+				return fmt.Errorf("%s has no function %q; its functions: %s", contract, method, strings.Join(ms, ", "))
+			}
+			var call *chain.Call
+			switch {
+			case jsonArgs == "" && method == "punishCandidate":
+				a, err := chain.ParseAddress(candidate)
 				if err != nil {
-					return fmt.Errorf("--contract %q: want campaign, admission, rpt, proxyRegister, register or an address", contract)
+					return fmt.Errorf("--candidate: %w (or give --args)", err)
 				}
-				to = a
+				call = &chain.Call{Method: method, Args: chain.Marshal(chain.PunishCandidateArgs{Candidate: a, Term: term})}
+			case jsonArgs == "" && strings.HasPrefix(method, "update") && cmd.Flags().Changed("value"):
+				call = &chain.Call{Method: method, Args: chain.Marshal(chain.UpdateArgs{Value: value})}
+			default:
+				if call, err = chain.CallFromJSON(method, []byte(jsonArgs)); err != nil {
+					return fmt.Errorf("--args: %w", err)
+				}
 			}
 			cc, err := newChainClient(rpc, keyFile)
 			if err != nil {
 				return err
 			}
-			call := &chain.Call{Method: method}
-			switch {
-			case method == "punishCandidate":
-				a, err := chain.ParseAddress(candidate)
-				if err != nil {
-					return fmt.Errorf("--candidate: %w", err)
-				}
-				call.Args = chain.Marshal(chain.PunishCandidateArgs{Candidate: a, Term: term})
-			case strings.HasPrefix(method, "update"):
-				call.Args = chain.Marshal(chain.UpdateArgs{Value: value})
-			case method == "registerProxyContract":
-				var a chain.RegisterProxyContractArgs
-				if err := decodeJSONArgs(jsonArgs, &a); err != nil {
-					return err
-				}
-				call.Args = chain.Marshal(a)
-			case method == "claimRegister":
-				var a chain.ClaimRegisterArgs
-				if err := decodeJSONArgs(jsonArgs, &a); err != nil {
-					return err
-				}
-				call.Args = chain.Marshal(a)
-			}
-			return cc.submit(cmd, &chain.Tx{To: to, Fee: fee, Call: call}, wf)
+			return cc.submit(cmd, &chain.Tx{To: to, Amount: amount, Fee: fee, Call: call}, wf)
 		},
 	}
 	wf.register(cmd)
-	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, or the address of a proxy")
-	cmd.Flags().StringVar(&jsonArgs, "args", "", "registerProxyContract, claimRegister: the arguments as a JSON object")
+	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, escrow, or an address (a proxy's reaches its contract)")
+	cmd.Flags().StringVar(&jsonArgs, "args", "", "the function's arguments as a JSON object (see the list above)")
 	cmd.Flags().StringVar(&method, "method", "", "the function")
-	cmd.Flags().Uint64Var(&value, "value", 0, "the new value (update* functions)")
+	cmd.Flags().Uint64Var(&amount, "amount", 0, "coins sent with the call (claimCampaign, prepay)")
+	cmd.Flags().Uint64Var(&value, "value", 0, "the new value (update* functions; same as --args '{\"value\":N}')")
 	cmd.Flags().StringVar(&candidate, "candidate", "", "punishCandidate: the candidate's address")
 	cmd.Flags().Uint64Var(&term, "term", 0, "punishCandidate: the term")
 	cmd.Flags().Uint64Var(&fee, "fee", 1, "fee")
@@ -215,18 +220,21 @@ func newTxCallCmd() *cobra.Command {
 	return cmd
 }
 
-// decodeJSONArgs reads a function's arguments from a JSON object into v,
-// refusing fields v does not have.
-func decodeJSONArgs(s string, v any) error {
-	if strings.TrimSpace(s) == "" {
-		return fmt.Errorf("--args: this function takes its arguments as a JSON object")
+// callHelp lists each system contract's functions with their JSON
+// arguments, one a line.
+func callHelp() string {
+	var b strings.Builder
+	for _, name := range chain.ContractNames() {
+		a, _ := chain.ContractByName(name)
+		for _, m := range chain.Methods[a] {
+			args := chain.ArgsTemplate(m)
+			if args == "" {
+				args = "(no arguments)"
+			}
+			fmt.Fprintf(&b, "  %s %s %s\n", name, m, args)
+		}
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("--args: %w", err)
-	}
-	return nil
+	return b.String()
 }
 
 func newTxClaimCmd() *cobra.Command {

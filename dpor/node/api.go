@@ -509,6 +509,38 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		}
 		js(w, 200, rpt)
 	})
+	mux.HandleFunc("GET /v1/views", func(w http.ResponseWriter, r *http.Request) { js(w, 200, chain.Views()) })
+	mux.HandleFunc("GET /v1/call/{contract}/{method}", func(w http.ResponseWriter, r *http.Request) {
+		// A read-only view of a system contract on the committed state:
+		// ?args= its arguments as a JSON array (in order) or object (by
+		// name).
+		contract, err := chain.ContractByName(r.PathValue("contract"))
+		if err != nil {
+			js(w, 404, map[string]any{"error": err.Error(), "views": chain.Views()})
+			return
+		}
+		args := r.URL.Query().Get("args")
+		if len(args) > chain.MaxViewArgs {
+			fail(w, 400, fmt.Errorf("%d bytes of arguments, at most %d", len(args), chain.MaxViewArgs))
+			return
+		}
+		out, err := n.chain.View(chain.ReadState(n.state), contract, r.PathValue("method"), json.RawMessage(args))
+		var ve *chain.ViewError
+		switch {
+		case errors.As(err, &ve) && ve.NotFound:
+			views := chain.ViewsOf(contract)
+			if len(views) == 0 {
+				views = chain.Views()
+			}
+			js(w, 404, map[string]any{"error": err.Error(), "views": views})
+		case errors.As(err, &ve):
+			fail(w, 400, err)
+		case err != nil:
+			fail(w, 500, err)
+		default:
+			js(w, 200, out)
+		}
+	})
 	mux.Handle("GET /metrics", n.met.handler())
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
