@@ -30,7 +30,7 @@ func newChainCallCmd() *cobra.Command {
 its result as JSON on one line (--pretty indents it); null when the record
 looked up does not exist.
 
---contract is campaign, admission, rpt, proxyRegister, register, escrow, or the
+--contract is campaign, admission, rpt, proxyRegister, register, escrow, pdash, or the
 0x address of a system contract or of a proxy registered for one. Each ARG is
 a JSON value, given to the view's parameters in order; an ARG that is not JSON
 is taken as a string (so addresses and names need no quotes). Put -- before a
@@ -40,7 +40,9 @@ Examples:
   vchain chain call --contract campaign --method candidatesOf 3 --rpc URL
   vchain chain call --contract rpt --method getRpt 0xADDRESS --rpc URL
   vchain chain call --contract register --method uploads 0xADDRESS 0 10 --rpc URL
-  vchain chain call --contract escrow --method escrowOf deal-1 --rpc URL`,
+  vchain chain call --contract escrow --method escrowOf deal-1 --rpc URL
+  vchain chain call --contract pdash --method orderOf 1 --rpc URL
+  vchain chain call --contract pdash --method proxyOf 0xADDRESS --rpc URL`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := chain.ContractByName(contract); err != nil {
@@ -80,8 +82,8 @@ Examples:
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, escrow, or an address")
-	cmd.Flags().StringVar(&method, "method", "", "the view, e.g. candidatesOf, getRpt, escrowOf")
+	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, escrow, pdash, or an address")
+	cmd.Flags().StringVar(&method, "method", "", "the view, e.g. candidatesOf, getRpt, escrowOf, orderOf")
 	cmd.Flags().StringVar(&rpc, "rpc", "", "a node's API URL")
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "indent the JSON")
 	for _, f := range []string{"contract", "method", "rpc"} {

@@ -234,3 +234,88 @@ func TestCLIChainViewsAndEscrow(t *testing.T) {
 		t.Fatalf("chain call --pretty printed %q", out)
 	}
 }
+
+// TestCLIPDash: a PDash order's whole life through the CLI (deposit,
+// order, confirmations, delivery, rating), a dispute the deployer
+// resolves for the buyer, the views orderOf, proxyOf and params, and
+// refusals of wrong callers and states with their reasons.
+func TestCLIPDash(t *testing.T) {
+	e := newSysEnv(t, "buyer", "seller", "proxy")
+	for _, n := range []string{"buyer", "seller", "proxy"} {
+		mustRun(t, "tx", "send", "--to", e.addr[n].String(), "--amount", "10000", "--key", e.keys["deployer"], "--rpc", e.api)
+	}
+	buyer, seller, proxy := e.addr["buyer"], e.addr["seller"], e.addr["proxy"]
+	hash := strings.Repeat("cd", 32)
+	order := fmt.Sprintf(`{"desc_hash":%q,"seller":%q,"proxy":%q,"price":300,"proxy_fee":20,"timeout_blocks":1000}`, hash, seller, proxy)
+	b0, s0, p0 := e.balance("buyer"), e.balance("seller"), e.balance("proxy")
+
+	if got := e.view("pdash", "params"); got != `{"max_order_timeout":100000,"proxy_min_deposit":100}` {
+		t.Fatalf("pdash params: %s", got)
+	}
+	e.callFails("buyer", "pdash", "placeOrder", order, 320, "has deposited 0 as a proxy; a proxy needs 100")
+	e.call("proxy", "pdash", "proxyDeposit", "", 100)
+	if got := e.view("pdash", "proxyOf", proxy.String()); !strings.Contains(got, `"registered":true`) || !strings.Contains(got, `"reputation":10`) {
+		t.Fatalf("proxyOf after the deposit: %s", got)
+	}
+	e.callFails("buyer", "pdash", "placeOrder", order, 300, "sent 300; the order needs price + proxy fee = 320")
+	e.call("buyer", "pdash", "placeOrder", order, 320)
+	var o chain.Order
+	json.Unmarshal([]byte(e.view("pdash", "orderOf", "1")), &o)
+	if o.State != chain.OrderCreated || o.Buyer != buyer || o.Price != 300 {
+		t.Fatalf("orderOf 1: %+v", o)
+	}
+	e.callFails("proxy", "pdash", "proxyDelivered", `{"order":1,"deliver_hash":"`+hash+`"}`, 0, "order 1 is Created; it must be SellerConfirmed")
+	e.callFails("buyer", "pdash", "sellerConfirm", `{"order":1}`, 0, "is not order 1's seller")
+	e.call("seller", "pdash", "sellerConfirm", `{"order":1}`, 0)
+	e.call("proxy", "pdash", "proxyDelivered", `{"order":1,"deliver_hash":"`+hash+`"}`, 0)
+	e.callFails("seller", "pdash", "buyerConfirm", `{"order":1}`, 0, "is not order 1's buyer")
+	e.callFails("proxy", "pdash", "proxyWithdraw", `{"amount":100}`, 0, "has 1 open orders; it may withdraw once they end")
+	e.call("buyer", "pdash", "buyerConfirm", `{"order":1}`, 0)
+	e.call("buyer", "pdash", "rateProxy", `{"order":1,"rating":5}`, 0)
+	e.callFails("buyer", "pdash", "rateProxy", `{"order":1,"rating":5}`, 0, "order 1's proxy was already rated (5)")
+	json.Unmarshal([]byte(e.view("pdash", "orderOf", "1")), &o)
+	if o.State != chain.OrderFinished || o.Rating != 5 {
+		t.Fatalf("orderOf 1 at the end: %+v", o)
+	}
+
+	// A second order, disputed and refunded.
+	e.call("buyer", "pdash", "placeOrder", order, 320)
+	e.call("seller", "pdash", "sellerConfirm", `{"order":2}`, 0)
+	e.call("proxy", "pdash", "proxyDelivered", `{"order":2,"deliver_hash":"`+hash+`"}`, 0)
+	e.call("buyer", "pdash", "buyerDispute", `{"order":2}`, 0)
+	e.callFails("buyer", "pdash", "resolveDispute", `{"order":2,"refund_buyer":true}`, 0, "PDash.resolveDispute: only the deployer may call this")
+	e.call("deployer", "pdash", "resolveDispute", `{"order":2,"refund_buyer":true}`, 0)
+	if got := e.view("pdash", "orderOf", "2"); !strings.Contains(got, `"state":"Refunded"`) {
+		t.Fatalf("orderOf 2: %s", got)
+	}
+	if got := e.view("pdash", "orderOf", "3"); got != `null` {
+		t.Fatalf("orderOf 3: %s", got)
+	}
+	var pi chain.ProxyInfo
+	json.Unmarshal([]byte(e.view("pdash", "proxyOf", proxy.String())), &pi)
+	// 10 + 1 finished × 50 (rated 5) − 50 for the dispute lost.
+	if pi.Finished != 1 || pi.DisputesLost != 1 || pi.OpenOrders != 0 || pi.Reputation != 10 || !pi.Registered {
+		t.Fatalf("proxyOf at the end: %+v", pi)
+	}
+	var rpt chain.RPT
+	json.Unmarshal([]byte(e.view("rpt", "getRpt", proxy.String())), &rpt)
+	if rpt.Raw.PR != 10 {
+		t.Fatalf("getRpt's PR of the proxy: %+v", rpt.Raw)
+	}
+	e.call("proxy", "pdash", "proxyWithdraw", `{"amount":100}`, 0)
+	e.viewFails("pdash", "orderOf", "argument 1 (id): want a non-negative integer", "first")
+
+	// Exact balances (a fee of 1 a transaction, refused ones included):
+	// the buyer paid order 1 (320) and fees for 5 refused and 5 other
+	// transactions; the seller got the price (3 fees), the proxy its fee
+	// and its deposit back (2 refused, 4 others).
+	if got, want := e.balance("buyer"), b0-320-(5+5); got != want {
+		t.Errorf("buyer: %d, want %d", got, want)
+	}
+	if got, want := e.balance("seller"), s0+300-(1+2); got != want {
+		t.Errorf("seller: %d, want %d", got, want)
+	}
+	if got, want := e.balance("proxy"), p0+20-(2+4); got != want {
+		t.Errorf("proxy: %d, want %d", got, want)
+	}
+}

@@ -153,14 +153,15 @@ func newTxCallCmd() *cobra.Command {
 	var wf waitFlags
 	cmd := &cobra.Command{
 		Use:   "call --contract NAME --method NAME [--args JSON] [--amount N] --key FILE --rpc URL",
-		Short: "Call a function of a system contract (campaign, admission, rpt, proxyRegister, register, escrow) with its arguments as JSON",
+		Short: "Call a function of a system contract (campaign, admission, rpt, proxyRegister, register, escrow, pdash) with its arguments as JSON",
 		Long: `Call a function of a system contract: prints the transaction's hash, waits until
 it is final, and fails with the contract's reason if the call failed.
 
---contract is campaign, admission, rpt, proxyRegister, register, escrow, or the
+--contract is campaign, admission, rpt, proxyRegister, register, escrow, pdash, or the
 0x address of a system contract or of a proxy registered for one. --args holds
 the function's arguments as a JSON object; --amount the coins sent with it
-(claimCampaign's deposit, prepay's payment; other functions take none).
+(claimCampaign's deposit, prepay's payment, proxyDeposit's deposit,
+placeOrder's price + proxy fee; other functions take none).
 update* functions also take --value N, punishCandidate --candidate ADDR --term N.
 
 Functions and their --args:
@@ -170,6 +171,12 @@ Examples:
   vchain tx call --contract escrow --method prepay --args '{"name":"deal-1"}' --amount 500 --key buyer.key --rpc URL
   vchain tx call --contract escrow --method payTo --args '{"name":"deal-1","to":"0xSELLER","amount":450}' --key agent.key --rpc URL
   vchain tx call --contract escrow --method refund --args '{"name":"deal-1","payer":"0xBUYER","amount":50}' --key agent.key --rpc URL
+  vchain tx call --contract pdash --method proxyDeposit --amount 100 --key proxy.key --rpc URL
+  vchain tx call --contract pdash --method placeOrder --args '{"desc_hash":"HEX32","seller":"0xSELLER","proxy":"0xPROXY","price":100,"proxy_fee":5,"timeout_blocks":50}' --amount 105 --key buyer.key --rpc URL
+  vchain tx call --contract pdash --method sellerConfirm --args '{"order":1}' --key seller.key --rpc URL
+  vchain tx call --contract pdash --method proxyDelivered --args '{"order":1,"deliver_hash":"HEX32"}' --key proxy.key --rpc URL
+  vchain tx call --contract pdash --method buyerConfirm --args '{"order":1}' --key buyer.key --rpc URL
+  vchain tx call --contract pdash --method rateProxy --args '{"order":1,"rating":5}' --key buyer.key --rpc URL
   vchain tx call --contract rpt --method updateAlpha --args '{"value":40}' --key deployer.key --rpc URL
   vchain tx call --contract campaign --method quitCampaign --key candidate.key --rpc URL`,
 		Args: cobra.NoArgs,
@@ -204,10 +211,10 @@ Examples:
 		},
 	}
 	wf.register(cmd)
-	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, escrow, or an address (a proxy's reaches its contract)")
+	cmd.Flags().StringVar(&contract, "contract", "", "campaign, admission, rpt, proxyRegister, register, escrow, pdash, or an address (a proxy's reaches its contract)")
 	cmd.Flags().StringVar(&jsonArgs, "args", "", "the function's arguments as a JSON object (see the list above)")
 	cmd.Flags().StringVar(&method, "method", "", "the function")
-	cmd.Flags().Uint64Var(&amount, "amount", 0, "coins sent with the call (claimCampaign, prepay)")
+	cmd.Flags().Uint64Var(&amount, "amount", 0, "coins sent with the call (claimCampaign, prepay, proxyDeposit, placeOrder)")
 	cmd.Flags().Uint64Var(&value, "value", 0, "the new value (update* functions; same as --args '{\"value\":N}')")
 	cmd.Flags().StringVar(&candidate, "candidate", "", "punishCandidate: the candidate's address")
 	cmd.Flags().Uint64Var(&term, "term", 0, "punishCandidate: the term")

@@ -46,6 +46,10 @@ var Methods = map[Address][]string{
 	// openEscrow's and prepay's arguments are EscrowArgs, payTo's
 	// PayToArgs, refund's RefundArgs.
 	EscrowAddress: {"openEscrow", "prepay", "payTo", "refund"},
+	// PDash's arguments are named after each function (OrderArgs for
+	// those that take only an order); proxyDeposit takes none.
+	PDashAddress: {"proxyDeposit", "proxyWithdraw", "placeOrder", "sellerConfirm", "proxyDelivered", "buyerConfirm",
+		"buyerDispute", "resolveDispute", "buyerClaimTimeout", "sellerClaimTimeout", "rateProxy", "updateProxyMinDeposit"},
 }
 
 // callRule says who may call a system contract's function and whether
@@ -65,6 +69,17 @@ var callRules = map[string]callRule{
 	"prepay":        {open: true, payable: true},
 	"payTo":         {open: true},
 	"refund":        {open: true},
+	// PDash: resolveDispute and updateProxyMinDeposit are the deployer's.
+	"proxyDeposit":       {open: true, payable: true},
+	"proxyWithdraw":      {open: true},
+	"placeOrder":         {open: true, payable: true},
+	"sellerConfirm":      {open: true},
+	"proxyDelivered":     {open: true},
+	"buyerConfirm":       {open: true},
+	"buyerDispute":       {open: true},
+	"buyerClaimTimeout":  {open: true},
+	"sellerClaimTimeout": {open: true},
+	"rateProxy":          {open: true},
 }
 
 // call runs tx's Call on the system contract at to: tx.To itself, or
@@ -84,8 +99,11 @@ func (c *Chain) call(s *State, p *Params, height uint64, tx *Tx, to Address) err
 	if !rule.payable && tx.Amount != 0 {
 		return txErr("%s.%s takes no coins", systemName(to), m)
 	}
-	if to == EscrowAddress {
+	switch to {
+	case EscrowAddress:
 		return c.escrowCall(s, height, tx)
+	case PDashAddress:
+		return c.pdashCall(s, p, height, tx)
 	}
 	switch m {
 	case "claimCampaign":

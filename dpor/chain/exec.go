@@ -585,7 +585,7 @@ func (c *Chain) executeTo(s *State, p *Params, height uint64, tx *Tx, to Address
 
 func isSystem(a Address) bool {
 	return a == CampaignAddress || a == AdmissionAddress || a == RPTAddress ||
-		a == ProxyRegisterAddress || a == RegisterAddress || a == EscrowAddress
+		a == ProxyRegisterAddress || a == RegisterAddress || a == EscrowAddress || a == PDashAddress
 }
 
 func systemName(a Address) string {
@@ -602,6 +602,8 @@ func systemName(a Address) string {
 		return "Register"
 	case EscrowAddress:
 		return "Escrow"
+	case PDashAddress:
+		return "PDash"
 	}
 	return a.String()
 }

@@ -86,6 +86,10 @@ type Params struct {
 	// partition, which fills LowRPTSeats of the term's seats.
 	LowRPTPercent uint64 `json:"low_rpt_percent" cbor:"15,keyasint"`
 	LowRPTSeats   uint64 `json:"low_rpt_seats" cbor:"16,keyasint"`
+	// ProxyMinDeposit is the least deposit a PDash proxy holds to take
+	// orders; 0 stands for DefaultProxyMinDeposit (so genesis documents
+	// written before PDash keep their encoding and hash).
+	ProxyMinDeposit uint64 `json:"proxy_min_deposit,omitempty" cbor:"17,keyasint,omitempty"`
 }
 
 // DefaultParams are CPChain's defaults where it has them.

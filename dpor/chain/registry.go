@@ -304,11 +304,3 @@ func (s *State) Uploads(user Address, from, limit uint64) ([]Upload, error) {
 func dataContribution(s *State, p *Params, height uint64, who Address) (uint64, error) {
 	return s.UploadCountAfterBlock(who, height-min(height, max(p.Window, 1)))
 }
-
-// proxyReputation is RPT's PR raw value. It measures service as a data
-// market proxy, which the PDash contract reports; until that contract is
-// part of the chain, every candidate's value is 0, so the dimension
-// ranks them all equal.
-func proxyReputation(s *State, p *Params, height uint64, who Address) (uint64, error) {
-	return 0, nil
-}

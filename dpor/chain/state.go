@@ -62,6 +62,11 @@ var (
 	prefixUpCount   = []byte("c/upn/") // user -> number of uploads uint64
 	prefixUpload    = []byte("c/up/")  // user, index -> Upload
 	prefixEscrow    = []byte("c/esc/") // name -> EscrowInfo
+	keyPDashNext    = []byte("c/pdn")  // the last order id uint64
+	prefixOrder     = []byte("c/pdo/") // id -> Order
+	prefixPxRec     = []byte("c/pdp/") // proxy -> ProxyRecord
+	prefixPxFin     = []byte("c/pdf/") // proxy, index -> height of a finished order
+	prefixPxLost    = []byte("c/pdl/") // proxy, index -> height of a dispute lost
 )
 
 // key is prefix followed by each part: a uint64 (8 bytes, big-endian),

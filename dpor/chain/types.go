@@ -1,9 +1,9 @@
 // Package chain is the DPoR chain's state machine: accounts with balances
 // and nonces in the native coin, signed transactions, the built-in system
-// contracts (Campaign, Admission, RPT, Proxy Register, Register, Escrow)
-// as native code, block rewards, fees
-// and penalties, and the election of each term's proposers. It is pure:
-// blocks and transactions in, state changes (through a kv.Txn) out.
+// contracts (Campaign, Admission, RPT, Proxy Register, Register, Escrow,
+// PDash) as native code, block rewards, fees and penalties, and the
+// election of each term's proposers. It is pure: blocks and transactions
+// in, state changes (through a kv.Txn) out.
 package chain
 
 import (
@@ -70,6 +70,9 @@ var (
 	// into named escrows until each escrow's owner pays them out or
 	// refunds them.
 	EscrowAddress = Address{0xcc, 6}
+	// PDashAddress is PDash's, the data market: it holds orders'
+	// payments and proxies' deposits.
+	PDashAddress = Address{0xcc, 7}
 )
 
 // Call invokes a system contract's function. Args are the function's

@@ -19,6 +19,7 @@ import (
 var contractNames = map[string]Address{
 	"campaign": CampaignAddress, "admission": AdmissionAddress, "rpt": RPTAddress,
 	"proxyRegister": ProxyRegisterAddress, "register": RegisterAddress, "escrow": EscrowAddress,
+	"pdash": PDashAddress,
 }
 
 // ContractNames lists the system contracts' short names, sorted.
@@ -33,7 +34,7 @@ func ContractNames() []string {
 
 // ContractByName reads a contract as the CLI and the API take it: a
 // system contract's short name (campaign, admission, rpt, proxyRegister,
-// register, escrow) or a 0x address (a system contract's, or a proxy's).
+// register, escrow, pdash) or a 0x address (a system contract's, or a proxy's).
 func ContractByName(name string) (Address, error) {
 	if a, ok := contractNames[name]; ok {
 		return a, nil
@@ -186,6 +187,18 @@ var views = map[Address]map[string]view{
 	EscrowAddress: {
 		"escrowOf": {params("name", "string"), func(c *Chain, s *State, a viewArgs) (any, error) {
 			return found(s.Escrow(a.str(0)))
+		}},
+	},
+	PDashAddress: {
+		"orderOf": {params("id", "uint64"), func(c *Chain, s *State, a viewArgs) (any, error) {
+			return found(s.OrderOf(a.u64(0)))
+		}},
+		"proxyOf": {params("proxy", "address"), func(c *Chain, s *State, a viewArgs) (any, error) {
+			return found(c.ProxyInfoOf(s, a.addr(0)))
+		}},
+		"params": {nil, func(c *Chain, s *State, a viewArgs) (any, error) {
+			p, err := s.Params()
+			return PDashParams{ProxyMinDeposit: ProxyMinDepositOf(&p), MaxOrderTimeout: MaxOrderTimeout}, err
 		}},
 	},
 }
@@ -389,6 +402,16 @@ var callArgs = map[string]func() any{
 	"prepay":                func() any { return new(EscrowArgs) },
 	"payTo":                 func() any { return new(PayToArgs) },
 	"refund":                func() any { return new(RefundArgs) },
+	"proxyWithdraw":         func() any { return new(ProxyWithdrawArgs) },
+	"placeOrder":            func() any { return new(PlaceOrderArgs) },
+	"sellerConfirm":         func() any { return new(OrderArgs) },
+	"proxyDelivered":        func() any { return new(ProxyDeliveredArgs) },
+	"buyerConfirm":          func() any { return new(OrderArgs) },
+	"buyerDispute":          func() any { return new(OrderArgs) },
+	"resolveDispute":        func() any { return new(ResolveDisputeArgs) },
+	"buyerClaimTimeout":     func() any { return new(OrderArgs) },
+	"sellerClaimTimeout":    func() any { return new(OrderArgs) },
+	"rateProxy":             func() any { return new(RateProxyArgs) },
 }
 
 // argsOf is a new value of method's arguments, nil for a function that

@@ -102,7 +102,7 @@ func TestViewRefusals(t *testing.T) {
 		notFound bool
 		want     string
 	}{
-		{addr(60), "getRpt", `[]`, true, "is neither a system contract nor a proxy of one; the contracts: admission, campaign, escrow"},
+		{addr(60), "getRpt", `[]`, true, "is neither a system contract nor a proxy of one; the contracts: admission, campaign, escrow, pdash"},
 		{chain.RPTAddress, "getRPT", `[]`, true, `rpt has no view "getRPT"; its views: getRpt(address address), params()`},
 		{chain.EscrowAddress, "payTo", `[]`, true, `escrow has no view "payTo"; its views: escrowOf(name string)`},
 		{chain.RPTAddress, "getRpt", ``, false, "getRpt(address address): 0 arguments given, it takes 1"},
@@ -152,6 +152,7 @@ func TestViewList(t *testing.T) {
 		"proxyRegister.getOldContract(proxy address, version uint64)", "proxyRegister.getContractVersion(proxy address)",
 		"register.getUploadCount(user address)", "register.getUploadCountAfterBlock(user address, block uint64)",
 		"register.uploads(user address, from uint64, limit uint64)", "escrow.escrowOf(name string)",
+		"pdash.orderOf(id uint64)", "pdash.proxyOf(proxy address)", "pdash.params()",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no view %s in %v", want, names)
@@ -201,6 +202,18 @@ func TestCallFromJSON(t *testing.T) {
 		{"prepay", `{"name":"deal"}`, chain.EscrowArgs{Name: "deal"}},
 		{"payTo", `{"name":"deal","to":"` + a + `","amount":5}`, chain.PayToArgs{Name: "deal", To: addr(30), Amount: 5}},
 		{"refund", `{"name":"deal","payer":"` + b + `","amount":5}`, chain.RefundArgs{Name: "deal", Payer: addr(31), Amount: 5}},
+		{"proxyDeposit", ``, nil},
+		{"proxyWithdraw", `{"amount":7}`, chain.ProxyWithdrawArgs{Amount: 7}},
+		{"placeOrder", `{"desc_hash":"` + hash + `","seller":"` + a + `","proxy":"` + b + `","price":10,"proxy_fee":2,"timeout_blocks":30}`, nil},
+		{"sellerConfirm", `{"order":1}`, chain.OrderArgs{Order: 1}},
+		{"proxyDelivered", `{"order":1,"deliver_hash":"0x` + hash + `"}`, nil},
+		{"buyerConfirm", `{"order":1}`, chain.OrderArgs{Order: 1}},
+		{"buyerDispute", `{"order":1}`, chain.OrderArgs{Order: 1}},
+		{"resolveDispute", `{"order":1,"refund_buyer":true}`, chain.ResolveDisputeArgs{Order: 1, RefundBuyer: true}},
+		{"buyerClaimTimeout", `{"order":1}`, chain.OrderArgs{Order: 1}},
+		{"sellerClaimTimeout", `{"order":1}`, chain.OrderArgs{Order: 1}},
+		{"rateProxy", `{"order":1,"rating":5}`, chain.RateProxyArgs{Order: 1, Rating: 5}},
+		{"updateProxyMinDeposit", `{"value":50}`, chain.UpdateArgs{Value: 50}},
 	} {
 		delete(seen, tc.method)
 		call, err := chain.CallFromJSON(tc.method, []byte(tc.args))
@@ -216,7 +229,7 @@ func TestCallFromJSON(t *testing.T) {
 		t.Errorf("function %s is not tested", m)
 	}
 	for _, tc := range []struct{ method, args, want string }{
-		{"nope", `{}`, `no function "nope" in any system contract; the functions: claimCampaign, claimRegister`},
+		{"nope", `{}`, `no function "nope" in any system contract; the functions: buyerClaimTimeout, buyerConfirm`},
 		{"quitCampaign", `{"x":1}`, `quitCampaign takes no arguments`},
 		{"payTo", ``, `payTo takes its arguments as a JSON object: {"name": string, "to": address, "amount": uint64}`},
 		{"payTo", `{"name":"d","too":"x"}`, `unknown field "too"`},
@@ -224,6 +237,9 @@ func TestCallFromJSON(t *testing.T) {
 		{"payTo", `{"name":"d","amount":-1}`, `payTo's arguments`},
 		{"openEscrow", `{"name":"d"} {}`, `more than one JSON value`},
 		{"claimRegister", `{"file_hash":"zz"}`, `{"file_name": string, "file_hash": hex, "file_size": uint64}`},
+		{"placeOrder", `{}{}`, `more than one JSON value`},
+		{"resolveDispute", `{"order":1,"refund_buyer":1}`, `{"order": uint64, "refund_buyer": bool}`},
+		{"proxyDeposit", `{"amount":1}`, `proxyDeposit takes no arguments`},
 	} {
 		if _, err := chain.CallFromJSON(tc.method, []byte(tc.args)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: %v, want an error saying %q", tc.method, tc.args, err, tc.want)
