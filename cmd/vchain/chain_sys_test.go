@@ -125,6 +125,11 @@ func TestCLIChainViewsAndEscrow(t *testing.T) {
 	e.call("deployer", "proxyRegister", "registerProxyContract", fmt.Sprintf(`{"proxy":%q,"real":%q}`, proxy, chain.RPTAddress), 0)
 	e.call("buyer", "register", "claimRegister", `{"file_name":"data.csv","file_hash":"`+strings.Repeat("ab", 32)+`","file_size":1234}`, 0)
 	e.callFails("buyer", "campaign", "quitCampaign", "", 0, "has no campaign in the terms to come")
+	// Their refusals, with the reasons the receipts keep.
+	e.callFails("buyer", "proxyRegister", "registerProxyContract", fmt.Sprintf(`{"proxy":%q,"real":%q}`, dportest.Address(92), chain.RPTAddress), 0, "deployer")
+	e.callFails("deployer", "proxyRegister", "registerProxyContract", fmt.Sprintf(`{"proxy":%q,"real":%q}`, proxy, proxy), 0, "proxy")
+	e.callFails("buyer", "register", "claimRegister", `{"file_name":"data.csv","file_hash":"abcd","file_size":1234}`, 0, "hash")
+	e.callFails("buyer", "register", "claimRegister", `{"file_name":"data.csv","file_hash":"`+strings.Repeat("ab", 32)+`","file_size":0}`, 0, "size")
 
 	// Every view.
 	if got := e.view("campaign", "candidatesOf", "1"); got != `[]` {
