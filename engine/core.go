@@ -83,11 +83,33 @@ type Result struct {
 	// Rejected lists the candidate transactions that did not become
 	// accepted ops, with the reason, for logging.
 	Rejected []RejectedTx
+	// Accepted lists the block's accepted ops, in order.
+	Accepted []AcceptedOp
+}
+
+// AcceptedOp names an accepted op: its transaction and opcode, and the
+// application's serialization of it (what its consensus hash covers).
+type AcceptedOp struct {
+	TxIndex int
+	TxID    vchash.Hash
+	Opcode  byte
+	Op      []byte
+	// Contract and Name are what the application says the op is about
+	// (EventNamer), for event filters.
+	Contract, Name string
+}
+
+// EventNamer is implemented by applications whose ops are about a named
+// thing (a contract, a name): events of their ops carry it, so a client
+// can follow one.
+type EventNamer interface {
+	OpSubject(op *Op) (contract, name string)
 }
 
 // RejectedTx says why a candidate transaction was not committed.
 type RejectedTx struct {
 	TxIndex int
+	TxID    vchash.Hash
 	Stage   string // "parse", "scan" or "check"
 	Reason  error
 }
@@ -144,7 +166,7 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 		candidates++
 		data, err := app.Parse(bc, tx, opcode, payload)
 		if err != nil {
-			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: tx.Index, Stage: "parse", Reason: err})
+			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: tx.Index, TxID: tx.ID, Stage: "parse", Reason: err})
 			continue
 		}
 		opStore = append(opStore, Op{Opcode: opcode, Tx: tx, VTxIndex: len(opStore), Data: data})
@@ -164,7 +186,7 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 	digests := make([][32]byte, 0, len(ops))
 	for _, op := range ops {
 		if op.rejected != nil {
-			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: op.Tx.Index, Stage: "scan", Reason: op.rejected})
+			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: op.Tx.Index, TxID: op.Tx.ID, Stage: "scan", Reason: op.rejected})
 			continue
 		}
 		if err := app.Check(bc, op, accepted, ro); err != nil {
@@ -172,7 +194,7 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 				return nil, fmt.Errorf("block %d tx %d: check: %w", b.Height, op.Tx.Index, err)
 			}
 			op.rejected = err
-			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: op.Tx.Index, Stage: "check", Reason: err})
+			res.Rejected = append(res.Rejected, RejectedTx{TxIndex: op.Tx.Index, TxID: op.Tx.ID, Stage: "check", Reason: err})
 			continue
 		}
 		if err := app.Commit(bc, op, view); err != nil {
@@ -184,6 +206,11 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 		}
 		digests = append(digests, vchash.DoubleSHA256(s))
 		accepted = append(accepted, op)
+		ao := AcceptedOp{TxIndex: op.Tx.Index, TxID: op.Tx.ID, Opcode: op.Opcode, Op: s}
+		if en, ok := app.(EventNamer); ok {
+			ao.Contract, ao.Name = en.OpSubject(op)
+		}
+		res.Accepted = append(res.Accepted, ao)
 	}
 
 	slices.SortStableFunc(res.Rejected, func(a, b RejectedTx) int { return a.TxIndex - b.TxIndex })

@@ -3,11 +3,13 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
@@ -44,6 +46,10 @@ type Config struct {
 	OnBlock func(BlockEvent)
 	// OnRollback, when set, is called after blocks are rolled back.
 	OnRollback func(RollbackEvent)
+	// Events keeps a durable event log (Engine.Events) in the engine's
+	// store, written in each block's batch: the block, its accepted ops
+	// and its rejected candidates with the reasons, and reverts.
+	Events bool
 }
 
 // BlockEvent reports a committed block.
@@ -104,6 +110,32 @@ type Engine struct {
 
 	unsynced int
 	lastSync time.Time
+
+	events *events.Log
+}
+
+// prefixEvents is where the event log lives in the engine's store.
+var prefixEvents = []byte("e/v/")
+
+// Events is the engine's event log, nil unless Config.Events is set.
+func (e *Engine) Events() *events.Log { return e.events }
+
+// blockEvents are the events of one applied block.
+func (e *Engine) blockEvents(res *Result) []events.Event {
+	r := &res.Record
+	app := e.info.Name
+	data, _ := json.Marshal(map[string]any{"hash": r.Hash.String(), "parent": r.Parent.String(), "consensus": r.Consensus.String(),
+		"ops_hash": r.OpsHash.String(), "time": r.Time, "accepted": r.Accepted, "candidates": r.Candidates})
+	evs := []events.Event{{Kind: events.KindBlock, Height: r.Height, App: app, Data: data}}
+	for _, a := range res.Accepted {
+		d, _ := json.Marshal(map[string]any{"tx": a.TxID.String(), "tx_index": a.TxIndex, "opcode": string(a.Opcode), "op": string(a.Op)})
+		evs = append(evs, events.Event{Kind: events.KindOp, Height: r.Height, App: app, Contract: a.Contract, Name: a.Name, Data: d})
+	}
+	for _, rj := range res.Rejected {
+		d, _ := json.Marshal(map[string]any{"tx": rj.TxID.String(), "tx_index": rj.TxIndex, "stage": rj.Stage, "reason": rj.Reason.Error()})
+		evs = append(evs, events.Event{Kind: events.KindRejected, Height: r.Height, App: app, Data: d})
+	}
+	return evs
 }
 
 type histEntry struct {
@@ -136,6 +168,15 @@ func Open(db store.Store, app Application, cfg Config) (*Engine, error) {
 	}
 	e.proc = proc
 	e.info = proc.Info()
+	if cfg.Events {
+		rr, ok := db.(events.RangeReader)
+		if !ok {
+			return nil, errors.New("engine: Config.Events needs a store that reads key ranges")
+		}
+		if e.events, err = events.Open(rr, prefixEvents); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.checkIdentity(); err != nil {
 		return nil, err
 	}
@@ -350,6 +391,9 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 	fail := func(err error) ([]BlockRecord, error) {
 		txn.Discard()
 		e.hist = e.hist[:base]
+		if e.events != nil {
+			e.events.Abort()
+		}
 		return nil, err
 	}
 	for _, b := range bs {
@@ -364,6 +408,11 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 			return fail(err)
 		}
 		results = append(results, res)
+		if e.events != nil {
+			if err := e.events.Append(txn, e.blockEvents(res)...); err != nil {
+				return fail(err)
+			}
+		}
 		// The next block in the batch mixes in this one's consensus hash.
 		e.hist = append(e.hist, histEntry{hash: b.Hash, ch: res.Record.Consensus})
 		if stop != nil && stop() {
@@ -375,7 +424,13 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 	sync := e.unsynced >= e.cfg.SyncBlocks || time.Since(e.lastSync) >= e.cfg.SyncInterval
 	if err := txn.Commit(sync); err != nil {
 		e.hist = e.hist[:base]
+		if e.events != nil {
+			e.events.Abort()
+		}
 		return nil, fmt.Errorf("engine: commit blocks %d..%d: %w", bs[0].Height, bs[len(bs)-1].Height, err)
+	}
+	if e.events != nil {
+		e.events.Publish()
 	}
 	if sync {
 		e.unsynced = 0
@@ -590,8 +645,22 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 			return fmt.Errorf("reorg: %w", err)
 		}
 	}
+	if e.events != nil {
+		d, _ := json.Marshal(map[string]any{"from": last, "fork": fork})
+		if err := e.events.Append(txn, events.Event{Kind: events.KindRevert, Height: fork, App: e.info.Name, Data: d}); err != nil {
+			txn.Discard()
+			e.events.Abort()
+			return err
+		}
+	}
 	if err := txn.Commit(true); err != nil {
+		if e.events != nil {
+			e.events.Abort()
+		}
 		return fmt.Errorf("reorg: commit rollback: %w", err)
+	}
+	if e.events != nil {
+		e.events.Publish()
 	}
 	e.hist = e.hist[:fork+1-first]
 	e.log.Info("reorg: rolled back", "from", last, "to", fork, "depth", last-fork)

@@ -41,6 +41,16 @@ func (s *Mem) Iterate(prefix []byte, fn func(key, value []byte) error) error {
 	return nil
 }
 
+// IterateFrom is Iterate over the keys with prefix from start on.
+func (s *Mem) IterateFrom(prefix, start []byte, fn func(key, value []byte) error) error {
+	return s.Iterate(prefix, func(k, v []byte) error {
+		if bytes.Compare(k, start) < 0 {
+			return nil
+		}
+		return fn(k, v)
+	})
+}
+
 // Set implements Txn.
 func (s *Mem) Set(key, value []byte) error {
 	if s.m == nil {

@@ -64,6 +64,11 @@ func (n *Namespace) Iterate(prefix []byte, fn func(key, value []byte) error) err
 	return n.db.Iterate(n.key(prefix), func(k, v []byte) error { return fn(k[len(n.prefix):], v) })
 }
 
+// IterateFrom is Iterate over the keys with prefix from start on.
+func (n *Namespace) IterateFrom(prefix, start []byte, fn func(key, value []byte) error) error {
+	return n.db.IterateFrom(n.key(prefix), n.key(start), func(k, v []byte) error { return fn(k[len(n.prefix):], v) })
+}
+
 // Begin implements Store.
 func (n *Namespace) Begin() Batch { return &nsBatch{t: n.db.NewTxn(), n: n} }
 

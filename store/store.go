@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,20 @@ func (d *DB) Get(key []byte) ([]byte, error) {
 // Iterate implements kv.Reader over committed state.
 func (d *DB) Iterate(prefix []byte, fn func(key, value []byte) error) error {
 	it, err := d.pdb.NewIter(prefixBounds(prefix))
+	if err != nil {
+		return err
+	}
+	return iterate(it, fn)
+}
+
+// IterateFrom is Iterate over the keys with prefix from start on (start
+// below prefix means from the first).
+func (d *DB) IterateFrom(prefix, start []byte, fn func(key, value []byte) error) error {
+	o := prefixBounds(prefix)
+	if bytes.Compare(start, o.LowerBound) > 0 {
+		o.LowerBound = start
+	}
+	it, err := d.pdb.NewIter(o)
 	if err != nil {
 		return err
 	}

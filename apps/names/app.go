@@ -412,3 +412,12 @@ func (a *App) Continue(height int64, _ vchash.ConsensusHash) error {
 	}
 	return nil
 }
+
+// OpSubject implements engine.EventNamer: an op's events name its name
+// (a preorder's name is hidden until its register).
+func (a *App) OpSubject(op *engine.Op) (contract, name string) {
+	if d, ok := op.Data.(*opData); ok {
+		return "", d.name
+	}
+	return "", ""
+}

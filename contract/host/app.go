@@ -78,6 +78,8 @@ type outcome struct {
 	// stateLog is what the call's record lists of the state log entries
 	// it appended: the entries, the large ones summarized (see summary).
 	stateLog [][]byte
+	// contract is the contract called (ChainApp), for events.
+	contract string
 }
 
 // Divergence is what a replay found: a recorded outcome that the

@@ -160,6 +160,7 @@ func (c *ChainApp) Commit(b *engine.BlockContext, op *engine.Op, st kv.Txn) erro
 		return err
 	}
 	a.outcomes = nil
+	out.contract = co.id
 	op.Data = out
 	return c.remember(b, op, co, out, st)
 }
@@ -320,4 +321,16 @@ func ChainContract(st kv.Reader, id string) (exports json.RawMessage, methods []
 	}
 	ex, err := p.Get(keyExports)
 	return ex, m.Methods, err
+}
+
+// OpSubject implements engine.EventNamer: a contract op's events name its
+// contract.
+func (c *ChainApp) OpSubject(op *engine.Op) (contract, name string) {
+	switch d := op.Data.(type) {
+	case *outcome:
+		return d.contract, ""
+	case *privateOp:
+		return d.contract, ""
+	}
+	return "", ""
 }
