@@ -192,7 +192,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 			if app == "contracts" {
 				open = contractsEngine
 			}
-			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log,
+			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log, Events: true,
 				OnBlock: func(ev engine.BlockEvent) {
 					if start < 0 {
 						start = ev.Record.Height
@@ -208,13 +208,10 @@ func newSyncCmd(follow bool) *cobra.Command {
 			}
 			defer db.Close()
 			defer meter.Done()
-			if follow && app == "contracts" {
-				return e.Follow(cmd.Context(), src, poll)
-			}
 			if follow {
 				ctx, cancel := context.WithCancel(cmd.Context())
 				defer cancel()
-				if err := serveNames(ctx, db, datadir, httpAddr); err != nil {
+				if err := serveNames(ctx, db, e.Events(), datadir, httpAddr); err != nil {
 					return err
 				}
 				defer os.Remove(nodeFile(datadir))
@@ -237,7 +234,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
 	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
 	if follow {
-		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve name queries (names show asks here while the node holds the data directory)")
+		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve queries and events (names show asks here while the node holds the data directory; GET /v1/events)")
 		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")
 	}
 	return cmd

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/vchash"
 )
@@ -168,8 +169,9 @@ func consensusOf(nr namesReader) (vchash.ConsensusHash, error) {
 
 // serveNames serves the names queries from db on addr until ctx ends, and
 // writes node.json in datadir while it does.
-func serveNames(ctx context.Context, db *store.DB, datadir, addr string) error {
+func serveNames(ctx context.Context, db *store.DB, evs *events.Log, datadir, addr string) error {
 	mux := http.NewServeMux()
+	mux.Handle("GET /v1/events", events.Handler(evs))
 	writeJSON := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
 )
 
@@ -292,6 +293,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	}
 	fail := func(w http.ResponseWriter, code int, err error) { js(w, code, map[string]string{"error": err.Error()}) }
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { js(w, 200, n.Status()) })
+	mux.Handle("GET /v1/events", events.Handler(n.events))
 	if n.cfg.Routes != nil {
 		n.cfg.Routes(mux)
 	}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/lbft"
 	"github.com/vchain-dev/vchain/dpor/p2p"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/store"
 )
@@ -81,6 +84,7 @@ type Node struct {
 	cache  *stateCache
 	core   *lbft.Core
 	tr     *p2p.Transport
+	events *events.Log
 	pool   *Mempool
 	self   int // validator index or -1
 	addr   chain.Address
@@ -125,6 +129,7 @@ var (
 	prefixTx     = []byte("n/tx/") // hash -> txRecord
 	prefixBody   = []byte("n/p/")  // height, hash -> a block the vote record names
 	prefixState  = []byte("s/")
+	prefixEvents = []byte("n/v/")
 )
 
 // txRecord is a final transaction's place and outcome.
@@ -176,6 +181,10 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
 		pool: NewMempool(2*cfg.MaxPending, cfg.MaxPerSender), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
 		txIn: make(chan [][]byte, 256)}
+	if n.events, err = events.Open(db, prefixEvents); err != nil {
+		db.Close()
+		return nil, err
+	}
 	n.cache = newStateCache(kv.Prefixed(db, prefixState), stateCacheKeys)
 	n.state = n.cache
 	n.met = newMetrics(n)
@@ -283,6 +292,57 @@ func (n *Node) load() error {
 		n.storedBodies[b.Hash()] = true
 		return nil
 	})
+}
+
+// Events is the node's event log: each final block, impeach block and
+// election, written in the block's batch.
+func (n *Node) Events() *events.Log { return n.events }
+
+// blockEvents are the events of final block b.
+func (n *Node) blockEvents(b *lbft.Block, rec *chain.Receipt) []events.Event {
+	h := b.Hash()
+	d := map[string]any{"hash": hex.EncodeToString(h[:]), "time": b.Time, "round": b.Round}
+	if !b.Impeach {
+		d["proposer"] = n.NameOf(chain.AddressOf(b.Proposer))
+	}
+	if rec != nil {
+		failed := 0
+		for _, f := range rec.Failed {
+			if f != nil {
+				failed++
+			}
+		}
+		d["txs"], d["failed"], d["fees"] = len(rec.Txs), failed, rec.Fees
+	}
+	raw, _ := json.Marshal(d)
+	kind := events.KindBlock
+	if b.Impeach {
+		kind = events.KindImpeach
+	}
+	evs := []events.Event{{Kind: kind, Height: int64(b.Height), App: "dpor", Data: raw}}
+	if rec != nil && rec.Punished != nil {
+		raw, _ := json.Marshal(map[string]any{"punished": rec.Punished.String()})
+		evs[0].Name = rec.Punished.String()
+		evs[0].Data = mergeJSON(evs[0].Data, raw)
+	}
+	if rec != nil && len(rec.Elected) > 0 {
+		names := make([]string, len(rec.Elected))
+		for i, a := range rec.Elected {
+			names[i] = a.String()
+		}
+		raw, _ := json.Marshal(map[string]any{"term": n.cfg.Genesis.TermOf(b.Height) + 1, "proposers": names})
+		evs = append(evs, events.Event{Kind: events.KindElection, Height: int64(b.Height), App: "dpor", Data: raw})
+	}
+	return evs
+}
+
+// mergeJSON merges two JSON objects' fields.
+func mergeJSON(a, b []byte) []byte {
+	m := map[string]any{}
+	json.Unmarshal(a, &m)
+	json.Unmarshal(b, &m)
+	out, _ := json.Marshal(m)
+	return out
 }
 
 // Block returns the final block at height h.
@@ -660,14 +720,21 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	}
 	t.Set(blockKey(b.Height), chain.Marshal(b))
 	t.Set(keyHead, binary.BigEndian.AppendUint64(nil, b.Height))
+	if err := n.events.Append(t, n.blockEvents(b, rec)...); err != nil {
+		t.Discard()
+		n.events.Abort()
+		return err
+	}
 	imp := n.impeached
 	if b.Impeach {
 		imp++
 		t.Set(keyImpeached, binary.BigEndian.AppendUint64(nil, imp))
 	}
 	if err := t.Commit(true); err != nil {
+		n.events.Abort()
 		return err
 	}
+	n.events.Publish()
 	n.cache.Update(o.Writes())
 	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
 		senders := make([]chain.Address, 0, len(rec.Txs))
