@@ -140,6 +140,8 @@ func newLocalnetCmd() *cobra.Command {
 				apps.BlobRoutes(blobs)(mux)
 				if contracts != nil {
 					apps.ContractRoutes(n, contracts)(mux)
+				} else {
+					apps.NoContractRoutes(name)(mux)
 				}
 			}
 			if n, err = node.Open(cfg); err != nil {

@@ -220,3 +220,18 @@ func page(req *http.Request) (from, max int, err error) {
 	}
 	return from, max, nil
 }
+
+// NoContractRoutes answers the contract routes on a node that does not run
+// the contract runtime (a validator keeps its CPU for consensus), saying
+// so instead of a bare 404.
+func NoContractRoutes(node string) func(mux *http.ServeMux) {
+	return func(mux *http.ServeMux) {
+		for _, p := range []string{"GET /v1/apps", "GET /v1/contracts/", "GET /v1/contract-calls/", "GET /v1/private/"} {
+			mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusNotFound)
+				json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("node %s does not run the contract runtime (validators keep to consensus): ask a proposer's API", node)})
+			})
+		}
+	}
+}

@@ -36,7 +36,7 @@ type Options struct {
 	// node's defaults).
 	MaxBlockTxs, MaxPending int
 	// NoContracts leaves the contract runtime out of every node (a
-	// benchmark of the chain alone).
+	// benchmark of the chain alone). Validators never run it.
 	NoContracts bool
 }
 
@@ -115,7 +115,10 @@ func Create(dir string, o Options) (*Layout, error) {
 		}
 		p2p, api := ports[2*i], ports[2*i+1]
 		p2ps = append(p2ps, p2p)
-		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api, MaxBlockTxs: o.MaxBlockTxs, MaxPending: o.MaxPending, NoContracts: o.NoContracts})
+		l.Nodes = append(l.Nodes, NodeConfig{Name: name, Role: role, Listen: p2p, HTTP: api, MaxBlockTxs: o.MaxBlockTxs, MaxPending: o.MaxPending,
+			// Validators keep their CPU for consensus: the proposers, whose
+			// APIs clients use, run the contract runtime.
+			NoContracts: o.NoContracts || role == "validator"})
 	}
 	for i := range l.Nodes {
 		for j, a := range p2ps {
@@ -148,7 +151,7 @@ func (l *Layout) Differs(o Options, given func(flag string) bool) error {
 		{"view-len", int64(o.ViewLen), int64(g.ViewLen)},
 		{"max-block-txs", int64(o.MaxBlockTxs), int64(l.Nodes[0].MaxBlockTxs)},
 		{"max-pending", int64(o.MaxPending), int64(l.Nodes[0].MaxPending)},
-		{"no-contracts", b2i(o.NoContracts), b2i(l.Nodes[0].NoContracts)},
+		{"no-contracts", b2i(o.NoContracts), b2i(l.Nodes[len(l.Nodes)-1].NoContracts)},
 	} {
 		if given(c.flag) && c.want != c.has {
 			return fmt.Errorf("--%s %d: the localnet in %s was created with %d; start it without the flag, or remove the directory to create another", c.flag, c.want, l.Dir, c.has)
