@@ -15,6 +15,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,9 @@ type Event struct {
 	Name     string `json:"name,omitempty"`
 	// Data is the kind's own detail.
 	Data json.RawMessage `json:"data,omitempty"`
+
+	// raw is the event's stored JSON, which a stream sends as it is.
+	raw []byte
 }
 
 // Cursor is an event's Seq as a string.
@@ -214,6 +218,7 @@ func (l *Log) Read(after uint64, max int, f *Filter) (evs []Event, next uint64, 
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("events: event %d: %w", seq, err)
 		}
+		e.raw = bytes.Clone(v)
 		next = seq
 		looked++
 		if f == nil || f.Match(&e) {

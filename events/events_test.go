@@ -13,7 +13,7 @@ import (
 	"github.com/vchain-dev/vchain/store"
 )
 
-func openLog(t *testing.T, dir string) (*store.DB, *events.Log) {
+func openLog(t testing.TB, dir string) (*store.DB, *events.Log) {
 	t.Helper()
 	db, err := store.Open(dir, store.Options{})
 	if err != nil {
@@ -27,7 +27,7 @@ func openLog(t *testing.T, dir string) (*store.DB, *events.Log) {
 }
 
 // commit appends evs in one batch and publishes them.
-func commit(t *testing.T, db *store.DB, l *events.Log, evs ...events.Event) {
+func commit(t testing.TB, db *store.DB, l *events.Log, evs ...events.Event) {
 	t.Helper()
 	txn := db.NewTxn()
 	if err := l.Append(txn, evs...); err != nil {

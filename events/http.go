@@ -143,7 +143,10 @@ func stream(w http.ResponseWriter, r *http.Request, l *Log, after uint64, f *Fil
 			return
 		}
 		for i := range evs {
-			raw, _ := json.Marshal(&evs[i])
+			raw := evs[i].raw
+			if raw == nil {
+				raw, _ = json.Marshal(&evs[i])
+			}
 			if !write(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", evs[i].Seq, evs[i].Kind, raw)) {
 				return
 			}
