@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/hyperlog"
 )
 
@@ -44,6 +45,9 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 		s.mux.HandleFunc(rt.pattern, s.met.instrument(rt.pattern, rt.h))
 	}
 	s.mux.Handle("GET /metrics", s.met.handler())
+	// Not instrumented: a stream lives long, and the wrapper would hide
+	// its Flush.
+	s.mux.Handle("GET /v1/events", events.Handler(h.Events()))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

@@ -213,28 +213,52 @@ func newContractCmd() *cobra.Command {
 		},
 	}
 
+	var follow bool
 	logCmd := &cobra.Command{
 		Use:   "log ID",
 		Short: "Print a contract's call log (with --rpc: its creates and calls on the chain), one JSON entry per line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.rpc != "" {
+				if follow {
+					return errors.New("--follow works with --host; on a chain, vchain watch --rpc URL follows blocks")
+				}
 				return chainLog(cmd.OutOrStdout(), &f, args[0])
 			}
 			c, err := f.client()
 			if err != nil {
 				return err
 			}
-			es, err := c.CallLog(cmd.Context(), args[0], 0, 0, false)
-			if err != nil {
-				return err
+			var cursor uint64
+			if follow {
+				// Where the host's events are now: what comes after is new.
+				if cursor, err = eventsTip(f.host, args[0]); err != nil {
+					return err
+				}
 			}
-			for _, e := range es.Entries {
-				fmt.Fprintln(cmd.OutOrStdout(), e.Data)
+			var n uint64
+			for {
+				es, err := c.CallLog(cmd.Context(), args[0], n, 0, false)
+				if err != nil {
+					return err
+				}
+				for _, e := range es.Entries {
+					fmt.Fprintln(cmd.OutOrStdout(), e.Data)
+				}
+				n += uint64(len(es.Entries))
+				if !follow {
+					return nil
+				}
+				if cursor, err = waitEvents(cmd, f.host, args[0], cursor); err != nil {
+					if cmd.Context().Err() != nil {
+						return nil
+					}
+					return err
+				}
 			}
-			return nil
 		},
 	}
+	logCmd.Flags().BoolVar(&follow, "follow", false, "with --host: keep printing the contract's records as they are logged")
 	var to string
 	migrate := &cobra.Command{
 		Use:   "migrate ID --to URL",

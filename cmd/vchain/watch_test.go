@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,4 +83,70 @@ func TestCLIWatchResumes(t *testing.T) {
 	if _, errOut, code := run(t, "", "watch", "--rpc", c.API(watched), "--after", "x", "--once"); code == 0 || !strings.Contains(errOut, "cursor") {
 		t.Fatalf("a bad cursor: exit %d, %s", code, errOut)
 	}
+}
+
+// TestCLIHostEvents: vchain watch --host prints a call event per record,
+// and vchain contract log --follow prints a call logged after it started,
+// without a reload.
+func TestCLIHostEvents(t *testing.T) {
+	dir := t.TempDir()
+	url, _ := startDev(t, filepath.Join(dir, "host"))
+	key := filepath.Join(dir, "bob.key")
+	forum := filepath.Join("..", "..", "examples", "forum.js")
+	contract := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, append(args, "--host", url, "--key", key, "--new-key")...)...))
+	}
+	id := contract("deploy", forum)
+	contract("call", id, "addTopic", `"hello"`)
+	evs := parseEvents(t, mustRun(t, "watch", "--host", url, "--once", "--contract", id))
+	if len(evs) != 2 || evs[0].Kind != events.KindCall || evs[1].Contract != id || !strings.Contains(string(evs[1].Data), `"result":1`) {
+		t.Fatalf("watch --host: %+v", evs)
+	}
+	follow := exec.Command(vchainBin, "contract", "log", id, "--follow", "--host", url, "--key", key)
+	out, _ := follow.StdoutPipe()
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for i := 0; i < 2; i++ { // the create and the first call
+		select {
+		case <-lines:
+		case <-time.After(10 * time.Second):
+			t.Fatal("contract log --follow printed no history")
+		}
+	}
+	contract("call", id, "addPost", "1", `"later"`)
+	select {
+	case l := <-lines:
+		if !strings.Contains(l, `"method":"addPost"`) {
+			t.Fatalf("followed: %s", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("contract log --follow did not print the new call")
+	}
+}
+
+func parseEvents(t *testing.T, out string) []events.Event {
+	t.Helper()
+	var evs []events.Event
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var e events.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("a line that is not an event: %q", line)
+		}
+		evs = append(evs, e)
+	}
+	return evs
 }

@@ -104,6 +104,7 @@ type Host struct {
 	log      *slog.Logger
 	master   ed25519.PrivateKey
 	db       *store.DB
+	events   *hostEvents
 	programs *programCache
 	pool     *contract.Pool
 	limits   contract.Limits
@@ -248,6 +249,10 @@ func Open(cfg Config) (*Host, error) {
 		cfg.CacheBytes = 1 << 30
 	}
 	if h.db, err = store.Open(filepath.Join(cfg.Dir, "state"), store.Options{Logger: h.log, CacheBytes: cfg.CacheBytes, MaxOpenFiles: storeMaxTables}); err != nil {
+		return nil, err
+	}
+	if h.events, err = openHostEvents(h.db); err != nil {
+		h.db.Close()
 		return nil, err
 	}
 	if err := h.recover(); err != nil {

@@ -202,6 +202,11 @@ func (h *Host) startInstance(id ContractID, creator hyperlog.Hash, dir string, c
 		closeLogs(chain)
 		return nil, fmt.Errorf("contract %s: recovering: %w", id, err)
 	}
+	if err := in.catchUpEvents(); err != nil {
+		calls.Close()
+		closeLogs(chain)
+		return nil, fmt.Errorf("contract %s: events: %w", id, err)
+	}
 	if n := calls.Length(); n > 0 {
 		raw, err := calls.Get(n - 1)
 		if err != nil {
@@ -419,6 +424,10 @@ func (in *instance) log(b *executed) {
 		in.failed.Store(&err)
 		fail(fmt.Errorf("call log: %w", err))
 		return
+	}
+	if err := in.h.events.emit(in.id, b.recs[0].Seq, b.recs); err != nil {
+		// The records are logged; the next start writes their events.
+		in.h.log.Error("event log", "contract", in.id, "err", err)
 	}
 	head := in.calls.Head()
 	head.Roots = nil // answers carry the signed head; roots are for whoever wants to extend it
