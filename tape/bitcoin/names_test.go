@@ -1,6 +1,7 @@
 package bitcoin_test
 
 import (
+	"encoding/json"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/internal/btcdtest"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape/bitcoin"
@@ -55,7 +57,7 @@ func newNamesWorld(t *testing.T) *namesWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if w.e, err = engine.Open(db, names.New(names.Options{FirstBlock: 1}), engine.Config{}); err != nil {
+	if w.e, err = engine.Open(db, names.New(names.Options{FirstBlock: 1}), engine.Config{Events: true}); err != nil {
 		t.Fatal(err)
 	}
 	w.sync()
@@ -157,6 +159,39 @@ func TestNamesOnBitcoin(t *testing.T) {
 	if w.owner("alice.id") != w.alice.Address().EncodeAddress() {
 		t.Fatalf("alice.id after the replacement branch: %q", w.owner("alice.id"))
 	}
+	// The event log tells it: the blocks, the register ops naming
+	// alice.id, a revert to the block before the registers, and the
+	// replacement blocks with the register again.
+	evs, _, err := w.e.Events().Read(0, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	regHeight := int64(-1)
+	var reverted bool
+	registersAfter := 0
+	for _, ev := range evs {
+		switch {
+		case ev.Kind == events.KindBlock && !reverted:
+			var d struct{ Hash string }
+			json.Unmarshal(ev.Data, &d)
+			if d.Hash == registered {
+				regHeight = ev.Height
+			}
+		case ev.Kind == events.KindRevert:
+			var d struct{ From, Fork int64 }
+			json.Unmarshal(ev.Data, &d)
+			if d.Fork != regHeight-1 {
+				t.Fatalf("revert to %d, the registers were in block %d", d.Fork, regHeight)
+			}
+			reverted = true
+		case ev.Kind == events.KindOp && reverted && ev.Name == "alice.id":
+			registersAfter++
+		}
+	}
+	if regHeight < 0 || !reverted || registersAfter == 0 {
+		t.Fatalf("events: register block %d, reverted %v, alice.id ops after it %d", regHeight, reverted, registersAfter)
+	}
+
 	// A fresh engine over the final chain agrees at every height.
 	db, _ := store.Open("", store.Options{InMemory: true})
 	defer db.Close()
