@@ -55,7 +55,7 @@ func Open(n *node.Node, dir string, app engine.Application, log *slog.Logger) (*
 		return nil, fmt.Errorf("%s: %w", app.Info().Name, err)
 	}
 	r := &Runner{name: app.Info().Name, magic: app.Info().MagicBytes, n: n, db: db, log: log}
-	r.eng, err = engine.Open(db, app, engine.Config{Logger: log, OnBlock: func(ev engine.BlockEvent) {
+	r.eng, err = engine.Open(db, app, engine.Config{Logger: log, Events: true, OnBlock: func(ev engine.BlockEvent) {
 		r.height.Store(ev.Record.Height)
 		r.wake()
 	}})

@@ -104,6 +104,15 @@ func TestRunnerFollowsTheNode(t *testing.T) {
 	if code := get("/v1/contracts/"+id, &info); code != 200 || string(info.Exports) != `{"count":5}` {
 		t.Fatalf("contract info: %d %+v", code, info)
 	}
+	var page struct {
+		Events []struct {
+			Kind, Contract string
+		}
+	}
+	get("/v1/apps/contracts/events?kind=op&contract="+id, &page)
+	if len(page.Events) != 3 {
+		t.Fatalf("the runtime's op events about the contract: %+v", page.Events)
+	}
 	var calls []host.ChainCall
 	if get("/v1/contracts/"+id+"/calls", &calls); len(calls) != 3 || calls[0].Record.Type != "create" {
 		t.Fatalf("calls: %+v", calls)

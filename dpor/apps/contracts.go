@@ -15,6 +15,7 @@ import (
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
 )
 
@@ -57,6 +58,7 @@ const (
 // ContractRoutes serves the contract runtime's reads on a node's API:
 //
 //	GET /v1/apps                           the applications and their heights
+//	GET /v1/apps/contracts/events          the runtime's events (each contract op, with its subject)
 //	GET /v1/contracts/{id}                 a contract's description and exports
 //	GET /v1/contracts/{id}/state?path=P    a file of its state archive
 //	GET /v1/contracts/{id}/calls?from=&max= its creates and calls, oldest first
@@ -99,6 +101,7 @@ func ContractRoutes(n *node.Node, r *Runner) func(mux *http.ServeMux) {
 			}
 			js(w, http.StatusOK, []AppStatus{st})
 		})
+		mux.Handle("GET /v1/apps/contracts/events", events.Handler(r.Engine().Events()))
 		mux.HandleFunc("GET /v1/contracts/{id}", func(w http.ResponseWriter, req *http.Request) {
 			id := req.PathValue("id")
 			if !validID(w, id) {
