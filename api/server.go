@@ -12,6 +12,7 @@ import (
 
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/events"
+	"github.com/vchain-dev/vchain/explorer"
 	"github.com/vchain-dev/vchain/hyperlog"
 )
 
@@ -48,6 +49,7 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 	// Not instrumented: a stream lives long, and the wrapper would hide
 	// its Flush.
 	s.mux.Handle("GET /v1/events", events.Handler(h.Events()))
+	explorer.Routes(h, s.mux)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
 	})

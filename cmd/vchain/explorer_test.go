@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser returns a headless Chromium context, or skips the test when
+// there is no Chromium (a failure instead when VCHAIN_REQUIRE_BROWSER=1,
+// as scripts/test sets after installing it).
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("VCHAIN_REQUIRE_BROWSER") == "1" {
+			t.Fatal("no Chromium found, and VCHAIN_REQUIRE_BROWSER=1")
+		}
+		t.Skip("no Chromium on this machine (scripts/test installs it)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1200, 800))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// TestExplorerInBrowser drives Chromium through the host's explorer: the
+// home page lists the forum contract, its link leads to the contract's
+// page with the call log, a call made from the CLI appears there without
+// a reload, and the caller's link leads to the user's log. Screenshots
+// go to $VCHAIN_SCREENSHOTS when set (docs/ for the README).
+func TestExplorerInBrowser(t *testing.T) {
+	ctx := browser(t)
+	dir := t.TempDir()
+	url, _ := startDev(t, filepath.Join(dir, "host"))
+	key := filepath.Join(dir, "bob.key")
+	forum := filepath.Join("..", "..", "examples", "forum.js")
+	contract := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, append(args, "--host", url, "--key", key, "--new-key")...)...))
+	}
+	id := contract("deploy", forum)
+	contract("call", id, "addTopic", `"hello"`)
+	shots := os.Getenv("VCHAIN_SCREENSHOTS")
+	if shots == "" {
+		shots = dir
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	if home := text(`#contracts`); !strings.Contains(home, id[:8]) {
+		t.Fatalf("the home page lists %q", home)
+	}
+	shot("explorer-home.png")
+	do(chromedp.Click(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#calls`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	location, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#calls tbody tr').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(location, "/contract/"+id) || rows != 2 || !strings.Contains(text(`h1`), id[:8]) {
+		t.Fatalf("at %s with %d rows", location, rows)
+	}
+	// A call from the CLI shows up without a reload.
+	contract("call", id, "addPost", "1", `"a live post"`)
+	do(chromedp.WaitVisible(chromedp.CSS(`#calls tbody tr.fresh`)))
+	if fresh := text(`#calls tbody tr.fresh`); !strings.Contains(fresh, "addPost") {
+		t.Fatalf("the new row: %q", fresh)
+	}
+	if n := text(`#log-length`); n != "3" {
+		t.Fatalf("the call log's length shows %q", n)
+	}
+	// The exports follow too.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('exports').textContent.includes('"postCounter":1')`)); err != nil {
+		t.Fatalf("the exports did not follow: %v", err)
+	}
+	shot("explorer-contract.png")
+	// The caller's link leads to the user's log.
+	do(chromedp.Click(chromedp.CSS(`#calls tbody tr:not(.fresh) a`)), chromedp.WaitVisible(chromedp.CSS(`ol`)))
+	loc2, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(loc2, "/user/") || !strings.Contains(text(`h1`), "User") {
+		t.Fatalf("the caller's link led to %s", loc2)
+	}
+}

@@ -1,0 +1,56 @@
+// Live updates: follow the host's event stream from the event the page
+// was made at (EventSource resumes with Last-Event-ID after a reconnect)
+// and add each new record to the page.
+(function () {
+  'use strict';
+  var table = document.querySelector('table[data-live]');
+  var mark = document.getElementById('live');
+  if (!table || !window.EventSource) return;
+  var contract = table.dataset.contract;
+  var url = '/v1/events?kind=call&after=' + encodeURIComponent(table.dataset.after || '0');
+  if (contract) url += '&contract=' + encodeURIComponent(contract);
+  var es = new EventSource(url);
+  es.onopen = function () { mark.classList.add('on'); };
+  es.onerror = function () { mark.classList.remove('on'); };
+  es.addEventListener('call', function (m) {
+    var ev = JSON.parse(m.data), d = ev.data || {};
+    var cells;
+    if (contract) {
+      cells = [d.seq, d.type, d.user ? { text: short(d.user), href: '/user/' + d.user } : '', d.method || '',
+        d.error ? d.error.code + ': ' + d.error.message : JSON.stringify(d.result), d.gas, short(d.state_root)];
+      set('log-length', d.seq + 1);
+      set('state-root', d.state_root);
+      set('state-length', d.state_length);
+      fetch(location.pathname, { headers: { Accept: 'application/json' } })
+        .then(function (r) { return r.json(); })
+        .then(function (p) { set('exports', JSON.stringify(p.info.exports)); })
+        .catch(function () {});
+    } else {
+      cells = [ev.seq, ev.kind, short(ev.contract), JSON.stringify(d)];
+      set('event-count', ev.seq);
+      var c = document.querySelector('td[data-contract="' + ev.contract + '"]');
+      if (c) c.textContent = d.seq + 1;
+    }
+    var tr = document.createElement('tr');
+    tr.className = 'fresh';
+    cells.forEach(function (v) {
+      var td = document.createElement('td');
+      if (typeof v === 'number') td.className = 'num';
+      if (v && v.href) {
+        var a = document.createElement('a');
+        a.href = v.href;
+        a.textContent = v.text;
+        td.appendChild(a);
+      } else {
+        td.textContent = v === undefined ? '' : v;
+      }
+      tr.appendChild(td);
+    });
+    var body = table.tBodies[0];
+    var empty = body.querySelector('tr.empty');
+    if (empty) empty.remove();
+    body.insertBefore(tr, body.firstChild);
+  });
+  function set(id, v) { var e = document.getElementById(id); if (e) e.textContent = v; }
+  function short(s) { s = s || ''; return s.length > 16 ? s.slice(0, 8) + '…' + s.slice(-6) : s; }
+})();
