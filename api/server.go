@@ -30,25 +30,40 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{h: h, log: logger, mux: http.NewServeMux(), met: newMetrics()}
-	for _, rt := range []struct {
-		pattern string
-		h       http.HandlerFunc
-	}{
-		{"GET /v1/host", s.hostInfo},
-		{"POST /v1/submit", s.submit},
-		{"GET /v1/users/{key}", s.userHead},
-		{"GET /v1/users/{key}/entries", s.userEntries},
-		{"GET /v1/contracts/{id}", s.contractInfo},
-		{"GET /v1/contracts/{id}/log", s.callLog},
-		{"GET /v1/contracts/{id}/state", s.state},
-		{"POST /v1/import", s.importContract},
-	} {
-		s.mux.HandleFunc(rt.pattern, s.met.instrument(rt.pattern, rt.h))
+	handlers := map[string]http.Handler{
+		"GET /v1/":                     http.HandlerFunc(s.index),
+		"GET /v1/openapi.json":         http.HandlerFunc(s.openAPI),
+		"GET /v1/host":                 http.HandlerFunc(s.hostInfo),
+		"POST /v1/submit":              http.HandlerFunc(s.submit),
+		"GET /v1/users/{key}":          http.HandlerFunc(s.userHead),
+		"GET /v1/users/{key}/entries":  http.HandlerFunc(s.userEntries),
+		"GET /v1/contracts/{id}":       http.HandlerFunc(s.contractInfo),
+		"GET /v1/contracts/{id}/log":   http.HandlerFunc(s.callLog),
+		"GET /v1/contracts/{id}/state": http.HandlerFunc(s.state),
+		"POST /v1/import":              http.HandlerFunc(s.importContract),
+		// Not instrumented: a stream lives long, and the wrapper would
+		// hide its Flush.
+		"GET /v1/events": events.Handler(h.Events()),
+		"GET /metrics":   s.met.handler(),
 	}
-	s.mux.Handle("GET /metrics", s.met.handler())
-	// Not instrumented: a stream lives long, and the wrapper would hide
-	// its Flush.
-	s.mux.Handle("GET /v1/events", events.Handler(h.Events()))
+	for _, rt := range Routes {
+		pattern := rt.Method + " " + rt.Path
+		if rt.Path == "/v1/" {
+			pattern += "{$}"
+		}
+		hd, ok := handlers[rt.Method+" "+rt.Path]
+		if !ok {
+			panic("api: no handler for route " + pattern)
+		}
+		if f, ok := hd.(http.HandlerFunc); ok {
+			hd = s.met.instrument(pattern, f)
+		}
+		s.mux.Handle(pattern, hd)
+		delete(handlers, rt.Method+" "+rt.Path)
+	}
+	for p := range handlers {
+		panic("api: route " + p + " is not in Routes")
+	}
 	explorer.Routes(h, s.mux)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
