@@ -1,9 +1,9 @@
 package bitcoin_test
 
 import (
-	"encoding/json"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
