@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vchain-dev/vchain/api"
 	"github.com/vchain-dev/vchain/contract/host"
@@ -71,4 +75,40 @@ func TestRouteIndexAndOpenAPI(t *testing.T) {
 	if code, body := get("GET", "/v1/nope"); code != http.StatusNotFound || !strings.Contains(body, "no route") {
 		t.Fatalf("an unlisted path: %d %s", code, body)
 	}
+}
+
+// TestEventStreamThroughTheServer: the host's Server-Sent Events reach a
+// client through the API's handler chain (nothing in it hides Flush), and
+// a reconnect's Last-Event-ID wins over the page's ?after.
+func TestEventStreamThroughTheServer(t *testing.T) {
+	h, err := host.Open(host.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(api.NewServer(h, nil))
+	defer srv.Close()
+	_, priv, _ := ed25519.GenerateKey(nil)
+	u := api.NewUser(priv)
+	c := api.NewClient(srv.URL)
+	if _, err := u.Deploy(context.Background(), c, []byte("exports.n = 0\n")); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/events?after=5", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == "id: 1" {
+			return
+		}
+	}
+	t.Fatal("the stream ended without event 1")
 }

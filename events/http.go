@@ -33,7 +33,8 @@ type Page struct {
 
 // Handler serves the log at GET /v1/events:
 //
-//	?after=CURSOR   events after this one (default: from the first)
+//	?after=CURSOR   events after this one (default: from the first; a
+//	                Last-Event-ID header wins)
 //	&wait=DURATION  long poll: wait up to this long (at most 30 s) for one
 //	&kind=K1,K2 &app=A &contract=C &name=N   filters
 //	&max=N          at most N events (at most 1000)
@@ -46,10 +47,13 @@ type Page struct {
 func Handler(l *Log) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		after, err := ParseCursor(q.Get("after"))
-		if err == nil && q.Get("after") == "" && r.Header.Get("Last-Event-ID") != "" {
-			after, err = ParseCursor(r.Header.Get("Last-Event-ID"))
+		// A browser reconnecting sends the last id it saw: that wins over
+		// the ?after the page first asked with.
+		cur := q.Get("after")
+		if id := r.Header.Get("Last-Event-ID"); id != "" {
+			cur = id
 		}
+		after, err := ParseCursor(cur)
 		if err != nil {
 			httpError(w, http.StatusBadRequest, err.Error())
 			return

@@ -44,8 +44,7 @@ const MaxCalls = 200
 // Routes adds the explorer's pages to mux: GET / (the host), GET
 // /contract/{id}, GET /user/{key} and GET /static/.
 func Routes(h *host.Host, mux *http.ServeMux) {
-	sub, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub)))
+	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { render(w, r, "home.html", homeOf(h)) })
 	mux.HandleFunc("GET /contract/{id}", func(w http.ResponseWriter, r *http.Request) {
 		p, err := contractOf(h, r.PathValue("id"))
@@ -176,6 +175,11 @@ func userOf(h *host.Host, key string) (*User, error) {
 		p.Entries = append(p.Entries, entries[i].Data)
 	}
 	return p, nil
+}
+
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	return http.StripPrefix("/static/", http.FileServerFS(sub))
 }
 
 func wantsJSON(r *http.Request) bool {

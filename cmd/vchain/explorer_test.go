@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,5 +127,71 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(loc2, "/user/") || !strings.Contains(text(`h1`), "User") {
 		t.Fatalf("the caller's link led to %s", loc2)
+	}
+}
+
+// TestChainExplorerInBrowser drives Chromium through a DPoR node's
+// explorer on a localnet: the home page shows the newest blocks and a new
+// block arrives without a reload; a block's link leads to its page with
+// the commit certificate, whose links lead to the next block and to its
+// term's proposers.
+func TestChainExplorerInBrowser(t *testing.T) {
+	ctx := browser(t)
+	dir := filepath.Join(t.TempDir(), "net")
+	mustRun(t, "localnet", "up", "--validators", "4", "--proposers", "1", "--dir", dir, "--period", "200", "--timeout", "2000")
+	t.Cleanup(func() { run(t, "", "localnet", "down", "--dir", dir) })
+	raw, err := os.ReadFile(filepath.Join(dir, "p0", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nc struct{ HTTP string }
+	json.Unmarshal(raw, &nc)
+	url := "http://" + nc.HTTP
+	shots := os.Getenv("VCHAIN_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(shots, name), buf, 0o644)
+	}
+	do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	// Blocks keep coming every 200 ms: one arrives without a reload.
+	do(chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr.fresh`)))
+	if h := text(`#blocks tbody tr.fresh td`); h == "" {
+		t.Fatal("the new row has no height")
+	}
+	shot("explorer-chain.png")
+	do(chromedp.Click(chromedp.CSS(`#blocks tbody tr:nth-child(3) a`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
+	title, cert := text(`h1`), text(`#certificate`)
+	if !strings.HasPrefix(title, "Block ") || !strings.Contains(cert, "commit votes of 3 needed") || strings.Contains(cert, ": 0 commit") {
+		t.Fatalf("the block page: %q, certificate %q", title, cert)
+	}
+	shot("explorer-block.png")
+	do(chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
+	if next := text(`h1`); next == title {
+		t.Fatalf("the next link stayed on %q", next)
+	}
+	do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)), chromedp.WaitVisible(chromedp.CSS(`#proposers li`)))
+	if p := text(`#proposers`); !strings.Contains(p, "p0") {
+		t.Fatalf("the term's proposers: %q", p)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
 	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/explorer"
 )
 
 func newLocalnetCmd() *cobra.Command {
@@ -137,6 +138,7 @@ func newLocalnetCmd() *cobra.Command {
 				return err
 			}
 			cfg.Routes = func(mux *http.ServeMux) {
+				explorer.ChainRoutes(n, mux)
 				apps.BlobRoutes(blobs)(mux)
 				if contracts != nil {
 					apps.ContractRoutes(n, contracts)(mux)

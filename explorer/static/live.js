@@ -6,6 +6,7 @@
   var table = document.querySelector('table[data-live]');
   var mark = document.getElementById('live');
   if (!table || !window.EventSource) return;
+  if (table.dataset.live === 'chain') return chain();
   var contract = table.dataset.contract;
   var url = '/v1/events?kind=call&after=' + encodeURIComponent(table.dataset.after || '0');
   if (contract) url += '&contract=' + encodeURIComponent(contract);
@@ -51,6 +52,37 @@
     if (empty) empty.remove();
     body.insertBefore(tr, body.firstChild);
   });
+  // A DPoR node's home page: each final block (or impeach block) on top.
+  function chain() {
+    var es = new EventSource('/v1/events?kind=block,impeach&after=' + encodeURIComponent(table.dataset.after || '0'));
+    es.onopen = function () { mark.classList.add('on'); };
+    es.onerror = function () { mark.classList.remove('on'); };
+    var add = function (m) {
+      var ev = JSON.parse(m.data), d = ev.data || {};
+      var tr = document.createElement('tr');
+      tr.className = 'fresh' + (ev.kind === 'impeach' ? ' impeach' : '');
+      var a = document.createElement('a');
+      a.href = '/block/' + ev.height;
+      a.textContent = ev.height;
+      var cells = [a, short(d.hash), ev.kind === 'impeach' ? 'impeach block' : (d.proposer || ''), d.txs || 0];
+      cells.forEach(function (v, i) {
+        var td = document.createElement('td');
+        if (i === 0 || i === 3) td.className = 'num';
+        if (v && v.nodeType) td.appendChild(v); else td.textContent = v;
+        tr.appendChild(td);
+      });
+      var body = table.tBodies[0];
+      body.insertBefore(tr, body.firstChild);
+      while (body.rows.length > 50) body.deleteRow(body.rows.length - 1);
+      set('height', ev.height);
+      if (ev.kind === 'impeach') {
+        var imp = document.getElementById('impeached');
+        if (imp) imp.textContent = Number(imp.textContent) + 1;
+      }
+    };
+    es.addEventListener('block', add);
+    es.addEventListener('impeach', add);
+  }
   function set(id, v) { var e = document.getElementById(id); if (e) e.textContent = v; }
   function short(s) { s = s || ''; return s.length > 16 ? s.slice(0, 8) + '…' + s.slice(-6) : s; }
 })();
