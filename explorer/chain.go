@@ -125,12 +125,12 @@ type Block struct {
 	Round  uint32 `json:"round"`
 	// Signers are the validators whose commit votes the certificate
 	// holds; Quorum how many it needs.
-	Signers []string   `json:"signers"`
-	Quorum  int        `json:"quorum"`
-	Term    uint64     `json:"term"`
-	TxList  []TxRow    `json:"transactions"`
-	Next    uint64     `json:"next,omitempty"`
-	Prev    *uint64    `json:"prev,omitempty"`
+	Signers []string `json:"signers"`
+	Quorum  int      `json:"quorum"`
+	Term    uint64   `json:"term"`
+	TxList  []TxRow  `json:"transactions"`
+	Next    uint64   `json:"next,omitempty"`
+	Prev    *uint64  `json:"prev,omitempty"`
 }
 
 // TxRow is a transaction in a block.
