@@ -220,10 +220,7 @@ func newContractCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.rpc != "" {
-				if follow {
-					return errors.New("--follow works with --host; on a chain, vchain watch --rpc URL follows blocks")
-				}
-				return chainLog(cmd.OutOrStdout(), &f, args[0])
+				return chainLog(cmd, &f, args[0], follow)
 			}
 			c, err := f.client()
 			if err != nil {
@@ -258,7 +255,7 @@ func newContractCmd() *cobra.Command {
 			}
 		},
 	}
-	logCmd.Flags().BoolVar(&follow, "follow", false, "with --host: keep printing the contract's records as they are logged")
+	logCmd.Flags().BoolVar(&follow, "follow", false, "keep printing the contract's records (with --rpc: its creates and calls) as they come")
 	var to string
 	migrate := &cobra.Command{
 		Use:   "migrate ID --to URL",

@@ -17,6 +17,7 @@ import (
 	"github.com/vchain-dev/vchain/dpor/apps"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
+	"github.com/vchain-dev/vchain/events"
 )
 
 // `vchain contract ... --rpc URL`: the same commands against a DPoR node,
@@ -144,11 +145,28 @@ func chainState(cmd *cobra.Command, f *clientFlags, id, path string) error {
 }
 
 // chainLog prints the contract's creates and calls, one JSON object per
-// line, oldest first.
-func chainLog(w io.Writer, f *clientFlags, id string) error {
+// line, oldest first; with follow it goes on printing them as the node's
+// contract runtime applies them (woken by its events).
+func chainLog(cmd *cobra.Command, f *clientFlags, id string, follow bool) error {
 	cc, err := f.reader()
 	if err != nil {
 		return err
+	}
+	w := cmd.OutOrStdout()
+	// The runtime's event cursor now: what comes after is new.
+	var cursor string
+	if follow {
+		for {
+			var page events.Page
+			if err := cc.get("/v1/apps/contracts/events?contract="+url.QueryEscape(id)+"&after="+url.QueryEscape(cursor), &page); err != nil {
+				return err
+			}
+			if page.Next == cursor || len(page.Events) == 0 {
+				cursor = page.Next
+				break
+			}
+			cursor = page.Next
+		}
 	}
 	for from := 0; ; {
 		var page []host.ChainCall
@@ -159,10 +177,30 @@ func chainLog(w io.Writer, f *clientFlags, id string) error {
 			b, _ := json.Marshal(&page[i])
 			fmt.Fprintln(w, string(b))
 		}
-		if len(page) == 0 {
+		from += len(page)
+		if len(page) > 0 {
+			continue
+		}
+		if !follow {
 			return nil
 		}
-		from += len(page)
+		// Wait for the runtime's next op about the contract.
+		for {
+			var ev events.Page
+			c := *cc.c
+			c.Timeout = events.MaxWait + 15*time.Second
+			err := localnet.GetJSON(&c, cc.base+"/v1/apps/contracts/events?wait=25s&contract="+url.QueryEscape(id)+"&after="+url.QueryEscape(cursor), &ev)
+			if cmd.Context().Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			cursor = ev.Next
+			if len(ev.Events) > 0 {
+				break
+			}
+		}
 	}
 }
 

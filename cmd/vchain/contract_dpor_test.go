@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,6 +113,38 @@ func TestCLIContractsOnLocalnet(t *testing.T) {
 			t.Errorf("contract %v: exit %d, %q, want %q", c.args, code, errOut, c.want)
 		}
 	}
+
+	// contract log --follow prints a call applied after it started.
+	follow := exec.Command(vchainBin, "contract", "log", id, "--follow", "--rpc", api["p3"])
+	fout, _ := follow.StdoutPipe()
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(fout)
+		for sc.Scan() {
+			followed <- sc.Text()
+		}
+	}()
+	for i := 0; i < 5; i++ { // the history so far
+		select {
+		case <-followed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("contract log --follow printed no history")
+		}
+	}
+	contract("call", id, "addTopic", `"followed"`, "--rpc", api["p0"], "--key", key)
+	select {
+	case line := <-followed:
+		if !strings.Contains(line, `"method":"addTopic"`) || !strings.Contains(line, "followed") {
+			t.Fatalf("followed: %s", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("contract log --follow did not print the new call")
+	}
+	follow.Process.Kill()
+	follow.Wait()
 
 	// Stop everything and start again: the contract is there, and goes on.
 	mustRun(t, "localnet", "down", "--dir", dir)
