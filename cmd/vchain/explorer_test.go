@@ -49,16 +49,8 @@ func browser(t *testing.T) context.Context {
 // go to $VCHAIN_SCREENSHOTS when set (docs/ for the README).
 func TestExplorerInBrowser(t *testing.T) {
 	ctx := browser(t)
+	url, id, contract := forumOnDev(t)
 	dir := t.TempDir()
-	url, _ := startDev(t, filepath.Join(dir, "host"))
-	key := filepath.Join(dir, "bob.key")
-	forum := filepath.Join("..", "..", "examples", "forum.js")
-	contract := func(args ...string) string {
-		t.Helper()
-		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, append(args, "--host", url, "--key", key, "--new-key")...)...))
-	}
-	id := contract("deploy", forum)
-	contract("call", id, "addTopic", `"hello"`)
 	shots := os.Getenv("VCHAIN_SCREENSHOTS")
 	if shots == "" {
 		shots = dir

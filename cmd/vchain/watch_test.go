@@ -22,20 +22,7 @@ func TestCLIWatchResumes(t *testing.T) {
 	c := dportest.Start(t, 4, 1)
 	const watched = 4 // the proposer's node
 	c.WaitHeight(watched, 3, 10*time.Second)
-	parse := func(out string) []events.Event {
-		var evs []events.Event
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			if line == "" {
-				continue
-			}
-			var e events.Event
-			if err := json.Unmarshal([]byte(line), &e); err != nil {
-				t.Fatalf("a line that is not an event: %q", line)
-			}
-			evs = append(evs, e)
-		}
-		return evs
-	}
+	parse := func(out string) []events.Event { return parseEvents(t, out) }
 	// A follower, killed after a few events.
 	cmd := exec.Command(vchainBin, "watch", "--rpc", c.API(watched))
 	stdout, _ := cmd.StdoutPipe()
@@ -89,21 +76,12 @@ func TestCLIWatchResumes(t *testing.T) {
 // and vchain contract log --follow prints a call logged after it started,
 // without a reload.
 func TestCLIHostEvents(t *testing.T) {
-	dir := t.TempDir()
-	url, _ := startDev(t, filepath.Join(dir, "host"))
-	key := filepath.Join(dir, "bob.key")
-	forum := filepath.Join("..", "..", "examples", "forum.js")
-	contract := func(args ...string) string {
-		t.Helper()
-		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, append(args, "--host", url, "--key", key, "--new-key")...)...))
-	}
-	id := contract("deploy", forum)
-	contract("call", id, "addTopic", `"hello"`)
+	url, id, contract := forumOnDev(t)
 	evs := parseEvents(t, mustRun(t, "watch", "--host", url, "--once", "--contract", id))
 	if len(evs) != 2 || evs[0].Kind != events.KindCall || evs[1].Contract != id || !strings.Contains(string(evs[1].Data), `"result":1`) {
 		t.Fatalf("watch --host: %+v", evs)
 	}
-	follow := exec.Command(vchainBin, "contract", "log", id, "--follow", "--host", url, "--key", key)
+	follow := exec.Command(vchainBin, "contract", "log", id, "--follow", "--host", url)
 	out, _ := follow.StdoutPipe()
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
@@ -149,4 +127,21 @@ func parseEvents(t *testing.T, out string) []events.Event {
 		evs = append(evs, e)
 	}
 	return evs
+}
+
+// forumOnDev starts vchain dev, deploys the forum and calls addTopic
+// "hello"; it returns the host's URL, the contract's id and a runner of
+// `vchain contract` commands against the host as that user.
+func forumOnDev(t *testing.T) (url, id string, contract func(args ...string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	url, _ = startDev(t, filepath.Join(dir, "host"))
+	key := filepath.Join(dir, "bob.key")
+	contract = func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, append(args, "--host", url, "--key", key, "--new-key")...)...))
+	}
+	id = contract("deploy", filepath.Join("..", "..", "examples", "forum.js"))
+	contract("call", id, "addTopic", `"hello"`)
+	return url, id, contract
 }
