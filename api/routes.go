@@ -3,22 +3,14 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
+
+	"github.com/vchain-dev/vchain/internal/openapi"
 )
 
 // Route describes one route of the host's API, for the index at GET /v1/
 // and the OpenAPI description at GET /v1/openapi.json. NewServer registers
 // the API's routes from Routes, so the two cannot drift apart.
-type Route struct {
-	Method, Path string
-	Summary      string
-	// Query names the query parameters.
-	Query []string
-	// Body says what a POST takes.
-	Body string
-	// Answers says what a 200 carries.
-	Answers string
-}
+type Route = openapi.Route
 
 // Routes are the API's routes (the explorer's pages aside, which are HTML
 // and JSON at the same paths: /, /contract/{id}, /user/{key}).
@@ -42,42 +34,7 @@ func (s *Server) index(w http.ResponseWriter, _ *http.Request) {
 }
 
 // OpenAPI returns the OpenAPI 3.1 description of Routes.
-func OpenAPI() map[string]any {
-	paths := map[string]any{}
-	for _, rt := range Routes {
-		op := map[string]any{"summary": rt.Summary, "responses": map[string]any{
-			"200": map[string]any{"description": rt.Answers},
-			"4XX": map[string]any{"description": `application/json: {"error": "what is wrong"}`},
-		}}
-		var params []any
-		for _, seg := range strings.Split(rt.Path, "/") {
-			if strings.HasPrefix(seg, "{") {
-				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-			}
-		}
-		for _, q := range rt.Query {
-			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
-		}
-		if params != nil {
-			op["parameters"] = params
-		}
-		if rt.Body != "" {
-			op["requestBody"] = map[string]any{"description": rt.Body, "required": true,
-				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
-		}
-		item, _ := paths[rt.Path].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[rt.Path] = item
-		}
-		item[strings.ToLower(rt.Method)] = op
-	}
-	return map[string]any{
-		"openapi": "3.1.0",
-		"info":    map[string]any{"title": "vchain contract host API", "version": "1"},
-		"paths":   paths,
-	}
-}
+func OpenAPI() map[string]any { return openapi.Describe("vchain contract host API", Routes) }
 
 func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

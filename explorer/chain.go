@@ -14,7 +14,7 @@ import (
 // head and newest blocks), GET /block/{h} (a block with its commit
 // certificate and transactions), GET /term/{t} (a term's proposers) and
 // GET /rpt/{addr} (a candidate's reputation), and GET /static/.
-func ChainRoutes(n *node.Node, mux *http.ServeMux) {
+func ChainRoutes(n *node.Node, mux *node.Mux) {
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { render(w, r, "chain.html", chainHomeOf(n)) })
 	mux.HandleFunc("GET /block/{h}", func(w http.ResponseWriter, r *http.Request) {

@@ -137,7 +137,7 @@ func newLocalnetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg.Routes = func(mux *http.ServeMux) {
+			cfg.Routes = func(mux *node.Mux) {
 				explorer.ChainRoutes(n, mux)
 				apps.BlobRoutes(blobs)(mux)
 				if contracts != nil {

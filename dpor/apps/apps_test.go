@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/vchain-dev/vchain/dpor/node"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -63,7 +64,7 @@ func TestRunnerFollowsTheNode(t *testing.T) {
 	}
 	r, stop := open()
 	srv := httptest.NewServer(func() http.Handler {
-		mux := http.NewServeMux()
+		mux := &node.Mux{ServeMux: http.NewServeMux()}
 		apps.ContractRoutes(n, r)(mux)
 		return mux
 	}())

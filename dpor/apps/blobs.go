@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vchain-dev/vchain/dpor/node"
 	"io"
 	"io/fs"
 	"net/http"
@@ -103,13 +104,13 @@ func (b *Blobs) Get(name string) ([]byte, error) {
 //
 //	POST /v1/blobs        the body (application/octet-stream) becomes a blob: {"hash": "..."}
 //	GET  /v1/blobs/{hash} the blob's bytes
-func BlobRoutes(b *Blobs) func(mux *http.ServeMux) {
+func BlobRoutes(b *Blobs) func(mux *node.Mux) {
 	fail := func(w http.ResponseWriter, code int, err error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		fmt.Fprintf(w, "{\"error\":%q}\n", err.Error())
 	}
-	return func(mux *http.ServeMux) {
+	return func(mux *node.Mux) {
 		mux.HandleFunc("POST /v1/blobs", func(w http.ResponseWriter, r *http.Request) {
 			data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, b.maxBlob))
 			if err != nil {

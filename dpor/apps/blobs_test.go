@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/vchain-dev/vchain/dpor/node"
 	"io"
 	"io/fs"
 	"net/http"
@@ -65,7 +66,7 @@ func TestBlobs(t *testing.T) {
 	}
 
 	// Over HTTP.
-	mux := http.NewServeMux()
+	mux := &node.Mux{ServeMux: http.NewServeMux()}
 	BlobRoutes(b)(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

@@ -68,7 +68,7 @@ const (
 // The last waits (up to wait_ms, at most 30 s) for a transaction that is
 // final but not yet applied by the runtime, so a client can ask right
 // after its transaction is final.
-func ContractRoutes(n *node.Node, r *Runner) func(mux *http.ServeMux) {
+func ContractRoutes(n *node.Node, r *Runner) func(mux *node.Mux) {
 	js := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -93,7 +93,7 @@ func ContractRoutes(n *node.Node, r *Runner) func(mux *http.ServeMux) {
 		}
 		return true
 	}
-	return func(mux *http.ServeMux) {
+	return func(mux *node.Mux) {
 		mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, _ *http.Request) {
 			st := AppStatus{Name: r.Name(), Height: r.Height()}
 			if err := r.Err(); err != nil {
@@ -227,13 +227,13 @@ func page(req *http.Request) (from, max int, err error) {
 // NoContractRoutes answers the contract routes on a node that does not run
 // the contract runtime (a validator keeps its CPU for consensus), saying
 // so instead of a bare 404.
-func NoContractRoutes(node string) func(mux *http.ServeMux) {
-	return func(mux *http.ServeMux) {
+func NoContractRoutes(name string) func(mux *node.Mux) {
+	return func(mux *node.Mux) {
 		for _, p := range []string{"GET /v1/apps", "GET /v1/contracts/", "GET /v1/contract-calls/", "GET /v1/private/"} {
 			mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusNotFound)
-				json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("node %s does not run the contract runtime (validators keep to consensus): ask a proposer's API", node)})
+				json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("node %s does not run the contract runtime (validators keep to consensus): ask a proposer's API", name)})
 			})
 		}
 	}

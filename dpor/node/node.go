@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -71,7 +70,7 @@ type Config struct {
 	Clock func() int64
 	// Routes, when set, adds routes to the API (applications running on
 	// the node's final blocks serve their reads there).
-	Routes func(mux *http.ServeMux)
+	Routes func(mux *Mux)
 }
 
 // Node is a running node.
