@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,6 +244,33 @@ func TestCLINodeFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	show("the reorg removing the transfer", func(o string, _ int) bool { return o == n.Address.EncodeAddress() })
+
+	// The node's events show the reorg (vchain watch), and it lists its
+	// routes.
+	raw, err := os.ReadFile(nodeFile(dd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info nodeInfo
+	json.Unmarshal(raw, &info)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out := mustRun(t, "watch", "--rpc", info.HTTP, "--once", "--kind", "revert")
+		if strings.Contains(out, `"kind":"revert"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no revert event after the reorg: %q", out)
+		}
+	}
+	resp, err := http.Get("http://" + info.HTTP + "/v1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(idx), `"/v1/events"`) || !strings.Contains(string(idx), `"/v1/names/{name}"`) {
+		t.Fatalf("the route index: %s", idx)
+	}
 
 	// Stop the node: the data directory answers by itself.
 	node.Process.Signal(syscall.SIGTERM)

@@ -15,6 +15,7 @@ import (
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/events"
+	"github.com/vchain-dev/vchain/internal/openapi"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/vchash"
 )
@@ -170,7 +171,7 @@ func consensusOf(nr namesReader) (vchash.ConsensusHash, error) {
 // serveNames serves the names queries from db on addr until ctx ends, and
 // writes node.json in datadir while it does.
 func serveNames(ctx context.Context, db *store.DB, evs *events.Log, datadir, addr string) error {
-	mux := http.NewServeMux()
+	mux := openapi.NewMux()
 	mux.Handle("GET /v1/events", events.Handler(evs))
 	writeJSON := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -197,6 +198,7 @@ func serveNames(ctx context.Context, db *store.DB, evs *events.Log, datadir, add
 			writeJSON(w, http.StatusOK, nameAnswer{Record: rec, Height: h})
 		}
 	})
+	mux.Index("vchain engine node API")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", addr, err)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/internal/openapi"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -64,7 +64,7 @@ func TestRunnerFollowsTheNode(t *testing.T) {
 	}
 	r, stop := open()
 	srv := httptest.NewServer(func() http.Handler {
-		mux := &node.Mux{ServeMux: http.NewServeMux()}
+		mux := openapi.NewMux()
 		apps.ContractRoutes(n, r)(mux)
 		return mux
 	}())

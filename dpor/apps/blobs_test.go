@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/internal/openapi"
 	"io"
 	"io/fs"
 	"net/http"
@@ -66,7 +66,7 @@ func TestBlobs(t *testing.T) {
 	}
 
 	// Over HTTP.
-	mux := &node.Mux{ServeMux: http.NewServeMux()}
+	mux := openapi.NewMux()
 	BlobRoutes(b)(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

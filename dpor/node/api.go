@@ -288,33 +288,10 @@ func (n *Node) Account(a chain.Address) (AccountStatus, error) {
 // Mux is the node API's router: it records every pattern registered on
 // it (the node's own routes and those Config.Routes adds) for the route
 // index at GET /v1/ and the OpenAPI description at GET /v1/openapi.json.
-type Mux struct {
-	*http.ServeMux
-	patterns []string
-}
-
-// Handle registers h for pattern and records the pattern.
-func (m *Mux) Handle(pattern string, h http.Handler) {
-	m.patterns = append(m.patterns, pattern)
-	m.ServeMux.Handle(pattern, h)
-}
-
-// HandleFunc registers f for pattern and records the pattern.
-func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
-	m.Handle(pattern, http.HandlerFunc(f))
-}
-
-// Routes are the routes registered so far.
-func (m *Mux) Routes() []openapi.Route {
-	out := make([]openapi.Route, 0, len(m.patterns))
-	for _, p := range m.patterns {
-		out = append(out, openapi.FromPattern(p))
-	}
-	return out
-}
+type Mux = openapi.Mux
 
 func (n *Node) serveHTTP(ctx context.Context) error {
-	mux := &Mux{ServeMux: http.NewServeMux()}
+	mux := openapi.NewMux()
 	js := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -326,10 +303,7 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 	if n.cfg.Routes != nil {
 		n.cfg.Routes(mux)
 	}
-	mux.HandleFunc("GET /v1/{$}", func(w http.ResponseWriter, r *http.Request) { js(w, 200, map[string]any{"routes": mux.Routes()}) })
-	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		js(w, 200, openapi.Describe("vchain DPoR node API", mux.Routes()))
-	})
+	mux.Index("vchain DPoR node API")
 	retry := func(w http.ResponseWriter, code int) {
 		if code == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")

@@ -2,7 +2,11 @@
 // the route indexes the host and the nodes serve at GET /v1/.
 package openapi
 
-import "strings"
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
 
 // Route describes one route.
 type Route struct {
@@ -62,4 +66,46 @@ func Describe(title string, routes []Route) map[string]any {
 		item[strings.ToLower(rt.Method)] = op
 	}
 	return map[string]any{"openapi": "3.1.0", "info": map[string]any{"title": title, "version": "1"}, "paths": paths}
+}
+
+// Mux is an http.ServeMux that records every pattern registered on it,
+// for its route index (Index).
+type Mux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{ServeMux: http.NewServeMux()} }
+
+// Handle registers h for pattern and records the pattern.
+func (m *Mux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// HandleFunc registers f for pattern and records the pattern.
+func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
+}
+
+// Routes are the routes registered so far.
+func (m *Mux) Routes() []Route {
+	out := make([]Route, 0, len(m.patterns))
+	for _, p := range m.patterns {
+		out = append(out, FromPattern(p))
+	}
+	return out
+}
+
+// Index registers the route index, GET /v1/ (the routes as JSON), and GET
+// /v1/openapi.json (their OpenAPI description, titled title): call it
+// after the other routes.
+func (m *Mux) Index(title string) {
+	answer := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	m.HandleFunc("GET /v1/{$}", func(w http.ResponseWriter, _ *http.Request) { answer(w, map[string]any{"routes": m.Routes()}) })
+	m.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) { answer(w, Describe(title, m.Routes())) })
 }
