@@ -21,13 +21,7 @@ import (
 // listed route is served (none falls through to "no route"), and a path
 // that is not listed does fall through.
 func TestRouteIndexAndOpenAPI(t *testing.T) {
-	h, err := host.Open(host.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	srv := httptest.NewServer(api.NewServer(h, nil))
-	defer srv.Close()
+	srv := newHostServer(t)
 	get := func(method, path string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(""))
 		req.Header.Set("Content-Type", "application/json")
@@ -81,13 +75,7 @@ func TestRouteIndexAndOpenAPI(t *testing.T) {
 // client through the API's handler chain (nothing in it hides Flush), and
 // a reconnect's Last-Event-ID wins over the page's ?after.
 func TestEventStreamThroughTheServer(t *testing.T) {
-	h, err := host.Open(host.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	srv := httptest.NewServer(api.NewServer(h, nil))
-	defer srv.Close()
+	srv := newHostServer(t)
 	_, priv, _ := ed25519.GenerateKey(nil)
 	u := api.NewUser(priv)
 	c := api.NewClient(srv.URL)
@@ -111,4 +99,17 @@ func TestEventStreamThroughTheServer(t *testing.T) {
 		}
 	}
 	t.Fatal("the stream ended without event 1")
+}
+
+// newHostServer serves a new host's API on a test server.
+func newHostServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	h, err := host.Open(host.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	srv := httptest.NewServer(api.NewServer(h, nil))
+	t.Cleanup(srv.Close)
+	return srv
 }
