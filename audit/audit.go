@@ -17,7 +17,6 @@ import (
 	"io"
 	"sort"
 
-	"github.com/vchain-dev/vchain/api"
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/hyperlog"
@@ -90,11 +89,21 @@ type Evidence struct {
 	Users map[string]Log
 }
 
-// Run fetches the evidence for contract id from the host c talks to and
-// verifies it. It returns the report of what was checked and, when
-// something does not add up, a *Finding.
-func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, error) {
-	ev, err := Fetch(ctx, c, id)
+// Source serves the logs an audit reads, each whole: *api.Client reads
+// them from a host over its API, HostSource from a host in this process.
+// A source that returns entries out of place answers with a *Finding.
+type Source interface {
+	// AuditCallLog returns the call log signed under contract id.
+	AuditCallLog(ctx context.Context, id string) (*Log, error)
+	// AuditUserLog returns the log of the user with key (hex).
+	AuditUserLog(ctx context.Context, key string) (*Log, error)
+}
+
+// Run fetches the evidence for contract id from src and verifies it. It
+// returns the report of what was checked and, when something does not add
+// up, a *Finding.
+func Run(ctx context.Context, src Source, id string, opts Options) (*Report, error) {
+	ev, err := Fetch(ctx, src, id)
 	if err != nil {
 		return &Report{Contract: id}, err
 	}
@@ -105,9 +114,9 @@ func Run(ctx context.Context, c *api.Client, id string, opts Options) (*Report, 
 // it continues when it moved here, and the logs of every user they name.
 // It checks nothing but that the host answers with the entries asked for,
 // in order.
-func Fetch(ctx context.Context, c *api.Client, id string) (*Evidence, error) {
+func Fetch(ctx context.Context, src Source, id string) (*Evidence, error) {
 	ev := &Evidence{Contract: id, Users: map[string]Log{}}
-	l, err := fetchLog(ctx, c, id)
+	l, err := src.AuditCallLog(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +135,7 @@ func Fetch(ctx context.Context, c *api.Client, id string) (*Evidence, error) {
 		if len(logs) > host.MaxMigrations {
 			return nil, &Finding{Check: "link", Entry: 0, Msg: fmt.Sprintf("the contract moved more than %d times", host.MaxMigrations)}
 		}
-		old, err := fetchLog(ctx, c, first.From)
+		old, err := src.AuditCallLog(ctx, first.From)
 		if err != nil {
 			return nil, fmt.Errorf("the old contract %s: %w", first.From, err)
 		}
@@ -152,34 +161,47 @@ func Fetch(ctx context.Context, c *api.Client, id string) (*Evidence, error) {
 			if _, err := hyperlog.ParseHash(r.User); err != nil {
 				continue
 			}
-			es, err := c.UserEntries(ctx, r.User, 0, 0, false)
+			ul, err := src.AuditUserLog(ctx, r.User)
 			if err != nil {
 				return nil, fmt.Errorf("user %s's log: %w", r.User, err)
 			}
-			ul := Log{Head: es.Head}
-			for i, e := range es.Entries {
-				if e.Index != uint64(i) {
-					return nil, &Finding{Check: "user log", Entry: -1, Msg: fmt.Sprintf("host returned user %s's entry %d in place %d", r.User, e.Index, i)}
-				}
-				ul.Entries = append(ul.Entries, []byte(e.Data))
-			}
-			ev.Users[r.User] = ul
+			ev.Users[r.User] = *ul
 		}
 	}
 	return ev, nil
 }
 
-func fetchLog(ctx context.Context, c *api.Client, id string) (*Log, error) {
-	es, err := c.CallLog(ctx, id, 0, 0, false)
+// HostSource reads the logs of a host in this process (an explorer's
+// checks, tests).
+func HostSource(h *host.Host) Source { return hostSource{h} }
+
+type hostSource struct{ h *host.Host }
+
+func (s hostSource) AuditCallLog(_ context.Context, id string) (*Log, error) {
+	hash, err := hyperlog.ParseHash(id)
+	if err != nil {
+		return nil, fmt.Errorf("contract %q: %w", id, err)
+	}
+	head, es, err := s.h.CallLog(host.ContractID(hash), 0, 0, false)
+	return logOf(head, es, err)
+}
+
+func (s hostSource) AuditUserLog(_ context.Context, key string) (*Log, error) {
+	hash, err := hyperlog.ParseHash(key)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: %w", key, err)
+	}
+	head, es, err := s.h.UserLog(hash, 0, 0, false)
+	return logOf(head, es, err)
+}
+
+func logOf(head hyperlog.SignedHead, es []host.LogEntry, err error) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{Head: es.Head}
-	for i, e := range es.Entries {
-		if e.Index != uint64(i) {
-			return nil, &Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("host returned entry %d in place %d", e.Index, i)}
-		}
-		l.Entries = append(l.Entries, []byte(e.Data))
+	l := &Log{Head: head, Entries: make([][]byte, len(es))}
+	for i, e := range es {
+		l.Entries[i] = e.Data
 	}
 	return l, nil
 }

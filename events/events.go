@@ -136,12 +136,164 @@ func (l *Log) Append(t kv.Txn, evs ...Event) error {
 		if err := t.Set(l.eventKey(seq), raw); err != nil {
 			return err
 		}
+		if err := l.index(t, evs, i); err != nil {
+			return err
+		}
 	}
 	if err := t.Set(l.tipKey(), binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 		return err
 	}
 	l.pending = seq
 	return nil
+}
+
+// index writes the lookups Block and Subject read for evs[i], whose Seq
+// is set: a block event records where its block's events start and how
+// many there are (itself and the events after it in evs with its height,
+// up to the next block event); an event naming a name or a contract is
+// listed under it.
+func (l *Log) index(t kv.Txn, evs []Event, i int) error {
+	e := &evs[i]
+	if e.Kind == KindBlock {
+		n := uint32(1)
+		for j := i + 1; j < len(evs) && evs[j].Kind != KindBlock && evs[j].Height == e.Height; j++ {
+			n++
+		}
+		v := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, e.Seq), n)
+		if err := t.Set(l.heightKey(e.Height), v); err != nil {
+			return err
+		}
+	}
+	for _, s := range [...]struct {
+		tag     byte
+		subject string
+	}{{subjectName, e.Name}, {subjectContract, e.Contract}} {
+		if s.subject == "" || len(s.subject) > MaxSubject {
+			continue
+		}
+		if err := t.Set(binary.BigEndian.AppendUint64(l.subjectPrefix(s.tag, s.subject), e.Seq), []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MaxSubject is the longest name or contract the log lists events under
+// (longer ones are still logged and matched by filters).
+const MaxSubject = 255
+
+// Subject kinds in the index.
+const (
+	subjectName     = 'n'
+	subjectContract = 'c'
+)
+
+func (l *Log) heightKey(h int64) []byte {
+	return binary.BigEndian.AppendUint64(append(append([]byte(nil), l.prefix...), 'h'), uint64(h))
+}
+
+func (l *Log) subjectPrefix(tag byte, subject string) []byte {
+	k := append(append([]byte(nil), l.prefix...), 'x', tag, byte(len(subject)))
+	return append(k, subject...)
+}
+
+// BlockEvents returns up to max events of the block last committed at
+// height h: its block event first, then the events written with it (ops
+// accepted and rejected), and how many there are in all. A block that was
+// reverted and replaced answers with the replacement's events; total is 0
+// when no block event was ever logged at h (the caller checks h against
+// its tip: a reverted block above it keeps its entry until a new block
+// takes the height).
+func (l *Log) BlockEvents(h int64, max int) (evs []Event, total int, err error) {
+	raw, err := l.r.Get(l.heightKey(h))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(raw) != 12 {
+		return nil, 0, fmt.Errorf("events: the index of height %d is %d bytes, not 12", h, len(raw))
+	}
+	first, n := binary.BigEndian.Uint64(raw), int(binary.BigEndian.Uint32(raw[8:]))
+	evs, _, err = l.Read(first-1, min(n, max), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(evs) == 0 || evs[0].Seq != first || evs[0].Kind != KindBlock || evs[0].Height != h {
+		return nil, 0, fmt.Errorf("events: the index of height %d names event %d, which is not its block event", h, first)
+	}
+	return evs, n, nil
+}
+
+// Current reports whether e, an event of a block (Height set), belongs to
+// the block last committed at its height rather than to one a reorg took
+// back. The caller still checks that height against its tip.
+func (l *Log) Current(e *Event) (bool, error) {
+	raw, err := l.r.Get(l.heightKey(e.Height))
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || len(raw) != 12 {
+		return false, err
+	}
+	first, n := binary.BigEndian.Uint64(raw), uint64(binary.BigEndian.Uint32(raw[8:]))
+	return e.Seq >= first && e.Seq < first+n, nil
+}
+
+// maxSubjectScan bounds how many index entries Subject looks at.
+const maxSubjectScan = 1 << 20
+
+// Subject returns the newest max visible events that name name (or, with
+// contract set, that name the contract), newest first, and whether older
+// ones were left out.
+func (l *Log) Subject(name string, contract bool, max int) (evs []Event, more bool, err error) {
+	tag := byte(subjectName)
+	if contract {
+		tag = subjectContract
+	}
+	if name == "" || len(name) > MaxSubject || max <= 0 {
+		return nil, false, nil
+	}
+	tip, _ := l.Tip()
+	prefix := l.subjectPrefix(tag, name)
+	ring := make([]uint64, 0, max)
+	total, scanned := 0, 0
+	errStop := errors.New("stop")
+	err = l.r.IterateFrom(prefix, prefix, func(k, _ []byte) error {
+		if len(k) != len(prefix)+8 {
+			return nil
+		}
+		seq := binary.BigEndian.Uint64(k[len(prefix):])
+		if seq > tip {
+			return errStop
+		}
+		if scanned++; scanned > maxSubjectScan {
+			return errStop
+		}
+		if len(ring) < max {
+			ring = append(ring, seq)
+		} else {
+			ring[total%max] = seq
+		}
+		total++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, false, err
+	}
+	// The newest first: the ring's last write, backwards.
+	for i := 0; i < len(ring); i++ {
+		seq := ring[((total-1-i)%max+max)%max]
+		got, _, err := l.Read(seq-1, 1, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(got) == 1 && got[0].Seq == seq {
+			evs = append(evs, got[0])
+		}
+	}
+	return evs, total > len(ring), nil
 }
 
 // Publish makes every event appended so far visible and wakes readers:

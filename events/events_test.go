@@ -184,3 +184,68 @@ func TestLongPollAndStream(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockAndSubjectIndexes: a height finds its block's events, the
+// replacement's after a reorg; events that name a name or a contract are
+// listed under it, newest first, and the reverted ones are told apart.
+func TestBlockAndSubjectIndexes(t *testing.T) {
+	db, l := openLog(t, t.TempDir())
+	defer db.Close()
+	block := func(h int64, names ...string) {
+		evs := []events.Event{{Kind: events.KindBlock, Height: h}}
+		for _, n := range names {
+			evs = append(evs, events.Event{Kind: events.KindOp, Height: h, Name: n})
+		}
+		evs = append(evs, events.Event{Kind: events.KindRejected, Height: h})
+		commit(t, db, l, evs...)
+	}
+	block(1, "alice", "bob")
+	block(2, "alice")
+	block(3, "carol", "alice")
+	commit(t, db, l, events.Event{Kind: events.KindRevert, Height: 1})
+	block(2, "bob") // the replacement of 2; 3 is gone for now
+
+	evs, total, err := l.BlockEvents(2, 100)
+	if err != nil || total != 3 || len(evs) != 3 || evs[0].Kind != events.KindBlock || evs[1].Name != "bob" || evs[2].Kind != events.KindRejected {
+		t.Fatalf("block 2: %d events of %d, %+v, %v", len(evs), total, evs, err)
+	}
+	if evs, total, _ := l.BlockEvents(1, 2); total != 4 || len(evs) != 2 {
+		t.Fatalf("block 1 capped at 2: %d of %d", len(evs), total)
+	}
+	if _, total, err := l.BlockEvents(9, 10); total != 0 || err != nil {
+		t.Fatalf("height 9: %d, %v", total, err)
+	}
+
+	hist, more, err := l.Subject("alice", false, 10)
+	if err != nil || more || len(hist) != 3 {
+		t.Fatalf("alice: %+v more=%v %v", hist, more, err)
+	}
+	// The op at 3 still counts as current: no block took height 3 since
+	// the revert, and the caller's tip (2) is what says it is gone.
+	wantHeights, wantCurrent := []int64{3, 2, 1}, []bool{true, false, true}
+	for i, e := range hist {
+		cur, err := l.Current(&e)
+		if err != nil || e.Height != wantHeights[i] || cur != wantCurrent[i] {
+			t.Errorf("alice's event %d: height %d current %v (%v), want %d %v", i, e.Height, cur, err, wantHeights[i], wantCurrent[i])
+		}
+	}
+	block(3) // a new block 3 replaces the old one's entry
+
+	if cur, _ := l.Current(&hist[0]); cur {
+		t.Error("the reverted op at 3 counts as current after a new block 3")
+	}
+	if hist, more, _ := l.Subject("alice", false, 2); len(hist) != 2 || !more || hist[0].Height != 3 || hist[1].Height != 2 {
+		t.Fatalf("alice, newest 2: %+v more=%v", hist, more)
+	}
+	if hist, _, _ := l.Subject("ali", false, 10); len(hist) != 0 {
+		t.Fatalf("a prefix of a name matched: %+v", hist)
+	}
+	// The indexes survive a restart.
+	l2, err := events.Open(db, []byte("v/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist, _, _ := l2.Subject("bob", false, 10); len(hist) != 2 || hist[0].Height != 2 {
+		t.Fatalf("bob after reopening: %+v", hist)
+	}
+}

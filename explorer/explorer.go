@@ -42,7 +42,8 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 const MaxCalls = 200
 
 // Routes adds the explorer's pages to mux: GET / (the host), GET
-// /contract/{id}, GET /user/{key} and GET /static/.
+// /contract/{id}, GET /contract/{id}/verify (an audit of its logs, per
+// record), GET /user/{key} and GET /static/.
 func Routes(h *host.Host, mux *http.ServeMux) {
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { render(w, r, "home.html", homeOf(h)) })
@@ -53,6 +54,15 @@ func Routes(h *host.Host, mux *http.ServeMux) {
 			return
 		}
 		render(w, r, "contract.html", p)
+	})
+	v := &verifier{h: h, done: map[host.ContractID]*Verification{}}
+	mux.HandleFunc("GET /contract/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
+		p, err := v.verify(r.Context(), r.PathValue("id"))
+		if err != nil {
+			notFound(w, r, err)
+			return
+		}
+		render(w, r, "verify.html", p)
 	})
 	mux.HandleFunc("GET /user/{key}", func(w http.ResponseWriter, r *http.Request) {
 		p, err := userOf(h, r.PathValue("key"))

@@ -67,6 +67,13 @@ func TestPages(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &p) != nil || p.Info.ID != id || len(p.Calls) != 1 || p.Calls[0].Type != host.TypeCreate {
 		t.Fatalf("contract JSON: %d %s", code, body)
 	}
+	var v explorer.Verification
+	if code, body := get("/contract/"+id+"/verify", "application/json"); code != 200 || json.Unmarshal([]byte(body), &v) != nil || !v.OK || len(v.Calls) != 1 || v.Calls[0] != "verified" || v.Report.Entries != 1 {
+		t.Fatalf("verify JSON: %d %s", code, body)
+	}
+	if code, body := get("/contract/"+id+"/verify", ""); code != 200 || !strings.Contains(body, "All 1 records verify") {
+		t.Fatalf("verify page: %d %s", code, body)
+	}
 	var home explorer.Home
 	if code, body := get("/", "application/json"); code != 200 || json.Unmarshal([]byte(body), &home) != nil || len(home.Contracts) != 1 || home.Events != 1 {
 		t.Fatalf("home JSON: %d %s", code, body)

@@ -110,6 +110,11 @@ func TestExplorerInBrowser(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('exports').textContent.includes('"postCounter":1')`)); err != nil {
 		t.Fatalf("the exports did not follow: %v", err)
 	}
+	// The host audits its logs for the page: every record, the new one
+	// too, verifies.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('td.check.verified').length === 3 && document.getElementById('audit').textContent === 'all 3 records verify'`)); err != nil {
+		t.Fatalf("the records were not marked verified (audit: %q): %v", text(`#audit`), err)
+	}
 	shot("explorer-contract.png")
 	// The caller's link leads to the user's log.
 	do(chromedp.Click(chromedp.CSS(`#calls tbody tr:not(.fresh) a`)), chromedp.WaitVisible(chromedp.CSS(`ol`)))

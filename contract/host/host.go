@@ -262,6 +262,10 @@ func Open(cfg Config) (*Host, error) {
 	return h, nil
 }
 
+// Limits are the limits every call runs under (an auditor replays with
+// the same).
+func (h *Host) Limits() contract.Limits { return h.limits }
+
 // PublicKey returns the host's master public key.
 func (h *Host) PublicKey() ed25519.PublicKey { return h.master.Public().(ed25519.PublicKey) }
 

@@ -10,6 +10,31 @@
   var contract = table.dataset.contract;
   var url = '/v1/events?kind=call&after=' + encodeURIComponent(table.dataset.after || '0');
   if (contract) url += '&contract=' + encodeURIComponent(contract);
+  // A contract page asks the host to audit the logs (once on load, then
+  // after new records settle) and marks each record.
+  var timer = null;
+  function audit() {
+    var out = document.getElementById('audit');
+    if (!out) return;
+    out.textContent = 'checking…';
+    fetch(out.dataset.url, { headers: { Accept: 'application/json' } })
+      .then(function (r) { return r.json(); })
+      .then(function (v) {
+        if (v.skipped) { out.textContent = v.skipped; return; }
+        out.textContent = v.ok ? 'all ' + v.length + ' records verify' :
+          v.finding.check + ' check failed' + (v.finding.entry >= 0 ? ' at record ' + v.finding.entry : '') + ': ' + v.finding.message;
+        out.className = v.ok ? 'ok' : 'err';
+        document.querySelectorAll('td.check').forEach(function (td) {
+          var verdict = (v.calls || [])[Number(td.dataset.seq)];
+          if (!verdict) return;
+          td.textContent = verdict === 'verified' ? '✓ verified' : verdict === 'failed' ? '✗ failed' : 'unchecked';
+          td.className = 'check ' + verdict;
+        });
+      })
+      .catch(function () { out.textContent = 'could not be run'; });
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(audit, 400); }
+  if (contract) audit();
   var es = new EventSource(url);
   es.onopen = function () { mark.classList.add('on'); };
   es.onerror = function () { mark.classList.remove('on'); };
@@ -47,6 +72,14 @@
       }
       tr.appendChild(td);
     });
+    if (contract) {
+      var check = document.createElement('td');
+      check.className = 'check';
+      check.dataset.seq = d.seq;
+      check.textContent = '…';
+      tr.appendChild(check);
+      later();
+    }
     var body = table.tBodies[0];
     var empty = body.querySelector('tr.empty');
     if (empty) empty.remove();
