@@ -44,6 +44,9 @@ type Config struct {
 	Logger *slog.Logger
 	// OnBlock, when set, is called after each block commits.
 	OnBlock func(BlockEvent)
+	// OnTip, when set, is called with the source's tip each time the
+	// driver asks for it.
+	OnTip func(tip int64)
 	// OnRollback, when set, is called after blocks are rolled back.
 	OnRollback func(RollbackEvent)
 	// Events keeps a durable event log (Engine.Events) in the engine's
@@ -309,6 +312,17 @@ func (e *Engine) Record(height int64) (BlockRecord, error) {
 	return decodeBlockRecord(height, v)
 }
 
+// ReadRecord reads the record of the block committed at height from a
+// store an engine wrote (a snapshot, for a consistent view);
+// kv.ErrNotFound when there is none.
+func ReadRecord(r kv.Reader, height int64) (BlockRecord, error) {
+	v, err := r.Get(heightKey(prefixBlock, height))
+	if err != nil {
+		return BlockRecord{}, err
+	}
+	return decodeBlockRecord(height, v)
+}
+
 // Records calls fn for each committed block record, oldest first.
 func (e *Engine) Records(fn func(BlockRecord) error) error { return ReadRecords(e.db, fn) }
 
@@ -484,6 +498,9 @@ func (e *Engine) Sync(ctx context.Context, src tape.Source) (err error) {
 		tip, err := src.Tip(ctx)
 		if err != nil {
 			return fmt.Errorf("source tip: %w", err)
+		}
+		if e.cfg.OnTip != nil {
+			e.cfg.OnTip(tip)
 		}
 		if err := e.reconcile(ctx, src); err != nil {
 			return err

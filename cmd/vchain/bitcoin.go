@@ -24,6 +24,8 @@ import (
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/explorer"
+	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
@@ -186,14 +188,17 @@ func newSyncCmd(follow bool) *cobra.Command {
 			default:
 				return fmt.Errorf("--source %q: want bitcoin or dpor", source)
 			}
-			meter := progress.New(use, os.Stderr, log)
+			bar := progress.New(use, os.Stderr, log)
 			start := int64(-1)
 			open := namesEngine
 			if app == "contracts" {
 				open = contractsEngine
 			}
+			meter := explorer.NewMeter()
 			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log, Events: true,
+				OnTip: meter.SourceTip,
 				OnBlock: func(ev engine.BlockEvent) {
+					meter.Observe(time.Now(), int64(ev.Record.Accepted))
 					if start < 0 {
 						start = ev.Record.Height
 					}
@@ -201,17 +206,23 @@ func newSyncCmd(follow bool) *cobra.Command {
 					if ev.Target > start {
 						frac = float64(ev.Record.Height-start+1) / float64(ev.Target-start+1)
 					}
-					meter.Add(ev.Record.Height, int64(ev.Record.Accepted), frac)
+					bar.Add(ev.Record.Height, int64(ev.Record.Accepted), frac)
 				}})
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			defer meter.Done()
+			defer bar.Done()
 			if follow {
 				ctx, cancel := context.WithCancel(cmd.Context())
 				defer cancel()
-				if err := serveNames(ctx, db, e.Events(), datadir, httpAddr); err != nil {
+				n := &explorer.EngineNode{Store: db, Events: e.Events(), Info: e.Info(), Confirmations: confirmations, Meter: meter}
+				if app == "names" {
+					n.Lookup = func(state kv.Reader, height int64, name string) (any, error) {
+						return names.Lookup(state, name, height)
+					}
+				}
+				if err := serveNames(ctx, n, datadir, httpAddr); err != nil {
 					return err
 				}
 				defer os.Remove(nodeFile(datadir))

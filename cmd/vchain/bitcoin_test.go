@@ -262,6 +262,27 @@ func TestCLINodeFollows(t *testing.T) {
 			t.Fatalf("no revert event after the reorg: %q", out)
 		}
 	}
+	// The explorer's history of the name: the register stands, the
+	// transfer is marked reverted.
+	var hist struct {
+		Record  struct{ Owner string }
+		History []struct {
+			Height   int64
+			Op       string
+			Reverted bool
+		}
+	}
+	req, _ := http.NewRequest("GET", "http://"+info.HTTP+"/name/alice.id", nil)
+	req.Header.Set("Accept", "application/json")
+	hr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(hr.Body).Decode(&hist)
+	hr.Body.Close()
+	if len(hist.History) != 2 || !hist.History[0].Reverted || hist.History[1].Reverted || hist.Record.Owner != n.Address.EncodeAddress() {
+		t.Fatalf("the explorer's history of alice.id after the reorg: %+v", hist)
+	}
 	resp, err := http.Get("http://" + info.HTTP + "/v1/")
 	if err != nil {
 		t.Fatal(err)

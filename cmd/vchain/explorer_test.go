@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil/v2"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vchain-dev/vchain/internal/btcdtest"
 )
 
 // browser returns a headless Chromium context, or skips the test when
@@ -42,88 +45,105 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// tab is a Chromium tab a test drives, failing the test on any error.
+type tab struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string // where screenshots go: $VCHAIN_SCREENSHOTS, else a temporary directory
+}
+
+func newTab(t *testing.T) *tab {
+	b := &tab{t: t, ctx: browser(t), shots: os.Getenv("VCHAIN_SCREENSHOTS")}
+	if b.shots == "" {
+		b.shots = t.TempDir()
+	}
+	return b
+}
+
+func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *tab) location() string {
+	b.t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}
+
+// poll waits until the JavaScript expression js is true.
+func (b *tab) poll(what, js string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js)); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *tab) shot(name string) {
+	b.t.Helper()
+	buf, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // TestExplorerInBrowser drives Chromium through the host's explorer: the
 // home page lists the forum contract, its link leads to the contract's
 // page with the call log, a call made from the CLI appears there without
 // a reload, and the caller's link leads to the user's log. Screenshots
 // go to $VCHAIN_SCREENSHOTS when set (docs/ for the README).
 func TestExplorerInBrowser(t *testing.T) {
-	ctx := browser(t)
+	b := newTab(t)
 	url, id, contract := forumOnDev(t)
-	dir := t.TempDir()
-	shots := os.Getenv("VCHAIN_SCREENSHOTS")
-	if shots == "" {
-		shots = dir
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
-	if home := text(`#contracts`); !strings.Contains(home, id[:8]) {
+	b.do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	if home := b.text(`#contracts`); !strings.Contains(home, id[:8]) {
 		t.Fatalf("the home page lists %q", home)
 	}
-	shot("explorer-home.png")
-	do(chromedp.Click(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#calls`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
-	location, err := chromedp.Run(ctx, chromedp.Location())
+	b.shot("explorer-home.png")
+	b.do(chromedp.Click(chromedp.CSS(`#contracts a`)), chromedp.WaitVisible(chromedp.CSS(`#calls`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#calls tbody tr').length`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#calls tbody tr').length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(location, "/contract/"+id) || rows != 2 || !strings.Contains(text(`h1`), id[:8]) {
-		t.Fatalf("at %s with %d rows", location, rows)
+	if loc := b.location(); !strings.HasSuffix(loc, "/contract/"+id) || rows != 2 || !strings.Contains(b.text(`h1`), id[:8]) {
+		t.Fatalf("at %s with %d rows", loc, rows)
 	}
 	// A call from the CLI shows up without a reload.
 	contract("call", id, "addPost", "1", `"a live post"`)
-	do(chromedp.WaitVisible(chromedp.CSS(`#calls tbody tr.fresh`)))
-	if fresh := text(`#calls tbody tr.fresh`); !strings.Contains(fresh, "addPost") {
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#calls tbody tr.fresh`)))
+	if fresh := b.text(`#calls tbody tr.fresh`); !strings.Contains(fresh, "addPost") {
 		t.Fatalf("the new row: %q", fresh)
 	}
-	if n := text(`#log-length`); n != "3" {
+	if n := b.text(`#log-length`); n != "3" {
 		t.Fatalf("the call log's length shows %q", n)
 	}
 	// The exports follow too.
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('exports').textContent.includes('"postCounter":1')`)); err != nil {
-		t.Fatalf("the exports did not follow: %v", err)
-	}
+	b.poll("the exports did not follow", `document.getElementById('exports').textContent.includes('"postCounter":1')`)
 	// The host audits its logs for the page: every record, the new one
 	// too, verifies.
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('td.check.verified').length === 3 && document.getElementById('audit').textContent === 'all 3 records verify'`)); err != nil {
-		t.Fatalf("the records were not marked verified (audit: %q): %v", text(`#audit`), err)
-	}
-	shot("explorer-contract.png")
+	b.poll("the records were not marked verified", `document.querySelectorAll('td.check.verified').length === 3 && document.getElementById('audit').textContent === 'all 3 records verify'`)
+	b.shot("explorer-contract.png")
 	// The caller's link leads to the user's log.
-	do(chromedp.Click(chromedp.CSS(`#calls tbody tr:not(.fresh) a`)), chromedp.WaitVisible(chromedp.CSS(`ol`)))
-	loc2, err := chromedp.Run(ctx, chromedp.Location())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(loc2, "/user/") || !strings.Contains(text(`h1`), "User") {
-		t.Fatalf("the caller's link led to %s", loc2)
+	b.do(chromedp.Click(chromedp.CSS(`#calls tbody tr:not(.fresh) a`)), chromedp.WaitVisible(chromedp.CSS(`ol`)))
+	if loc := b.location(); !strings.Contains(loc, "/user/") || !strings.Contains(b.text(`h1`), "User") {
+		t.Fatalf("the caller's link led to %s", loc)
 	}
 }
 
@@ -133,7 +153,7 @@ func TestExplorerInBrowser(t *testing.T) {
 // the commit certificate, whose links lead to the next block and to its
 // term's proposers.
 func TestChainExplorerInBrowser(t *testing.T) {
-	ctx := browser(t)
+	b := newTab(t)
 	dir := filepath.Join(t.TempDir(), "net")
 	mustRun(t, "localnet", "up", "--validators", "4", "--proposers", "1", "--dir", dir, "--period", "200", "--timeout", "2000")
 	t.Cleanup(func() { run(t, "", "localnet", "down", "--dir", dir) })
@@ -144,51 +164,99 @@ func TestChainExplorerInBrowser(t *testing.T) {
 	var nc struct{ HTTP string }
 	json.Unmarshal(raw, &nc)
 	url := "http://" + nc.HTTP
-	shots := os.Getenv("VCHAIN_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(shots, name), buf, 0o644)
-	}
-	do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	b.do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr`)), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
 	// Blocks keep coming every 200 ms: one arrives without a reload.
-	do(chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr.fresh`)))
-	if h := text(`#blocks tbody tr.fresh td`); h == "" {
+	b.do(chromedp.WaitVisible(chromedp.CSS(`#blocks tbody tr.fresh`)))
+	if h := b.text(`#blocks tbody tr.fresh td`); h == "" {
 		t.Fatal("the new row has no height")
 	}
-	shot("explorer-chain.png")
-	do(chromedp.Click(chromedp.CSS(`#blocks tbody tr:nth-child(3) a`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
-	title, cert := text(`h1`), text(`#certificate`)
+	b.shot("explorer-chain.png")
+	b.do(chromedp.Click(chromedp.CSS(`#blocks tbody tr:nth-child(3) a`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
+	title, cert := b.text(`h1`), b.text(`#certificate`)
 	if !strings.HasPrefix(title, "Block ") || !strings.Contains(cert, "commit votes of 3 needed") || strings.Contains(cert, ": 0 commit") {
 		t.Fatalf("the block page: %q, certificate %q", title, cert)
 	}
-	shot("explorer-block.png")
-	do(chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
-	if next := text(`h1`); next == title {
+	b.shot("explorer-block.png")
+	b.do(chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
+	if next := b.text(`h1`); next == title {
 		t.Fatalf("the next link stayed on %q", next)
 	}
-	do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)), chromedp.WaitVisible(chromedp.CSS(`#proposers li`)))
-	if p := text(`#proposers`); !strings.Contains(p, "p0") {
+	b.do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)), chromedp.WaitVisible(chromedp.CSS(`#proposers li`)))
+	if p := b.text(`#proposers`); !strings.Contains(p, "p0") {
 		t.Fatalf("the term's proposers: %q", p)
 	}
+}
+
+// TestEngineExplorerInBrowser drives Chromium through the explorer of a
+// `vchain node` following btcd: a block with a names op appears on the
+// home page without a reload; its link leads to the block page with the
+// op and the consensus hashes it covers; the consensus hash's link says
+// it is fresh; the name's page shows its history; a reorg strikes the
+// reverted block out, live.
+func TestEngineExplorerInBrowser(t *testing.T) {
+	b := newTab(t)
+	n := btcdtest.Start(t)
+	c := n.Client
+	if _, err := c.Generate(101); err != nil {
+		t.Fatal(err)
+	}
+	wif, _ := btcutil.NewWIF(n.Key, btcdtest.Params, true)
+	dd := filepath.Join(t.TempDir(), "names")
+	rpc := []string{"--rpc", n.RPC, "--rpc-user", n.User, "--rpc-pass", n.Pass, "--rpc-notls", "--network", "regtest"}
+	node := exec.Command(vchainBin, append([]string{"node", "--source", "bitcoin", "--app", "names", "--datadir", dd, "--confirmations", "0", "--poll", "50ms"}, rpc...)...)
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Process.Kill(); node.Wait() })
+	var info nodeInfo
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if raw, err := os.ReadFile(nodeFile(dd)); err == nil && json.Unmarshal(raw, &info) == nil && info.HTTP != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not write node.json in 15s")
+		}
+	}
+	url := "http://" + info.HTTP
+	b.do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	b.poll("the home page never reached block 101", `document.getElementById('height').textContent === '101'`)
+
+	mustRun(t, append([]string{"names", "preorder", "alice.id", "--key", wif.String(), "--datadir", dd}, rpc...)...)
+	c.Generate(1)
+	b.poll("block 102 did not appear without a reload", `!!document.querySelector('#blocks tr.fresh[data-height="102"]')`)
+	b.poll("the lag and the source's tip did not follow", `document.getElementById('source-tip').textContent === '102' && document.getElementById('lag').textContent === '0'`)
+	mustRun(t, append([]string{"names", "register", "alice.id", "--key", wif.String(), "--datadir", dd}, rpc...)...)
+	c.Generate(1)
+	b.poll("block 103 did not appear without a reload", `!!document.querySelector('#blocks tr.fresh[data-height="103"]')`)
+	if ops := b.text(`#blocks tr[data-height="103"] td:nth-child(4)`); ops != "1" {
+		t.Fatalf("block 103 shows %q ops", ops)
+	}
+	b.poll("the source's tip did not follow", `document.getElementById('source-tip').textContent === '103' && document.getElementById('tip-hash').textContent !== ''`)
+	b.shot("explorer-engine.png")
+
+	b.do(chromedp.Click(chromedp.CSS(`#blocks tr[data-height="103"] a`)), chromedp.WaitVisible(chromedp.CSS(`#ops`)))
+	if h, ops := b.text(`h1`), b.text(`#ops tbody`); h != "Block 103" || !strings.Contains(ops, "alice.id") {
+		t.Fatalf("the block page: %q with ops %q", h, ops)
+	}
+	if covered := b.text(`#covered tbody`); !strings.Contains(covered, "102") || !strings.Contains(covered, "100") {
+		t.Fatalf("block 103 covers %q, want 102, 100, …", covered)
+	}
+	b.shot("explorer-engine-block.png")
+	b.do(chromedp.Click(chromedp.CSS(`#ops a[href^="/name/"]`)), chromedp.WaitVisible(chromedp.CSS(`#history`)))
+	if rec, hist := b.text(`#record`), b.text(`#history tbody`); !strings.Contains(rec, n.Address.EncodeAddress()) || !strings.Contains(hist, "103") {
+		t.Fatalf("the name page: record %q, history %q", rec, hist)
+	}
+	b.do(chromedp.Navigate(url+"/block/103"), chromedp.WaitVisible(chromedp.CSS(`#ops`)),
+		chromedp.Click(chromedp.CSS(`dd a[href^="/consensus/"]`)), chromedp.WaitVisible(chromedp.CSS(`#fresh`)))
+	if f := b.text(`#fresh`); !strings.HasPrefix(f, "Fresh") {
+		t.Fatalf("the tip's consensus hash: %q", f)
+	}
+
+	// A reorg: block 103 goes, and the home page strikes it out live.
+	b.do(chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+	tip, _ := c.GetBestBlockHash()
+	if err := c.InvalidateBlock(tip); err != nil {
+		t.Fatal(err)
+	}
+	b.poll("the reverted block was not struck out", `!!document.querySelector('#blocks tr.reverted[data-height="103"]') && document.getElementById('height').textContent === '102'`)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/events"
+	"github.com/vchain-dev/vchain/explorer"
 	"github.com/vchain-dev/vchain/internal/openapi"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/vchash"
@@ -168,11 +169,13 @@ func consensusOf(nr namesReader) (vchash.ConsensusHash, error) {
 	return vchash.ParseConsensusHash(st.Consensus)
 }
 
-// serveNames serves the names queries from db on addr until ctx ends, and
-// writes node.json in datadir while it does.
-func serveNames(ctx context.Context, db *store.DB, evs *events.Log, datadir, addr string) error {
+// serveNames serves the names queries, the event stream and the explorer
+// of n on addr until ctx ends, and writes node.json in datadir while it
+// does.
+func serveNames(ctx context.Context, n *explorer.EngineNode, datadir, addr string) error {
+	db := n.Store
 	mux := openapi.NewMux()
-	mux.Handle("GET /v1/events", events.Handler(evs))
+	mux.Handle("GET /v1/events", events.Handler(n.Events))
 	writeJSON := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -198,6 +201,7 @@ func serveNames(ctx context.Context, db *store.DB, evs *events.Log, datadir, add
 			writeJSON(w, http.StatusOK, nameAnswer{Record: rec, Height: h})
 		}
 	})
+	explorer.EngineRoutes(n, mux)
 	mux.Index("vchain engine node API")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
