@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/tape"
 	"github.com/vchain-dev/vchain/vchash"
 )
@@ -32,6 +34,7 @@ type Processor struct {
 	window      int64
 	undoDepth   int64
 	checkpoints map[int64]vchash.ConsensusHash
+	states      map[int64]lthash.Digest
 	history     History
 	opcodes     [256]bool
 }
@@ -42,6 +45,8 @@ type ProcessorConfig struct {
 	UndoDepth int64
 	// Checkpoints are known-good consensus hashes by height.
 	Checkpoints map[int64]vchash.ConsensusHash
+	// StateCheckpoints are known-good state commitments by height.
+	StateCheckpoints map[int64]lthash.Digest
 }
 
 // NewProcessor returns a core for app that reads earlier consensus hashes
@@ -60,6 +65,7 @@ func NewProcessor(app Application, history History, cfg ProcessorConfig) (*Proce
 		window:      info.ValidWindow,
 		undoDepth:   cfg.UndoDepth,
 		checkpoints: cfg.Checkpoints,
+		states:      cfg.StateCheckpoints,
 		history:     history,
 	}
 	if p.window <= 0 {
@@ -123,6 +129,82 @@ type CheckpointError struct {
 
 func (e *CheckpointError) Error() string {
 	return fmt.Sprintf("checkpoint mismatch at height %d: computed consensus hash %s, checkpoint says %s", e.Height, e.Got, e.Want)
+}
+
+// StateCheckpointError is returned when a block's state commitment
+// differs from a configured checkpoint: the application computed another
+// state from the same ops.
+type StateCheckpointError struct {
+	Height    int64
+	Got, Want lthash.Digest
+}
+
+func (e *StateCheckpointError) Error() string {
+	return fmt.Sprintf("state checkpoint mismatch at height %d: computed state commitment %s, checkpoint says %s", e.Height, e.Got, e.Want)
+}
+
+// StateMismatchError is returned when the state after a rollback does not
+// hash to the commitment the block below recorded: the store no longer
+// holds the state the engine committed.
+type StateMismatchError struct {
+	Height    int64
+	Got, Want lthash.Digest
+}
+
+func (e *StateMismatchError) Error() string {
+	return fmt.Sprintf("the state after rolling back to block %d hashes to %s, but the block recorded %s: the store is inconsistent", e.Height, e.Got, e.Want)
+}
+
+// updateLattice moves the state's LtHash over the keys a block (or its
+// undo) changed: each entry holds a key's value before (existed, value);
+// its value after is read from txn. It returns the new digest and writes
+// the lattice to txn. A block that changed nothing keeps the digest.
+func updateLattice(txn kv.Txn, entries []undoEntry) (lthash.Digest, error) {
+	var lt lthash.Hash
+	raw, err := txn.Get(keyLattice)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		raw = nil
+	case err != nil:
+		return lthash.Digest{}, err
+	default:
+		if len(raw) != latticeSz {
+			return lthash.Digest{}, fmt.Errorf("engine: the state's lattice is %d bytes, want %d", len(raw), latticeSz)
+		}
+		if err := lt.UnmarshalBinary(raw[:lthash.Size]); err != nil {
+			return lthash.Digest{}, err
+		}
+	}
+	changed := false
+	for _, e := range entries {
+		after, err := txn.Get(e.key)
+		exists := err == nil
+		if err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return lthash.Digest{}, err
+		}
+		if exists == e.existed && (!exists || bytes.Equal(after, e.value)) {
+			continue
+		}
+		key := e.key[len(prefixApp):]
+		if e.existed {
+			lt.Remove(key, e.value)
+		}
+		if exists {
+			lt.Add(key, after)
+		}
+		changed = true
+	}
+	if !changed && raw != nil {
+		return lthash.Digest(raw[lthash.Size:]), nil
+	}
+	return writeLattice(txn, &lt)
+}
+
+// writeLattice stores the lattice with its digest (so that a block that
+// changes nothing reads the digest instead of hashing the lanes).
+func writeLattice(txn kv.Txn, lt *lthash.Hash) (lthash.Digest, error) {
+	d := lt.Sum()
+	return d, txn.Set(keyLattice, append(lt.AppendBinary(make([]byte, 0, latticeSz)), d[:]...))
 }
 
 // selectOp returns the opcode and op payload of a candidate transaction.
@@ -229,6 +311,13 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 	if want, ok := p.checkpoints[b.Height]; ok && want != ch {
 		return nil, &CheckpointError{Height: b.Height, Got: ch, Want: want}
 	}
+	state, err := updateLattice(txn, view.undo)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: state commitment: %w", b.Height, err)
+	}
+	if want, ok := p.states[b.Height]; ok && want != state {
+		return nil, &StateCheckpointError{Height: b.Height, Got: state, Want: want}
+	}
 
 	res.Record = BlockRecord{
 		Height:     b.Height,
@@ -239,6 +328,7 @@ func (p *Processor) Apply(b *tape.Block, txn kv.Txn) (*Result, error) {
 		Time:       b.Time,
 		Accepted:   uint32(len(accepted)),
 		Candidates: uint32(candidates),
+		State:      state,
 	}
 	if err := txn.Set(heightKey(prefixBlock, b.Height), res.Record.encode()); err != nil {
 		return nil, err
@@ -276,6 +366,20 @@ func (p *Processor) Undo(height int64, parent vchash.Hash, txn kv.Txn) error {
 	if err != nil {
 		return fmt.Errorf("block %d: %w", height, err)
 	}
+	// The lattice moves from the block's values back to the ones before
+	// it: the entries with the roles of before and after swapped.
+	back := make([]undoEntry, len(entries))
+	for i, e := range entries {
+		cur, err := txn.Get(e.key)
+		switch {
+		case errors.Is(err, kv.ErrNotFound):
+			back[i] = undoEntry{key: e.key}
+		case err != nil:
+			return err
+		default:
+			back[i] = undoEntry{key: e.key, existed: true, value: cur}
+		}
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		if e.existed {
@@ -285,6 +389,23 @@ func (p *Processor) Undo(height int64, parent vchash.Hash, txn kv.Txn) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	state, err := updateLattice(txn, back)
+	if err != nil {
+		return fmt.Errorf("block %d: state commitment: %w", height, err)
+	}
+	if height-1 >= p.info.FirstBlock {
+		below, err := txn.Get(heightKey(prefixBlock, height-1))
+		if err != nil {
+			return fmt.Errorf("block %d: %w", height-1, err)
+		}
+		rec, err := decodeBlockRecord(height-1, below)
+		if err != nil {
+			return err
+		}
+		if !rec.State.IsZero() && rec.State != state {
+			return &StateMismatchError{Height: height - 1, Got: state, Want: rec.State}
 		}
 	}
 	if err := txn.Delete(heightKey(prefixUndo, height)); err != nil {

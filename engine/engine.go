@@ -11,6 +11,7 @@ import (
 
 	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
 	"github.com/vchain-dev/vchain/vchash"
@@ -27,6 +28,9 @@ type Config struct {
 	// Checkpoints are known consensus hashes by height; a mismatch stops
 	// the engine before the block commits.
 	Checkpoints map[int64]vchash.ConsensusHash
+	// StateCheckpoints are known state commitments by height; a mismatch
+	// stops the engine before the block commits.
+	StateCheckpoints map[int64]lthash.Digest
 	// SyncBlocks and SyncInterval bound how much committed work a power
 	// failure may take back during catch-up: the engine fsyncs after that
 	// many blocks or that much time, whichever comes first, and always when
@@ -128,7 +132,7 @@ func (e *Engine) blockEvents(res *Result) []events.Event {
 	r := &res.Record
 	app := e.info.Name
 	data, _ := json.Marshal(map[string]any{"hash": r.Hash.String(), "parent": r.Parent.String(), "consensus": r.Consensus.String(),
-		"ops_hash": r.OpsHash.String(), "time": r.Time, "accepted": r.Accepted, "candidates": r.Candidates})
+		"ops_hash": r.OpsHash.String(), "state": r.State.String(), "time": r.Time, "accepted": r.Accepted, "candidates": r.Candidates})
 	evs := []events.Event{{Kind: events.KindBlock, Height: r.Height, App: app, Data: data}}
 	for _, a := range res.Accepted {
 		d, _ := json.Marshal(map[string]any{"tx": a.TxID.String(), "tx_index": a.TxIndex, "opcode": string(a.Opcode), "op": string(a.Op)})
@@ -165,7 +169,8 @@ func Open(db store.Store, app Application, cfg Config) (*Engine, error) {
 	if e.cfg.FetchAhead <= 0 {
 		e.cfg.FetchAhead = 64
 	}
-	proc, err := NewProcessor(app, e, ProcessorConfig{UndoDepth: e.cfg.UndoDepth, Checkpoints: cfg.Checkpoints})
+	proc, err := NewProcessor(app, e, ProcessorConfig{UndoDepth: e.cfg.UndoDepth, Checkpoints: cfg.Checkpoints,
+		StateCheckpoints: cfg.StateCheckpoints})
 	if err != nil {
 		return nil, err
 	}
@@ -250,8 +255,36 @@ func (e *Engine) load() error {
 		if h != e.Height() || hash != e.hist[len(e.hist)-1].hash {
 			return fmt.Errorf("engine: tip record says height %d but block records end at %d", h, e.Height())
 		}
+		return e.loadLattice(h)
 	}
 	return nil
+}
+
+// loadLattice makes sure the state's LtHash is stored: a data directory an
+// older engine wrote has none, so it is computed once from the whole state
+// (and checked against the tip's commitment when the tip has one).
+func (e *Engine) loadLattice(tip int64) error {
+	if _, ok, err := ReadLattice(e.db); ok || err != nil {
+		return err
+	}
+	e.log.Info("computing the state commitment from the whole state (once)", "height", tip)
+	lt, err := HashState(e.db)
+	if err != nil {
+		return err
+	}
+	rec, err := e.Record(tip)
+	if err != nil {
+		return err
+	}
+	if !rec.State.IsZero() && rec.State != lt.Sum() {
+		return &StateMismatchError{Height: tip, Got: lt.Sum(), Want: rec.State}
+	}
+	txn := e.db.Begin()
+	if _, err := writeLattice(txn, &lt); err != nil {
+		txn.Discard()
+		return err
+	}
+	return txn.Commit(true)
 }
 
 func be64(b []byte) uint64 {

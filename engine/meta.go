@@ -6,18 +6,24 @@ import (
 	"fmt"
 
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/vchash"
 )
 
 // Key layout. Everything the engine keeps lives under "e/", the application's
 // keys under "a/", so the two never collide.
 var (
-	keyTip        = []byte("e/tip")
-	keyIdentity   = []byte("e/identity")
-	prefixBlock   = []byte("e/b/")
-	prefixUndo    = []byte("e/u/")
-	prefixApp     = []byte("a/")
-	blockRecordSz = 32 + 32 + 32 + 16 + 8 + 4 + 4
+	keyTip      = []byte("e/tip")
+	keyIdentity = []byte("e/identity")
+	prefixBlock = []byte("e/b/")
+	prefixUndo  = []byte("e/u/")
+	prefixApp   = []byte("a/")
+	keyLattice  = []byte("e/lt") // the state's LtHash lanes, then their digest
+	latticeSz   = lthash.Size + 32
+	// A block record without the state commitment (written before there
+	// was one), and with it.
+	blockRecordV1 = 32 + 32 + 32 + 16 + 8 + 4 + 4
+	blockRecordSz = blockRecordV1 + 32
 )
 
 func heightKey(prefix []byte, h int64) []byte {
@@ -38,6 +44,10 @@ type BlockRecord struct {
 	// Accepted is how many ops the block committed; Candidates how many
 	// transactions carried the application's magic and a known opcode.
 	Accepted, Candidates uint32
+	// State is the commitment to the application's state after the
+	// block: the digest of an LtHash over every key and value (package
+	// lthash). Zero in records written before the engine kept one.
+	State lthash.Digest
 }
 
 func (r *BlockRecord) encode() []byte {
@@ -49,12 +59,13 @@ func (r *BlockRecord) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(r.Time))
 	b = binary.BigEndian.AppendUint32(b, r.Accepted)
 	b = binary.BigEndian.AppendUint32(b, r.Candidates)
+	b = append(b, r.State[:]...)
 	return b
 }
 
 func decodeBlockRecord(h int64, b []byte) (BlockRecord, error) {
 	var r BlockRecord
-	if len(b) != blockRecordSz {
+	if len(b) != blockRecordSz && len(b) != blockRecordV1 {
 		return r, fmt.Errorf("block record %d: %d bytes, want %d", h, len(b), blockRecordSz)
 	}
 	r.Height = h
@@ -65,6 +76,7 @@ func decodeBlockRecord(h int64, b []byte) (BlockRecord, error) {
 	r.Time = int64(binary.BigEndian.Uint64(b[112:120]))
 	r.Accepted = binary.BigEndian.Uint32(b[120:124])
 	r.Candidates = binary.BigEndian.Uint32(b[124:128])
+	copy(r.State[:], b[128:])
 	return r, nil
 }
 
@@ -170,4 +182,34 @@ func ReadTip(r kv.Reader) (rec BlockRecord, ok bool, err error) {
 	}
 	rec, err = decodeBlockRecord(h, v)
 	return rec, err == nil, err
+}
+
+// ReadLattice reads the LtHash of the application's state at the tip from
+// a store an engine wrote; ok is false when the engine has not kept one.
+func ReadLattice(r kv.Reader) (h lthash.Hash, ok bool, err error) {
+	raw, err := r.Get(keyLattice)
+	if errors.Is(err, kv.ErrNotFound) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, err
+	}
+	if len(raw) != latticeSz {
+		return h, false, fmt.Errorf("engine: the state's lattice is %d bytes, want %d", len(raw), latticeSz)
+	}
+	if err := h.UnmarshalBinary(raw[:lthash.Size]); err != nil {
+		return h, false, err
+	}
+	return h, true, nil
+}
+
+// HashState computes the LtHash of the application's state from scratch,
+// over every key and value under r's application prefix.
+func HashState(r kv.Reader) (lthash.Hash, error) {
+	var h lthash.Hash
+	err := r.Iterate(prefixApp, func(k, v []byte) error {
+		h.Add(k[len(prefixApp):], v)
+		return nil
+	})
+	return h, err
 }

@@ -151,6 +151,7 @@ type EngineHome struct {
 	Height    int64  `json:"height"`
 	Hash      string `json:"hash,omitempty"`
 	Consensus string `json:"consensus_hash,omitempty"`
+	State     string `json:"state_commitment,omitempty"`
 	Progress
 	// Lag is how many blocks the engine is behind the source's tip minus
 	// the confirmations (-1: the source's tip is not known yet).
@@ -194,7 +195,7 @@ func (n *EngineNode) home(now time.Time) (*EngineHome, error) {
 		return nil, err
 	}
 	if ok {
-		p.Height, p.Hash, p.Consensus = tip.Height, tip.Hash.String(), tip.Consensus.String()
+		p.Height, p.Hash, p.Consensus, p.State = tip.Height, tip.Hash.String(), tip.Consensus.String(), tip.State.String()
 	}
 	if n.Meter != nil {
 		p.Progress = n.Meter.Progress(now)
@@ -217,6 +218,8 @@ type EngineBlock struct {
 	EngineBlockRow
 	Parent  string `json:"parent"`
 	OpsHash string `json:"ops_hash"`
+	// State is the state commitment after the block.
+	State string `json:"state_commitment"`
 	// Ops are the accepted ops in order; Rejected the candidates refused,
 	// with the stage and the reason. Truncated says the lists stop at
 	// MaxBlockOps.
@@ -267,7 +270,7 @@ func (n *EngineNode) block(h int64) (*EngineBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &EngineBlock{EngineBlockRow: rowOfRecord(rec), Parent: rec.Parent.String(), OpsHash: rec.OpsHash.String(),
+	p := &EngineBlock{EngineBlockRow: rowOfRecord(rec), Parent: rec.Parent.String(), OpsHash: rec.OpsHash.String(), State: rec.State.String(),
 		Ops: []OpRow{}, Rejected: []RejectedRow{}, Covered: []CoveredRow{}}
 	for _, k := range vchash.PrevBlocks(h, n.Info.FirstBlock) {
 		prev, err := engine.ReadRecord(snap, k)

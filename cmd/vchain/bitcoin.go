@@ -26,6 +26,7 @@ import (
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/explorer"
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
@@ -137,6 +138,7 @@ func contractsEngine(datadir string, first int64, cfg engine.Config) (*engine.En
 func newSyncCmd(follow bool) *cobra.Command {
 	var f rpcFlags
 	var datadir, source, app, httpAddr, genesisFile string
+	var checkpoints, stateCheckpoints []string
 	var confirmations, first int64
 	var poll time.Duration
 	use, short := "sync", "Catch up with the node (to its tip minus --confirmations) and exit"
@@ -194,8 +196,17 @@ func newSyncCmd(follow bool) *cobra.Command {
 			if app == "contracts" {
 				open = contractsEngine
 			}
+			cps, err := parseCheckpoints(checkpoints)
+			if err != nil {
+				return err
+			}
+			scps, err := parseStateCheckpoints(stateCheckpoints)
+			if err != nil {
+				return err
+			}
 			meter := explorer.NewMeter()
 			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log, Events: true,
+				Checkpoints: cps, StateCheckpoints: scps,
 				OnTip: meter.SourceTip,
 				OnBlock: func(ev engine.BlockEvent) {
 					meter.Observe(time.Now(), int64(ev.Record.Accepted))
@@ -232,7 +243,11 @@ func newSyncCmd(follow bool) *cobra.Command {
 				return err
 			}
 			ch, _ := e.Consensus()
-			fmt.Fprintf(cmd.OutOrStdout(), "synced to height %d, consensus hash %s\n", e.Height(), ch)
+			var state lthash.Digest
+			if rec, err := e.Record(e.Height()); err == nil {
+				state = rec.State
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "synced to height %d, consensus hash %s, state commitment %s\n", e.Height(), ch, state)
 			return nil
 		},
 	}
@@ -244,6 +259,8 @@ func newSyncCmd(follow bool) *cobra.Command {
 	cmd.Flags().StringVar(&app, "app", "names", "the application: names, or contracts (JavaScript contracts replicated on the DPoR chain)")
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
 	cmd.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "HEIGHT:CONSENSUS_HASH that block HEIGHT must produce (repeatable); a mismatch stops before the block commits")
+	cmd.Flags().StringArrayVar(&stateCheckpoints, "state-checkpoint", nil, "HEIGHT:STATE_COMMITMENT the state after block HEIGHT must hash to (repeatable)")
 	if follow {
 		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve queries and events (names show asks here while the node holds the data directory; GET /v1/events)")
 		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")

@@ -15,12 +15,14 @@ import (
 func newConsensusCmd() *cobra.Command {
 	var datadir, fresh string
 	var height int64
+	var withState bool
 	var window int64
 	cmd := &cobra.Command{
-		Use:   "consensus --datadir DIR [--height H | --fresh HASH]",
+		Use:   "consensus --datadir DIR [--height H | --fresh HASH] [--state]",
 		Short: "Print every committed block's height, ops hash and consensus hash, oldest first",
 		Long: `consensus prints "<height> <ops_hash> <consensus_hash>" for every committed block, oldest
-first; with --height only that block's line. With --fresh HASH it says whether an op carrying
+first; with --height only that block's line; with --state a fourth column, the state
+commitment (the digest of an LtHash over the application's keys and values after the block). With --fresh HASH it says whether an op carrying
 that consensus hash would be fresh in the next block (it names one of the last --window
 blocks), printing "fresh <height>" or "stale" and exiting 1 when stale.`,
 		Args: cobra.NoArgs,
@@ -47,6 +49,10 @@ blocks), printing "fresh <height>" or "stale" and exiting 1 when stale.`,
 					return nil
 				}
 				found = true
+				if withState {
+					_, err := fmt.Fprintf(w, "%d %s %s %s\n", r.Height, r.OpsHash, r.Consensus, r.State)
+					return err
+				}
 				_, err := fmt.Fprintf(w, "%d %s %s\n", r.Height, r.OpsHash, r.Consensus)
 				return err
 			})
@@ -59,6 +65,7 @@ blocks), printing "fresh <height>" or "stale" and exiting 1 when stale.`,
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the data directory to read")
 	cmd.Flags().Int64Var(&height, "height", 0, "print only the block at this height")
 	cmd.Flags().StringVar(&fresh, "fresh", "", "check whether this consensus hash is fresh")
+	cmd.Flags().BoolVar(&withState, "state", false, "add each block's state commitment as a fourth column")
 	cmd.Flags().Int64Var(&window, "window", engine.DefaultValidWindow, "freshness window in blocks, for --fresh")
 	return cmd
 }

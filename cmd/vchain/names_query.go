@@ -39,6 +39,8 @@ type namesStatus struct {
 	Height    int64  `json:"height"`
 	Hash      string `json:"hash,omitempty"`
 	Consensus string `json:"consensus_hash,omitempty"`
+	// State is the state commitment after the block (engine.BlockRecord).
+	State string `json:"state_commitment,omitempty"`
 }
 
 // namesReader answers queries on the names state: from the data directory
@@ -75,7 +77,7 @@ func readNamesStatus(snap *store.Snapshot) (namesStatus, error) {
 	if err != nil || !ok {
 		return namesStatus{Height: -1}, err
 	}
-	return namesStatus{Height: rec.Height, Hash: rec.Hash.String(), Consensus: rec.Consensus.String()}, nil
+	return namesStatus{Height: rec.Height, Hash: rec.Hash.String(), Consensus: rec.Consensus.String(), State: rec.State.String()}, nil
 }
 
 func readName(snap *store.Snapshot, name string) (names.Record, int64, error) {

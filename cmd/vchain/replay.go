@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/progress"
 	"github.com/vchain-dev/vchain/replay"
 	"github.com/vchain-dev/vchain/store"
@@ -19,7 +20,7 @@ import (
 func newReplayCmd() *cobra.Command {
 	var datadir string
 	var firstBlock int64
-	var checkpoints []string
+	var checkpoints, stateCheckpoints []string
 	cmd := &cobra.Command{
 		Use:   "replay [--datadir DIR] [--first-block N] FILE",
 		Short: "Run the engine over a JSON Lines file of blocks and print each block's hashes",
@@ -60,6 +61,10 @@ block before it stays committed.`,
 			if err != nil {
 				return err
 			}
+			scps, err := parseStateCheckpoints(stateCheckpoints)
+			if err != nil {
+				return err
+			}
 			db, err := openStore(datadir, log)
 			if err != nil {
 				return err
@@ -71,7 +76,7 @@ block before it stays committed.`,
 				Out:           cmd.OutOrStdout(),
 				Size:          size,
 				Progress:      progress.New("replay", os.Stderr, log),
-				Engine:        engine.Config{Logger: log, Checkpoints: cps},
+				Engine:        engine.Config{Logger: log, Checkpoints: cps, StateCheckpoints: scps},
 			}
 			st, err := replay.Run(cmd.Context(), db, in, opts)
 			log.Debug("replay finished", "committed_blocks", st.Blocks, "ops", st.Ops, "skipped", st.Skipped, "height", st.Height)
@@ -81,6 +86,7 @@ block before it stays committed.`,
 	cmd.Flags().StringVar(&datadir, "datadir", "", "keep state in DIR and resume from it (default: a temporary store)")
 	cmd.Flags().Int64Var(&firstBlock, "first-block", 0, "the application's first block (default: the first line's height)")
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "HEIGHT:CONSENSUS_HASH that block HEIGHT must produce (repeatable); a mismatch stops the replay")
+	cmd.Flags().StringArrayVar(&stateCheckpoints, "state-checkpoint", nil, "HEIGHT:STATE_COMMITMENT the state after block HEIGHT must hash to (repeatable)")
 	return cmd
 }
 
@@ -94,6 +100,27 @@ func openStore(datadir string, log *slog.Logger) (*store.DB, error) {
 		return nil, fmt.Errorf("data directory %s: %w", datadir, err)
 	}
 	return db, nil
+}
+
+// parseStateCheckpoints parses HEIGHT:STATE_COMMITMENT flags.
+func parseStateCheckpoints(flags []string) (map[int64]lthash.Digest, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	out := make(map[int64]lthash.Digest, len(flags))
+	for _, f := range flags {
+		hs, ds, ok := strings.Cut(f, ":")
+		h, err := strconv.ParseInt(hs, 10, 64)
+		if !ok || err != nil || h < 0 {
+			return nil, fmt.Errorf("--state-checkpoint %q: want HEIGHT:STATE_COMMITMENT", f)
+		}
+		d, err := lthash.ParseDigest(ds)
+		if err != nil {
+			return nil, fmt.Errorf("--state-checkpoint %q: %w", f, err)
+		}
+		out[h] = d
+	}
+	return out, nil
 }
 
 // parseCheckpoints parses HEIGHT:HASH flags.

@@ -161,6 +161,7 @@
       document.getElementById('height').href = '/block/' + ev.height;
       set('consensus', d.consensus);
       set('tip-hash', short(d.hash));
+      set('state', d.state || '');
       clearTimeout(timer);
       timer = setTimeout(refresh, 100);
     });
