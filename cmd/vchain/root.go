@@ -28,7 +28,7 @@ into application state and Virtualchain-compatible consensus hashes.`,
 	root.PersistentFlags().StringVar(&global.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&global.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.AddCommand(newDemoCmd(), newReplayCmd(), newConsensusCmd(), newBenchCmd(), newVectorsCmd(),
-		newDevCmd(), newContractCmd(), newAuditCmd(), newSyncCmd(false), newSyncCmd(true), newNamesCmd(), newLocalnetCmd(), newTxCmd(), newKeyCmd(), newAccountCmd(), newPrivateCmd(), newBlobCmd(), newWatchCmd())
+		newDevCmd(), newContractCmd(), newAuditCmd(), newSyncCmd(false), newSyncCmd(true), newNamesCmd(), newLocalnetCmd(), newTxCmd(), newKeyCmd(), newAccountCmd(), newPrivateCmd(), newBlobCmd(), newWatchCmd(), newSnapshotCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newChainCmd())
 	refuseUnknownSubcommands(root)

@@ -1,0 +1,363 @@
+// Package snapshot writes and reads verified snapshots of an engine's
+// store, for a node to start at a recent height instead of replaying from
+// the first block (Blockstack's fast_sync, CometBFT's state sync).
+//
+// A snapshot file is the store's keys at a height (engine.ExportAt) in
+// chunks of about ChunkBytes, each hashed (SHA-256), followed by a
+// manifest that lists the chunk hashes with the height, the block hash,
+// the consensus hash and the state commitment, then the signatures of
+// whoever publishes it (Ed25519 over the manifest's hash), then a fixed
+// trailer that says where the manifest is:
+//
+//	"vchain-snapshot\n"  chunk…  manifest (JSON)  signatures (JSON)  trailer
+//	chunk:   uvarint length, then entries: uvarint key length, key, uvarint value length, value
+//	trailer: manifest offset, manifest length, signatures length (big-endian uint64), "VCSNAP01"
+//
+// Import reads the manifest first, checks it against what the caller
+// trusts (the height and its consensus hash, and the state commitment or
+// enough signatures), then streams the chunks, checking each one's hash
+// before using it, into a new store beside the data directory, which
+// replaces the data directory in one rename once everything checked out.
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/internal/edkey"
+	"github.com/vchain-dev/vchain/kv"
+)
+
+const (
+	magic        = "vchain-snapshot\n"
+	trailerMagic = "VCSNAP01"
+	trailerSize  = 3*8 + len(trailerMagic)
+	// ChunkBytes is the size chunks are cut at.
+	ChunkBytes = 4 << 20
+	// maxChunk bounds a chunk a reader accepts, maxManifest the manifest
+	// and maxSignatures the signatures.
+	maxChunk      = 64 << 20
+	maxManifest   = 64 << 20
+	maxSignatures = 1 << 20
+	// Version is the format version manifests carry.
+	Version = 1
+)
+
+// chunkBytes is ChunkBytes, smaller in tests.
+var chunkBytes = ChunkBytes
+
+// Manifest describes a snapshot.
+type Manifest struct {
+	Version int    `json:"version"`
+	App     string `json:"app"`
+	// FirstBlock is the application's first block.
+	FirstBlock int64  `json:"first_block"`
+	Height     int64  `json:"height"`
+	BlockHash  string `json:"block_hash"`
+	Consensus  string `json:"consensus_hash"`
+	State      string `json:"state_commitment"`
+	// Final says the snapshot carries no undo records: a node that imports
+	// it cannot roll back below Height.
+	Final  bool    `json:"final"`
+	Keys   int64   `json:"keys"`
+	Bytes  int64   `json:"bytes"`
+	Chunks []Chunk `json:"chunks"`
+}
+
+// Chunk is a chunk's entry in the manifest.
+type Chunk struct {
+	Hash string `json:"sha256"`
+	Keys int    `json:"keys"`
+	Size int    `json:"bytes"`
+}
+
+// Signature is a publisher's signature of a manifest.
+type Signature struct {
+	Key string `json:"key"` // Ed25519 public key, hex
+	Sig string `json:"sig"` // over SigningMessage
+}
+
+// Error is a snapshot that failed a check: nothing was changed.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return "snapshot: " + e.Msg }
+
+func fail(format string, args ...any) error { return &Error{fmt.Sprintf(format, args...)} }
+
+// SigningMessage is what a publisher signs: a domain tag and the hash of
+// the manifest's bytes as the file holds them.
+func SigningMessage(manifest []byte) []byte {
+	h := sha256.Sum256(manifest)
+	return append([]byte("vchain snapshot manifest v1\n"), h[:]...)
+}
+
+// Export writes a snapshot of the engine store r (a consistent view) at
+// height to w, for app. It returns the manifest.
+func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest, error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := bw.WriteString(magic); err != nil {
+		return nil, err
+	}
+	m := &Manifest{Version: Version, App: app.Name, FirstBlock: app.FirstBlock, Height: height, Final: true, Chunks: []Chunk{}}
+	var buf []byte
+	keys := 0
+	off := int64(len(magic))
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		sum := sha256.Sum256(buf)
+		m.Chunks = append(m.Chunks, Chunk{Hash: hex.EncodeToString(sum[:]), Keys: keys, Size: len(buf)})
+		var n [binary.MaxVarintLen64]byte
+		l := binary.PutUvarint(n[:], uint64(len(buf)))
+		if _, err := bw.Write(n[:l]); err != nil {
+			return err
+		}
+		if _, err := bw.Write(buf); err != nil {
+			return err
+		}
+		off += int64(l + len(buf))
+		m.Bytes += int64(len(buf))
+		buf, keys = buf[:0], 0
+		return nil
+	}
+	rec, err := engine.ExportAt(r, height, func(k, v []byte) error {
+		buf = binary.AppendUvarint(buf, uint64(len(k)))
+		buf = append(buf, k...)
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		buf = append(buf, v...)
+		keys++
+		m.Keys++
+		if len(buf) >= chunkBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	m.BlockHash, m.Consensus, m.State = rec.Hash.String(), rec.Consensus.String(), rec.State.String()
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	sigs := []byte("[]")
+	if _, err := bw.Write(raw); err != nil {
+		return nil, err
+	}
+	if _, err := bw.Write(sigs); err != nil {
+		return nil, err
+	}
+	if _, err := bw.Write(trailer(off, len(raw), len(sigs))); err != nil {
+		return nil, err
+	}
+	return m, bw.Flush()
+}
+
+func trailer(off int64, manifest, sigs int) []byte {
+	t := binary.BigEndian.AppendUint64(nil, uint64(off))
+	t = binary.BigEndian.AppendUint64(t, uint64(manifest))
+	t = binary.BigEndian.AppendUint64(t, uint64(sigs))
+	return append(t, trailerMagic...)
+}
+
+// File is an open snapshot whose manifest and signatures were read (and
+// nothing checked yet).
+type File struct {
+	f          *os.File
+	Manifest   *Manifest
+	Signatures []Signature
+	raw        []byte // the manifest as the file holds it
+	off        int64  // where the manifest starts (the chunks end)
+}
+
+// Open opens a snapshot file and reads its manifest and signatures.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	sf, err := read(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sf, nil
+}
+
+func read(f *os.File) (*File, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, len(magic))
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != magic {
+		return nil, fail("%s is not a vchain snapshot (no header)", f.Name())
+	}
+	if st.Size() < int64(len(magic)+trailerSize) {
+		return nil, fail("%s is cut short: no trailer", f.Name())
+	}
+	t := make([]byte, trailerSize)
+	if _, err := f.ReadAt(t, st.Size()-int64(trailerSize)); err != nil {
+		return nil, err
+	}
+	if string(t[24:]) != trailerMagic {
+		return nil, fail("%s is cut short or damaged: no trailer", f.Name())
+	}
+	off, ml, sl := binary.BigEndian.Uint64(t), binary.BigEndian.Uint64(t[8:]), binary.BigEndian.Uint64(t[16:])
+	if ml > maxManifest || sl > maxSignatures || off < uint64(len(magic)) || off+ml+sl+uint64(trailerSize) != uint64(st.Size()) {
+		return nil, fail("%s: the trailer's offsets do not fit the file", f.Name())
+	}
+	body := make([]byte, ml+sl)
+	if _, err := f.ReadAt(body, int64(off)); err != nil {
+		return nil, err
+	}
+	sf := &File{f: f, raw: body[:ml], off: int64(off)}
+	dec := json.NewDecoder(bytes.NewReader(sf.raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sf.Manifest); err != nil || sf.Manifest == nil {
+		return nil, fail("the manifest is not valid: %v", err)
+	}
+	if err := json.Unmarshal(body[ml:], &sf.Signatures); err != nil {
+		return nil, fail("the signatures are not valid: %v", err)
+	}
+	m := sf.Manifest
+	if m.Version != Version {
+		return nil, fail("format version %d; this vchain reads %d", m.Version, Version)
+	}
+	var total int64
+	for _, c := range m.Chunks {
+		if c.Size <= 0 || c.Size > maxChunk {
+			return nil, fail("the manifest lists a chunk of %d bytes", c.Size)
+		}
+		total += int64(c.Size)
+	}
+	if total != m.Bytes {
+		return nil, fail("the manifest's chunks add up to %d bytes, it says %d", total, m.Bytes)
+	}
+	return sf, nil
+}
+
+// Close closes the file.
+func (sf *File) Close() error { return sf.f.Close() }
+
+// Signed returns the keys whose signatures of the manifest verify, among
+// keys (each counted once).
+func (sf *File) Signed(keys []ed25519.PublicKey) []ed25519.PublicKey {
+	msg := SigningMessage(sf.raw)
+	var out []ed25519.PublicKey
+	for _, k := range keys {
+		for _, s := range sf.Signatures {
+			pub, err1 := hex.DecodeString(s.Key)
+			sig, err2 := hex.DecodeString(s.Sig)
+			if err1 == nil && err2 == nil && bytes.Equal(pub, k) && len(sig) == ed25519.SignatureSize && ed25519.Verify(k, msg, sig) {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Sign adds key's signature of the manifest to the snapshot at path.
+func Sign(path string, key ed25519.PrivateKey) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sf, err := read(f)
+	if err != nil {
+		return err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	if err := edkey.Check(pub); err != nil {
+		return err
+	}
+	sigs := sf.Signatures[:0:0]
+	for _, s := range sf.Signatures {
+		if s.Key != hex.EncodeToString(pub) {
+			sigs = append(sigs, s)
+		}
+	}
+	sigs = append(sigs, Signature{Key: hex.EncodeToString(pub), Sig: hex.EncodeToString(ed25519.Sign(key, SigningMessage(sf.raw)))})
+	raw, err := json.Marshal(sigs)
+	if err != nil {
+		return err
+	}
+	end := sf.off + int64(len(sf.raw))
+	if err := f.Truncate(end); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(append(raw, trailer(sf.off, len(sf.raw), len(raw))...), end); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// Chunks calls fn with each chunk's entries in order, after checking the
+// chunk's hash against the manifest. It stops at the first error.
+func (sf *File) Chunks(fn func(i int, kvs []engine.KV) error) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(sf.f, int64(len(magic)), sf.off-int64(len(magic))), 1<<20)
+	for i, c := range sf.Manifest.Chunks {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return fail("chunk %d: %v", i, err)
+		}
+		if n != uint64(c.Size) {
+			return fail("chunk %d is %d bytes, the manifest says %d", i, n, c.Size)
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fail("chunk %d: %v", i, err)
+		}
+		sum := sha256.Sum256(buf)
+		if hex.EncodeToString(sum[:]) != c.Hash {
+			return fail("chunk %d's hash is %x, the manifest says %s", i, sum, c.Hash)
+		}
+		kvs, err := decodeChunk(buf)
+		if err != nil {
+			return fail("chunk %d: %v", i, err)
+		}
+		if len(kvs) != c.Keys {
+			return fail("chunk %d holds %d keys, the manifest says %d", i, len(kvs), c.Keys)
+		}
+		if err := fn(i, kvs); err != nil {
+			return err
+		}
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return fail("bytes after the last chunk the manifest lists")
+	}
+	return nil
+}
+
+func decodeChunk(b []byte) ([]engine.KV, error) {
+	var out []engine.KV
+	for len(b) > 0 {
+		var e engine.KV
+		for _, dst := range []*[]byte{&e.Key, &e.Value} {
+			n, l := binary.Uvarint(b)
+			if l <= 0 || n > uint64(len(b)-l) {
+				return nil, errors.New("an entry runs past the chunk")
+			}
+			*dst = b[l : l+int(n)]
+			b = b[l+int(n):]
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
