@@ -18,7 +18,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Whole-system benchmarks that print their figures",
 	}
-	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd(), newBenchBitcoinCmd(), newBenchDporCmd())
+	cmd.AddCommand(newBenchEngineCmd(), newBenchHyperlogCmd(), newBenchHostCmd(), newBenchBitcoinCmd(), newBenchDporCmd(), newBenchSnapshotCmd())
 	return cmd
 }
 
