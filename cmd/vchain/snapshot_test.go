@@ -35,7 +35,10 @@ func TestCLISnapshotOnBtcd(t *testing.T) {
 	full, imported := filepath.Join(dir, "full"), filepath.Join(dir, "imported")
 	rpc := []string{"--rpc", n.RPC, "--rpc-user", n.User, "--rpc-pass", n.Pass, "--rpc-notls", "--network", "regtest"}
 	cli := func(args ...string) string { t.Helper(); return mustRun(t, append(args, rpc...)...) }
-	sync := func(dd string) { t.Helper(); cli("sync", "--source", "bitcoin", "--app", "names", "--datadir", dd, "--confirmations", "0") }
+	sync := func(dd string) {
+		t.Helper()
+		cli("sync", "--source", "bitcoin", "--app", "names", "--datadir", dd, "--confirmations", "0")
+	}
 	mine := func() {
 		if _, err := c.Generate(1); err != nil {
 			t.Fatal(err)
