@@ -2,9 +2,16 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
 
 	"github.com/vchain-dev/vchain/audit"
+	"github.com/vchain-dev/vchain/snapshot"
 )
 
 // The client is where an audit reads a host's logs.
@@ -43,3 +50,41 @@ func (c *Client) AuditUserLog(ctx context.Context, key string) (*audit.Log, erro
 	}
 	return l, nil
 }
+
+// AuditSnapshot implements audit.SnapshotSource: the contract's state
+// snapshot, downloaded to a temporary file (removed once opened).
+func (c *Client) AuditSnapshot(ctx context.Context, id string) (*snapshot.File, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/contracts/"+url.PathEscape(id)+"/snapshot", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("host %s unreachable: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+		}
+		return nil, &StatusError{Status: resp.StatusCode, Msg: eb.Error}
+	}
+	f, err := os.CreateTemp("", "vchain-audit-snapshot-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, io.LimitReader(resp.Body, MaxSnapshotBytes+1)); err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > MaxSnapshotBytes {
+		return nil, fmt.Errorf("the host's snapshot of %s is over %d bytes", id, int64(MaxSnapshotBytes))
+	}
+	return snapshot.Open(f.Name())
+}
+
+// MaxSnapshotBytes bounds a contract snapshot the client downloads.
+const MaxSnapshotBytes = 4 << 30

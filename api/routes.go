@@ -24,6 +24,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/contracts/{id}", Summary: "a contract's description: code hash, creator, methods, exports, state root", Answers: "application/json: ContractInfo"},
 	{Method: "GET", Path: "/v1/contracts/{id}/log", Summary: "a contract's call log, with inclusion proofs when asked", Query: []string{"start", "end", "proofs"}, Answers: "application/json: Entries"},
 	{Method: "GET", Path: "/v1/contracts/{id}/state", Summary: "a file of a contract's state archive", Query: []string{"path"}, Answers: "application/json: StateFile"},
+	{Method: "GET", Path: "/v1/contracts/{id}/snapshot", Summary: "a snapshot of the contract's state engine at the newest signed call (package snapshot's format), to adopt against that record's state commitment", Answers: "application/octet-stream"},
 	{Method: "POST", Path: "/v1/import", Summary: "take in a contract moved here (a streamed, bounded import)", Body: "application/json stream: ImportRequest", Answers: "application/json: Answer"},
 	{Method: "GET", Path: "/v1/events", Summary: "the host's events: long poll, or Server-Sent Events with Accept: text/event-stream", Query: []string{"after", "wait", "kind", "app", "contract", "name", "max"}, Answers: "application/json: {events, next}, or text/event-stream"},
 	{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics", Answers: "text/plain"},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/events"
@@ -31,16 +32,17 @@ func NewServer(h *host.Host, logger *slog.Logger) *Server {
 	}
 	s := &Server{h: h, log: logger, mux: http.NewServeMux(), met: newMetrics()}
 	handlers := map[string]http.Handler{
-		"GET /v1/":                     http.HandlerFunc(s.index),
-		"GET /v1/openapi.json":         http.HandlerFunc(s.openAPI),
-		"GET /v1/host":                 http.HandlerFunc(s.hostInfo),
-		"POST /v1/submit":              http.HandlerFunc(s.submit),
-		"GET /v1/users/{key}":          http.HandlerFunc(s.userHead),
-		"GET /v1/users/{key}/entries":  http.HandlerFunc(s.userEntries),
-		"GET /v1/contracts/{id}":       http.HandlerFunc(s.contractInfo),
-		"GET /v1/contracts/{id}/log":   http.HandlerFunc(s.callLog),
-		"GET /v1/contracts/{id}/state": http.HandlerFunc(s.state),
-		"POST /v1/import":              http.HandlerFunc(s.importContract),
+		"GET /v1/":                        http.HandlerFunc(s.index),
+		"GET /v1/openapi.json":            http.HandlerFunc(s.openAPI),
+		"GET /v1/host":                    http.HandlerFunc(s.hostInfo),
+		"POST /v1/submit":                 http.HandlerFunc(s.submit),
+		"GET /v1/users/{key}":             http.HandlerFunc(s.userHead),
+		"GET /v1/users/{key}/entries":     http.HandlerFunc(s.userEntries),
+		"GET /v1/contracts/{id}":          http.HandlerFunc(s.contractInfo),
+		"GET /v1/contracts/{id}/log":      http.HandlerFunc(s.callLog),
+		"GET /v1/contracts/{id}/state":    http.HandlerFunc(s.state),
+		"GET /v1/contracts/{id}/snapshot": http.HandlerFunc(s.stateSnapshot),
+		"POST /v1/import":                 http.HandlerFunc(s.importContract),
 		// Not instrumented: a stream lives long.
 		"GET /v1/events": http.Handler(noInstrument{events.Handler(h.Events())}),
 		"GET /metrics":   s.met.handler(),
@@ -306,6 +308,31 @@ func (s *Server) callLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, entries(head, start, es))
+}
+
+// stateSnapshot exports the contract's state to a temporary file first,
+// so that a failure is an error status rather than a cut stream, and the
+// answer has a length.
+func (s *Server) stateSnapshot(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathContract(w, r)
+	if !ok {
+		return
+	}
+	f, err := os.CreateTemp("", "vchain-contract-snapshot-")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	m, err := s.h.ExportState(id, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("X-Vchain-Height", strconv.FormatInt(m.Height, 10))
+	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {

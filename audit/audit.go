@@ -15,11 +15,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/lthash"
+	"github.com/vchain-dev/vchain/snapshot"
+	"github.com/vchain-dev/vchain/vchash"
 )
 
 // Finding is the first inconsistency an audit found.
@@ -55,6 +60,10 @@ type Report struct {
 	// MovedTo is the host key the contract's log was sealed for, when it
 	// moved away.
 	MovedTo string
+	// Adopted is how many records (from the first) the state adopted from
+	// a snapshot covers: their calls were not replayed, their signatures,
+	// links and order were checked all the same.
+	Adopted uint64
 }
 
 // Options tune an audit.
@@ -63,6 +72,10 @@ type Options struct {
 	Limits contract.Limits
 	// Progress, when set, receives a line per phase.
 	Progress io.Writer
+	// Adopt, in Run, fetches the host's snapshot of the contract's state
+	// (the Source must be a SnapshotSource) and replays only the calls
+	// after it (Evidence.Snapshot).
+	Adopt bool
 }
 
 // Log is a log as a host showed it: a signed head and every entry.
@@ -87,6 +100,11 @@ type Evidence struct {
 	Older []Log
 	// Users holds the log of every user the call logs name, by key.
 	Users map[string]Log
+	// Snapshot, when set, is a snapshot of the contract's state at one of
+	// its records: Verify adopts it if it hashes to that record's state
+	// commitment (signed with the call log) and replays only the calls
+	// after it.
+	Snapshot *snapshot.File
 }
 
 // Source serves the logs an audit reads, each whole: *api.Client reads
@@ -99,6 +117,13 @@ type Source interface {
 	AuditUserLog(ctx context.Context, key string) (*Log, error)
 }
 
+// SnapshotSource is a Source that also serves a snapshot of a contract's
+// state (package snapshot's format).
+type SnapshotSource interface {
+	Source
+	AuditSnapshot(ctx context.Context, id string) (*snapshot.File, error)
+}
+
 // Run fetches the evidence for contract id from src and verifies it. It
 // returns the report of what was checked and, when something does not add
 // up, a *Finding.
@@ -106,6 +131,16 @@ func Run(ctx context.Context, src Source, id string, opts Options) (*Report, err
 	ev, err := Fetch(ctx, src, id)
 	if err != nil {
 		return &Report{Contract: id}, err
+	}
+	if opts.Adopt {
+		ss, ok := src.(SnapshotSource)
+		if !ok {
+			return &Report{Contract: id}, errors.New("audit: this source serves no snapshots")
+		}
+		if ev.Snapshot, err = ss.AuditSnapshot(ctx, id); err != nil {
+			return &Report{Contract: id}, fmt.Errorf("the contract's snapshot: %w", err)
+		}
+		defer ev.Snapshot.Close()
 	}
 	return Verify(ev, opts)
 }
@@ -171,9 +206,9 @@ func Fetch(ctx context.Context, src Source, id string) (*Evidence, error) {
 	return ev, nil
 }
 
-// HostSource reads the logs of a host in this process (an explorer's
-// checks, tests).
-func HostSource(h *host.Host) Source { return hostSource{h} }
+// HostSource reads the logs (and snapshots) of a host in this process
+// (an explorer's checks, tests).
+func HostSource(h *host.Host) SnapshotSource { return hostSource{h} }
 
 type hostSource struct{ h *host.Host }
 
@@ -193,6 +228,24 @@ func (s hostSource) AuditUserLog(_ context.Context, key string) (*Log, error) {
 	}
 	head, es, err := s.h.UserLog(hash, 0, 0, false)
 	return logOf(head, es, err)
+}
+
+// AuditSnapshot implements SnapshotSource.
+func (s hostSource) AuditSnapshot(_ context.Context, id string) (*snapshot.File, error) {
+	hash, err := hyperlog.ParseHash(id)
+	if err != nil {
+		return nil, fmt.Errorf("contract %q: %w", id, err)
+	}
+	f, err := os.CreateTemp("", "vchain-audit-snapshot-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := s.h.ExportState(host.ContractID(hash), f); err != nil {
+		return nil, err
+	}
+	return snapshot.Open(f.Name())
 }
 
 func logOf(head hyperlog.SignedHead, es []host.LogEntry, err error) (*Log, error) {
@@ -371,12 +424,16 @@ func verify(ev *Evidence, opts Options, depth int) (*Report, *verified, error) {
 		}
 	}
 
-	// 5. Replay.
-	rp, err := host.NewReplayer(opts.Limits)
+	// 5. Replay, from the first record or from an adopted snapshot.
+	rp, adopted, err := replayer(ev, cur, opts, depth)
 	if err != nil {
 		return rep, nil, err
 	}
 	defer rp.Close()
+	rep.Adopted = adopted
+	if adopted > 0 {
+		say("snapshot: the state after record %d hashes to its state commitment: adopted", adopted-1)
+	}
 	for _, r := range cur.recs {
 		code, hist, older := "", [][]byte(nil), [][][]byte(nil)
 		switch r.Type {
@@ -387,6 +444,9 @@ func verify(ev *Evidence, opts Options, depth int) (*Report, *verified, error) {
 			code, hist, older = old.code, old.raws, old.older
 			cur.code = code
 			cur.older = append([][][]byte{old.raws}, old.older...)
+		}
+		if r.Seq < adopted {
+			continue
 		}
 		if err := replay(rp, r, code, hist, older); err != nil {
 			var d *host.Divergence
@@ -408,6 +468,38 @@ func verify(ev *Evidence, opts Options, depth int) (*Report, *verified, error) {
 	}
 	say("acks: %d acknowledged heads are prefixes of the current call log", n)
 	return rep, cur, nil
+}
+
+// replayer returns the replayer for the calls of cur: an empty one, or
+// one that adopted ev.Snapshot after checking it against the signed
+// record at its height; adopted is how many records that state covers.
+func replayer(ev *Evidence, cur *verified, opts Options, depth int) (rp *host.Replayer, adopted uint64, err error) {
+	if ev.Snapshot == nil || depth > 0 {
+		rp, err = host.NewReplayer(opts.Limits)
+		return rp, 0, err
+	}
+	h := ev.Snapshot.Manifest.Height
+	if h < 0 || h >= int64(len(cur.recs)) {
+		return nil, 0, &Finding{Check: "snapshot", Entry: -1, Msg: fmt.Sprintf("the snapshot is at record %d; the signed call log has %d", h, len(cur.recs))}
+	}
+	rec := cur.recs[h]
+	bad := func(msg string) error { return &Finding{Check: "snapshot", Entry: h, Msg: msg} }
+	if rec.State == "" {
+		return nil, 0, bad("the record carries no state commitment (a host older than state commitments wrote it): replay from the start")
+	}
+	ch, err := vchash.ParseConsensusHash(rec.Consensus)
+	if err != nil {
+		return nil, 0, bad(err.Error())
+	}
+	st, err := lthash.ParseDigest(rec.State)
+	if err != nil {
+		return nil, 0, bad(err.Error())
+	}
+	rp, err = host.NewReplayerFrom(context.Background(), opts.Limits, ev.Snapshot, engine.Trust{Height: h, Consensus: ch, State: st})
+	if err != nil {
+		return nil, 0, bad(err.Error())
+	}
+	return rp, uint64(h) + 1, nil
 }
 
 // replay applies one record, turning a panic in the engine (a record no

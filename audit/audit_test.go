@@ -16,6 +16,7 @@ import (
 	"github.com/vchain-dev/vchain/audit"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/snapshot"
 )
 
 // world is a real host with a forum contract that two users called.
@@ -527,4 +528,77 @@ exports.inc = async () => ++exports.n
 	if _, err := audit.Run(ctx, c, id, audit.Options{}); err != nil {
 		t.Fatalf("audit: %v", err)
 	}
+}
+
+// swappedSnapshot serves another contract's snapshot in place of the one
+// asked for: a host trying to pass off a state the record does not commit
+// to.
+type swappedSnapshot struct {
+	*api.Client
+	other string
+}
+
+func (s swappedSnapshot) AuditSnapshot(ctx context.Context, _ string) (*snapshot.File, error) {
+	return s.Client.AuditSnapshot(ctx, s.other)
+}
+
+// TestAdoptSnapshot: an auditor adopts the host's snapshot of the
+// contract's state against the state commitment of the newest signed
+// record, replaying nothing before it, and still checks every signature,
+// link and order; the calls made after the snapshot are replayed on top of
+// it. A snapshot of another state is refused.
+func TestAdoptSnapshot(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	rep, err := audit.Run(ctx, w.c, w.id, audit.Options{Adopt: true})
+	if err != nil {
+		t.Fatalf("adopting the honest host's snapshot: %v", err)
+	}
+	if rep.Adopted != 7 || rep.Entries != 0 || rep.Users != 2 || rep.Acks != 7 {
+		t.Fatalf("report %+v", rep)
+	}
+	// A snapshot taken now, then two more calls: they are replayed on it.
+	ev, err := audit.Fetch(ctx, w.c, w.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Snapshot, err = w.c.AuditSnapshot(ctx, w.id); err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Snapshot.Close()
+	for _, title := range []string{"later", "later still"} {
+		if _, err := w.bob.Call(ctx, w.c, w.id, "addTopic", mustJSON(title)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later, err := audit.Fetch(ctx, w.c, w.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later.Snapshot = ev.Snapshot
+	rep, err = audit.Verify(later, audit.Options{})
+	if err != nil || rep.Adopted != 7 || rep.Entries != 2 {
+		t.Fatalf("replaying on the adopted state: %+v %v", rep, err)
+	}
+	later.Snapshot = nil
+	full, err := audit.Verify(later, audit.Options{})
+	if err != nil || full.Consensus != rep.Consensus || full.Entries != 9 {
+		t.Fatal("the adopted replay ends elsewhere than the full one")
+	}
+	// Another contract's state is refused.
+	res, err := w.bob.Deploy(ctx, w.c, []byte("exports.x = 1\nexports.set = (v) => { exports.x = v }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = audit.Run(ctx, swappedSnapshot{w.c, res.Contract}, w.id, audit.Options{Adopt: true})
+	var f *audit.Finding
+	if !errors.As(err, &f) || f.Check != "snapshot" {
+		t.Fatalf("another contract's snapshot: %v", err)
+	}
+	t.Logf("refused: %v", err)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
 }

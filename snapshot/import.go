@@ -154,7 +154,27 @@ func (w *batchWriter) commit(sync bool) error {
 
 func build(ctx context.Context, sf *File, db *store.DB, opts ImportOptions) (engine.BlockRecord, error) {
 	w := &batchWriter{db: db}
-	im := engine.NewImporter(opts.App, w)
+	rec, err := load(ctx, sf, opts.App, w, opts.Trust, opts.Progress)
+	if err != nil {
+		return engine.BlockRecord{}, err
+	}
+	return rec, w.commit(true)
+}
+
+// Load checks the snapshot's chunks, consensus hashes and state against
+// trust as Import does, writing its keys to db (an empty store, in memory
+// say) instead of a data directory. The caller discards db when it fails.
+func Load(ctx context.Context, sf *File, app engine.Application, db *store.DB, trust engine.Trust) (engine.BlockRecord, error) {
+	w := &batchWriter{db: db}
+	rec, err := load(ctx, sf, app, w, trust, nil)
+	if err != nil {
+		return engine.BlockRecord{}, err
+	}
+	return rec, w.commit(false)
+}
+
+func load(ctx context.Context, sf *File, app engine.Application, w *batchWriter, trust engine.Trust, progress func(done, total int64)) (engine.BlockRecord, error) {
+	im := engine.NewImporter(app, w)
 	var done int64
 	err := sf.Chunks(func(i int, kvs []engine.KV) error {
 		if err := ctx.Err(); err != nil {
@@ -164,16 +184,16 @@ func build(ctx context.Context, sf *File, db *store.DB, opts ImportOptions) (eng
 			return err
 		}
 		done += int64(sf.Manifest.Chunks[i].Size)
-		if opts.Progress != nil {
-			opts.Progress(done, sf.Manifest.Bytes)
+		if progress != nil {
+			progress(done, sf.Manifest.Bytes)
 		}
 		return nil
 	})
 	if err != nil {
-		im.Finish(opts.Trust) // let the hashing goroutines end
+		im.Finish(trust) // let the hashing goroutines end
 		return engine.BlockRecord{}, err
 	}
-	rec, err := im.Finish(opts.Trust)
+	rec, err := im.Finish(trust)
 	if err != nil {
 		return engine.BlockRecord{}, err
 	}
@@ -185,9 +205,6 @@ func build(ctx context.Context, sf *File, db *store.DB, opts ImportOptions) (eng
 		return engine.BlockRecord{}, fail("the state commitment is %s, the manifest says %s", rec.State, m.State)
 	case im.Keys() != m.Keys:
 		return engine.BlockRecord{}, fail("it holds %d keys, the manifest says %d", im.Keys(), m.Keys)
-	}
-	if err := w.commit(true); err != nil {
-		return engine.BlockRecord{}, err
 	}
 	return rec, nil
 }

@@ -100,3 +100,25 @@ func (n *Namespace) Clear() error {
 	}
 	return b.Commit(pebble.Sync)
 }
+
+// NamespaceSnapshot is a consistent view of a Namespace at one instant.
+type NamespaceSnapshot struct {
+	s *Snapshot
+	n *Namespace
+}
+
+// Snapshot returns a view of the namespace as it is now; Close it.
+func (n *Namespace) Snapshot() *NamespaceSnapshot {
+	return &NamespaceSnapshot{s: n.db.Snapshot(), n: n}
+}
+
+// Get implements kv.Reader.
+func (s *NamespaceSnapshot) Get(key []byte) ([]byte, error) { return s.s.Get(s.n.key(key)) }
+
+// Iterate implements kv.Reader.
+func (s *NamespaceSnapshot) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return s.s.Iterate(s.n.key(prefix), func(k, v []byte) error { return fn(k[len(s.n.prefix):], v) })
+}
+
+// Close releases the view.
+func (s *NamespaceSnapshot) Close() error { return s.s.Close() }

@@ -256,6 +256,12 @@ type Record struct {
 	To *MovedTo `json:"to,omitempty"`
 	// Consensus is the state engine's consensus hash for this call.
 	Consensus string `json:"consensus"`
+	// State is the state engine's state commitment after this call (the
+	// digest of an LtHash over the contract's stored keys and values): a
+	// snapshot of the contract's state that hashes to it can be adopted
+	// instead of replaying the calls before it. Records written before
+	// hosts kept one have none.
+	State string `json:"state,omitempty"`
 }
 
 // RecordError is a failed call's outcome.

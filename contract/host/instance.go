@@ -16,6 +16,7 @@ import (
 
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
 )
 
@@ -32,6 +33,7 @@ type instance struct {
 	from     *hyperlog.Log   // a migrated contract's old call log
 	older    []*hyperlog.Log // the logs from continues, when it moved more than once
 	eng      *engine.Engine
+	store    *store.Namespace // the engine's store
 	app      *app
 	queue    *fairQueue
 	stop     chan struct{}
@@ -169,6 +171,7 @@ func (h *Host) startInstance(id ContractID, creator hyperlog.Hash, dir string, c
 		cfg.SyncBlocks = 1
 	}
 	ns := h.db.Namespace(append([]byte("c/"), append(id[:], '/')...))
+	in.store = ns
 	eng, err := engine.Open(ns, in.app, cfg)
 	if err != nil {
 		calls.Close()
@@ -386,6 +389,7 @@ func (in *instance) execute(batch []*request) (*executed, []*request) {
 	for i, out := range in.app.outcomes {
 		rec := out.rec
 		rec.Consensus = records[i].Consensus.String()
+		rec.State = records[i].State.String()
 		for _, w := range out.stateLog {
 			rec.Writes = append(rec.Writes, json.RawMessage(w))
 		}

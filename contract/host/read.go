@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/snapshot"
+	"io"
 )
 
 // Info describes a contract as of its newest call.
@@ -170,4 +173,29 @@ func (h *Host) UserLog(user hyperlog.Hash, start, end uint64, proofs bool) (hype
 		err = h.userFault(user, err)
 	}
 	return head, out, err
+}
+
+// ExportState writes a snapshot (package snapshot) of the contract's state
+// engine to w, at the newest call its call log has signed, and returns its
+// manifest. An auditor or a new host adopts it against that record's
+// state commitment instead of replaying the calls before it.
+func (h *Host) ExportState(id ContractID, w io.Writer) (*snapshot.Manifest, error) {
+	in, err := h.instance(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.id != id {
+		return nil, refuse(ErrNotFound, "contract %s moved here as %s: its state is under the new id", id, in.id)
+	}
+	snap := in.store.Snapshot()
+	defer snap.Close()
+	tip, ok, err := engine.ReadTip(snap)
+	if err != nil {
+		return nil, err
+	}
+	signed := int64(in.calls.Head().Length) - 1
+	if !ok || signed < 0 {
+		return nil, refuse(ErrNotFound, "contract %s has no call yet", id)
+	}
+	return snapshot.Export(snap, in.app.Info(), min(tip.Height, signed), w)
 }

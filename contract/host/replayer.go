@@ -1,11 +1,14 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/snapshot"
 	"github.com/vchain-dev/vchain/store"
 )
 
@@ -68,7 +71,45 @@ func (r *Replayer) Apply(rec *Record, code string, history [][]byte, older ...[]
 	if got.String() != rec.Consensus {
 		return &Divergence{Seq: rec.Seq, Field: "consensus hash", Recorded: rec.Consensus, Computed: got.String()}
 	}
+	if rec.State != "" {
+		br, err := r.eng.Record(r.eng.Height())
+		if err != nil {
+			return err
+		}
+		if br.State.String() != rec.State {
+			return &Divergence{Seq: rec.Seq, Field: "state commitment", Recorded: rec.State, Computed: br.State.String()}
+		}
+	}
 	return nil
+}
+
+// NewReplayerFrom returns a replayer that starts from a snapshot of a
+// contract's state engine instead of the contract's first record: the
+// snapshot's chunks, consensus hashes and state are checked against
+// trust, which the caller takes from a signed call log record (its seq,
+// consensus hash and state commitment). The next record it applies is
+// trust.Height+1.
+func NewReplayerFrom(ctx context.Context, limits contract.Limits, sf *snapshot.File, trust engine.Trust) (*Replayer, error) {
+	if limits == (contract.Limits{}) {
+		limits = contract.DefaultLimits()
+	}
+	if trust.State.IsZero() {
+		return nil, errors.New("a contract snapshot is adopted against a record's state commitment, and none was given")
+	}
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		return nil, err
+	}
+	r := &Replayer{db: db, app: &app{programs: newProgramCache(), pool: contract.NewPool(), limits: limits, verify: true}}
+	if _, err := snapshot.Load(ctx, sf, r.app, db, trust); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if r.eng, err = engine.Open(db, r.app, engine.Config{}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Consensus returns the consensus hash of the newest replayed record.
