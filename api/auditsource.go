@@ -24,14 +24,9 @@ func (c *Client) AuditCallLog(ctx context.Context, id string) (*audit.Log, error
 	if err != nil {
 		return nil, err
 	}
-	l := &audit.Log{Head: es.Head}
-	for i, e := range es.Entries {
-		if e.Index != uint64(i) {
-			return nil, &audit.Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("host returned entry %d in place %d", e.Index, i)}
-		}
-		l.Entries = append(l.Entries, []byte(e.Data))
-	}
-	return l, nil
+	return auditLog(es, func(i int, e Entry) error {
+		return &audit.Finding{Check: "call log", Entry: int64(i), Msg: fmt.Sprintf("host returned entry %d in place %d", e.Index, i)}
+	})
 }
 
 // AuditUserLog implements audit.Source: the whole log of the user with
@@ -41,10 +36,17 @@ func (c *Client) AuditUserLog(ctx context.Context, key string) (*audit.Log, erro
 	if err != nil {
 		return nil, err
 	}
+	return auditLog(es, func(i int, e Entry) error {
+		return &audit.Finding{Check: "user log", Entry: -1, Msg: fmt.Sprintf("host returned user %s's entry %d in place %d", key, e.Index, i)}
+	})
+}
+
+// auditLog is es as an audit reads it, refusing entries out of place.
+func auditLog(es *Entries, misplaced func(int, Entry) error) (*audit.Log, error) {
 	l := &audit.Log{Head: es.Head}
 	for i, e := range es.Entries {
 		if e.Index != uint64(i) {
-			return nil, &audit.Finding{Check: "user log", Entry: -1, Msg: fmt.Sprintf("host returned user %s's entry %d in place %d", key, e.Index, i)}
+			return nil, misplaced(i, e)
 		}
 		l.Entries = append(l.Entries, []byte(e.Data))
 	}

@@ -196,29 +196,24 @@ func newSyncCmd(follow bool) *cobra.Command {
 			if app == "contracts" {
 				open = contractsEngine
 			}
-			cps, err := parseCheckpoints(checkpoints)
-			if err != nil {
-				return err
-			}
-			scps, err := parseStateCheckpoints(stateCheckpoints)
-			if err != nil {
+			cfg := engine.Config{Confirmations: confirmations, Logger: log, Events: true}
+			if err := checkpointFlags(&cfg, checkpoints, stateCheckpoints); err != nil {
 				return err
 			}
 			meter := explorer.NewMeter()
-			e, db, err := open(datadir, first, engine.Config{Confirmations: confirmations, Logger: log, Events: true,
-				Checkpoints: cps, StateCheckpoints: scps,
-				OnTip: meter.SourceTip,
-				OnBlock: func(ev engine.BlockEvent) {
-					meter.Observe(time.Now(), int64(ev.Record.Accepted))
-					if start < 0 {
-						start = ev.Record.Height
-					}
-					frac := -1.0
-					if ev.Target > start {
-						frac = float64(ev.Record.Height-start+1) / float64(ev.Target-start+1)
-					}
-					bar.Add(ev.Record.Height, int64(ev.Record.Accepted), frac)
-				}})
+			cfg.OnTip = meter.SourceTip
+			cfg.OnBlock = func(ev engine.BlockEvent) {
+				meter.Observe(time.Now(), int64(ev.Record.Accepted))
+				if start < 0 {
+					start = ev.Record.Height
+				}
+				frac := -1.0
+				if ev.Target > start {
+					frac = float64(ev.Record.Height-start+1) / float64(ev.Target-start+1)
+				}
+				bar.Add(ev.Record.Height, int64(ev.Record.Accepted), frac)
+			}
+			e, db, err := open(datadir, first, cfg)
 			if err != nil {
 				return err
 			}

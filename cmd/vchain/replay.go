@@ -57,12 +57,8 @@ block before it stays committed.`,
 					size = fi.Size()
 				}
 			}
-			cps, err := parseCheckpoints(checkpoints)
-			if err != nil {
-				return err
-			}
-			scps, err := parseStateCheckpoints(stateCheckpoints)
-			if err != nil {
+			cfg := engine.Config{Logger: log}
+			if err := checkpointFlags(&cfg, checkpoints, stateCheckpoints); err != nil {
 				return err
 			}
 			db, err := openStore(datadir, log)
@@ -76,7 +72,7 @@ block before it stays committed.`,
 				Out:           cmd.OutOrStdout(),
 				Size:          size,
 				Progress:      progress.New("replay", os.Stderr, log),
-				Engine:        engine.Config{Logger: log, Checkpoints: cps, StateCheckpoints: scps},
+				Engine:        cfg,
 			}
 			st, err := replay.Run(cmd.Context(), db, in, opts)
 			log.Debug("replay finished", "committed_blocks", st.Blocks, "ops", st.Ops, "skipped", st.Skipped, "height", st.Height)
@@ -100,6 +96,17 @@ func openStore(datadir string, log *slog.Logger) (*store.DB, error) {
 		return nil, fmt.Errorf("data directory %s: %w", datadir, err)
 	}
 	return db, nil
+}
+
+// checkpointFlags sets cfg's checkpoints from --checkpoint and
+// --state-checkpoint flags.
+func checkpointFlags(cfg *engine.Config, consensus, state []string) error {
+	var err error
+	if cfg.Checkpoints, err = parseCheckpoints(consensus); err != nil {
+		return err
+	}
+	cfg.StateCheckpoints, err = parseStateCheckpoints(state)
+	return err
 }
 
 // parseStateCheckpoints parses HEIGHT:STATE_COMMITMENT flags.
