@@ -129,6 +129,9 @@ type Block struct {
 	Quorum  int      `json:"quorum"`
 	Term    uint64   `json:"term"`
 	TxList  []TxRow  `json:"transactions"`
+	// State is the commitment of the chain state the parent left, which
+	// the block carries (and its certificate covers).
+	State string `json:"state_commitment,omitempty"`
 	Next    uint64   `json:"next,omitempty"`
 	Prev    *uint64  `json:"prev,omitempty"`
 }
@@ -173,6 +176,7 @@ func blockOf(n *node.Node, h uint64) (*Block, error) {
 	}
 	body, err := chain.DecodeBody(b.Body)
 	if err == nil && body != nil {
+		p.State = hex.EncodeToString(body.State)
 		for _, raw := range body.Txs {
 			tx, err := chain.DecodeTx(raw)
 			if err != nil {

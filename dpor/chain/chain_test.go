@@ -85,7 +85,8 @@ func (h *harness) block(txs ...*chain.Tx) (*chain.Receipt, error) {
 			k = i
 		}
 	}
-	body := chain.Body{}
+	pre, _ := chain.StateCommitment(h.st)
+	body := chain.Body{State: pre[:]}
 	for _, tx := range txs {
 		body.Txs = append(body.Txs, chain.Marshal(tx))
 	}
@@ -491,5 +492,45 @@ func TestElectionPartitions(t *testing.T) {
 	}
 	if len(draws) < 3 {
 		t.Fatalf("20 seeds gave only %d different draws", len(draws))
+	}
+}
+
+// TestStateCommitment: every block carries the commitment of the state its
+// parent left, which always equals the state hashed from scratch; a block
+// carrying another one is refused, and so is one carrying none.
+func TestStateCommitment(t *testing.T) {
+	h := newHarness(t)
+	check := func() {
+		t.Helper()
+		got, err := chain.StateCommitment(h.st)
+		full, _ := chain.HashState(h.st)
+		if err != nil || got != full.Sum() {
+			t.Fatalf("at %d the stored commitment %s, the state hashes to %s (%v)", h.head.Height, got, full.Sum(), err)
+		}
+	}
+	check()
+	for i := range 6 {
+		h.mustBlock(h.tx(30+i%3, addr(40+i), 10, nil), h.tx(20, addr(41), 5, nil))
+		check()
+	}
+	pre, _ := chain.StateCommitment(h.st)
+	body, _ := chain.DecodeBody(h.head.Body)
+	if body.State == nil {
+		t.Fatal("a block without a state commitment")
+	}
+	for _, bad := range [][]byte{nil, append([]byte{pre[0] ^ 1}, pre[1:]...)} {
+		p, _ := h.c.ProposerOf(h.st, h.head.Height+1)
+		k := -1
+		for i := 0; i < 40; i++ {
+			if addr(i) == p {
+				k = i
+			}
+		}
+		b := &lbft.Block{Height: h.head.Height + 1, Parent: h.head.Hash(), Time: h.head.Time + 100, Proposer: key(k).Public().(ed25519.PublicKey),
+			Body: chain.Marshal(chain.Body{State: bad})}
+		b.Seal = ed25519.Sign(key(k), chain.SealBytes(b))
+		if err := h.c.CheckProposal(h.st, b, h.head); err == nil || !strings.Contains(err.Error(), "state commitment") {
+			t.Fatalf("a block carrying state commitment %x: %v", bad, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/vchain-dev/vchain/dpor/lbft"
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
 )
 
 // Chain executes blocks under a genesis. It is safe for concurrent use:
@@ -63,6 +65,19 @@ func (c *Chain) GenesisBlock() *lbft.Block {
 
 // InitState writes the genesis state.
 func (c *Chain) InitState(t kv.Txn) error {
+	// The empty state's lattice, moved over everything the genesis writes.
+	var empty lthash.Hash
+	if err := writeLattice(t, &empty); err != nil {
+		return err
+	}
+	h := newHashing(t)
+	if err := c.writeGenesis(h); err != nil {
+		return err
+	}
+	return h.finish()
+}
+
+func (c *Chain) writeGenesis(t kv.Txn) error {
 	s := WriteState(t)
 	if err := s.put(keyParams, c.G.Params); err != nil {
 		return err
@@ -121,7 +136,11 @@ func (c *Chain) ImpeachBody(r kv.Reader, parent *lbft.Block) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Marshal(Body{Penalty: &Penalty{Height: parent.Height + 1, Proposer: p}}), nil
+	pre, err := StateCommitment(r)
+	if err != nil {
+		return nil, err
+	}
+	return Marshal(Body{Penalty: &Penalty{Height: parent.Height + 1, Proposer: p}, State: pre[:]}), nil
 }
 
 // checkSig verifies a transaction's signature once per chain.
@@ -300,6 +319,12 @@ func (c *Chain) ApplyFinal(t kv.Txn, b *lbft.Block) (*Receipt, error) {
 // applyBlock applies b; decoded, when given, holds its transactions
 // already decoded (canonically; nil where decoding failed), by index.
 func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool, decoded []*Tx) (*Receipt, error) {
+	return c.applyBody(newHashing(t), b, verify, decoded)
+}
+
+// applyBody is applyBlock on a txn that tracks the keys the block changes,
+// for the state's commitment.
+func (c *Chain) applyBody(t *hashing, b *lbft.Block, verify bool, decoded []*Tx) (*Receipt, error) {
 	s := WriteState(t)
 	p, err := s.Params()
 	if err != nil {
@@ -315,6 +340,13 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool, decoded []*Tx) 
 	body, err := DecodeBody(b.Body)
 	if err != nil {
 		return nil, err
+	}
+	pre, err := StateCommitment(t)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(body.State, pre[:]) {
+		return nil, fmt.Errorf("block %d carries state commitment %x, but the state block %d left hashes to %s", b.Height, body.State, h, pre)
 	}
 	rec := &Receipt{}
 	var proposer Address
@@ -393,7 +425,10 @@ func (c *Chain) applyBlock(t kv.Txn, b *lbft.Block, verify bool, decoded []*Tx) 
 	if err := s.put(keyParams, p); err != nil {
 		return nil, err
 	}
-	return rec, s.put(keyHeight, b.Height)
+	if err := s.put(keyHeight, b.Height); err != nil {
+		return nil, err
+	}
+	return rec, t.finish()
 }
 
 // Build makes the body of the block at height from candidate
@@ -408,7 +443,11 @@ func (c *Chain) Build(r kv.Reader, height uint64, txs []*Tx) (body []byte, inclu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var b Body
+	pre, err := StateCommitment(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b := Body{State: pre[:]}
 	rejected = map[[32]byte]error{}
 	for _, tx := range txs {
 		// applyTx writes nothing when it refuses a transaction.

@@ -243,6 +243,9 @@ type Body struct {
 	// Penalty, in an impeach block only, names the proposer whose turn it
 	// was.
 	Penalty *Penalty `cbor:"2,keyasint,omitempty"`
+	// State is the commitment of the chain state the parent left
+	// (StateCommitment), which the block's certificate thereby covers.
+	State []byte `cbor:"3,keyasint,omitempty"`
 }
 
 // Penalty is the impeach block's one entry: the proposer it punishes.

@@ -230,6 +230,18 @@ func (n *Node) load() error {
 		raw = binary.BigEndian.AppendUint64(nil, 0)
 	} else if err != nil {
 		return err
+	} else if _, err := chain.StateCommitment(kv.Prefixed(n.db, prefixState)); errors.Is(err, chain.ErrNoStateHash) {
+		// A data directory from before state commitments: hash its state
+		// once.
+		t := n.db.NewTxn()
+		if err := chain.EnsureStateHash(kv.PrefixedTxn(t, prefixState)); err != nil {
+			t.Discard()
+			return err
+		}
+		if err := t.Commit(true); err != nil {
+			return err
+		}
+		n.cache.Reset()
 	}
 	h := binary.BigEndian.Uint64(raw)
 	head, err := n.Block(h)

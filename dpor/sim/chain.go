@@ -183,10 +183,11 @@ func (s *Sim) nodeConfig(n *node) lbft.Config {
 		// from whatever state the node has committed.
 		cfg.ImpeachBody = func(parent *lbft.Block) []byte {
 			p, err := w.chain.ProposerOf(n.state, parent.Height+1)
+			pre, _ := chain.StateCommitment(n.state)
 			if err != nil {
-				return chain.Marshal(chain.Body{})
+				return chain.Marshal(chain.Body{State: pre[:]})
 			}
-			return chain.Marshal(chain.Body{Penalty: &chain.Penalty{Height: parent.Height + 1, Proposer: p}})
+			return chain.Marshal(chain.Body{Penalty: &chain.Penalty{Height: parent.Height + 1, Proposer: p}, State: pre[:]})
 		}
 	}
 	if n.id < s.cfg.Validators {

@@ -182,6 +182,20 @@ func (c *checker) advance(b *lbft.Block) error {
 			return fmt.Errorf("bad seal")
 		}
 	}
+	// The block must carry the commitment of the state its parent left:
+	// the reference state hashed from scratch, not the chain's stored
+	// lattice.
+	body, err := chain.DecodeBody(b.Body)
+	if err != nil {
+		return err
+	}
+	full, err := chain.HashState(c.ref)
+	if err != nil {
+		return err
+	}
+	if sum := full.Sum(); !bytes.Equal(body.State, sum[:]) {
+		return fmt.Errorf("it carries state commitment %x; the state block %d left hashes to %s", body.State, parent.Height, sum)
+	}
 	batch := chain.NewOverlay(c.ref)
 	rec, err := c.chain.ApplyBlock(batch, b.WithoutCert())
 	if err != nil {
