@@ -131,9 +131,9 @@ type Block struct {
 	TxList  []TxRow  `json:"transactions"`
 	// State is the commitment of the chain state the parent left, which
 	// the block carries (and its certificate covers).
-	State string `json:"state_commitment,omitempty"`
-	Next    uint64   `json:"next,omitempty"`
-	Prev    *uint64  `json:"prev,omitempty"`
+	State string  `json:"state_commitment,omitempty"`
+	Next  uint64  `json:"next,omitempty"`
+	Prev  *uint64 `json:"prev,omitempty"`
 }
 
 // TxRow is a transaction in a block.
