@@ -72,35 +72,54 @@ func Import(ctx context.Context, path, dir string, opts ImportOptions) (engine.B
 			return engine.BlockRecord{}, fail("%d of the %d trusted publishers signed it; %d must", len(got), len(opts.Signers), need)
 		}
 	}
-	if err := checkTarget(dir, info); err != nil {
+	if err := CheckTarget(dir, func(db *store.DB) error {
+		name, first, ok, err := engine.StoredIdentity(db)
+		if err == nil && ok && (name != info.Name || first != info.FirstBlock) {
+			err = fmt.Errorf("data directory %s holds application %q with first block %d: import into an empty directory", dir, name, first)
+		}
+		return err
+	}); err != nil {
 		return engine.BlockRecord{}, err
 	}
+	var rec engine.BlockRecord
+	err = Install(dir, func(db *store.DB) error {
+		var err error
+		rec, err = build(ctx, sf, db, opts)
+		return err
+	})
+	return rec, err
+}
 
+// Install builds a store with build in a new directory beside dir and,
+// when build succeeds, makes it the directory dir in one rename: a build
+// that fails, or a process killed before the rename, leaves dir as it
+// was (what a killed one left beside it is removed by the next Install).
+func Install(dir string, build func(db *store.DB) error) error {
 	staging := stagingDir(dir)
-	if err := os.RemoveAll(staging); err != nil { // what a killed import left
-		return engine.BlockRecord{}, err
+	if err := os.RemoveAll(staging); err != nil {
+		return err
 	}
 	db, err := store.Open(staging, store.Options{})
 	if err != nil {
-		return engine.BlockRecord{}, err
+		return err
 	}
-	rec, err := build(ctx, sf, db, opts)
+	err = build(db)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.RemoveAll(staging)
-		return engine.BlockRecord{}, err
+		return err
 	}
 	if err := swap(staging, dir); err != nil {
-		return engine.BlockRecord{}, fmt.Errorf("snapshot: installing the checked store: %w", err)
+		return fmt.Errorf("snapshot: installing the checked store: %w", err)
 	}
-	return rec, nil
+	return nil
 }
 
-// checkTarget refuses a data directory in use or holding another
-// application's store.
-func checkTarget(dir string, info engine.Info) error {
+// CheckTarget refuses a data directory in use, or one whose store check
+// refuses (another application's); an absent or empty one passes.
+func CheckTarget(dir string, check func(db *store.DB) error) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
 		return nil
@@ -113,15 +132,15 @@ func checkTarget(dir string, info engine.Info) error {
 		return fmt.Errorf("data directory %s (is a node running on it?): %w", dir, err)
 	}
 	defer db.Close()
-	name, first, ok, err := engine.StoredIdentity(db)
-	if err != nil {
-		return err
-	}
-	if ok && (name != info.Name || first != info.FirstBlock) {
-		return fmt.Errorf("data directory %s holds application %q with first block %d: import into an empty directory", dir, name, first)
-	}
-	return nil
+	return check(db)
 }
+
+// NewBatchWriter returns a writer through Pebble batches of a few MiB
+// (Commit writes the last one).
+func NewBatchWriter(db *store.DB) *BatchWriter { return &BatchWriter{db: db} }
+
+// BatchWriter writes through Pebble batches of about batchBytes.
+type BatchWriter = batchWriter
 
 // batchWriter writes through Pebble batches of about batchBytes.
 type batchWriter struct {
@@ -142,6 +161,9 @@ func (w *batchWriter) Set(key, value []byte) error {
 	}
 	return nil
 }
+
+// Commit writes the last batch, fsyncing it when sync is set.
+func (w *batchWriter) Commit(sync bool) error { return w.commit(sync) }
 
 func (w *batchWriter) commit(sync bool) error {
 	if w.txn == nil {

@@ -104,11 +104,27 @@ func SigningMessage(manifest []byte) []byte {
 // Export writes a snapshot of the engine store r (a consistent view) at
 // height to w, for app. It returns the manifest.
 func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest, error) {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	if _, err := bw.WriteString(magic); err != nil {
+	m := &Manifest{App: app.Name, FirstBlock: app.FirstBlock, Height: height, Final: true}
+	err := Write(w, m, func(put func(k, v []byte) error) error {
+		rec, err := engine.ExportAt(r, height, put)
+		m.BlockHash, m.Consensus, m.State = rec.Hash.String(), rec.Consensus.String(), rec.State.String()
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Version: Version, App: app.Name, FirstBlock: app.FirstBlock, Height: height, Final: true, Chunks: []Chunk{}}
+	return m, nil
+}
+
+// Write writes a snapshot of the keys emit puts (in ascending order) to w
+// under m, whose chunk list, sizes and counts it fills, and whose other
+// fields emit may still set (the manifest is written last).
+func Write(w io.Writer, m *Manifest, emit func(put func(k, v []byte) error) error) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := bw.WriteString(magic); err != nil {
+		return err
+	}
+	m.Version, m.Chunks, m.Keys, m.Bytes = Version, []Chunk{}, 0, 0
 	var buf []byte
 	keys := 0
 	off := int64(len(magic))
@@ -131,7 +147,7 @@ func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest,
 		buf, keys = buf[:0], 0
 		return nil
 	}
-	rec, err := engine.ExportAt(r, height, func(k, v []byte) error {
+	err := emit(func(k, v []byte) error {
 		buf = binary.AppendUvarint(buf, uint64(len(k)))
 		buf = append(buf, k...)
 		buf = binary.AppendUvarint(buf, uint64(len(v)))
@@ -144,27 +160,26 @@ func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest,
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return err
 	}
-	m.BlockHash, m.Consensus, m.State = rec.Hash.String(), rec.Consensus.String(), rec.State.String()
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sigs := []byte("[]")
 	if _, err := bw.Write(raw); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := bw.Write(sigs); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := bw.Write(trailer(off, len(raw), len(sigs))); err != nil {
-		return nil, err
+		return err
 	}
-	return m, bw.Flush()
+	return bw.Flush()
 }
 
 func trailer(off int64, manifest, sigs int) []byte {

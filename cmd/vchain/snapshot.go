@@ -15,7 +15,9 @@ import (
 	"github.com/vchain-dev/vchain/apps/names"
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
+	"github.com/vchain-dev/vchain/dpor/node"
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/internal/edkey"
 	"github.com/vchain-dev/vchain/lthash"
@@ -65,18 +67,30 @@ func parseTrust(s string) (engine.Trust, error) {
 func newSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "snapshot", Short: "Export, sign and import verified snapshots of an engine's data directory"}
 
-	var datadir, out string
+	var datadir, out, genesisFile string
 	var height int64
 	export := &cobra.Command{
-		Use:   "export --datadir DIR --out FILE [--height H]",
+		Use:   "export --datadir DIR --out FILE [--height H] [--genesis FILE]",
 		Short: "Write the state at a committed height (default the tip) with what a node needs to go on, in hashed chunks under a manifest",
-		Args:  cobra.NoArgs,
+		Long: `export writes a snapshot of an engine's data directory (vchain sync / node) at a committed
+height, or, with --genesis, of a DPoR node's data directory at its head: the chain state, the head
+block with its commit certificate, and the genesis block.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if datadir == "" || out == "" {
 				return errors.New("--datadir and --out are required")
 			}
 			if _, err := os.Stat(datadir); err != nil {
 				return fmt.Errorf("data directory %s: %w", datadir, err)
+			}
+			if genesisFile != "" {
+				g, err := chain.LoadGenesis(genesisFile)
+				if err != nil {
+					return err
+				}
+				return writeSnapshot(out, func(f *os.File) (*snapshot.Manifest, error) { return node.ExportSnapshot(datadir, g, f) }, func(m *snapshot.Manifest) {
+					fmt.Fprintf(cmd.OutOrStdout(), "node at height %d (block %s), state commitment %s: %d keys in %d chunks\n", m.Height, m.BlockHash, m.State, m.Keys, len(m.Chunks))
+				})
 			}
 			db, err := store.Open(datadir, store.Options{})
 			if err != nil {
@@ -90,7 +104,7 @@ func newSnapshotCmd() *cobra.Command {
 				return err
 			}
 			if !ok {
-				return fmt.Errorf("data directory %s holds no engine store", datadir)
+				return fmt.Errorf("data directory %s holds no engine store (a DPoR node's? give --genesis)", datadir)
 			}
 			app, err := appByName(name, first)
 			if err != nil {
@@ -103,33 +117,16 @@ func newSnapshotCmd() *cobra.Command {
 				}
 				height = tip.Height
 			}
-			tmp := out + ".partial"
-			f, err := os.Create(tmp)
-			if err != nil {
-				return err
-			}
-			m, err := snapshot.Export(snap, app.Info(), height, f)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, out)
-			}
-			if err != nil {
-				os.Remove(tmp)
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "height %d, consensus hash %s, state commitment %s: %d keys in %d chunks\ntrust it with: --trust %d:%s:%s\n",
-				m.Height, m.Consensus, m.State, m.Keys, len(m.Chunks), m.Height, m.Consensus, m.State)
-			return nil
+			return writeSnapshot(out, func(f *os.File) (*snapshot.Manifest, error) { return snapshot.Export(snap, app.Info(), height, f) }, func(m *snapshot.Manifest) {
+				fmt.Fprintf(cmd.OutOrStdout(), "height %d, consensus hash %s, state commitment %s: %d keys in %d chunks\ntrust it with: --trust %d:%s:%s\n",
+					m.Height, m.Consensus, m.State, m.Keys, len(m.Chunks), m.Height, m.Consensus, m.State)
+			})
 		},
 	}
 	export.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory (no node may be running on it)")
 	export.Flags().StringVar(&out, "out", "", "the snapshot file to write")
 	export.Flags().Int64Var(&height, "height", 0, "the committed height to export (default the tip; below it, within the undo window)")
+	export.Flags().StringVar(&genesisFile, "genesis", "", "the data directory is a DPoR node's, of the chain this genesis starts")
 
 	var keyFile string
 	sign := &cobra.Command{
@@ -181,7 +178,7 @@ func newSnapshotCmd() *cobra.Command {
 	var threshold int
 	var first int64
 	imp := &cobra.Command{
-		Use:   "import FILE --datadir DIR --trust H:CONSENSUS_HASH[:STATE_COMMITMENT] [--signer KEY]...",
+		Use:   "import FILE --datadir DIR (--trust H:CONSENSUS_HASH[:STATE_COMMITMENT] [--signer KEY]... | --genesis FILE)",
 		Short: "Verify a snapshot (every chunk, the state commitment, the consensus hashes) and make it the data directory's store",
 		Long: `import checks the snapshot against what you trust: the height and its consensus hash (from a
 node you trust, or a checkpoint), and the state commitment at that height, or else the signatures
@@ -190,11 +187,31 @@ the state they make, so one of the two is needed. Every chunk's hash is checked 
 the block records' consensus hashes are recomputed from the first block, and the state is hashed
 and compared with the commitment. The new store is built beside DIR and replaces it in one rename
 only when everything checked out: a snapshot that fails a check, or an import that is killed,
-leaves DIR as it was. A node then goes on from the snapshot's height (vchain sync / node).`,
+leaves DIR as it was. A node then goes on from the snapshot's height (vchain sync / node).
+
+A DPoR node's snapshot is checked against the chain's genesis instead (--genesis): its genesis
+block, the head block's commit certificate against the genesis validators, and the state against
+its commitment and the head. The next block the node applies carries the commitment of the state
+the head left, which checks the state once more before the node goes on.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if datadir == "" {
 				return errors.New("--datadir is required")
+			}
+			if genesisFile != "" {
+				g, err := chain.LoadGenesis(genesisFile)
+				if err != nil {
+					return err
+				}
+				h, err := node.ImportSnapshot(cmd.Context(), args[0], datadir, g)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "imported the node's state at height %d into %s\n", h, datadir)
+				return nil
+			}
+			if trust == "" {
+				return errors.New("--trust is required (or --genesis, for a DPoR node's snapshot)")
 			}
 			t, err := parseTrust(trust)
 			if err != nil {
@@ -243,7 +260,33 @@ leaves DIR as it was. A node then goes on from the snapshot's height (vchain syn
 	imp.Flags().IntVar(&threshold, "signatures", 0, "how many of the --signer keys must have signed (default all)")
 	imp.Flags().StringVar(&app, "app", "names", "the application: names or contracts")
 	imp.Flags().Int64Var(&first, "first-block", 0, "the application's first block")
-	imp.MarkFlagRequired("trust")
+	imp.Flags().StringVar(&genesisFile, "genesis", "", "a DPoR node's snapshot: the chain's genesis file")
 	cmd.AddCommand(export, sign, show, imp)
 	return cmd
+}
+
+// writeSnapshot writes a snapshot with export to out through a partial
+// file renamed into place once complete, and reports its manifest.
+func writeSnapshot(out string, export func(f *os.File) (*snapshot.Manifest, error), report func(*snapshot.Manifest)) error {
+	tmp := out + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	m, err := export(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, out)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	report(m)
+	return nil
 }
