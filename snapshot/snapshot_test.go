@@ -31,7 +31,7 @@ func app() *names.App { return names.New(opts) }
 
 // chainOf builds a chain of blocks of simulated names users, with the
 // engine that followed it (whose consensus hashes the users carry).
-func chainOf(t *testing.T, blocks int) (*memtape.Chain, *engine.Engine, *store.DB, string) {
+func chainOf(t testing.TB, blocks int) (*memtape.Chain, *engine.Engine, *store.DB, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ref")
 	db, err := store.Open(dir, store.Options{})
@@ -64,7 +64,7 @@ func chainOf(t *testing.T, blocks int) (*memtape.Chain, *engine.Engine, *store.D
 	return c, e, db, dir
 }
 
-func export(t *testing.T, db *store.DB, height int64) string {
+func export(t testing.TB, db *store.DB, height int64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "snap")
 	f, err := os.Create(path)
