@@ -126,7 +126,7 @@ func importNode(ctx context.Context, sf *snapshot.File, db *store.DB, c *chain.C
 	w := snapshot.NewBatchWriter(db)
 	var lattice lthash.Hash
 	var last []byte
-	var headRaw []byte
+	var headRaw, headKey []byte
 	var head uint64
 	haveHead, haveGenesis := false, false
 	stateLattice := []byte(nil)
@@ -150,7 +150,7 @@ func importNode(ctx context.Context, sf *snapshot.File, db *store.DB, c *chain.C
 				if headRaw != nil {
 					return bad("more than one block besides the genesis")
 				}
-				headRaw = bytes.Clone(e.Value)
+				headRaw, headKey = bytes.Clone(e.Value), bytes.Clone(e.Key)
 			case bytes.Equal(e.Key, keyHead):
 				if len(e.Value) != 8 {
 					return bad("the head record is %d bytes", len(e.Value))
@@ -191,8 +191,8 @@ func importNode(ctx context.Context, sf *snapshot.File, db *store.DB, c *chain.C
 		if err := chain.Unmarshal(headRaw, &hb); err != nil {
 			return 0, bad("the head block: %v", err)
 		}
-		if hb.Height != head {
-			return 0, bad("the head block is block %d, the head record says %d", hb.Height, head)
+		if hb.Height != head || !bytes.Equal(headKey, blockKey(head)) {
+			return 0, bad("the head block is block %d under key %x, the head record says %d", hb.Height, headKey, head)
 		}
 		keys := make([][]byte, len(c.G.Validators))
 		for i, v := range c.G.Validators {
