@@ -140,6 +140,7 @@ type Importer struct {
 	// The block records so far.
 	hist     []histEntry
 	lastRec  BlockRecord
+	unlinked bool // the tape's blocks carry no parent hash
 	identity []byte
 	keys     int64
 
@@ -225,9 +226,18 @@ func (im *Importer) record(e KV) error {
 		return bad("%v", err)
 	}
 	// Tapes whose blocks carry no parent hash (a contract host's call
-	// log) record a zero one.
-	if len(im.hist) > 0 && rec.Parent != (vchash.Hash{}) && rec.Parent != im.lastRec.Hash {
-		return bad("block %d's parent %s is not block %d's hash %s", h, rec.Parent, h-1, im.lastRec.Hash)
+	// log) record a zero one: the second record says which kind of tape
+	// it is, and every later one must be of the same kind.
+	if len(im.hist) == 1 {
+		im.unlinked = rec.Parent == (vchash.Hash{})
+	}
+	if len(im.hist) > 0 {
+		switch {
+		case im.unlinked && rec.Parent != (vchash.Hash{}):
+			return bad("block %d has a parent hash, but the records before it have none", h)
+		case !im.unlinked && rec.Parent != im.lastRec.Hash:
+			return bad("block %d's parent %s is not block %d's hash %s", h, rec.Parent, h-1, im.lastRec.Hash)
+		}
 	}
 	n := vchash.NumPrevBlocks(h, im.info.FirstBlock)
 	prev := make([]vchash.ConsensusHash, n)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/store"
@@ -64,25 +65,34 @@ func Import(ctx context.Context, path, dir string, opts ImportOptions) (engine.B
 		if len(opts.Signers) == 0 {
 			return engine.BlockRecord{}, fail("nothing vouches for the state: a consensus hash covers the ops, not the state they make; give the state commitment too (--trust H:CONSENSUS_HASH:STATE_COMMITMENT) or the keys of publishers who signed the snapshot (--signer)")
 		}
+		unique := map[string]bool{}
+		for _, k := range opts.Signers {
+			unique[string(k)] = true
+		}
 		need := opts.Threshold
-		if need <= 0 || need > len(opts.Signers) {
-			need = len(opts.Signers)
+		switch {
+		case need == 0:
+			need = len(unique)
+		case need < 0 || need > len(unique):
+			return engine.BlockRecord{}, fmt.Errorf("snapshot: %d signatures required of %d distinct publishers", need, len(unique))
 		}
 		if got := sf.Signed(opts.Signers); len(got) < need {
-			return engine.BlockRecord{}, fail("%d of the %d trusted publishers signed it; %d must", len(got), len(opts.Signers), need)
+			return engine.BlockRecord{}, fail("%d of the %d trusted publishers signed it; %d must", len(got), len(unique), need)
 		}
-	}
-	if err := CheckTarget(dir, func(db *store.DB) error {
-		name, first, ok, err := engine.StoredIdentity(db)
-		if err == nil && ok && (name != info.Name || first != info.FirstBlock) {
-			err = fmt.Errorf("data directory %s holds application %q with first block %d: import into an empty directory", dir, name, first)
-		}
-		return err
-	}); err != nil {
-		return engine.BlockRecord{}, err
 	}
 	var rec engine.BlockRecord
 	err = Install(dir, func(db *store.DB) error {
+		name, first, ok, err := engine.StoredIdentity(db)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return fmt.Errorf("data directory %s holds a store that is no engine's: import into an empty directory", dir)
+		case name != info.Name || first != info.FirstBlock:
+			return fmt.Errorf("data directory %s holds application %q with first block %d: import into an empty directory", dir, name, first)
+		}
+		return nil
+	}, func(db *store.DB) error {
 		var err error
 		rec, err = build(ctx, sf, db, opts)
 		return err
@@ -94,7 +104,22 @@ func Import(ctx context.Context, path, dir string, opts ImportOptions) (engine.B
 // when build succeeds, makes it the directory dir in one rename: a build
 // that fails, or a process killed before the rename, leaves dir as it
 // was (what a killed one left beside it is removed by the next Install).
-func Install(dir string, build func(db *store.DB) error) error {
+// dir must be absent, empty, or hold a store that check accepts; that
+// store stays open (locked against a node starting on it) until the swap.
+func Install(dir string, check func(db *store.DB) error, build func(db *store.DB) error) error {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // replace what the link points at, not the link
+	}
+	old, err := openTarget(dir)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		defer old.Close() // closed early once swapped; a second Close is harmless
+		if err := check(old); err != nil {
+			return err
+		}
+	}
 	staging := stagingDir(dir)
 	if err := os.RemoveAll(staging); err != nil {
 		return err
@@ -107,32 +132,47 @@ func Install(dir string, build func(db *store.DB) error) error {
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = swap(staging, dir)
+	}
 	if err != nil {
-		os.RemoveAll(staging)
+		os.RemoveAll(staging) // the new store
 		return err
 	}
-	if err := swap(staging, dir); err != nil {
-		return fmt.Errorf("snapshot: installing the checked store: %w", err)
+	if old != nil {
+		old.Close()
 	}
+	// The old store, now beside dir: a failure to delete it does not undo
+	// the import (the next one deletes it).
+	os.RemoveAll(staging)
 	return nil
 }
 
-// CheckTarget refuses a data directory in use, or one whose store check
-// refuses (another application's); an absent or empty one passes.
-func CheckTarget(dir string, check func(db *store.DB) error) error {
+// openTarget opens the store in dir, or returns nil when dir is absent or
+// empty. A directory that holds anything but a store is refused: it is
+// not a data directory, and importing would delete what is in it.
+func openTarget(dir string) (*store.DB, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	isStore := false
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "MANIFEST-") || strings.HasPrefix(e.Name(), "marker.manifest") {
+			isStore = true
+		}
+	}
+	if !isStore {
+		return nil, fmt.Errorf("%s is not empty and holds no store: import into an empty directory or a data directory", dir)
 	}
 	db, err := store.Open(dir, store.Options{CacheBytes: 1 << 20})
 	if err != nil {
-		return fmt.Errorf("data directory %s (is a node running on it?): %w", dir, err)
+		return nil, fmt.Errorf("data directory %s (is a node running on it?): %w", dir, err)
 	}
-	defer db.Close()
-	return check(db)
+	return db, nil
 }
 
 // NewBatchWriter returns a writer through Pebble batches of a few MiB
@@ -198,6 +238,7 @@ func Load(ctx context.Context, sf *File, app engine.Application, db *store.DB, t
 func load(ctx context.Context, sf *File, app engine.Application, w *batchWriter, trust engine.Trust, progress func(done, total int64)) (engine.BlockRecord, error) {
 	im := engine.NewImporter(app, w)
 	var done int64
+	last := -1
 	err := sf.Chunks(func(i int, kvs []engine.KV) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -205,9 +246,12 @@ func load(ctx context.Context, sf *File, app engine.Application, w *batchWriter,
 		if err := im.Put(kvs); err != nil {
 			return err
 		}
-		done += int64(sf.Manifest.Chunks[i].Size)
-		if progress != nil {
-			progress(done, sf.Manifest.Bytes)
+		if i != last { // a chunk comes in several calls: count it once
+			last = i
+			done += int64(sf.Manifest.Chunks[i].Size)
+			if progress != nil {
+				progress(done, sf.Manifest.Bytes)
+			}
 		}
 		return nil
 	})

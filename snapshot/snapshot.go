@@ -32,6 +32,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
 
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/internal/edkey"
@@ -46,9 +48,13 @@ const (
 	ChunkBytes = 4 << 20
 	// maxChunk bounds a chunk a reader accepts, maxManifest the manifest
 	// and maxSignatures the signatures.
-	maxChunk      = 64 << 20
+	maxChunk      = 16 << 20
 	maxManifest   = 64 << 20
 	maxSignatures = 1 << 20
+	// MaxSigners bounds the signatures a file may carry.
+	MaxSigners = 64
+	// entriesPerCall bounds the entries Chunks hands over at once.
+	entriesPerCall = 4096
 	// Version is the format version manifests carry.
 	Version = 1
 )
@@ -246,8 +252,14 @@ func read(f *os.File) (*File, error) {
 	if err := dec.Decode(&sf.Manifest); err != nil || sf.Manifest == nil {
 		return nil, fail("the manifest is not valid: %v", err)
 	}
+	if err := strictKeys(sf.raw); err != nil {
+		return nil, fail("the manifest is not valid: %v", err)
+	}
 	if err := json.Unmarshal(body[ml:], &sf.Signatures); err != nil {
 		return nil, fail("the signatures are not valid: %v", err)
+	}
+	if len(sf.Signatures) > MaxSigners {
+		return nil, fail("%d signatures; at most %d are read", len(sf.Signatures), MaxSigners)
 	}
 	m := sf.Manifest
 	if m.Version != Version {
@@ -270,21 +282,63 @@ func read(f *os.File) (*File, error) {
 func (sf *File) Close() error { return sf.f.Close() }
 
 // Signed returns the keys whose signatures of the manifest verify, among
-// keys (each counted once).
+// keys (each key counted once; a signature is verified only when its key
+// is one of them).
 func (sf *File) Signed(keys []ed25519.PublicKey) []ed25519.PublicKey {
 	msg := SigningMessage(sf.raw)
+	seen := map[string]bool{}
 	var out []ed25519.PublicKey
 	for _, k := range keys {
+		if seen[string(k)] {
+			continue
+		}
+		seen[string(k)] = true
 		for _, s := range sf.Signatures {
-			pub, err1 := hex.DecodeString(s.Key)
-			sig, err2 := hex.DecodeString(s.Sig)
-			if err1 == nil && err2 == nil && bytes.Equal(pub, k) && len(sig) == ed25519.SignatureSize && ed25519.Verify(k, msg, sig) {
+			if s.Key != hex.EncodeToString(k) {
+				continue
+			}
+			sig, err := hex.DecodeString(s.Sig)
+			if err == nil && len(sig) == ed25519.SignatureSize && ed25519.Verify(k, msg, sig) {
 				out = append(out, k)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// strictKeys refuses a manifest whose top-level keys are not exactly the
+// fields' names, once each: Go's decoder matches names without regard to
+// case and keeps the last of repeated keys, so a signer reading the JSON
+// with another tool could sign values vchain reads differently.
+func strictKeys(raw []byte) error {
+	allowed := map[string]bool{}
+	t := reflect.TypeOf(Manifest{})
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		allowed[name] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("not an object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, _ := tok.(string)
+		if !allowed[k] || seen[k] {
+			return fmt.Errorf("key %q is unknown or repeated", k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Sign adds key's signature of the manifest to the snapshot at path.
@@ -343,15 +397,21 @@ func (sf *File) Chunks(fn func(i int, kvs []engine.KV) error) error {
 		if hex.EncodeToString(sum[:]) != c.Hash {
 			return fail("chunk %d's hash is %x, the manifest says %s", i, sum, c.Hash)
 		}
-		kvs, err := decodeChunk(buf)
-		if err != nil {
+		keys := 0
+		err = decodeChunk(buf, func(kvs []engine.KV) error {
+			if keys += len(kvs); keys > c.Keys {
+				return fail("chunk %d holds more than the %d keys the manifest says", i, c.Keys)
+			}
+			return fn(i, kvs)
+		})
+		if errors.Is(err, errEntry) {
 			return fail("chunk %d: %v", i, err)
 		}
-		if len(kvs) != c.Keys {
-			return fail("chunk %d holds %d keys, the manifest says %d", i, len(kvs), c.Keys)
-		}
-		if err := fn(i, kvs); err != nil {
+		if err != nil {
 			return err
+		}
+		if keys != c.Keys {
+			return fail("chunk %d holds %d keys, the manifest says %d", i, keys, c.Keys)
 		}
 	}
 	if _, err := r.ReadByte(); err != io.EOF {
@@ -360,19 +420,31 @@ func (sf *File) Chunks(fn func(i int, kvs []engine.KV) error) error {
 	return nil
 }
 
-func decodeChunk(b []byte) ([]engine.KV, error) {
-	var out []engine.KV
+var errEntry = errors.New("an entry runs past the chunk")
+
+// decodeChunk hands the chunk's entries to fn, at most entriesPerCall at
+// a time (the entries point into b).
+func decodeChunk(b []byte, fn func([]engine.KV) error) error {
+	out := make([]engine.KV, 0, entriesPerCall)
 	for len(b) > 0 {
 		var e engine.KV
 		for _, dst := range []*[]byte{&e.Key, &e.Value} {
 			n, l := binary.Uvarint(b)
 			if l <= 0 || n > uint64(len(b)-l) {
-				return nil, errors.New("an entry runs past the chunk")
+				return errEntry
 			}
 			*dst = b[l : l+int(n)]
 			b = b[l+int(n):]
 		}
-		out = append(out, e)
+		if out = append(out, e); len(out) == entriesPerCall {
+			if err := fn(out); err != nil {
+				return err
+			}
+			out = out[:0]
+		}
 	}
-	return out, nil
+	if len(out) > 0 {
+		return fn(out)
+	}
+	return nil
 }

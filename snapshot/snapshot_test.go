@@ -454,3 +454,100 @@ func TestInterruptedImportChangesNothing(t *testing.T) {
 		t.Fatal("an interrupted import changed the data directory")
 	}
 }
+
+// TestHostileTargetsAndFiles: the findings of a hostile review, each
+// refused now: a non-empty directory that is no data directory is left
+// alone; a symlinked data directory stays a link; a repeated signer counts
+// once and an impossible threshold is an error; a record whose parent
+// hash was zeroed in a linked tape, a manifest with a case-variant
+// duplicate key, and a chunk with more entries than its manifest says are
+// refused.
+func TestHostileTargetsAndFiles(t *testing.T) {
+	_, ref, refDB, _ := chainOf(t, 20)
+	tip := ref.Height()
+	good := export(t, refDB, tip)
+	trust := trustOf(t, ref, tip)
+	imp := func(path, dir string, o ImportOptions) error {
+		o.App = app()
+		if o.Trust.Height == 0 {
+			o.Trust = trust
+		}
+		_, err := Import(context.Background(), path, dir, o)
+		return err
+	}
+
+	docs := filepath.Join(t.TempDir(), "docs")
+	os.MkdirAll(docs, 0o755)
+	os.WriteFile(filepath.Join(docs, "thesis.txt"), []byte("precious"), 0o644)
+	if err := imp(good, docs, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "holds no store") {
+		t.Fatalf("a folder of documents: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(docs, "thesis.txt")); err != nil || string(b) != "precious" {
+		t.Fatal("the import touched a folder that is no data directory")
+	}
+
+	target := filepath.Join(t.TempDir(), "real")
+	link := filepath.Join(t.TempDir(), "link")
+	if err := imp(good, target, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(target, link)
+	if err := imp(good, link, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the symlinked data directory was replaced by a folder")
+	}
+
+	a, akey, _ := ed25519.GenerateKey(nil)
+	b, _, _ := ed25519.GenerateKey(nil)
+	Sign(good, akey)
+	noState := engine.Trust{Height: tip, Consensus: trust.Consensus}
+	if err := imp(good, filepath.Join(t.TempDir(), "d"), ImportOptions{Trust: noState, Signers: []ed25519.PublicKey{a, a, b}, Threshold: 2}); err == nil {
+		t.Fatal("a repeated signer counted twice")
+	}
+	if err := imp(good, filepath.Join(t.TempDir(), "d"), ImportOptions{Trust: noState, Signers: []ed25519.PublicKey{a}, Threshold: 3}); err == nil || !strings.Contains(err.Error(), "distinct") {
+		t.Fatalf("3 signatures of 1 publisher: %v", err)
+	}
+
+	unlinked := rewrite(t, good, func(_ *Manifest, ch [][]engine.KV) [][]engine.KV {
+		n := 0
+		for i := range ch {
+			for j := range ch[i] {
+				if bytes.HasPrefix(ch[i][j].Key, []byte("e/b/")) {
+					if n++; n == 5 {
+						copy(ch[i][j].Value[32:64], make([]byte, 32))
+					}
+				}
+			}
+		}
+		return ch
+	}, true)
+	if err := imp(unlinked, filepath.Join(t.TempDir(), "d"), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "parent") {
+		t.Fatalf("a zeroed parent in a linked tape: %v", err)
+	}
+
+	raw, _ := os.ReadFile(good)
+	sf, _ := Open(good)
+	man := bytes.Clone(sf.raw)
+	sf.Close()
+	dup := append(bytes.Clone(bytes.TrimSuffix(man, []byte("}"))), []byte(`,"HEIGHT":1}`)...)
+	i := bytes.Index(raw, man)
+	forged := append(append(bytes.Clone(raw[:i]), dup...), []byte("[]")...)
+	forged = append(forged, trailer(int64(i), len(dup), 2)...)
+	dupPath := filepath.Join(t.TempDir(), "dup.snap")
+	os.WriteFile(dupPath, forged, 0o644)
+	if _, err := Open(dupPath); err == nil || !strings.Contains(err.Error(), "repeated") {
+		t.Fatalf("a case-variant duplicate key: %v", err)
+	}
+
+	bomb := rewrite(t, good, func(m *Manifest, ch [][]engine.KV) [][]engine.KV {
+		for range 10_000 {
+			ch[0] = append(ch[0], engine.KV{})
+		}
+		return ch
+	}, false)
+	if err := imp(bomb, filepath.Join(t.TempDir(), "d"), ImportOptions{}); err == nil {
+		t.Fatal("a chunk with more entries than its manifest says")
+	}
+}

@@ -10,7 +10,8 @@ import (
 
 // swap makes the directory staging the directory dir in one step: a plain
 // rename when dir does not exist, else an exchange of the two names
-// (renameat2 RENAME_EXCHANGE), after which the old store is deleted.
+// (renameat2 RENAME_EXCHANGE), after which the old store is at staging,
+// for the caller to delete.
 func swap(staging, dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.Rename(staging, dir); err != nil {
@@ -21,10 +22,7 @@ func swap(staging, dir string) error {
 	if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	return os.RemoveAll(staging) // now the old store
+	return syncDir(filepath.Dir(dir))
 }
 
 func syncDir(dir string) error {

@@ -24,5 +24,5 @@ func swap(staging, dir string) error {
 	if err := os.Rename(staging, dir); err != nil {
 		return err
 	}
-	return os.RemoveAll(old)
+	return os.Rename(old, staging) // for the caller to delete, as on Linux
 }

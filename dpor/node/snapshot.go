@@ -98,22 +98,19 @@ func ImportSnapshot(ctx context.Context, path, dir string, g *chain.Genesis) (ui
 	if m.App != snapshotApp(g) {
 		return 0, &snapshot.Error{Msg: fmt.Sprintf("it is a snapshot of %q, not of this chain's node (%q)", m.App, snapshotApp(g))}
 	}
-	if err := snapshot.CheckTarget(dir, func(db *store.DB) error {
-		raw, err := db.Get(blockKey(0))
-		if err != nil {
-			return nil // no chain in it
-		}
-		var g0 lbft.Block
-		if chain.Unmarshal(raw, &g0) != nil || g0.Hash() != chain.New(g).GenesisBlock().Hash() {
-			return fmt.Errorf("data directory %s holds another chain's node: import into an empty directory", dir)
-		}
-		return nil
-	}); err != nil {
-		return 0, err
-	}
 	c := chain.New(g)
 	var head uint64
 	err = snapshot.Install(dir, func(db *store.DB) error {
+		raw, err := db.Get(blockKey(0))
+		if err != nil {
+			return fmt.Errorf("data directory %s holds a store that is no node's: import into an empty directory", dir)
+		}
+		var g0 lbft.Block
+		if chain.Unmarshal(raw, &g0) != nil || g0.Hash() != c.GenesisBlock().Hash() {
+			return fmt.Errorf("data directory %s holds another chain's node: import into an empty directory", dir)
+		}
+		return nil
+	}, func(db *store.DB) error {
 		var err error
 		head, err = importNode(ctx, sf, db, c)
 		return err
@@ -213,7 +210,8 @@ func importNode(ctx context.Context, sf *snapshot.File, db *store.DB, c *chain.C
 		return 0, bad("the head block's hash is %x, the manifest says %s", x, m.BlockHash)
 	}
 	sum := lattice.Sum()
-	if len(stateLattice) != lthash.Size+32 || !bytes.Equal(stateLattice[lthash.Size:], sum[:]) || sum.String() != m.State {
+	if len(stateLattice) != lthash.Size+32 || !bytes.Equal(stateLattice[:lthash.Size], lattice.AppendBinary(nil)) ||
+		!bytes.Equal(stateLattice[lthash.Size:], sum[:]) || sum.String() != m.State {
 		return 0, bad("the state hashes to %s; it says %x, the manifest %s", sum, stateLattice[min(len(stateLattice), lthash.Size):], m.State)
 	}
 	if err := w.Commit(true); err != nil {
