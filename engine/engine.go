@@ -87,9 +87,17 @@ type ReorgTooDeepError struct {
 	Fork int64
 	// Final is the block that would have to be undone but is final.
 	Final int64
+	// Imported says the store was imported from a snapshot at height
+	// Snapshot, below which nothing can be undone.
+	Imported bool
+	Snapshot int64
 }
 
 func (e *ReorgTooDeepError) Error() string {
+	if e.Imported && (e.Fork < 0 || e.Final <= e.Snapshot) {
+		return fmt.Sprintf("the source's chain differs from this store's at or below block %d, which it was imported at from a snapshot and cannot roll back: the snapshot is not of the chain the source serves, or the source reorganized below it; state left untouched at height %d",
+			e.Snapshot, e.Committed)
+	}
 	if e.Fork < 0 {
 		return fmt.Sprintf("reorg deeper than the undo depth: the source no longer has block %d and shares none of the last %d committed blocks; state left untouched at height %d",
 			e.Committed, e.UndoDepth, e.Committed)
@@ -123,6 +131,15 @@ type Engine struct {
 
 // prefixEvents is where the event log lives in the engine's store.
 var prefixEvents = []byte("e/v/")
+
+// snapshotHeight is the height the store was imported at, or -1.
+func (e *Engine) snapshotHeight() int64 {
+	raw, err := e.db.Get(keySnapshot)
+	if err != nil || len(raw) != 8 {
+		return -1
+	}
+	return int64(be64(raw))
+}
 
 // Events is the engine's event log, nil unless Config.Events is set.
 func (e *Engine) Events() *events.Log { return e.events }
@@ -660,7 +677,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 	fork := last - 1
 	for ; fork >= first; fork-- {
 		if last-fork > e.cfg.UndoDepth {
-			return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1}
+			return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1, Imported: e.snapshotHeight() >= 0, Snapshot: e.snapshotHeight()}
 		}
 		same, known, err := e.matches(ctx, src, fork)
 		if err != nil {
@@ -674,7 +691,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 		}
 	}
 	if last-fork > e.cfg.UndoDepth {
-		return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1}
+		return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: -1, Imported: e.snapshotHeight() >= 0, Snapshot: e.snapshotHeight()}
 	}
 	if err := e.Flush(); err != nil {
 		return err
@@ -690,7 +707,7 @@ func (e *Engine) reconcile(ctx context.Context, src tape.Source) error {
 			if errors.Is(err, ErrNoUndo) {
 				// Block h became final earlier: R blocks were committed on
 				// top of it before an earlier reorg took them back.
-				return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: fork, Final: h}
+				return &ReorgTooDeepError{Committed: last, UndoDepth: e.cfg.UndoDepth, Fork: fork, Final: h, Imported: e.snapshotHeight() >= 0, Snapshot: e.snapshotHeight()}
 			}
 			return fmt.Errorf("reorg: %w", err)
 		}

@@ -18,7 +18,8 @@ var (
 	prefixBlock = []byte("e/b/")
 	prefixUndo  = []byte("e/u/")
 	prefixApp   = []byte("a/")
-	keyLattice  = []byte("e/lt") // the state's LtHash lanes, then their digest
+	keyLattice  = []byte("e/lt")   // the state's LtHash lanes, then their digest
+	keySnapshot = []byte("e/snap") // the height a snapshot import started the store at
 	latticeSz   = lthash.Size + 32
 	// A block record without the state commitment (written before there
 	// was one), and with it.

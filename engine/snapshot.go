@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -285,6 +286,9 @@ func (im *Importer) Finish(trust Trust) (BlockRecord, error) {
 		return BlockRecord{}, bad("the state hashes to %s, not the trusted %s", got, trust.State)
 	}
 	if err := im.w.Set(keyTip, encodeTip(rec.Height, rec.Hash)); err != nil {
+		return BlockRecord{}, err
+	}
+	if err := im.w.Set(keySnapshot, binary.BigEndian.AppendUint64(nil, uint64(rec.Height))); err != nil {
 		return BlockRecord{}, err
 	}
 	d := im.lattice.Sum()

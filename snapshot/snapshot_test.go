@@ -551,3 +551,33 @@ func TestHostileTargetsAndFiles(t *testing.T) {
 		t.Fatal("a chunk with more entries than its manifest says")
 	}
 }
+
+// TestImportedStoreOnAnotherChain: a store imported at H that then meets a
+// source whose chain differs at H stops, saying the snapshot is not of
+// that chain, and keeps its state.
+func TestImportedStoreOnAnotherChain(t *testing.T) {
+	c, ref, refDB, _ := chainOf(t, 20)
+	tip := ref.Height()
+	dir := filepath.Join(t.TempDir(), "d")
+	if _, err := Import(context.Background(), export(t, refDB, tip), dir, ImportOptions{App: app(), Trust: trustOf(t, ref, tip)}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e, err := engine.Open(db, app(), engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Rewind(2)
+	c.Append(nil)
+	c.Append(nil)
+	c.Append(nil)
+	err = e.Sync(context.Background(), c)
+	var deep *engine.ReorgTooDeepError
+	if !errors.As(err, &deep) || !deep.Imported || !strings.Contains(err.Error(), "snapshot") || e.Height() != tip {
+		t.Fatalf("got %v at %d", err, e.Height())
+	}
+}
