@@ -85,12 +85,22 @@ func (b *tab) location() string {
 	return loc
 }
 
-// poll waits until the JavaScript expression js is true.
+// poll waits until the JavaScript expression js is true. It evaluates js
+// again and again rather than once in the page: a navigation under way
+// destroys the page's context, which ends a poll running in it.
 func (b *tab) poll(what, js string) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js)); err != nil {
-		b.t.Fatalf("%s: %v", what, err)
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
 	}
+	b.t.Fatalf("%s (after 30 s): %v", what, last)
 }
 
 func (b *tab) shot(name string) {
@@ -177,11 +187,12 @@ func TestChainExplorerInBrowser(t *testing.T) {
 		t.Fatalf("the block page: %q, certificate %q", title, cert)
 	}
 	b.shot("explorer-block.png")
-	b.do(chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS(`#certificate`)))
-	if next := b.text(`h1`); next == title {
-		t.Fatalf("the next link stayed on %q", next)
-	}
-	b.do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)), chromedp.WaitVisible(chromedp.CSS(`#proposers li`)))
+	// Each click waits for the new page itself: an element both pages have
+	// would match the old one while the navigation is still under way.
+	b.do(chromedp.Click(chromedp.CSS(`a[rel=next]`)))
+	b.poll("the next link did not lead to the next block", `document.querySelector('h1') !== null && document.querySelector('h1').textContent !== `+jsString(title)+` && !!document.getElementById('certificate')`)
+	b.do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)))
+	b.poll("the term link did not lead to the term's page", `location.pathname.startsWith('/term/') && document.readyState === 'complete' && !!document.querySelector('#proposers li')`)
 	if p := b.text(`#proposers`); !strings.Contains(p, "p0") {
 		t.Fatalf("the term's proposers: %q", p)
 	}
@@ -259,4 +270,10 @@ func TestEngineExplorerInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.poll("the reverted block was not struck out", `!!document.querySelector('#blocks tr.reverted[data-height="103"]') && document.getElementById('height').textContent === '102'`)
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
