@@ -76,6 +76,11 @@ func writeImport(w io.Writer, req *ImportRequest) error {
 			}
 		}
 	}
+	if req.Snapshot != nil {
+		if err := iw.Snapshot(req.Snapshot.Contents()); err != nil {
+			return err
+		}
+	}
 	return iw.Close()
 }
 

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 
 	"github.com/vchain-dev/vchain/hyperlog"
+	"github.com/vchain-dev/vchain/snapshot"
 )
 
 // MaxRequestBytes bounds a request body.
@@ -114,6 +115,11 @@ type ImportRequest struct {
 	// that starts with the create.
 	Older []OlderLog         `json:"older,omitempty"`
 	Users map[string]LogCopy `json:"users"`
+	// Snapshot, when set, is the old host's snapshot of the contract's
+	// state at the sealed record (Client.AuditSnapshot): the new host
+	// adopts it, if it hashes to that record's state commitment, instead
+	// of replaying every old call. It travels at the end of the stream.
+	Snapshot *snapshot.File `json:"-"`
 }
 
 // LogCopy is a log's entries with its signed head.

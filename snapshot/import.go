@@ -265,6 +265,8 @@ func load(ctx context.Context, sf *File, app engine.Application, w *batchWriter,
 	}
 	m := sf.Manifest
 	switch {
+	case rec.Height != m.Height:
+		return engine.BlockRecord{}, fail("its newest block is %d, the manifest says %d", rec.Height, m.Height)
 	case rec.Hash.String() != m.BlockHash:
 		return engine.BlockRecord{}, fail("block %d's hash is %s, the manifest says %s", rec.Height, rec.Hash, m.BlockHash)
 	case rec.State.String() != m.State:

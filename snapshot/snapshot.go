@@ -203,7 +203,12 @@ type File struct {
 	Signatures []Signature
 	raw        []byte // the manifest as the file holds it
 	off        int64  // where the manifest starts (the chunks end)
+	size       int64  // the file's length when opened
 }
+
+// Contents reads the whole file as it was when opened (to send it on, as
+// an import stream does); it is independent of other reads.
+func (sf *File) Contents() io.Reader { return io.NewSectionReader(sf.f, 0, sf.size) }
 
 // Open opens a snapshot file and reads its manifest and signatures.
 func Open(path string) (*File, error) {
@@ -246,7 +251,7 @@ func read(f *os.File) (*File, error) {
 	if _, err := f.ReadAt(body, int64(off)); err != nil {
 		return nil, err
 	}
-	sf := &File{f: f, raw: body[:ml], off: int64(off)}
+	sf := &File{f: f, raw: body[:ml], off: int64(off), size: st.Size()}
 	dec := json.NewDecoder(bytes.NewReader(sf.raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sf.Manifest); err != nil || sf.Manifest == nil {

@@ -257,6 +257,7 @@ func newContractCmd() *cobra.Command {
 	}
 	logCmd.Flags().BoolVar(&follow, "follow", false, "keep printing the contract's records (with --rpc: its creates and calls) as they come")
 	var to string
+	var adoptSnapshot bool
 	migrate := &cobra.Command{
 		Use:   "migrate ID --to URL",
 		Short: "Move a contract from --host to the host at --to; prints its new id",
@@ -271,6 +272,12 @@ to the host at --to:
      (HTTP 410) and names the new host;
   3. it streams the sealed call log and its users' logs to --to, which checks every signature,
      replays every call, and continues the contract under a key of its own.
+
+With --adopt-snapshot it also sends the old host's snapshot of the contract's state after the
+seal: the new host adopts it if it hashes to the state commitment of the sealed record (which the
+old call log's signed head covers) instead of replaying every call, and refuses the import if
+not. The old logs still travel and are kept, so an audit of the new contract replays from the
+create.
 
 The new call log's first entry names the old log's sealed head, so an audit of the new contract
 covers the old one too. Prints the new contract's id; the new host answers to the old id as well.
@@ -333,6 +340,14 @@ Running it again after a failure resumes where it stopped.`,
 			if cp, err = from.Copy(ctx, id); err != nil {
 				return err
 			}
+			if adoptSnapshot {
+				sf, err := from.AuditSnapshot(ctx, id)
+				if err != nil {
+					return fmt.Errorf("the contract's snapshot on %s: %w", f.host, err)
+				}
+				defer sf.Close()
+				cp.Snapshot = sf
+			}
 			ans, err := dest.Import(ctx, cp)
 			if err != nil {
 				return err
@@ -342,6 +357,7 @@ Running it again after a failure resumes where it stopped.`,
 		},
 	}
 	migrate.Flags().StringVar(&to, "to", "", "the host to move the contract to")
+	migrate.Flags().BoolVar(&adoptSnapshot, "adopt-snapshot", false, "send the old host's snapshot of the contract's state, which the new host adopts (checked against the sealed record's state commitment) instead of replaying every call")
 	chainFlags(deploy)
 	chainFlags(call)
 	cmd.AddCommand(deploy, call, state, logCmd, whoami, migrate)

@@ -70,7 +70,7 @@ func TestCLIMigrate(t *testing.T) {
 	if _, errOut, code := cli(urlB, mallory, "migrate", id, "--to", urlC); code == 0 || !strings.Contains(errOut, "creator") {
 		t.Fatalf("mallory's second migrate: exit %d, %s", code, errOut)
 	}
-	idC := ok(urlB, bob, "migrate", id, "--to", urlC)
+	idC := ok(urlB, bob, "migrate", id, "--to", urlC, "--adopt-snapshot")
 	if _, err := host.ParseContractID(idC); err != nil || idC == id || idC == newID {
 		t.Fatalf("the second migrate printed %q", idC)
 	}

@@ -57,6 +57,11 @@ type input struct {
 	// logs it continues, as Older.
 	oldLog *hyperlog.Log
 	older  []*hyperlog.Log
+	// adopt, when set, is the old contract's state, checked against the
+	// sealed record's state commitment: a migrate copies it instead of
+	// replaying the old call logs. Only an import sets it; a migrate
+	// replayed later (recovery, an audit) replays the logs.
+	adopt kv.Reader
 	// participants are who a private contract's create or call was sealed
 	// to (ChainApp, through package private); nil for a public one.
 	participants []string
@@ -720,7 +725,11 @@ func (a *app) migrate(in *input, st kv.Txn) (*outcome, error) {
 	if _, err := st.Get(keyMeta); err == nil {
 		return nil, errors.New("migrate: the contract already exists")
 	}
-	if err := a.replayOld(in, 0, st); err != nil {
+	if in.adopt != nil {
+		if err := in.adopt.Iterate(nil, st.Set); err != nil {
+			return nil, fmt.Errorf("migrate: adopting the old contract's state: %w", err)
+		}
+	} else if err := a.replayOld(in, 0, st); err != nil {
 		return nil, err
 	}
 	return a.migrated(in.Record, st)

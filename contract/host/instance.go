@@ -358,6 +358,7 @@ func (in *instance) execute(batch []*request) (*executed, []*request) {
 			inp.User, inp.UserEntry = "", ""
 			inp.From, inp.FromHead, inp.Code = m.from.String(), headOf(m.head), m.code
 			inp.HostKey, inp.HostSig, inp.oldLog, inp.older = m.hostKey, m.hostSig, m.old, m.older
+			inp.adopt = m.adopt
 		case r.entry.Type == TypeMove:
 			inp.Type, inp.To = TypeMoved, r.entry.To
 		case r.entry.Type == TypeCreate:

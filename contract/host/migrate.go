@@ -20,6 +20,10 @@ import (
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/hyperlog"
 	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
+	"github.com/vchain-dev/vchain/snapshot"
+	"github.com/vchain-dev/vchain/store"
+	"github.com/vchain-dev/vchain/vchash"
 )
 
 // Migration is a protocol between the contract's creator, the old host and
@@ -366,6 +370,10 @@ type migration struct {
 	code    string
 	hostKey string
 	hostSig string
+	// adopt, when set, is the old contract's state at the sealed record,
+	// checked against its state commitment: the migrate copies it instead
+	// of replaying the old calls.
+	adopt kv.Reader
 }
 
 // headOf is the API form of a signed head.
@@ -402,15 +410,19 @@ func (h *Host) migrationOf(in *instance, rec *Record) (*input, error) {
 // moved before), an older frame (ImportHeader) and the entries of the log
 // it continues follow, and so on down to the log that starts with the
 // create; then for each user log a user frame (UserLogHeader) and its
-// entries, then an end frame. Each log's entries come in order, exactly
-// as many as its head's length.
+// entries; then, optionally, snapshot frames carrying a snapshot of the
+// contract's state at the sealed record (package snapshot's file, in
+// pieces), which the new host adopts instead of replaying the old calls;
+// then an end frame. Each log's entries come in order, exactly as many as
+// its head's length.
 const (
-	importMagic = "vchain-import/1\n"
-	frameHeader = 'H'
-	frameOlder  = 'O'
-	frameUser   = 'U'
-	frameEntry  = 'E'
-	frameEnd    = 'Z'
+	importMagic   = "vchain-import/1\n"
+	frameHeader   = 'H'
+	frameOlder    = 'O'
+	frameUser     = 'U'
+	frameEntry    = 'E'
+	frameSnapshot = 'S'
+	frameEnd      = 'Z'
 )
 
 // ImportHeader opens an import stream: the contract moving and its sealed
@@ -477,6 +489,28 @@ func (iw *ImportWriter) User(user string, head hyperlog.SignedHead) error {
 	return iw.frame(frameUser, b)
 }
 
+// Snapshot writes a snapshot of the contract's state at its sealed record
+// (the old host's GET /v1/contracts/{id}/snapshot), read from r, after the
+// user logs: the new host adopts the state if it hashes to the sealed
+// record's state commitment, instead of replaying every old call.
+func (iw *ImportWriter) Snapshot(r io.Reader) error {
+	buf := make([]byte, MaxEntryBytes)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if ferr := iw.frame(frameSnapshot, buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
 // Close ends the stream and flushes it.
 func (iw *ImportWriter) Close() error {
 	if err := iw.frame(frameEnd, nil); err != nil {
@@ -491,7 +525,8 @@ type importReader struct {
 	r    *bufio.Reader
 	read int64
 	buf  []byte
-	// peeked is a frame read ahead by nextUser.
+	// snap is the payload of the snapshot frame next returned last.
+	snap []byte
 	// rerr is the last error of the underlying reader.
 	rerr error
 }
@@ -526,7 +561,7 @@ func (d *importReader) frame() (byte, []byte, error) {
 	switch kind {
 	case frameHeader, frameOlder, frameUser:
 		limit = maxHeaderBytes
-	case frameEntry:
+	case frameEntry, frameSnapshot:
 	case frameEnd:
 		limit = 0
 	default:
@@ -616,6 +651,9 @@ func (d *importReader) next() (byte, *ImportHeader, *UserLogHeader, error) {
 			return 0, nil, nil, badRequest("import stream user header: %v", err)
 		}
 		return kind, nil, &uh, nil
+	case frameSnapshot:
+		d.snap = body
+		return kind, nil, nil, nil
 	}
 	return 0, nil, nil, badRequest("import stream: want a log or the end at byte %d, got a %q frame (more entries than the head's length?)", d.read, kind)
 }
@@ -901,8 +939,15 @@ func (h *Host) importContract(ctx context.Context, r io.Reader) (*Answer, error)
 	if err != nil {
 		return nil, err
 	}
+	var snap string
+	if kind == frameSnapshot {
+		snap = filepath.Join(staging, "snapshot")
+		if kind, err = d.saveSnapshot(snap); err != nil {
+			return nil, err
+		}
+	}
 	if kind != 0 {
-		return nil, badRequest("import stream: an older call log after the user logs")
+		return nil, badRequest("import stream: a %q frame after the user logs", kind)
 	}
 
 	// The seal serves the creator's signed move to this host.
@@ -918,6 +963,15 @@ func (h *Host) importContract(ctx context.Context, r io.Reader) (*Answer, error)
 	if err != nil {
 		return nil, badRequest("the old contract's code: %v", err)
 	}
+	m := &migration{from: from, head: hdr.Head, code: code}
+	if snap != "" {
+		db, err := h.adoptable(ctx, snap, chk.sealed)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		m.adopt = engine.AppState(db)
+	}
 
 	// Claim the contract's directory; a concurrent import of the same log
 	// finds it taken.
@@ -928,14 +982,73 @@ func (h *Host) importContract(ctx context.Context, r io.Reader) (*Answer, error)
 		}
 		return nil, err
 	}
-	in, ans, err := h.startImported(ctx, id, priv, dir, append([]*hyperlog.Log{old}, chain...), &migration{from: from, head: hdr.Head, code: code})
+	in, ans, err := h.startImported(ctx, id, priv, dir, append([]*hyperlog.Log{old}, chain...), m)
 	opened = opened[1+len(chain):] // the old logs are closed or moved into the contract
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	h.log.Info("contract imported", "from", from, "id", in.id, "entries", chk.n)
+	h.log.Info("contract imported", "from", from, "id", in.id, "entries", chk.n, "adopted", m.adopt != nil)
 	return ans, nil
+}
+
+// saveSnapshot writes the snapshot frames, from the one next returned
+// last, to path; it returns the kind of the frame after them.
+func (d *importReader) saveSnapshot(path string) (byte, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	kind := byte(frameSnapshot)
+	for kind == frameSnapshot {
+		if _, err := f.Write(d.snap); err != nil {
+			return 0, err
+		}
+		if kind, _, _, err = d.next(); err != nil {
+			return 0, err
+		}
+	}
+	return kind, f.Close()
+}
+
+// adoptable checks the snapshot at path against the sealed record's
+// consensus hash and state commitment, which the old host's signed call
+// log covers, and returns it loaded into an in-memory store. Nothing in
+// it is trusted but what hashes to that record.
+func (h *Host) adoptable(ctx context.Context, path string, sealed *Record) (*store.DB, error) {
+	bad := func(format string, args ...any) error {
+		return refuse(ErrForbidden, "import: the snapshot cannot be adopted: "+format, args...)
+	}
+	if sealed == nil || sealed.State == "" {
+		return nil, bad("the sealed record carries no state commitment (a host older than state commitments wrote it); import without a snapshot to replay the calls")
+	}
+	ch, err := vchash.ParseConsensusHash(sealed.Consensus)
+	if err != nil {
+		return nil, bad("the sealed record's consensus hash: %v", err)
+	}
+	st, err := lthash.ParseDigest(sealed.State)
+	if err != nil {
+		return nil, bad("the sealed record's state commitment: %v", err)
+	}
+	sf, err := snapshot.Open(path)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	defer sf.Close()
+	db, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{programs: h.programs, pool: h.pool, limits: h.limits}
+	if _, err := snapshot.Load(ctx, sf, a, db, engine.Trust{Height: int64(sealed.Seq), Consensus: ch, State: st}); err != nil {
+		db.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, bad("%v", err)
+	}
+	return db, nil
 }
 
 // importError maps a failed streamed append: the host's refusals and read
@@ -1079,7 +1192,8 @@ func (h *Host) startImported(ctx context.Context, id ContractID, priv ed25519.Pr
 		closeLogs(chain)
 		return nil, nil, err
 	}
-	if in.eng, err = engine.Open(h.db.Namespace(append([]byte("c/"), append(id[:], '/')...)), in.app, cfg); err != nil {
+	in.store = h.db.Namespace(append([]byte("c/"), append(id[:], '/')...))
+	if in.eng, err = engine.Open(in.store, in.app, cfg); err != nil {
 		return fail(fmt.Errorf("contract %s: engine: %w", id, err))
 	}
 	m.old, m.older = from, chain[1:]
