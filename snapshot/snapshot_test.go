@@ -311,6 +311,9 @@ func TestTamperingIsRefused(t *testing.T) {
 				return ch
 			}, true)
 		}, trust, "ends at height"},
+		{"a manifest that lies about its height", func() string {
+			return rewrite(t, good, func(m *Manifest, ch [][]engine.KV) [][]engine.KV { m.Height--; return ch }, true)
+		}, trust, "height"},
 		{"a trusted height the snapshot is not at", func() string { return good }, engine.Trust{Height: tip - 1, Consensus: trust.Consensus, State: trust.State}, "not the trusted"},
 		{"a signed manifest that lies about the state", func() string {
 			p := rewrite(t, good, func(m *Manifest, ch [][]engine.KV) [][]engine.KV {
