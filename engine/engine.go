@@ -125,6 +125,9 @@ type Engine struct {
 
 	unsynced int
 	lastSync time.Time
+	// staged is set while a Staged block is neither committed nor
+	// discarded.
+	staged bool
 
 	events *events.Log
 }
@@ -397,6 +400,20 @@ func (e *Engine) State() kv.Reader { return AppState(e.db) }
 // application saw them.
 func AppState(r kv.Reader) kv.Reader { return appReader{r} }
 
+// prefixDriver holds the driver keys (Staged.SetDriver). A rollback does
+// not undo them: they serve sources without reorgs.
+var prefixDriver = []byte("e/x/")
+
+func driverKey(key []byte) []byte { return append(append([]byte(nil), prefixDriver...), key...) }
+
+type driverReader struct{ r kv.Reader }
+
+func (d driverReader) Get(key []byte) ([]byte, error) { return d.r.Get(driverKey(key)) }
+
+func (d driverReader) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return d.r.Iterate(driverKey(prefix), func(k, v []byte) error { return fn(k[len(prefixDriver):], v) })
+}
+
 type appReader struct{ r kv.Reader }
 
 func (a appReader) Get(key []byte) ([]byte, error) {
@@ -449,32 +466,120 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 	if len(bs) == 0 {
 		return nil, nil
 	}
-	base := len(e.hist)
-	txn := e.db.Begin()
-	results := make([]*Result, 0, len(bs))
-	fail := func(err error) ([]BlockRecord, error) {
-		txn.Discard()
-		e.hist = e.hist[:base]
-		if e.events != nil {
-			e.events.Abort()
-		}
+	st, err := e.stage(bs, stop)
+	if err != nil {
 		return nil, err
 	}
+	st.target = target
+	return st.commit()
+}
+
+// Staged is a block the engine has applied but not committed (Stage): its
+// record, consensus hash and state commitment are known, nothing is on
+// disk. A consensus engine that decides a block in one step and persists
+// it in another (CometBFT's FinalizeBlock and Commit) uses it; until
+// Commit or Discard the engine takes no other block.
+type Staged struct {
+	// Record is the block's record as it will be committed.
+	Record BlockRecord
+	// Rejected are the block's transactions the application refused.
+	Rejected []RejectedTx
+	// Accepted are the ops the application accepted, in order.
+	Accepted []AcceptedOp
+
+	e       *Engine
+	txn     store.Batch
+	base    int
+	results []*Result
+	heights [2]int64
+	target  int64
+	done    bool
+}
+
+// Stage applies b, which must extend the newest committed block, and
+// holds its writes until the returned Staged is committed or discarded.
+func (e *Engine) Stage(b *tape.Block) (*Staged, error) {
+	if e.staged {
+		return nil, errors.New("engine: a staged block is neither committed nor discarded")
+	}
+	st, err := e.stage([]*tape.Block{b}, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.staged = true
+	st.target = -1
+	st.Record, st.Rejected, st.Accepted = st.results[0].Record, st.results[0].Rejected, st.results[0].Accepted
+	return st, nil
+}
+
+// SetDriver stores a driver key (package kv's conventions) beside the
+// block, in the same atomic batch: what the driver itself must remember
+// with each block (a consensus engine's replay protection, say). Driver
+// keys are outside the application's state and its commitment; read them
+// with Engine.Driver.
+func (s *Staged) SetDriver(key, value []byte) error {
+	if s.done {
+		return errors.New("engine: the staged block is already committed or discarded")
+	}
+	return s.txn.Set(driverKey(key), value)
+}
+
+// Commit writes the staged block in one atomic batch, synced to disk.
+func (s *Staged) Commit() error {
+	if s.done {
+		return errors.New("engine: the staged block is already committed or discarded")
+	}
+	s.done, s.e.staged = true, false
+	s.e.unsynced = s.e.cfg.SyncBlocks // a consensus engine relies on Commit being durable
+	_, err := s.commit()
+	return err
+}
+
+// Discard drops the staged block: the engine is back at the block before.
+func (s *Staged) Discard() {
+	if s.done {
+		return
+	}
+	s.done, s.e.staged = true, false
+	s.fail(nil)
+}
+
+// Driver reads the driver keys (Staged.SetDriver) as committed.
+func (e *Engine) Driver() kv.Reader { return driverReader{e.db} }
+
+func (s *Staged) fail(err error) ([]BlockRecord, error) {
+	s.txn.Discard()
+	s.e.hist = s.e.hist[:s.base]
+	if s.e.events != nil {
+		s.e.events.Abort()
+	}
+	return nil, err
+}
+
+// stage applies consecutive blocks in one transaction, stopping early
+// once stop says so.
+func (e *Engine) stage(bs []*tape.Block, stop func() bool) (*Staged, error) {
+	st := &Staged{e: e, base: len(e.hist), txn: e.db.Begin()}
+	st.results = make([]*Result, 0, len(bs))
 	for _, b := range bs {
 		if want := e.Height() + 1; b.Height != want {
-			return fail(fmt.Errorf("engine: block %d does not follow height %d", b.Height, e.Height()))
+			_, err := st.fail(fmt.Errorf("engine: block %d does not follow height %d", b.Height, e.Height()))
+			return nil, err
 		}
 		if len(e.hist) > 0 && b.Parent != (vchash.Hash{}) && b.Parent != e.Hash() {
-			return fail(&parentMismatch{height: b.Height, parent: b.Parent, have: e.Hash()})
+			_, err := st.fail(&parentMismatch{height: b.Height, parent: b.Parent, have: e.Hash()})
+			return nil, err
 		}
-		res, err := e.proc.Apply(b, txn)
+		res, err := e.proc.Apply(b, st.txn)
 		if err != nil {
-			return fail(err)
+			_, err := st.fail(err)
+			return nil, err
 		}
-		results = append(results, res)
+		st.results = append(st.results, res)
 		if e.events != nil {
-			if err := e.events.Append(txn, e.blockEvents(res)...); err != nil {
-				return fail(err)
+			if err := e.events.Append(st.txn, e.blockEvents(res)...); err != nil {
+				_, err := st.fail(err)
+				return nil, err
 			}
 		}
 		// The next block in the batch mixes in this one's consensus hash.
@@ -483,15 +588,22 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 			break
 		}
 	}
-	bs = bs[:len(results)]
-	e.unsynced += len(bs)
+	st.heights = [2]int64{bs[0].Height, bs[len(st.results)-1].Height}
+	return st, nil
+}
+
+// commit commits a stage's transaction and tells the application and the
+// callbacks about its blocks.
+func (st *Staged) commit() ([]BlockRecord, error) {
+	e := st.e
+	e.unsynced += len(st.results)
 	sync := e.unsynced >= e.cfg.SyncBlocks || time.Since(e.lastSync) >= e.cfg.SyncInterval
-	if err := txn.Commit(sync); err != nil {
-		e.hist = e.hist[:base]
+	if err := st.txn.Commit(sync); err != nil {
+		e.hist = e.hist[:st.base]
 		if e.events != nil {
 			e.events.Abort()
 		}
-		return nil, fmt.Errorf("engine: commit blocks %d..%d: %w", bs[0].Height, bs[len(bs)-1].Height, err)
+		return nil, fmt.Errorf("engine: commit blocks %d..%d: %w", st.heights[0], st.heights[1], err)
 	}
 	if e.events != nil {
 		e.events.Publish()
@@ -500,14 +612,14 @@ func (e *Engine) ApplyBlocksUntil(bs []*tape.Block, target int64, stop func() bo
 		e.unsynced = 0
 		e.lastSync = time.Now()
 	}
-	records := make([]BlockRecord, len(results))
-	for i, res := range results {
+	records := make([]BlockRecord, len(st.results))
+	for i, res := range st.results {
 		records[i] = res.Record
 		for _, r := range res.Rejected {
 			e.log.Debug("op rejected", "height", res.Record.Height, "tx", r.TxIndex, "stage", r.Stage, "reason", r.Reason)
 		}
 		if e.cfg.OnBlock != nil {
-			e.cfg.OnBlock(BlockEvent{Record: res.Record, Rejected: res.Rejected, Target: target})
+			e.cfg.OnBlock(BlockEvent{Record: res.Record, Rejected: res.Rejected, Target: st.target})
 		}
 	}
 	for _, r := range records {
