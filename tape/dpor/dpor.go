@@ -159,12 +159,21 @@ func DecodeBlock(b *lbft.Block, magic []byte) (*tape.Block, error) {
 		if len(tx.Data) == 0 || len(magic) > 0 && !hasPrefix(tx.Data, magic) {
 			continue
 		}
-		from := tx.Sender()
-		tb.Txs = append(tb.Txs, tape.Tx{ID: vchash.Hash(tx.Hash()), Index: i, Payload: tx.Data, Fee: int64(tx.Fee),
-			Senders: []tape.Sender{{Script: from[:], Address: from.String(), PubKey: tx.PubKey}},
-			Outputs: []tape.Output{{}, {Script: tx.To[:], Address: tx.To.String(), Value: int64(tx.Amount)}}})
+		tb.Txs = append(tb.Txs, TapeTx(tx, i))
 	}
 	return tb, nil
+}
+
+// TapeTx is the tape transaction of chain transaction tx, the i-th of its
+// block: its sender (the signer's address and key), and two outputs, the
+// payload's carrier and the recipient, as a Bitcoin op transaction has.
+// Any chain carrying DPoR transactions (CometBFT's, package comet) maps
+// them the same way, so an op reads the same on each.
+func TapeTx(tx *chain.Tx, i int) tape.Tx {
+	from := tx.Sender()
+	return tape.Tx{ID: vchash.Hash(tx.Hash()), Index: i, Payload: tx.Data, Fee: int64(tx.Fee),
+		Senders: []tape.Sender{{Script: from[:], Address: from.String(), PubKey: tx.PubKey}},
+		Outputs: []tape.Output{{}, {Script: tx.To[:], Address: tx.To.String(), Value: int64(tx.Amount)}}}
 }
 
 func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }

@@ -1,0 +1,410 @@
+// Package comet runs a vchain application on CometBFT (v0.38, ABCI 2.0):
+// App is an ABCI application wrapping the same engine every other source
+// feeds. CometBFT orders the transactions; each decided block becomes a
+// tape block that the engine applies through its Processor, and the
+// block's consensus hash and state commitment are the AppHash.
+//
+// Transactions are DPoR chain transactions (dpor/chain.Tx: Ed25519-signed
+// canonical CBOR, bound to the chain id), so the CLI that signs for the
+// DPoR chain signs for a CometBFT chain too, and a transaction becomes the
+// same tape transaction on both (package tape/dpor's mapping): the same
+// op stream gives the same consensus hashes. CometBFT has no accounts, so
+// App keeps each sender's next nonce itself, committed in the block's
+// batch: a transaction is included as an op only with the next nonce, and
+// its nonce is used whatever the application makes of the op. Amounts and
+// fees are carried as signed and move nothing.
+//
+// FinalizeBlock stages the block (engine.Stage) and Commit commits it in
+// one synced batch, so Info always reports a height whose block is on
+// disk with its AppHash: a node killed at any instant restarts without an
+// AppHash mismatch (CometBFT replays the blocks above it). Queries read
+// committed state and never wait for a block being executed.
+package comet
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/kv"
+	"github.com/vchain-dev/vchain/lthash"
+	"github.com/vchain-dev/vchain/tape"
+	tapedpor "github.com/vchain-dev/vchain/tape/dpor"
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+// Codes of a transaction's result (CheckTx and FinalizeBlock). 0 is OK.
+const (
+	// CodeMalformed: the transaction does not decode, or its signature or
+	// form is bad.
+	CodeMalformed uint32 = 1
+	// CodeNonce: the transaction's nonce is not the sender's next.
+	CodeNonce uint32 = 2
+	// CodeNotForApp: the payload does not start with the application's
+	// magic bytes (or there is none).
+	CodeNotForApp uint32 = 3
+	// CodeRejected: the transaction was included and its nonce used, but
+	// the application refused its op (the log says why).
+	CodeRejected uint32 = 4
+)
+
+// Codespace names the codes above in CometBFT's results.
+const Codespace = "vchain"
+
+// AppHashSize is the length of the AppHash: the block's consensus hash
+// (16 bytes) then its state commitment (32 bytes).
+const AppHashSize = 16 + 32
+
+// AppHash is the AppHash of an engine block record.
+func AppHash(r engine.BlockRecord) []byte {
+	return append(append(make([]byte, 0, AppHashSize), r.Consensus[:]...), r.State[:]...)
+}
+
+// SplitAppHash is AppHash's inverse.
+func SplitAppHash(b []byte) (vchash.ConsensusHash, lthash.Digest, error) {
+	var ch vchash.ConsensusHash
+	var st lthash.Digest
+	if len(b) != AppHashSize {
+		return ch, st, fmt.Errorf("an app hash of %d bytes, want %d", len(b), AppHashSize)
+	}
+	copy(ch[:], b[:16])
+	copy(st[:], b[16:])
+	return ch, st, nil
+}
+
+// Options configure an App.
+type Options struct {
+	// ChainID is the CometBFT chain id transactions are signed for.
+	ChainID string
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// App is the ABCI application. Its methods are safe for concurrent use:
+// CometBFT calls the consensus, mempool and query connections from
+// different goroutines.
+type App struct {
+	abci.BaseApplication
+
+	eng     *engine.Engine
+	name    string
+	magic   []byte
+	chainID string
+	log     *slog.Logger
+
+	// mu guards the consensus connection's state.
+	mu     sync.Mutex
+	staged *engine.Staged
+
+	// checkMu guards the mempool connection's view of nonces: the next
+	// nonce of each sender with transactions in the mempool, reset after
+	// each Commit (CometBFT then rechecks what is left).
+	checkMu sync.Mutex
+	pending map[chain.Address]uint64
+
+	// height is the newest committed height, read by Query.
+	height atomic.Int64
+}
+
+// New returns an App over eng, whose application's first block must be the
+// chain's initial height (1 unless the genesis says otherwise).
+func New(eng *engine.Engine, opts Options) *App {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	info := eng.Info()
+	a := &App{eng: eng, name: info.Name, magic: info.MagicBytes, chainID: opts.ChainID, log: opts.Logger,
+		pending: map[chain.Address]uint64{}}
+	a.height.Store(eng.Height())
+	return a
+}
+
+// Version is the application version App reports in Info.
+const Version = "vchain-comet/1"
+
+// Info reports the newest committed block and its AppHash, from which
+// CometBFT replays what the application has not committed.
+func (a *App) Info(_ context.Context, req *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	resp := &abci.ResponseInfo{Data: a.name, Version: Version, AppVersion: 1}
+	h := a.eng.Height()
+	if h < a.eng.Info().FirstBlock {
+		return resp, nil // nothing committed: CometBFT calls InitChain
+	}
+	rec, err := a.eng.Record(h)
+	if err != nil {
+		return nil, fmt.Errorf("comet: the record of committed block %d: %w", h, err)
+	}
+	resp.LastBlockHeight, resp.LastBlockAppHash = h, AppHash(rec)
+	return resp, nil
+}
+
+// InitChain checks that the chain starts where the application does.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	first := a.eng.Info().FirstBlock
+	initial := req.InitialHeight
+	if initial == 0 {
+		initial = 1
+	}
+	if initial != first {
+		return nil, fmt.Errorf("comet: the chain starts at height %d, application %s at block %d: set the genesis initial_height to %d", initial, a.name, first, first)
+	}
+	if a.chainID != "" && req.ChainId != a.chainID {
+		return nil, fmt.Errorf("comet: the genesis is of chain %q, the application was configured for %q", req.ChainId, a.chainID)
+	}
+	return &abci.ResponseInitChain{}, nil
+}
+
+// decoded is a transaction checked for form, signature and payload.
+type decoded struct {
+	tx   *chain.Tx
+	from chain.Address
+}
+
+// check decodes raw and checks everything but its nonce.
+func (a *App) check(raw []byte) (*decoded, uint32, string) {
+	if len(raw) > MaxTxBytes {
+		return nil, CodeMalformed, fmt.Sprintf("a transaction of %d bytes, at most %d", len(raw), MaxTxBytes)
+	}
+	tx, err := chain.DecodeTx(raw)
+	if err != nil {
+		return nil, CodeMalformed, err.Error()
+	}
+	if tx.Call != nil {
+		return nil, CodeNotForApp, "a call to a DPoR system contract: there are none on this chain"
+	}
+	if err := tx.CheckSignature(a.chainID); err != nil {
+		return nil, CodeMalformed, err.Error()
+	}
+	if len(tx.Data) < len(a.magic)+1 || string(tx.Data[:len(a.magic)]) != string(a.magic) {
+		return nil, CodeNotForApp, fmt.Sprintf("the payload does not start with application %s's magic bytes %x and an opcode", a.name, a.magic)
+	}
+	return &decoded{tx: tx, from: tx.Sender()}, 0, ""
+}
+
+// MaxTxBytes bounds a transaction: a DPoR transaction with the largest
+// payload fits with room to spare.
+const MaxTxBytes = chain.MaxData + 1024
+
+// nextNonce is the sender's next nonce as committed.
+func (a *App) nextNonce(from chain.Address) (uint64, error) {
+	v, err := a.eng.Driver().Get(nonceKey(from))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("comet: sender %s's nonce is stored in %d bytes", from, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func nonceKey(from chain.Address) []byte { return append([]byte("n/"), from[:]...) }
+
+// CheckTx admits a transaction to the mempool only if it decodes, its
+// signature verifies, its payload is for this application and its nonce
+// follows the sender's committed nonce and the ones already admitted.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	d, code, msg := a.check(req.Tx)
+	if code != 0 {
+		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
+	}
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	next, ok := a.pending[d.from]
+	if !ok {
+		var err error
+		if next, err = a.nextNonce(d.from); err != nil {
+			return nil, err
+		}
+	}
+	if d.tx.Nonce != next {
+		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
+			Log: fmt.Sprintf("nonce %d, sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
+	}
+	if len(a.pending) >= maxPendingSenders && !ok {
+		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace, Log: "too many senders with transactions waiting; try again after the next block"}, nil
+	}
+	a.pending[d.from] = next + 1
+	return &abci.ResponseCheckTx{GasWanted: 1}, nil
+}
+
+// maxPendingSenders bounds the mempool view (CometBFT's mempool holds
+// 5,000 transactions by default).
+const maxPendingSenders = 1 << 17
+
+// FinalizeBlock turns the decided block into a tape block, applies it
+// through the engine without committing, and answers each transaction's
+// result and the AppHash. A block it cannot apply is an error: CometBFT
+// stops rather than go past it.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.staged != nil {
+		// FinalizeBlock again without a Commit: CometBFT crashed between
+		// them in an earlier life of this process's state, which cannot
+		// happen in one process; start the block over.
+		a.staged.Discard()
+		a.staged = nil
+	}
+	if want := a.eng.Height() + 1; req.Height != want {
+		return nil, fmt.Errorf("comet: block %d does not follow the application's committed block %d", req.Height, want-1)
+	}
+	b := &tape.Block{Header: tape.Header{Height: req.Height, Time: req.Time.Unix()}}
+	copy(b.Hash[:], req.Hash)
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	nonces := map[chain.Address]uint64{}
+	opOf := map[int]int{} // tape tx index → block tx index
+	for i, raw := range req.Txs {
+		d, code, msg := a.check(raw)
+		if code == 0 {
+			next, ok := nonces[d.from]
+			if !ok {
+				var err error
+				if next, err = a.nextNonce(d.from); err != nil {
+					return nil, err
+				}
+			}
+			if d.tx.Nonce != next {
+				code, msg = CodeNonce, fmt.Sprintf("nonce %d, sender %s's next is %d", d.tx.Nonce, d.from, next)
+			} else {
+				nonces[d.from] = next + 1
+			}
+		}
+		if code != 0 {
+			results[i] = &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: msg}
+			continue
+		}
+		opOf[len(b.Txs)] = i
+		b.Txs = append(b.Txs, tapedpor.TapeTx(d.tx, i))
+		results[i] = &abci.ExecTxResult{}
+	}
+	st, err := a.eng.Stage(b)
+	if err != nil {
+		return nil, fmt.Errorf("comet: application %s cannot apply block %d: %w", a.name, req.Height, err)
+	}
+	for from, next := range nonces {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], next)
+		if err := st.SetDriver(nonceKey(from), v[:]); err != nil {
+			st.Discard()
+			return nil, err
+		}
+	}
+	for _, r := range st.Rejected {
+		if i, ok := opOf[r.TxIndex]; ok {
+			results[i].Code, results[i].Codespace, results[i].Log = CodeRejected, Codespace, r.Stage+": "+r.Reason.Error()
+		}
+	}
+	a.staged = st
+	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: AppHash(st.Record)}, nil
+}
+
+// Commit persists the block FinalizeBlock staged, in one synced batch.
+func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.staged == nil {
+		return nil, errors.New("comet: Commit without a finalized block")
+	}
+	st := a.staged
+	a.staged = nil
+	if err := st.Commit(); err != nil {
+		return nil, fmt.Errorf("comet: committing block %d: %w", st.Record.Height, err)
+	}
+	a.height.Store(st.Record.Height)
+	a.checkMu.Lock()
+	clear(a.pending)
+	a.checkMu.Unlock()
+	return &abci.ResponseCommit{}, nil
+}
+
+// Query paths.
+const (
+	// QueryStatus answers {"height", "consensus_hash", "state_commitment",
+	// "app"} for the newest committed block.
+	QueryStatus = "/status"
+	// QueryRecord answers block Height's engine record (JSON); height 0:
+	// the newest.
+	QueryRecord = "/record"
+	// QueryState answers the value of the application's key Data (raw
+	// bytes), committed.
+	QueryState = "/state"
+	// QueryNonce answers the next nonce (decimal) of the sender whose
+	// address (hex) is Data.
+	QueryNonce = "/nonce"
+)
+
+// Query serves committed reads; it takes no lock the consensus connection
+// holds, so a block being executed never delays it.
+func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
+	h := a.height.Load()
+	resp := &abci.ResponseQuery{Height: h}
+	fail := func(code uint32, format string, args ...any) (*abci.ResponseQuery, error) {
+		resp.Code, resp.Codespace, resp.Log = code, Codespace, fmt.Sprintf(format, args...)
+		return resp, nil
+	}
+	if req.Height != 0 && req.Height != h && req.Path != QueryRecord {
+		return fail(CodeMalformed, "only the newest committed height (%d) is served", h)
+	}
+	switch req.Path {
+	case QueryStatus, QueryRecord:
+		at := h
+		if req.Path == QueryRecord && req.Height != 0 {
+			at = req.Height
+		}
+		if at < a.eng.Info().FirstBlock {
+			return fail(CodeMalformed, "no block committed at height %d", at)
+		}
+		rec, err := a.eng.Record(at)
+		if err != nil {
+			return fail(CodeMalformed, "block %d: %v", at, err)
+		}
+		resp.Height = at
+		if req.Path == QueryRecord {
+			resp.Value, _ = json.Marshal(rec)
+			return resp, nil
+		}
+		resp.Value, _ = json.Marshal(map[string]any{"height": at, "consensus_hash": rec.Consensus.String(),
+			"state_commitment": rec.State.String(), "app": a.name})
+		return resp, nil
+	case QueryState:
+		v, err := a.eng.State().Get(req.Data)
+		if errors.Is(err, kv.ErrNotFound) {
+			return fail(CodeMalformed, "no key %x", req.Data)
+		}
+		if err != nil {
+			return nil, err
+		}
+		resp.Key, resp.Value = req.Data, v
+		return resp, nil
+	case QueryNonce:
+		raw, err := hex.DecodeString(strings.TrimPrefix(string(req.Data), "0x"))
+		var from chain.Address
+		if err != nil || len(raw) != len(from) {
+			return fail(CodeMalformed, "want an address in hex (%d bytes)", len(from))
+		}
+		copy(from[:], raw)
+		n, err := a.nextNonce(from)
+		if err != nil {
+			return nil, err
+		}
+		resp.Value = []byte(strconv.FormatUint(n, 10))
+		return resp, nil
+	}
+	return fail(CodeMalformed, "unknown query path %q (want %s, %s, %s or %s)", req.Path, QueryStatus, QueryRecord, QueryState, QueryNonce)
+}

@@ -1,0 +1,333 @@
+package comet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/lbft"
+	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/store"
+	tapedpor "github.com/vchain-dev/vchain/tape/dpor"
+	"github.com/vchain-dev/vchain/vchash"
+)
+
+const testChain = "vchain-comet-test"
+
+// testApp is an App over the names application in dir.
+type testApp struct {
+	*App
+	db *store.DB
+}
+
+func openApp(t *testing.T, dir string) *testApp {
+	t.Helper()
+	db, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(db, names.New(names.Options{FirstBlock: 1}), engine.Config{})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	ta := &testApp{App: New(eng, Options{ChainID: testChain}), db: db}
+	t.Cleanup(func() { ta.close() })
+	return ta
+}
+
+func (ta *testApp) close() {
+	if ta.db != nil {
+		ta.db.Close()
+		ta.db = nil
+	}
+}
+
+// signer makes a user's signed transactions with consecutive nonces.
+type signer struct {
+	key   ed25519.PrivateKey
+	nonce uint64
+}
+
+func newSigner(seed byte) *signer {
+	return &signer{key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))}
+}
+
+func (s *signer) script() []byte { a := chain.AddressOf(s.key.Public().(ed25519.PublicKey)); return a[:] }
+
+func (s *signer) tx(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	tx := &chain.Tx{Nonce: s.nonce, To: chain.AddressOf(s.key.Public().(ed25519.PublicKey)), Data: payload}
+	tx.Sign(testChain, s.key)
+	s.nonce++
+	return chain.Marshal(tx)
+}
+
+func (ta *testApp) block(t *testing.T, h int64, txs ...[]byte) *abci.ResponseFinalizeBlock {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := ta.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: h, Txs: txs, Time: time.Unix(1_700_000_000+h, 0), Hash: bytes.Repeat([]byte{byte(h)}, 32)})
+	if err != nil {
+		t.Fatalf("block %d: %v", h, err)
+	}
+	if _, err := ta.Commit(ctx, &abci.RequestCommit{}); err != nil {
+		t.Fatalf("commit %d: %v", h, err)
+	}
+	return resp
+}
+
+// TestSameConsensusHashesAsDPoR: a stream of names ops, carried as the
+// same signed transactions in blocks of the same heights, gives the same
+// consensus hash and state commitment per block through the ABCI
+// application as through the DPoR chain's tape (the blocks' hashes and
+// everything else about the two chains differ).
+func TestSameConsensusHashesAsDPoR(t *testing.T) {
+	ca := openApp(t, t.TempDir())
+	ddb, err := store.Open("", store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ddb.Close()
+	dpor, err := engine.Open(ddb, names.New(names.Options{FirstBlock: 1}), engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	users := []*signer{newSigner(1), newSigner(2), newSigner(3)}
+	type pendingReg struct {
+		u    *signer
+		name string
+		salt []byte
+	}
+	var regs []pendingReg
+	ops := 0
+	for h := int64(1); h <= 40; h++ {
+		var txs [][]byte
+		for _, r := range regs { // registers for last block's preorders
+			p, err := names.RegisterPayload(r.name, r.salt, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, r.u.tx(t, p))
+		}
+		regs = nil
+		ch, _ := dpor.Consensus()
+		for i := 0; i < rng.IntN(4); i++ {
+			u := users[rng.IntN(len(users))]
+			name := fmt.Sprintf("n%d-%d.test", h, i)
+			salt := []byte{byte(h), byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+			p, err := names.PreorderPayload(name, salt, u.script(), ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, u.tx(t, p))
+			regs = append(regs, pendingReg{u, name, salt})
+		}
+		ops += len(txs)
+		// The DPoR path: a final block's body, decoded as the runner does.
+		body := chain.Marshal(&chain.Body{Txs: txs})
+		tb, err := tapedpor.DecodeBlock(&lbft.Block{Height: uint64(h), Parent: lbft.Hash{byte(h - 1), 9}, Time: (1_700_000_000 + h) * 1000, Body: body}, []byte(names.Magic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb.Parent = vchash.Hash{}
+		if err := dpor.ApplyBlock(tb, -1); err != nil {
+			t.Fatal(err)
+		}
+		// The CometBFT path.
+		resp := ca.block(t, h, txs...)
+		for i, r := range resp.TxResults {
+			if r.Code != 0 {
+				t.Fatalf("block %d tx %d: code %d %s", h, i, r.Code, r.Log)
+			}
+		}
+		want, _ := dpor.Record(h)
+		wch, wst, err := SplitAppHash(resp.AppHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wch != want.Consensus || wst != want.State {
+			t.Fatalf("block %d: on CometBFT consensus %s state %s, on DPoR %s %s", h, wch, wst, want.Consensus, want.State)
+		}
+	}
+	if ops < 40 {
+		t.Fatalf("only %d ops in the stream", ops)
+	}
+	accepted := 0
+	for h := int64(1); h <= 40; h++ {
+		r, _ := dpor.Record(h)
+		accepted += int(r.Accepted)
+	}
+	if accepted < ops/2 {
+		t.Fatalf("only %d of %d ops accepted: the stream tests little", accepted, ops)
+	}
+}
+
+// TestTransactionsAreChecked: CheckTx keeps out what decodes badly, is
+// signed badly or for another chain, carries another application's payload
+// or a nonce out of turn; a block that carries them anyway (a hostile
+// proposer) gives them a failing result and no op, and a replayed
+// transaction does not run twice.
+func TestTransactionsAreChecked(t *testing.T) {
+	ctx := context.Background()
+	ta := openApp(t, t.TempDir())
+	u := newSigner(7)
+	ch := vchash.ConsensusHash{}
+	p, err := names.PreorderPayload("a.test", make([]byte, 16), u.script(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := u.tx(t, p)
+	next := u.tx(t, p)
+	gap := (&signer{key: u.key, nonce: 5}).tx(t, p)
+	forged := bytes.Clone(good)
+	forged[len(forged)-1] ^= 1
+	other := &chain.Tx{To: chain.Address{1}, Data: p}
+	other.Sign("another-chain", u.key)
+	foreign := newSigner(8).tx(t, []byte("not a names payload"))
+	cases := []struct {
+		name string
+		tx   []byte
+		code uint32
+	}{
+		{"garbage", []byte{0xff, 0x00}, CodeMalformed},
+		{"a forged signature", forged, CodeMalformed},
+		{"signed for another chain", chain.Marshal(other), CodeMalformed},
+		{"another application's payload", foreign, CodeNotForApp},
+		{"a nonce gap", gap, CodeNonce},
+		{"too large", make([]byte, MaxTxBytes+1), CodeMalformed},
+		{"the next nonce", good, 0},
+		{"the one after, pending", next, 0},
+		{"the same again", good, CodeNonce},
+	}
+	for _, c := range cases {
+		resp, err := ta.CheckTx(ctx, &abci.RequestCheckTx{Tx: c.tx})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if resp.Code != c.code {
+			t.Fatalf("%s: code %d (%s), want %d", c.name, resp.Code, resp.Log, c.code)
+		}
+	}
+	// A hostile proposer's block carries everything; a register of a name
+	// nobody preordered is included, its nonce used, and refused by the
+	// application.
+	rp, err := names.RegisterPayload("never.test", make([]byte, 16), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := u.tx(t, rp)
+	resp := ta.block(t, 1, []byte{0xff}, forged, good, good, gap, foreign, next, reg)
+	codes := []uint32{CodeMalformed, CodeMalformed, 0, CodeNonce, CodeNonce, CodeNotForApp, 0, CodeRejected}
+	for i, r := range resp.TxResults {
+		if r.Code != codes[i] {
+			t.Fatalf("block 1 tx %d: code %d (%s), want %d", i, r.Code, r.Log, codes[i])
+		}
+	}
+	if rec, _ := ta.eng.Record(1); rec.Candidates != 3 {
+		t.Fatalf("block 1: %d candidate ops, want the three with good nonces", rec.Candidates)
+	}
+	// Replayed in a later block: refused by nonce, no op.
+	resp = ta.block(t, 2, good, next, reg)
+	for i, r := range resp.TxResults {
+		if r.Code != CodeNonce {
+			t.Fatalf("replay, tx %d: code %d, want %d", i, r.Code, CodeNonce)
+		}
+	}
+	if rec, _ := ta.eng.Record(2); rec.Candidates != 0 {
+		t.Fatalf("replayed transactions made %d candidate ops", rec.Candidates)
+	}
+}
+
+// TestCrashBetweenFinalizeAndCommit: a block finalized but not committed
+// when the process dies is not there after a restart: Info reports the
+// block before, with its AppHash, and the block applied again gives the
+// same AppHash. A block committed is there with its AppHash.
+func TestCrashBetweenFinalizeAndCommit(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "app")
+	ta := openApp(t, dir)
+	u := newSigner(3)
+	var txs [][]byte
+	for i := 0; i < 3; i++ {
+		p, _ := names.PreorderPayload(fmt.Sprintf("c%d.test", i), make([]byte, 16), u.script(), vchash.ConsensusHash{})
+		txs = append(txs, u.tx(t, p))
+	}
+	first := ta.block(t, 1, txs[0])
+	req := &abci.RequestFinalizeBlock{Height: 2, Txs: txs[1:], Time: time.Unix(1_700_000_002, 0), Hash: bytes.Repeat([]byte{2}, 32)}
+	staged, err := ta.FinalizeBlock(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta.close() // the process dies before Commit
+
+	ta = openApp(t, dir)
+	info, err := ta.Info(ctx, &abci.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.LastBlockHeight != 1 || !bytes.Equal(info.LastBlockAppHash, first.AppHash) {
+		t.Fatalf("after the crash Info says height %d app hash %x; want 1, %x", info.LastBlockHeight, info.LastBlockAppHash, first.AppHash)
+	}
+	again, err := ta.FinalizeBlock(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.AppHash, staged.AppHash) {
+		t.Fatalf("block 2 applied again: app hash %x, first time %x", again.AppHash, staged.AppHash)
+	}
+	if _, err := ta.Commit(ctx, &abci.RequestCommit{}); err != nil {
+		t.Fatal(err)
+	}
+	ta.close()
+	ta = openApp(t, dir)
+	if info, _ := ta.Info(ctx, &abci.RequestInfo{}); info.LastBlockHeight != 2 || !bytes.Equal(info.LastBlockAppHash, staged.AppHash) {
+		t.Fatalf("after commit and restart: height %d app hash %x", info.LastBlockHeight, info.LastBlockAppHash)
+	}
+	// A block that does not follow is an error, not a skip.
+	if _, err := ta.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: 4}); err == nil {
+		t.Fatal("block 4 after block 2 was accepted")
+	}
+}
+
+// TestQueryDoesNotWaitForABlock: Query answers from committed state while
+// the consensus connection holds its lock (a block being executed).
+func TestQueryDoesNotWaitForABlock(t *testing.T) {
+	ctx := context.Background()
+	ta := openApp(t, t.TempDir())
+	u := newSigner(4)
+	p, _ := names.PreorderPayload("q.test", make([]byte, 16), u.script(), vchash.ConsensusHash{})
+	ta.block(t, 1, u.tx(t, p))
+	ta.mu.Lock()
+	done := make(chan *abci.ResponseQuery, 1)
+	go func() {
+		resp, _ := ta.Query(ctx, &abci.RequestQuery{Path: QueryStatus})
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		if resp.Code != 0 || resp.Height != 1 || !bytes.Contains(resp.Value, []byte(`"height":1`)) {
+			t.Fatalf("status: %+v %s", resp, resp.Value)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Query waited for the consensus connection's lock")
+	}
+	ta.mu.Unlock()
+	addr := chain.AddressOf(u.key.Public().(ed25519.PublicKey))
+	resp, _ := ta.Query(ctx, &abci.RequestQuery{Path: QueryNonce, Data: []byte(fmt.Sprintf("%x", addr[:]))})
+	if string(resp.Value) != "1" {
+		t.Fatalf("nonce query: %+v", resp)
+	}
+	if resp, _ := ta.Query(ctx, &abci.RequestQuery{Path: "/nope"}); resp.Code == 0 {
+		t.Fatal("an unknown path answered OK")
+	}
+}
