@@ -62,7 +62,10 @@ func newSigner(seed byte) *signer {
 	return &signer{key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))}
 }
 
-func (s *signer) script() []byte { a := chain.AddressOf(s.key.Public().(ed25519.PublicKey)); return a[:] }
+func (s *signer) script() []byte {
+	a := chain.AddressOf(s.key.Public().(ed25519.PublicKey))
+	return a[:]
+}
 
 func (s *signer) tx(t *testing.T, payload []byte) []byte {
 	t.Helper()
