@@ -116,6 +116,81 @@ type App struct {
 
 	// height is the newest committed height, read by Query.
 	height atomic.Int64
+
+	// waitMu guards waiters and failed.
+	waitMu  sync.Mutex
+	waiters []chan struct{}
+	failed  error
+}
+
+// ErrHalted is returned by WaitHeight once a block could not be applied.
+var ErrHalted = errors.New("the application halted")
+
+// Name is the application's name.
+func (a *App) Name() string { return a.name }
+
+// Height is the newest committed block.
+func (a *App) Height() int64 { return a.height.Load() }
+
+// Engine is the application's engine; its State is safe to read at any
+// time (committed state).
+func (a *App) Engine() *engine.Engine { return a.eng }
+
+// Err is why the application halted (a block it could not apply), or nil.
+func (a *App) Err() error {
+	a.waitMu.Lock()
+	defer a.waitMu.Unlock()
+	return a.failed
+}
+
+// WaitHeight waits until block h is committed, ctx ends, or the
+// application halts (an error wrapping ErrHalted).
+func (a *App) WaitHeight(ctx context.Context, h int64) error {
+	for {
+		a.waitMu.Lock()
+		if a.failed != nil {
+			err := a.failed
+			a.waitMu.Unlock()
+			return fmt.Errorf("%w: %v", ErrHalted, err)
+		}
+		if a.height.Load() >= h {
+			a.waitMu.Unlock()
+			return nil
+		}
+		w := make(chan struct{})
+		a.waiters = append(a.waiters, w)
+		a.waitMu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wake wakes WaitHeight's waiters, recording err (a halt) when not nil.
+func (a *App) wake(err error) {
+	a.waitMu.Lock()
+	if err != nil && a.failed == nil {
+		a.failed = err
+	}
+	for _, w := range a.waiters {
+		close(w)
+	}
+	a.waiters = nil
+	a.waitMu.Unlock()
+}
+
+// PendingNonce is the nonce to give sender's next transaction: its
+// committed next nonce, or past those waiting in the mempool.
+func (a *App) PendingNonce(from chain.Address) (committed, pending uint64, err error) {
+	if committed, err = a.nextNonce(from); err != nil {
+		return 0, 0, err
+	}
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	pending = max(committed, a.pending[from])
+	return committed, pending, nil
 }
 
 // New returns an App over eng, whose application's first block must be the
@@ -135,14 +210,15 @@ func New(eng *engine.Engine, opts Options) *App {
 const Version = "vchain-comet/1"
 
 // Info reports the newest committed block and its AppHash, from which
-// CometBFT replays what the application has not committed.
+// CometBFT replays what the application has not committed. Blocks below
+// the chain's first (InitChain's genesis blocks) count as none.
 func (a *App) Info(_ context.Context, req *abci.RequestInfo) (*abci.ResponseInfo, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	resp := &abci.ResponseInfo{Data: a.name, Version: Version, AppVersion: 1}
 	h := a.eng.Height()
-	if h < a.eng.Info().FirstBlock {
-		return resp, nil // nothing committed: CometBFT calls InitChain
+	if h < a.eng.Info().FirstBlock || !a.began(h) {
+		return resp, nil // CometBFT calls InitChain
 	}
 	rec, err := a.eng.Record(h)
 	if err != nil {
@@ -152,20 +228,68 @@ func (a *App) Info(_ context.Context, req *abci.RequestInfo) (*abci.ResponseInfo
 	return resp, nil
 }
 
-// InitChain checks that the chain starts where the application does.
+// began reports whether committed block h is one of the chain's (not a
+// genesis block InitChain applied below its initial height).
+func (a *App) began(h int64) bool {
+	v, err := a.eng.Driver().Get(keyInitial)
+	if err != nil || len(v) != 8 {
+		return true // no genesis blocks were applied
+	}
+	return h >= int64(binary.BigEndian.Uint64(v))
+}
+
+// keyInitial holds the chain's initial height once InitChain applied
+// genesis blocks below it.
+var keyInitial = []byte("initial")
+
+// InitChain starts the application where the chain starts. An application
+// whose first block is below the chain's initial height (the contract
+// runtime and the names app start at 0, as on the DPoR chain, whose block
+// 0 is its genesis; CometBFT's first block is 1) gets an empty block for
+// each height below it, committed here, so that heights, and therefore
+// consensus hashes, are those the same ops get on the DPoR chain.
 func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	first := a.eng.Info().FirstBlock
 	initial := req.InitialHeight
 	if initial == 0 {
 		initial = 1
 	}
-	if initial != first {
+	if first > initial {
 		return nil, fmt.Errorf("comet: the chain starts at height %d, application %s at block %d: set the genesis initial_height to %d", initial, a.name, first, first)
 	}
 	if a.chainID != "" && req.ChainId != a.chainID {
 		return nil, fmt.Errorf("comet: the genesis is of chain %q, the application was configured for %q", req.ChainId, a.chainID)
 	}
-	return &abci.ResponseInitChain{}, nil
+	if a.eng.Height() >= initial {
+		return nil, fmt.Errorf("comet: InitChain, but the application has committed block %d already: its store is of another chain (or CometBFT's data was removed)", a.eng.Height())
+	}
+	for h := a.eng.Height() + 1; h < initial; h++ {
+		st, err := a.eng.Stage(&tape.Block{Header: tape.Header{Height: h, Time: req.Time.Unix()}})
+		if err != nil {
+			return nil, fmt.Errorf("comet: genesis block %d: %w", h, err)
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], uint64(initial))
+		if err := st.SetDriver(keyInitial, v[:]); err != nil {
+			st.Discard()
+			return nil, err
+		}
+		if err := st.Commit(); err != nil {
+			return nil, err
+		}
+	}
+	a.height.Store(a.eng.Height())
+	resp := &abci.ResponseInitChain{}
+	if h := a.eng.Height(); h >= first {
+		rec, err := a.eng.Record(h)
+		if err != nil {
+			return nil, err
+		}
+		resp.AppHash = AppHash(rec)
+	}
+	return resp, nil
 }
 
 // decoded is a transaction checked for form, signature and payload.
@@ -295,7 +419,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}
 	st, err := a.eng.Stage(b)
 	if err != nil {
-		return nil, fmt.Errorf("comet: application %s cannot apply block %d: %w", a.name, req.Height, err)
+		err = fmt.Errorf("comet: application %s cannot apply block %d: %w", a.name, req.Height, err)
+		a.log.Error("halting: a block the application cannot apply", "height", req.Height, "err", err)
+		a.wake(err)
+		return nil, err
 	}
 	for from, next := range nonces {
 		var v [8]byte
@@ -324,9 +451,12 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	st := a.staged
 	a.staged = nil
 	if err := st.Commit(); err != nil {
-		return nil, fmt.Errorf("comet: committing block %d: %w", st.Record.Height, err)
+		err = fmt.Errorf("comet: committing block %d: %w", st.Record.Height, err)
+		a.wake(err)
+		return nil, err
 	}
 	a.height.Store(st.Record.Height)
+	a.wake(nil)
 	a.checkMu.Lock()
 	clear(a.pending)
 	a.checkMu.Unlock()

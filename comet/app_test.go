@@ -35,13 +35,24 @@ func openApp(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.Open(db, names.New(names.Options{FirstBlock: 1}), engine.Config{})
+	eng, err := engine.Open(db, names.New(names.Options{}), engine.Config{})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
 	}
 	ta := &testApp{App: New(eng, Options{ChainID: testChain}), db: db}
 	t.Cleanup(func() { ta.close() })
+	info, err := ta.Info(context.Background(), &abci.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.LastBlockHeight == 0 {
+		// As CometBFT does on a chain's first start (and again after a
+		// crash before block 1 committed).
+		if _, err := ta.InitChain(context.Background(), &abci.RequestInitChain{ChainId: testChain, InitialHeight: 1, Time: time.Unix(1_700_000_000, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return ta
 }
 
@@ -100,8 +111,17 @@ func TestSameConsensusHashesAsDPoR(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ddb.Close()
-	dpor, err := engine.Open(ddb, names.New(names.Options{FirstBlock: 1}), engine.Config{})
+	dpor, err := engine.Open(ddb, names.New(names.Options{}), engine.Config{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Block 0 is the DPoR chain's genesis; InitChain gave the CometBFT
+	// side an empty block 0 too.
+	g, err := tapedpor.DecodeBlock(&lbft.Block{Height: 0, Time: 1_700_000_000_000}, []byte(names.Magic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dpor.ApplyBlock(g, -1); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -15,6 +15,7 @@ import (
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/node"
+	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/events"
 	"github.com/vchain-dev/vchain/kv"
 )
@@ -23,6 +24,26 @@ import (
 // its state in dir.
 func OpenContracts(n *node.Node, dir string, limits contract.Limits, log *slog.Logger) (*Runner, error) {
 	return Open(n, dir, host.NewChainApp(limits), log)
+}
+
+// TxStatuser tells what became of a chain transaction: a DPoR node, or a
+// CometBFT node's transaction index (package comet).
+type TxStatuser interface {
+	Tx(hash [32]byte) (node.TxStatus, error)
+}
+
+// Applied is an application applying a chain's final blocks, as the
+// contract routes read it: a Runner, or package comet's App.
+type Applied interface {
+	Name() string
+	// Height is the newest block applied.
+	Height() int64
+	// Err is why the application stopped, or nil.
+	Err() error
+	Engine() *engine.Engine
+	// WaitHeight waits until block h is applied, ctx ends or the
+	// application stops (ErrStopped).
+	WaitHeight(ctx context.Context, h int64) error
 }
 
 // ContractInfo is GET /v1/contracts/{id}: a contract's description, as of
@@ -68,7 +89,7 @@ const (
 // The last waits (up to wait_ms, at most 30 s) for a transaction that is
 // final but not yet applied by the runtime, so a client can ask right
 // after its transaction is final.
-func ContractRoutes(n *node.Node, r *Runner) func(mux *node.Mux) {
+func ContractRoutes(n TxStatuser, r Applied) func(mux *node.Mux) {
 	js := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
