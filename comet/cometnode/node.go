@@ -272,7 +272,7 @@ type Status struct {
 	ConsensusHash   string `json:"consensus_hash,omitempty"`
 	StateCommitment string `json:"state_commitment,omitempty"`
 	// CatchingUp says CometBFT is still syncing blocks from its peers.
-	CatchingUp bool `json:"catching_up"`
+	CatchingUp bool   `json:"catching_up"`
 	Source     string `json:"source"`
 }
 
