@@ -137,7 +137,7 @@ func contractsEngine(datadir string, first int64, cfg engine.Config) (*engine.En
 
 func newSyncCmd(follow bool) *cobra.Command {
 	var f rpcFlags
-	var datadir, source, app, httpAddr, genesisFile string
+	var datadir, source, app, httpAddr, genesisFile, home, apiAddr string
 	var checkpoints, stateCheckpoints []string
 	var confirmations, first int64
 	var poll time.Duration
@@ -150,8 +150,17 @@ func newSyncCmd(follow bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if source == "comet" {
+				if !follow {
+					return errors.New("--source comet: run vchain node --source comet (the application commits with each CometBFT block; there is nothing to sync from outside)")
+				}
+				if app != "names" && app != "contracts" {
+					return fmt.Errorf("--app %q: names or contracts", app)
+				}
+				return runCometNode(cmd, app, home, apiAddr, httpAddr)
+			}
 			if app != "names" && !(app == "contracts" && source == "dpor") {
-				return fmt.Errorf("--app %q: names (any source) or contracts (--source dpor)", app)
+				return fmt.Errorf("--app %q: names (any source) or contracts (--source dpor or comet)", app)
 			}
 			magic := []byte(names.Magic)
 			if app == "contracts" {
@@ -249,7 +258,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 	f.register(cmd)
 	f.registerFetch(cmd)
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory")
-	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape: bitcoin, or dpor (the built-in chain)")
+	cmd.Flags().StringVar(&source, "source", "bitcoin", "the input tape: bitcoin, dpor (the built-in chain), or with node, comet (CometBFT in process)")
 	cmd.Flags().StringVar(&genesisFile, "genesis", "", "with --source dpor: the chain's genesis file (certificates are checked against its validators)")
 	cmd.Flags().StringVar(&app, "app", "names", "the application: names, or contracts (JavaScript contracts replicated on the DPoR chain)")
 	cmd.Flags().Int64Var(&confirmations, "confirmations", 6, "blocks a block must have on top of it before it is processed")
@@ -259,6 +268,8 @@ func newSyncCmd(follow bool) *cobra.Command {
 	if follow {
 		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve queries and events (names show asks here while the node holds the data directory; GET /v1/events)")
 		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")
+		cmd.Flags().StringVar(&home, "home", "", "with --source comet: the CometBFT home (vchain comet init makes one); the application's store is HOME/vchain")
+		cmd.Flags().StringVar(&apiAddr, "api", "127.0.0.1:0", "with --source comet: where to serve vchain's chain API (vchain contract --rpc, names --source comet)")
 	}
 	return cmd
 }
@@ -340,9 +351,9 @@ func newNamesOpCmd(op string) *cobra.Command {
 					}
 					return txscript.PayToAddrScript(a)
 				}
-			case "dpor":
+			case "dpor", "comet":
 				if !cmd.Flags().Changed("rpc") {
-					return errors.New("--source dpor needs --rpc URL (a node's API)")
+					return fmt.Errorf("--source %s needs --rpc URL (a node's API)", source)
 				}
 				cc, err := newChainClient(f.rpc, wif)
 				if err != nil {
@@ -354,7 +365,7 @@ func newNamesOpCmd(op string) *cobra.Command {
 					return a[:], err
 				}
 			default:
-				return fmt.Errorf("--source %q: want bitcoin or dpor", source)
+				return fmt.Errorf("--source %q: want bitcoin, dpor or comet", source)
 			}
 			name := args[0]
 			addr := sub.Address()
@@ -436,7 +447,7 @@ func newNamesOpCmd(op string) *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&source, "source", "bitcoin", "where the names app's ops go: bitcoin or dpor")
+	cmd.Flags().StringVar(&source, "source", "bitcoin", "where the names app's ops go: bitcoin, dpor or comet (a chain node's API at --rpc)")
 	cmd.Flags().StringVar(&wif, "key", "", "the key that sends and pays: a WIF private key (bitcoin) or a key file (dpor)")
 	cmd.Flags().StringVar(&datadir, "datadir", "", "the engine's data directory (for the consensus hash and preorder salts)")
 	cmd.Flags().DurationVar(&wf.timeout, "wait-timeout", time.Minute, "with --source dpor: how long to wait until the transaction is final")

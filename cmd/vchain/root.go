@@ -31,6 +31,7 @@ into application state and Virtualchain-compatible consensus hashes.`,
 		newDevCmd(), newContractCmd(), newAuditCmd(), newSyncCmd(false), newSyncCmd(true), newNamesCmd(), newLocalnetCmd(), newTxCmd(), newKeyCmd(), newAccountCmd(), newPrivateCmd(), newBlobCmd(), newWatchCmd(), newSnapshotCmd())
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newChainCmd())
+	root.AddCommand(newABCICmd(), newCometCmd())
 	refuseUnknownSubcommands(root)
 	return root
 }

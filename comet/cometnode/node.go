@@ -31,6 +31,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/cometbft/cometbft/types"
 	"github.com/spf13/viper"
 
@@ -107,7 +108,7 @@ type Node struct {
 	api   *http.Server
 	ln    net.Listener
 	log   *slog.Logger
-	sent  *recent
+	gw    *API
 	close sync.Once
 
 	// dbs are CometBFT's databases, closed after it stops (it leaves the
@@ -174,7 +175,7 @@ func Start(c Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{app: app, db: db, cfg: conf, gen: gen, log: log, sent: newRecent(1 << 16)}
+	n := &Node{app: app, db: db, cfg: conf, gen: gen, log: log}
 	fail := func(err error) (*Node, error) {
 		n.Stop()
 		return nil, err
@@ -199,8 +200,10 @@ func Start(c Config) (*Node, error) {
 	if n.ln, err = net.Listen("tcp", c.API); err != nil {
 		return fail(fmt.Errorf("API: %w", err))
 	}
-	n.api = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	n.api = &http.Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	n.gw = NewAPI(app, n.rpc, gen.ChainID)
+	n.api.Handler = n.gw.Handler()
 	go n.api.Serve(n.ln)
 	log.Info("vchain on CometBFT", "app", c.App, "chain", gen.ChainID, "api", n.ln.Addr().String(),
 		"p2p", conf.P2P.ListenAddress, "rpc", conf.RPC.ListenAddress, "height", app.Height())
@@ -281,7 +284,32 @@ const (
 	maxBody = 64 << 10
 )
 
-func (n *Node) routes() http.Handler {
+// ChainRPC is what the API asks CometBFT: in process (rpc/client/local)
+// or over its RPC (rpc/client/http) when a stock cometbft binary runs the
+// chain (vchain abci).
+type ChainRPC interface {
+	Status(ctx context.Context) (*ctypes.ResultStatus, error)
+	BroadcastTxSync(ctx context.Context, tx types.Tx) (*ctypes.ResultBroadcastTx, error)
+	Tx(ctx context.Context, hash []byte, prove bool) (*ctypes.ResultTx, error)
+}
+
+// API is vchain's HTTP API for an application on CometBFT: the routes a
+// DPoR node serves for transactions (status, account nonces, submit,
+// transaction status) and the contract runtime's reads.
+type API struct {
+	app     *comet.App
+	rpc     ChainRPC
+	chainID string
+	sent    *recent
+}
+
+// NewAPI returns the API of app, submitting through rpc.
+func NewAPI(app *comet.App, rpc ChainRPC, chainID string) *API {
+	return &API{app: app, rpc: rpc, chainID: chainID, sent: newRecent(1 << 16)}
+}
+
+// Handler serves the API.
+func (n *API) Handler() http.Handler {
 	mux := openapi.NewMux()
 	js := func(w http.ResponseWriter, code int, v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -296,7 +324,7 @@ func (n *Node) routes() http.Handler {
 		js(w, code, body)
 	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		st := Status{ChainID: n.gen.ChainID, Height: n.app.Height(), App: n.app.Name(), Source: "comet"}
+		st := Status{ChainID: n.chainID, Height: n.app.Height(), App: n.app.Name(), Source: "comet"}
 		if st.Height >= 1 {
 			if rec, err := n.app.Engine().Record(st.Height); err == nil {
 				st.ConsensusHash, st.StateCommitment = rec.Consensus.String(), rec.State.String()
@@ -339,7 +367,7 @@ func (n *Node) routes() http.Handler {
 		hash := strings.ToLower(hex.EncodeToString(types.Tx(raw).Hash()))
 		var full mempl.ErrMempoolIsFull
 		switch {
-		case errors.Is(err, mempl.ErrTxInCache):
+		case errors.Is(err, mempl.ErrTxInCache) || err != nil && strings.Contains(err.Error(), mempl.ErrTxInCache.Error()):
 			js(w, http.StatusOK, map[string]string{"hash": hash})
 		case errors.As(err, &full):
 			w.Header().Set("Retry-After", "1")
@@ -380,7 +408,7 @@ func (n *Node) routes() http.Handler {
 // Tx tells what became of a transaction: final (in a committed block, its
 // op applied), failed (in a committed block, refused: the log says why),
 // pending (accepted by this node's mempool) or unknown.
-func (n *Node) Tx(h [32]byte) (node.TxStatus, error) {
+func (n *API) Tx(h [32]byte) (node.TxStatus, error) {
 	st := node.TxStatus{Hash: hex.EncodeToString(h[:]), Status: "unknown"}
 	res, err := n.rpc.Tx(context.Background(), h[:], false)
 	if err != nil {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	abciserver "github.com/cometbft/cometbft/abci/server"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	"github.com/spf13/cobra"
+
+	"github.com/vchain-dev/vchain/apps/names"
+	"github.com/vchain-dev/vchain/comet/cometnode"
+	"github.com/vchain-dev/vchain/explorer"
+	"github.com/vchain-dev/vchain/kv"
+)
+
+// `vchain node --source comet`, `vchain abci` and `vchain comet`: the same
+// applications on CometBFT (package comet).
+
+// runCometNode runs CometBFT in process with the application until the
+// command's context ends or the chain halts.
+func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string) error {
+	if home == "" {
+		return errors.New("--source comet needs --home DIR (a CometBFT home: vchain comet init --home DIR makes one)")
+	}
+	log, err := logger()
+	if err != nil {
+		return err
+	}
+	n, err := cometnode.Start(cometnode.Config{Home: home, App: app, API: apiAddr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	if app == cometnode.AppNames {
+		// The names queries on the application's data directory, as a
+		// node of any other source serves them (names show --datadir).
+		eng := n.App().Engine()
+		en := &explorer.EngineNode{Store: n.Store(), Events: eng.Events(), Info: eng.Info(),
+			Lookup: func(state kv.Reader, height int64, name string) (any, error) {
+				return names.Lookup(state, name, height)
+			}}
+		if err := serveNames(ctx, en, cometnode.AppDir(home), httpAddr); err != nil {
+			return err
+		}
+		defer os.Remove(nodeFile(cometnode.AppDir(home)))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "vchain %s on CometBFT chain %s: API http://%s\n", app, n.ChainID(), n.API())
+	return n.Wait(ctx)
+}
+
+func newABCICmd() *cobra.Command {
+	var app, datadir, listen, chainID, apiAddr, cometRPC string
+	cmd := &cobra.Command{
+		Use:   "abci --app names|contracts --datadir DIR --chain-id ID [--listen ADDR] [--api ADDR --comet-rpc URL]",
+		Short: "Serve a vchain application to a stock cometbft binary over ABCI's socket protocol",
+		Long: `abci serves the application (the names app or the contract runtime) on --listen for a cometbft
+binary started with proxy_app set to that address (CometBFT v0.38; vchain comet init writes such
+a home). The application's store is --datadir. With --api it also serves vchain's chain API
+(the routes vchain contract --rpc and vchain names --source comet use), submitting through the
+cometbft node's RPC at --comet-rpc.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if datadir == "" || chainID == "" {
+				return errors.New("--datadir and --chain-id are required")
+			}
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			a, db, err := cometnode.OpenApp(datadir, app, chainID, log.With("app", app))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			srv, err := abciserver.NewServer(listen, "socket", a)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return fmt.Errorf("abci on %s: %w", listen, err)
+			}
+			defer srv.Stop()
+			if apiAddr != "" {
+				rpc, err := rpchttp.New(cometRPC, "/websocket")
+				if err != nil {
+					return fmt.Errorf("--comet-rpc: %w", err)
+				}
+				ln, err := net.Listen("tcp", apiAddr)
+				if err != nil {
+					return err
+				}
+				hs := &http.Server{Handler: cometnode.NewAPI(a, rpc, chainID).Handler(), ReadHeaderTimeout: 10 * time.Second,
+					ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10}
+				go hs.Serve(ln)
+				defer hs.Close()
+				fmt.Fprintf(cmd.ErrOrStderr(), "vchain API on http://%s\n", ln.Addr())
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "vchain %s serving ABCI on %s\n", app, listen)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&app, "app", cometnode.AppContracts, "the application: names or contracts")
+	cmd.Flags().StringVar(&datadir, "datadir", "", "the application's data directory")
+	cmd.Flags().StringVar(&listen, "listen", "tcp://127.0.0.1:26658", "where cometbft connects (its proxy_app)")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "the CometBFT chain id transactions are signed for (the genesis chain_id)")
+	cmd.Flags().StringVar(&apiAddr, "api", "", "also serve vchain's chain API here (host:port)")
+	cmd.Flags().StringVar(&cometRPC, "comet-rpc", "http://127.0.0.1:26657", "with --api: the cometbft node's RPC")
+	return cmd
+}
+
+func newCometCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "comet", Short: "CometBFT chains running vchain applications: one-node homes and localnets"}
+	var home, chainID string
+	initCmd := &cobra.Command{
+		Use:   "init --home DIR [--chain-id ID]",
+		Short: "Lay out a one-validator CometBFT home for vchain node --source comet (or a cometbft binary with vchain abci)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if home == "" {
+				return errors.New("--home is required")
+			}
+			parent, name := filepath.Dir(filepath.Clean(home)), filepath.Base(filepath.Clean(home))
+			if ents, err := os.ReadDir(home); err == nil && len(ents) > 0 {
+				return fmt.Errorf("%s is not empty", home)
+			}
+			os.Remove(home)
+			tmp, err := os.MkdirTemp(parent, ".init-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			hs, err := cometnode.Lay(tmp, cometnode.Layout{Validators: 1, ChainID: chainID, Names: []string{name}})
+			if err != nil {
+				return err
+			}
+			if err := os.Rename(hs[0].Dir, home); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(map[string]string{"home": home, "chain_id": firstOr(chainID, "vchain-comet"), "api": hs[0].API, "abci": "tcp://" + hs[0].ABCI, "rpc": "http://" + hs[0].RPC})
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	initCmd.Flags().StringVar(&home, "home", "", "the home directory to create")
+	initCmd.Flags().StringVar(&chainID, "chain-id", "vchain-comet", "the chain id")
+	cmd.AddCommand(initCmd, newCometLocalnetCmd())
+	return cmd
+}
+
+func firstOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func newCometLocalnetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "localnet", Short: "A CometBFT chain of vchain nodes on this machine, one process per validator"}
+	var dir, app string
+	var validators int
+	up := &cobra.Command{
+		Use:   "up --validators 4 --dir DIR [--app contracts|names]",
+		Short: "Create the localnet (when DIR has none) and start its nodes that are down; returns once every node committed a block",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ln *cometnode.Localnet
+			var err error
+			if cometnode.Exists(dir) {
+				if ln, err = cometnode.LoadLocalnet(dir); err != nil {
+					return err
+				}
+				if cmd.Flags().Changed("validators") && validators != len(ln.Nodes) || cmd.Flags().Changed("app") && app != ln.App {
+					return fmt.Errorf("%s holds a localnet of %d validators running %s; remove it to lay out another", dir, len(ln.Nodes), ln.App)
+				}
+			} else if ln, err = cometnode.CreateLocalnet(dir, validators, app); err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			started, err := ln.Start(exe, "--log-level", global.logLevel)
+			if err != nil {
+				return err
+			}
+			var h int64 = 1
+			for _, st := range ln.Status() {
+				h = max(h, st.Height+1)
+			}
+			if err := ln.WaitHeight(h, 90*time.Second); err != nil {
+				return err
+			}
+			var apis []string
+			for _, n := range ln.Nodes {
+				apis = append(apis, "http://"+n.API)
+			}
+			b, _ := json.Marshal(map[string]any{"dir": dir, "started": started, "chain_id": ln.ChainID, "app": ln.App, "api": apis})
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	up.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
+	up.Flags().IntVar(&validators, "validators", 4, "validators")
+	up.Flags().StringVar(&app, "app", cometnode.AppContracts, "the application: contracts or names")
+	up.MarkFlagRequired("dir")
+
+	status := &cobra.Command{
+		Use:   "status --dir DIR",
+		Short: "Print a JSON array: each node's name, process, height, consensus hash and state commitment",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ln, err := cometnode.LoadLocalnet(dir)
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(ln.Status(), "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	status.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
+	status.MarkFlagRequired("dir")
+
+	down := &cobra.Command{
+		Use:   "down --dir DIR",
+		Short: "Stop every node of the localnet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ln, err := cometnode.LoadLocalnet(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stopped %s\n", strings.Join(ln.Stop(15*time.Second), " "))
+			return nil
+		},
+	}
+	down.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
+	down.MarkFlagRequired("dir")
+	cmd.AddCommand(up, status, down)
+	return cmd
+}

@@ -1,0 +1,256 @@
+package cometnode
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Localnet is a CometBFT chain on this machine: one process per
+// validator, each `vchain node --source comet` on its own home.
+type Localnet struct {
+	Dir     string `json:"-"`
+	App     string `json:"app"`
+	ChainID string `json:"chain_id"`
+	Nodes   []Home `json:"nodes"`
+}
+
+// localnetFile describes a localnet in its directory.
+const localnetFile = "localnet.json"
+
+// CreateLocalnet lays out a new localnet in dir (empty or absent).
+func CreateLocalnet(dir string, validators int, app string) (*Localnet, error) {
+	if _, err := NewApplication(app); err != nil {
+		return nil, err
+	}
+	homes, err := Lay(dir, Layout{Validators: validators})
+	if err != nil {
+		return nil, err
+	}
+	ln := &Localnet{Dir: dir, App: app, ChainID: "vchain-comet", Nodes: homes}
+	b, _ := json.MarshalIndent(ln, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, localnetFile), b, 0o644); err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
+
+// LoadLocalnet reads the localnet in dir.
+func LoadLocalnet(dir string) (*Localnet, error) {
+	b, err := os.ReadFile(filepath.Join(dir, localnetFile))
+	if err != nil {
+		return nil, fmt.Errorf("no CometBFT localnet in %s: %w", dir, err)
+	}
+	ln := &Localnet{Dir: dir}
+	if err := json.Unmarshal(b, ln); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, localnetFile), err)
+	}
+	return ln, nil
+}
+
+// Exists reports whether dir holds a localnet.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, localnetFile))
+	return err == nil
+}
+
+func (ln *Localnet) pidFile(name string) string { return filepath.Join(ln.Dir, name, "pid") }
+
+// LogFile is where a node's process writes its log.
+func (ln *Localnet) LogFile(name string) string { return filepath.Join(ln.Dir, name, "node.log") }
+
+// Running returns the pid of a node's live process, or 0.
+func (ln *Localnet) Running(name string) int {
+	raw, err := os.ReadFile(ln.pidFile(name))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	// A pid reused by another program is not ours.
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmd), filepath.Join(ln.Dir, name)) {
+		return 0
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// A zombie (killed, not yet reaped) is not running.
+		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+			return 0
+		}
+	}
+	return pid
+}
+
+// Start starts, as processes of exe (the vchain binary), the nodes that
+// are not running, and returns the names started.
+func (ln *Localnet) Start(exe string, extra ...string) ([]string, error) {
+	var started []string
+	for _, h := range ln.Nodes {
+		if ln.Running(h.Name) != 0 {
+			continue
+		}
+		logf, err := os.OpenFile(ln.LogFile(h.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return started, err
+		}
+		args := append([]string{"node", "--source", "comet", "--app", ln.App, "--home", filepath.Join(ln.Dir, h.Name),
+			"--api", h.API, "--log-format", "json"}, extra...)
+		cmd := exec.Command(exe, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return started, fmt.Errorf("starting %s: %w", h.Name, err)
+		}
+		logf.Close()
+		if err := os.WriteFile(ln.pidFile(h.Name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			return started, err
+		}
+		go cmd.Wait() // reap it if this process lives on
+		started = append(started, h.Name)
+	}
+	return started, nil
+}
+
+// Kill sends sig to a node's process (SIGKILL: a crash).
+func (ln *Localnet) Kill(name string, sig syscall.Signal) error {
+	pid := ln.Running(name)
+	if pid == 0 {
+		return fmt.Errorf("%s is not running", name)
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// Stop stops every running node at once (SIGTERM, then SIGKILL after
+// timeout) and returns the names stopped.
+func (ln *Localnet) Stop(timeout time.Duration) []string {
+	pids := map[string]int{}
+	for _, h := range ln.Nodes {
+		if pid := ln.Running(h.Name); pid != 0 {
+			syscall.Kill(pid, syscall.SIGTERM)
+			pids[h.Name] = pid
+		} else {
+			os.Remove(ln.pidFile(h.Name))
+		}
+	}
+	var stopped []string
+	deadline := time.Now().Add(timeout)
+	for _, h := range ln.Nodes {
+		pid, ok := pids[h.Name]
+		if !ok {
+			continue
+		}
+		for ln.Running(h.Name) != 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if ln.Running(h.Name) != 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		os.Remove(ln.pidFile(h.Name))
+		stopped = append(stopped, h.Name)
+	}
+	return stopped
+}
+
+// NodeStatus is one line of `vchain comet localnet status`.
+type NodeStatus struct {
+	Name string `json:"name"`
+	Up   bool   `json:"up"`
+	PID  int    `json:"pid,omitempty"`
+	API  string `json:"api"`
+	Status
+	Error string `json:"error,omitempty"`
+}
+
+// Status asks every node for its status.
+func (ln *Localnet) Status() []NodeStatus {
+	c := &http.Client{Timeout: 2 * time.Second}
+	out := make([]NodeStatus, 0, len(ln.Nodes))
+	for _, h := range ln.Nodes {
+		ns := NodeStatus{Name: h.Name, PID: ln.Running(h.Name), API: "http://" + h.API}
+		if err := getJSON(c, "http://"+h.API+"/v1/status", &ns.Status); err != nil {
+			if ns.PID != 0 {
+				ns.Error = err.Error()
+			}
+		} else {
+			ns.Up = true
+		}
+		out = append(out, ns)
+	}
+	return out
+}
+
+// WaitHeight waits until every node in names (all when empty) has
+// committed height h, or fails after timeout naming the ones behind and
+// the end of their logs.
+func (ln *Localnet) WaitHeight(h int64, timeout time.Duration, names ...string) error {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		var behind []string
+		for _, st := range ln.Status() {
+			if len(want) > 0 && !want[st.Name] {
+				continue
+			}
+			if !st.Up || st.Height < h {
+				behind = append(behind, fmt.Sprintf("%s (height %d, %s)", st.Name, st.Height, firstNonEmpty(st.Error, "up")))
+			}
+		}
+		if len(behind) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("not at height %d after %v: %s", h, timeout, strings.Join(behind, ", "))
+			for _, n := range ln.Nodes {
+				if len(want) == 0 || want[n.Name] {
+					msg += "\n--- " + n.Name + " log:\n" + tail(ln.LogFile(n.Name), 15)
+				}
+			}
+			return errors.New(msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func getJSON(c *http.Client, url string, v any) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
