@@ -22,6 +22,7 @@
 package comet
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -29,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,37 +341,96 @@ func (a *App) nextNonce(from chain.Address) (uint64, error) {
 
 func nonceKey(from chain.Address) []byte { return append([]byte("n/"), from[:]...) }
 
+// MaxNonceAhead is how far past a sender's committed nonce CheckTx admits
+// transactions: a client may have that many in flight, and they may reach
+// a node out of order (PrepareProposal puts them back in order).
+const MaxNonceAhead = 256
+
 // CheckTx admits a transaction to the mempool only if it decodes, its
 // signature verifies, its payload is for this application and its nonce
-// follows the sender's committed nonce and the ones already admitted.
+// is neither used (below the sender's committed nonce) nor more than
+// MaxNonceAhead past it. CometBFT checks what is left in the mempool again
+// after each block, which drops the transactions whose nonces the block
+// used.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	d, code, msg := a.check(req.Tx)
 	if code != 0 {
 		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
+	next, err := a.nextNonce(d.from)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case d.tx.Nonce < next:
+		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
+			Log: fmt.Sprintf("nonce %d is used: sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
+	case d.tx.Nonce >= next+MaxNonceAhead:
+		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
+			Log: fmt.Sprintf("nonce %d is more than %d past sender %s's next, %d", d.tx.Nonce, MaxNonceAhead, d.from, next)}, nil
+	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
-	next, ok := a.pending[d.from]
-	if !ok {
-		var err error
-		if next, err = a.nextNonce(d.from); err != nil {
-			return nil, err
-		}
+	if p, ok := a.pending[d.from]; ok || len(a.pending) < maxPendingSenders {
+		a.pending[d.from] = max(p, next, d.tx.Nonce+1)
 	}
-	if d.tx.Nonce != next {
-		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
-			Log: fmt.Sprintf("nonce %d, sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
-	}
-	if len(a.pending) >= maxPendingSenders && !ok {
-		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace, Log: "too many senders with transactions waiting; try again after the next block"}, nil
-	}
-	a.pending[d.from] = next + 1
 	return &abci.ResponseCheckTx{GasWanted: 1}, nil
 }
 
 // maxPendingSenders bounds the mempool view (CometBFT's mempool holds
 // 5,000 transactions by default).
 const maxPendingSenders = 1 << 17
+
+// PrepareProposal orders the proposer's block: each sender's transactions
+// by nonce, from its committed nonce on, without gaps or repeats, each
+// sender in the place of its first transaction in the mempool's order;
+// the rest stay in the mempool for a later block. FinalizeBlock still
+// checks everything: a proposer that does not run this (or lies) gets
+// failing results for what is out of turn, never a wrong state.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	type entry struct {
+		nonce uint64
+		raw   []byte
+	}
+	var order []chain.Address
+	by := map[chain.Address][]entry{}
+	var size int64
+	for _, raw := range req.Txs {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			continue
+		}
+		from := tx.Sender()
+		if _, ok := by[from]; !ok {
+			order = append(order, from)
+		}
+		by[from] = append(by[from], entry{tx.Nonce, raw})
+	}
+	out := make([][]byte, 0, len(req.Txs))
+	for _, from := range order {
+		es := by[from]
+		slices.SortStableFunc(es, func(x, y entry) int { return cmp.Compare(x.nonce, y.nonce) })
+		next, err := a.nextNonce(from)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.nonce != next {
+				if e.nonce < next {
+					continue // a repeat, or used
+				}
+				break // a gap: the rest waits
+			}
+			if req.MaxTxBytes > 0 && size+int64(len(e.raw)) > req.MaxTxBytes {
+				break
+			}
+			size += int64(len(e.raw))
+			out = append(out, e.raw)
+			next++
+		}
+	}
+	return &abci.ResponsePrepareProposal{Txs: out}, nil
+}
 
 // FinalizeBlock turns the decided block into a tape block, applies it
 // through the engine without committing, and answers each transaction's

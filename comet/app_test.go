@@ -212,6 +212,7 @@ func TestTransactionsAreChecked(t *testing.T) {
 	good := u.tx(t, p)
 	next := u.tx(t, p)
 	gap := (&signer{key: u.key, nonce: 5}).tx(t, p)
+	far := (&signer{key: u.key, nonce: MaxNonceAhead}).tx(t, p)
 	forged := bytes.Clone(good)
 	forged[len(forged)-1] ^= 1
 	other := &chain.Tx{To: chain.Address{1}, Data: p}
@@ -226,11 +227,11 @@ func TestTransactionsAreChecked(t *testing.T) {
 		{"a forged signature", forged, CodeMalformed},
 		{"signed for another chain", chain.Marshal(other), CodeMalformed},
 		{"another application's payload", foreign, CodeNotForApp},
-		{"a nonce gap", gap, CodeNonce},
+		{"a nonce too far ahead", far, CodeNonce},
+		{"a nonce gap (held back by PrepareProposal)", gap, 0},
 		{"too large", make([]byte, MaxTxBytes+1), CodeMalformed},
 		{"the next nonce", good, 0},
 		{"the one after, pending", next, 0},
-		{"the same again", good, CodeNonce},
 	}
 	for _, c := range cases {
 		resp, err := ta.CheckTx(ctx, &abci.RequestCheckTx{Tx: c.tx})
@@ -258,6 +259,10 @@ func TestTransactionsAreChecked(t *testing.T) {
 	}
 	if rec, _ := ta.eng.Record(1); rec.Candidates != 3 {
 		t.Fatalf("block 1: %d candidate ops, want the three with good nonces", rec.Candidates)
+	}
+	// Used nonces are refused at the mempool's door.
+	if resp, _ := ta.CheckTx(ctx, &abci.RequestCheckTx{Tx: good}); resp.Code != CodeNonce {
+		t.Fatalf("a used nonce: CheckTx code %d", resp.Code)
 	}
 	// Replayed in a later block: refused by nonce, no op.
 	resp = ta.block(t, 2, good, next, reg)
@@ -352,5 +357,51 @@ func TestQueryDoesNotWaitForABlock(t *testing.T) {
 	}
 	if resp, _ := ta.Query(ctx, &abci.RequestQuery{Path: "/nope"}); resp.Code == 0 {
 		t.Fatal("an unknown path answered OK")
+	}
+}
+
+// TestPrepareProposalOrdersNonces: the proposer's block takes each
+// sender's transactions in nonce order from its committed nonce, without
+// gaps or repeats, senders in the order of their first transaction; what
+// is out of turn stays out.
+func TestPrepareProposalOrdersNonces(t *testing.T) {
+	ctx := context.Background()
+	ta := openApp(t, t.TempDir())
+	u, v := newSigner(1), newSigner(2)
+	p, _ := names.PreorderPayload("o.test", make([]byte, 16), u.script(), vchash.ConsensusHash{})
+	u0, u1, u2 := u.tx(t, p), u.tx(t, p), u.tx(t, p)
+	u.nonce = 5
+	u5 := u.tx(t, p)
+	v0 := v.tx(t, p)
+	v0dup := (&signer{key: v.key}).tx(t, append(bytes.Clone(p), 0)) // nonce 0 again, other bytes
+	resp, err := ta.PrepareProposal(ctx, &abci.RequestPrepareProposal{Txs: [][]byte{u2, v0, u0, []byte{0xff}, u1, u5, v0dup}, MaxTxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]byte{u0, u1, u2, v0}
+	if len(resp.Txs) != len(want) {
+		t.Fatalf("proposal of %d transactions, want %d", len(resp.Txs), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(resp.Txs[i], want[i]) {
+			t.Fatalf("proposal transaction %d is not the expected one", i)
+		}
+	}
+	// Applied, every one of them is an op of the block.
+	fin := ta.block(t, 1, resp.Txs...)
+	for i, r := range fin.TxResults {
+		if r.Code != 0 && r.Code != CodeRejected {
+			t.Fatalf("tx %d: code %d %s", i, r.Code, r.Log)
+		}
+	}
+	// The byte limit holds.
+	v1 := v.tx(t, p)
+	resp, _ = ta.PrepareProposal(ctx, &abci.RequestPrepareProposal{Txs: [][]byte{v1}, MaxTxBytes: int64(len(v1))})
+	if len(resp.Txs) != 1 {
+		t.Fatal("v's next transaction is not proposed")
+	}
+	resp, _ = ta.PrepareProposal(ctx, &abci.RequestPrepareProposal{Txs: [][]byte{v1}, MaxTxBytes: int64(len(v1) - 1)})
+	if len(resp.Txs) != 0 {
+		t.Fatal("a proposal past MaxTxBytes")
 	}
 }

@@ -32,7 +32,7 @@ type dporStep struct {
 func newBenchDporCmd() *cobra.Command {
 	var steps []int
 	var stepDur, warmup time.Duration
-	var skipComet, skipVchain, keep, stockGossip bool
+	var skipComet, skipVchain, skipCometApp, keep, stockGossip bool
 	var period, timeout int64
 	var accounts int
 	var cometBinDir string
@@ -61,6 +61,13 @@ offered load, one system at a time:
                one JSON-RPC batch of broadcast_tx_sync calls every 10 ms to the 4 nodes in turn
                ("mempool is full" counts as refused and is offered again); finality is timed from the
                node's answer to the block holding the transaction on node 0 (/block polled every 5 ms).
+  vchain+Comet vchain's contract runtime on CometBFT: 'vchain comet localnet' of 4 validators (each
+               node a process of this binary, CometBFT in process), configured as the kvstore testnet
+               above (timeout_commit, mempool, gossip, p2p rates, tx indexer off), a counter contract
+               deployed, then the same rates and cadence (JSON-RPC batches of broadcast_tx_sync every
+               10 ms to the 4 nodes in turn) of signed calls of its inc method from --accounts senders
+               (each sender's calls through one node, signed before each step on every core); every
+               call runs the contract in the JavaScript runtime on every node.
 
 Each step offers --step-duration of load and measures after --warmup. A line per system and step:
   offered     the step's offered rate, tx/s
@@ -181,6 +188,13 @@ compare figures from one run.`,
 					return err
 				}
 			}
+			if !skipCometApp {
+				res, err := benchCometContracts(ctx, logw, time.Duration(period)*time.Millisecond, stockGossip, steps, stepDur, warmup, accounts, keep, printStep)
+				all = append(all, res...)
+				if err != nil {
+					return err
+				}
+			}
 			summarize(out, all, v44, comet, twice, twiceFrom)
 			return nil
 		},
@@ -190,6 +204,7 @@ compare figures from one run.`,
 	cmd.Flags().DurationVar(&warmup, "warmup", 4*time.Second, "left out of each step's figures")
 	cmd.Flags().BoolVar(&skipComet, "skip-comet", false, "do not run CometBFT")
 	cmd.Flags().BoolVar(&skipVchain, "skip-vchain", false, "do not run the DPoR chain")
+	cmd.Flags().BoolVar(&skipCometApp, "skip-vchain-comet", false, "do not run vchain's contract runtime on CometBFT")
 	cmd.Flags().Int64Var(&period, "period", 100, "block period in ms (DPoR's period, CometBFT's timeout_commit)")
 	cmd.Flags().Int64Var(&timeout, "timeout", 1000, "DPoR impeach timeout in ms")
 	cmd.Flags().IntVar(&accounts, "accounts", 1000, "DPoR sending accounts (each has one request in flight)")

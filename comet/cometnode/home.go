@@ -27,6 +27,9 @@ type Layout struct {
 	TimeoutCommit time.Duration
 	// Names are the homes' directory names (default node0, node1, ...).
 	Names []string
+	// Tune, when set, adjusts each node's configuration before it is
+	// written (a benchmark's mempool size and gossip timing, say).
+	Tune func(*cfg.Config)
 }
 
 // Home is one laid out node.
@@ -108,6 +111,9 @@ func Lay(dir string, l Layout) ([]Home, error) {
 		c.Consensus.TimeoutCommit = l.TimeoutCommit
 		c.TxIndex.Indexer = "kv"
 		c.Instrumentation.Prometheus = false
+		if l.Tune != nil {
+			l.Tune(c)
+		}
 		cfg.WriteConfigFile(filepath.Join(h.Dir, "config", "config.toml"), c)
 		if err := os.WriteFile(filepath.Join(h.Dir, "vchain-api"), []byte(h.API+"\n"), 0o644); err != nil {
 			return nil, err

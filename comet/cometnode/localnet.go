@@ -28,14 +28,19 @@ const localnetFile = "localnet.json"
 
 // CreateLocalnet lays out a new localnet in dir (empty or absent).
 func CreateLocalnet(dir string, validators int, app string) (*Localnet, error) {
+	return CreateLocalnetWith(dir, Layout{Validators: validators}, app)
+}
+
+// CreateLocalnetWith is CreateLocalnet with a layout's every option.
+func CreateLocalnetWith(dir string, l Layout, app string) (*Localnet, error) {
 	if _, err := NewApplication(app); err != nil {
 		return nil, err
 	}
-	homes, err := Lay(dir, Layout{Validators: validators})
+	homes, err := Lay(dir, l)
 	if err != nil {
 		return nil, err
 	}
-	ln := &Localnet{Dir: dir, App: app, ChainID: "vchain-comet", Nodes: homes}
+	ln := &Localnet{Dir: dir, App: app, ChainID: firstNonEmpty(l.ChainID, "vchain-comet"), Nodes: homes}
 	b, _ := json.MarshalIndent(ln, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, localnetFile), b, 0o644); err != nil {
 		return nil, err

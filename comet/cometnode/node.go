@@ -275,8 +275,11 @@ type Status struct {
 	ConsensusHash   string `json:"consensus_hash,omitempty"`
 	StateCommitment string `json:"state_commitment,omitempty"`
 	// CatchingUp says CometBFT is still syncing blocks from its peers.
-	CatchingUp bool   `json:"catching_up"`
-	Source     string `json:"source"`
+	CatchingUp bool `json:"catching_up"`
+	// CometHeight is the newest block CometBFT stored (the application
+	// applies it right after).
+	CometHeight int64  `json:"comet_height"`
+	Source      string `json:"source"`
 }
 
 // Limits of the API.
@@ -331,7 +334,7 @@ func (n *API) Handler() http.Handler {
 			}
 		}
 		if cs, err := n.rpc.Status(r.Context()); err == nil {
-			st.CatchingUp = cs.SyncInfo.CatchingUp
+			st.CatchingUp, st.CometHeight = cs.SyncInfo.CatchingUp, cs.SyncInfo.LatestBlockHeight
 		}
 		js(w, http.StatusOK, st)
 	})

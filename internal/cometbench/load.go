@@ -34,7 +34,29 @@ type LoadOptions struct {
 	Prefix string
 	// Progress, when set, receives a line per second.
 	Progress io.Writer
+	// Source, when set, makes the transactions instead of kvstore
+	// key=value ones (TxSize and Prefix are then unused): a vchain
+	// application's signed transactions, say.
+	Source TxSource
 }
+
+// TxSource makes a load's transactions. Every batch goes to one node;
+// Next is asked for a transaction to send to node i, so a source whose
+// transactions must arrive in order (a sender's nonces) can keep each
+// sender on one node. A refused transaction is offered again to the same
+// node.
+type TxSource interface {
+	Next(node int) []byte
+	// Ours tells whether a transaction seen in a block is one of the
+	// source's.
+	Ours(tx []byte) bool
+}
+
+// kvSource is TxGen as a TxSource.
+type kvSource struct{ g *TxGen }
+
+func (k kvSource) Next(int) []byte     { return k.g.Next() }
+func (k kvSource) Ours(tx []byte) bool { return k.g.Ours(tx) }
 
 // LoadResult is what a load run measured, in the terms of dpor/localnet's
 // LoadResult. Offered = Accepted + Refused + Rejected + Failed; Accepted =
@@ -125,9 +147,13 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	if o.TxSize == 0 {
 		o.TxSize = TransferTxSize()
 	}
-	gen, err := NewTxGen(o.Prefix, o.TxSize)
-	if err != nil {
-		return nil, err
+	var gen TxSource = o.Source
+	if gen == nil {
+		g, err := NewTxGen(o.Prefix, o.TxSize)
+		if err != nil {
+			return nil, err
+		}
+		gen = kvSource{g}
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	follow := n.Nodes[0]
@@ -148,7 +174,7 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 		delay time.Duration
 	}
 	var finals []fin
-	var retry [][]byte
+	retry := make([][][]byte, len(n.Nodes)) // per node
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	followDone := make(chan struct{})
@@ -201,16 +227,17 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 		if k <= 0 {
 			continue
 		}
+		to := i % len(n.Nodes)
 		mu.Lock()
-		r := min(k, len(retry))
-		batch := append([][]byte(nil), retry[:r]...)
-		retry = retry[r:]
+		r := min(k, len(retry[to]))
+		batch := append([][]byte(nil), retry[to][:r]...)
+		retry[to] = retry[to][r:]
 		mu.Unlock()
 		for len(batch) < k {
-			batch = append(batch, gen.Next())
+			batch = append(batch, gen.Next(to))
 		}
 		offered += len(batch)
-		rpc := n.Nodes[i%len(n.Nodes)].RPC
+		rpc := n.Nodes[to].RPC
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -245,12 +272,12 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 					}
 				case outRefused:
 					res.Refused++
-					retry = append(retry, tx)
+					retry[to] = append(retry[to], tx)
 				case outRejected:
 					res.Rejected++
 				default:
 					res.Failed++
-					retry = append(retry, tx)
+					retry[to] = append(retry[to], tx)
 				}
 			}
 		}()
