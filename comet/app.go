@@ -24,12 +24,14 @@ package comet
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -302,6 +304,18 @@ type decoded struct {
 
 // check decodes raw and checks everything but its nonce.
 func (a *App) check(raw []byte) (*decoded, uint32, string) {
+	d, code, msg := a.parse(raw)
+	if code != 0 {
+		return nil, code, msg
+	}
+	if err := d.tx.CheckSignature(a.chainID); err != nil {
+		return nil, CodeMalformed, err.Error()
+	}
+	return d, 0, ""
+}
+
+// parse is check without the signature.
+func (a *App) parse(raw []byte) (*decoded, uint32, string) {
 	if len(raw) > MaxTxBytes {
 		return nil, CodeMalformed, fmt.Sprintf("a transaction of %d bytes, at most %d", len(raw), MaxTxBytes)
 	}
@@ -312,8 +326,8 @@ func (a *App) check(raw []byte) (*decoded, uint32, string) {
 	if tx.Call != nil {
 		return nil, CodeNotForApp, "a call to a DPoR system contract: there are none on this chain"
 	}
-	if err := tx.CheckSignature(a.chainID); err != nil {
-		return nil, CodeMalformed, err.Error()
+	if len(tx.PubKey) != ed25519.PublicKeySize {
+		return nil, CodeMalformed, fmt.Sprintf("a public key of %d bytes", len(tx.PubKey))
 	}
 	if len(tx.Data) < len(a.magic)+1 || string(tx.Data[:len(a.magic)]) != string(a.magic) {
 		return nil, CodeNotForApp, fmt.Sprintf("the payload does not start with application %s's magic bytes %x and an opcode", a.name, a.magic)
@@ -353,7 +367,13 @@ const MaxNonceAhead = 256
 // after each block, which drops the transactions whose nonces the block
 // used.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
-	d, code, msg := a.check(req.Tx)
+	check := a.check
+	if req.Type == abci.CheckTxType_Recheck {
+		// The same bytes passed a full check when they entered the
+		// mempool; after a block only the nonce can have changed.
+		check = a.parse
+	}
+	d, code, msg := check(req.Tx)
 	if code != 0 {
 		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
@@ -454,8 +474,25 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	nonces := map[chain.Address]uint64{}
 	opOf := map[int]int{} // tape tx index → block tx index
+	// Decode everything, then check the signatures in batches on every
+	// core; the results are those of checking one by one.
+	ds := make([]*decoded, len(req.Txs))
+	codes := make([]uint32, len(req.Txs))
+	msgs := make([]string, len(req.Txs))
+	var txs []*chain.Tx
+	var at []int
 	for i, raw := range req.Txs {
-		d, code, msg := a.check(raw)
+		if ds[i], codes[i], msgs[i] = a.parse(raw); codes[i] == 0 {
+			txs, at = append(txs, ds[i].tx), append(at, i)
+		}
+	}
+	for j, err := range chain.VerifySignatures(a.chainID, txs, runtime.GOMAXPROCS(0)) {
+		if err != nil {
+			codes[at[j]], msgs[at[j]] = CodeMalformed, err.Error()
+		}
+	}
+	for i := range req.Txs {
+		d, code, msg := ds[i], codes[i], msgs[i]
 		if code == 0 {
 			next, ok := nonces[d.from]
 			if !ok {

@@ -108,7 +108,7 @@ func benchCometContracts(ctx context.Context, logw io.Writer, period time.Durati
 	// Every transaction a block holds should have run: the counter says
 	// how many calls the contract runtime applied.
 	if count, err := src.count(); err == nil {
-		fmt.Fprintf(logw, "%s: the counter stands at %d; the load saw %d of its calls in blocks\n", name, count, final)
+		fmt.Fprintf(logw, "%s: the counter stands at %d once every committed block is applied; the load saw %d of its calls in the blocks it followed\n", name, count, final)
 	}
 	return done, nil
 }

@@ -676,3 +676,45 @@ func (c *Chain) punish(s *State, p *Params, who Address, height uint64) error {
 const ImpeachMemory = 10_000
 
 var errNotDeployer = errors.New("only the deployer may call this")
+
+// VerifySignatures checks the form and signature of each transaction for
+// chain chainID, in batches on up to workers goroutines, and returns one
+// result per transaction: nil, or why it is refused (CheckSignature's
+// errors). The results are those of CheckSignature one by one.
+func VerifySignatures(chainID string, txs []*Tx, workers int) []error {
+	errs := make([]error, len(txs))
+	var idx []int
+	for i, tx := range txs {
+		if err := tx.checkForm(); err != nil {
+			errs[i] = err
+		} else {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return errs
+	}
+	workers = max(1, min(workers, len(idx)/64))
+	per := (len(idx) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		part := idx[w*per : min(len(idx), (w+1)*per)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bv := voi.NewBatchVerifierWithCapacity(len(part))
+			for _, i := range part {
+				tx := txs[i]
+				bv.AddWithOptions(voi.PublicKey(tx.PubKey), tx.SigningBytes(chainID), tx.Sig, verifyOpts)
+			}
+			_, valid := bv.Verify(rand.Reader)
+			for j, i := range part {
+				if !valid[j] {
+					errs[i] = ErrBadSignature
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
