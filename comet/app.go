@@ -68,24 +68,40 @@ const (
 const Codespace = "vchain"
 
 // AppHashSize is the length of the AppHash: the block's consensus hash
-// (16 bytes) then its state commitment (32 bytes).
-const AppHashSize = 16 + 32
+// (16 bytes), its state commitment (32 bytes), then the commitment of the
+// senders' nonces (32 bytes: an LtHash over each sender's next nonce).
+const AppHashSize = 16 + 32 + 32
 
-// AppHash is the AppHash of an engine block record.
-func AppHash(r engine.BlockRecord) []byte {
-	return append(append(make([]byte, 0, AppHashSize), r.Consensus[:]...), r.State[:]...)
+// AppHash is the AppHash of an engine block record with the nonces'
+// commitment after it.
+func AppHash(r engine.BlockRecord, nonces lthash.Digest) []byte {
+	b := make([]byte, 0, AppHashSize)
+	return append(append(append(b, r.Consensus[:]...), r.State[:]...), nonces[:]...)
 }
 
 // SplitAppHash is AppHash's inverse.
-func SplitAppHash(b []byte) (vchash.ConsensusHash, lthash.Digest, error) {
-	var ch vchash.ConsensusHash
-	var st lthash.Digest
+func SplitAppHash(b []byte) (ch vchash.ConsensusHash, state, nonces lthash.Digest, err error) {
 	if len(b) != AppHashSize {
-		return ch, st, fmt.Errorf("an app hash of %d bytes, want %d", len(b), AppHashSize)
+		return ch, state, nonces, fmt.Errorf("an app hash of %d bytes, want %d", len(b), AppHashSize)
 	}
 	copy(ch[:], b[:16])
-	copy(st[:], b[16:])
-	return ch, st, nil
+	copy(state[:], b[16:48])
+	copy(nonces[:], b[48:])
+	return ch, state, nonces, nil
+}
+
+// keyNonceLattice holds the LtHash lanes over the senders' nonces.
+var keyNonceLattice = []byte("nlt")
+
+// nonceElement is what a sender's next nonce adds to the nonces' LtHash.
+func nonceElement(lt *lthash.Hash, from chain.Address, next uint64, add bool) {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], next)
+	if add {
+		lt.Add(nonceKey(from), v[:])
+	} else {
+		lt.Remove(nonceKey(from), v[:])
+	}
 }
 
 // Options configure an App.
@@ -111,15 +127,24 @@ type App struct {
 	// mu guards the consensus connection's state.
 	mu     sync.Mutex
 	staged *engine.Staged
+	// nlt is the nonces' LtHash as committed; stagedNlt the staged
+	// block's.
+	nlt, stagedNlt lthash.Hash
 
 	// checkMu guards the mempool connection's view of nonces: the next
 	// nonce of each sender with transactions in the mempool, reset after
 	// each Commit (CometBFT then rechecks what is left).
 	checkMu sync.Mutex
 	pending map[chain.Address]uint64
+	// verified remembers the transactions whose signatures CheckTx
+	// verified (bounded, oldest forgotten first), so FinalizeBlock need
+	// not verify them again.
+	verified *hashSet
 
-	// height is the newest committed height, read by Query.
-	height atomic.Int64
+	// height is the newest committed height, read by Query;
+	// nonceDigest the nonces' commitment at it.
+	height      atomic.Int64
+	nonceDigest atomic.Value
 
 	// waitMu guards waiters and failed.
 	waitMu  sync.Mutex
@@ -197,17 +222,27 @@ func (a *App) PendingNonce(from chain.Address) (committed, pending uint64, err e
 	return committed, pending, nil
 }
 
-// New returns an App over eng, whose application's first block must be the
-// chain's initial height (1 unless the genesis says otherwise).
-func New(eng *engine.Engine, opts Options) *App {
+// New returns an App over eng, whose application starts at or below the
+// chain's initial height (InitChain fills the heights below it).
+func New(eng *engine.Engine, opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	info := eng.Info()
 	a := &App{eng: eng, name: info.Name, magic: info.MagicBytes, chainID: opts.ChainID, log: opts.Logger,
-		pending: map[chain.Address]uint64{}}
+		pending: map[chain.Address]uint64{}, verified: newHashSet(maxVerified)}
+	switch raw, err := eng.Driver().Get(keyNonceLattice); {
+	case errors.Is(err, kv.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if err := a.nlt.UnmarshalBinary(raw); err != nil {
+			return nil, fmt.Errorf("comet: the nonces' lattice: %w", err)
+		}
+	}
+	a.nonceDigest.Store(a.nlt.Sum())
 	a.height.Store(eng.Height())
-	return a
+	return a, nil
 }
 
 // Version is the application version App reports in Info.
@@ -228,7 +263,7 @@ func (a *App) Info(_ context.Context, req *abci.RequestInfo) (*abci.ResponseInfo
 	if err != nil {
 		return nil, fmt.Errorf("comet: the record of committed block %d: %w", h, err)
 	}
-	resp.LastBlockHeight, resp.LastBlockAppHash = h, AppHash(rec)
+	resp.LastBlockHeight, resp.LastBlockAppHash = h, AppHash(rec, a.nlt.Sum())
 	return resp, nil
 }
 
@@ -291,7 +326,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 		if err != nil {
 			return nil, err
 		}
-		resp.AppHash = AppHash(rec)
+		resp.AppHash = AppHash(rec, a.nlt.Sum())
 	}
 	return resp, nil
 }
@@ -355,17 +390,13 @@ func (a *App) nextNonce(from chain.Address) (uint64, error) {
 
 func nonceKey(from chain.Address) []byte { return append([]byte("n/"), from[:]...) }
 
-// MaxNonceAhead is how far past a sender's committed nonce CheckTx admits
-// transactions: a client may have that many in flight, and they may reach
-// a node out of order (PrepareProposal puts them back in order).
-const MaxNonceAhead = 256
-
 // CheckTx admits a transaction to the mempool only if it decodes, its
 // signature verifies, its payload is for this application and its nonce
-// is neither used (below the sender's committed nonce) nor more than
-// MaxNonceAhead past it. CometBFT checks what is left in the mempool again
-// after each block, which drops the transactions whose nonces the block
-// used.
+// is the sender's next: its committed nonce, or the one after those it
+// already has in the mempool. A gap would let a sender fill the mempool
+// with transactions no block can take (there are no fees here to make
+// that cost anything). CometBFT checks the mempool again, in order, after
+// each block: what a block used goes, what has lost its predecessor goes.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	check := a.check
 	if req.Type == abci.CheckTxType_Recheck {
@@ -377,24 +408,69 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	if code != 0 {
 		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
-	next, err := a.nextNonce(d.from)
-	if err != nil {
-		return nil, err
+	a.checkMu.Lock()
+	defer a.checkMu.Unlock()
+	next, ok := a.pending[d.from]
+	if !ok {
+		var err error
+		if next, err = a.nextNonce(d.from); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case d.tx.Nonce < next:
 		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
-			Log: fmt.Sprintf("nonce %d is used: sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
-	case d.tx.Nonce >= next+MaxNonceAhead:
+			Log: fmt.Sprintf("nonce %d is taken: sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
+	case d.tx.Nonce > next:
 		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
-			Log: fmt.Sprintf("nonce %d is more than %d past sender %s's next, %d", d.tx.Nonce, MaxNonceAhead, d.from, next)}, nil
+			Log: fmt.Sprintf("nonce %d leaves a gap: sender %s's next is %d", d.tx.Nonce, d.from, next)}, nil
+	case !ok && len(a.pending) >= maxPendingSenders:
+		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace, Log: "too many senders with transactions waiting; try again after the next block"}, nil
 	}
-	a.checkMu.Lock()
-	defer a.checkMu.Unlock()
-	if p, ok := a.pending[d.from]; ok || len(a.pending) < maxPendingSenders {
-		a.pending[d.from] = max(p, next, d.tx.Nonce+1)
+	a.pending[d.from] = next + 1
+	if req.Type != abci.CheckTxType_Recheck {
+		a.verified.add(d.tx.Hash())
 	}
 	return &abci.ResponseCheckTx{GasWanted: 1}, nil
+}
+
+// maxVerified bounds the verified-signature cache: four times CometBFT's
+// default mempool.
+const maxVerified = 1 << 15
+
+// hashSet is a bounded set of transaction hashes, safe for concurrent use.
+type hashSet struct {
+	mu    sync.Mutex
+	set   map[[32]byte]struct{}
+	order [][32]byte
+	next  int
+}
+
+func newHashSet(n int) *hashSet {
+	return &hashSet{set: make(map[[32]byte]struct{}, n), order: make([][32]byte, 0, n)}
+}
+
+func (s *hashSet) add(h [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[h]; ok {
+		return
+	}
+	if len(s.order) < cap(s.order) {
+		s.order = append(s.order, h)
+	} else {
+		delete(s.set, s.order[s.next])
+		s.order[s.next] = h
+		s.next = (s.next + 1) % len(s.order)
+	}
+	s.set[h] = struct{}{}
+}
+
+func (s *hashSet) has(h [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[h]
+	return ok
 }
 
 // maxPendingSenders bounds the mempool view (CometBFT's mempool holds
@@ -472,8 +548,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	b := &tape.Block{Header: tape.Header{Height: req.Height, Time: req.Time.Unix()}}
 	copy(b.Hash[:], req.Hash)
 	results := make([]*abci.ExecTxResult, len(req.Txs))
-	nonces := map[chain.Address]uint64{}
-	opOf := map[int]int{} // tape tx index → block tx index
+	nonces := map[chain.Address]uint64{} // the senders' next nonces after the block
+	olds := map[chain.Address]uint64{}   // and before it
+	opOf := map[int]int{}                // tape tx index → block tx index
 	// Decode everything, then check the signatures in batches on every
 	// core; the results are those of checking one by one.
 	ds := make([]*decoded, len(req.Txs))
@@ -482,7 +559,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	var txs []*chain.Tx
 	var at []int
 	for i, raw := range req.Txs {
-		if ds[i], codes[i], msgs[i] = a.parse(raw); codes[i] == 0 {
+		if ds[i], codes[i], msgs[i] = a.parse(raw); codes[i] == 0 && !a.verified.has(ds[i].tx.Hash()) {
 			txs, at = append(txs, ds[i].tx), append(at, i)
 		}
 	}
@@ -500,6 +577,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 				if next, err = a.nextNonce(d.from); err != nil {
 					return nil, err
 				}
+				olds[d.from] = next
 			}
 			if d.tx.Nonce != next {
 				code, msg = CodeNonce, fmt.Sprintf("nonce %d, sender %s's next is %d", d.tx.Nonce, d.from, next)
@@ -522,21 +600,42 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		a.wake(err)
 		return nil, err
 	}
+	lt := a.nlt
 	for from, next := range nonces {
+		if next == olds[from] {
+			continue
+		}
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], next)
 		if err := st.SetDriver(nonceKey(from), v[:]); err != nil {
 			st.Discard()
 			return nil, err
 		}
+		if old := olds[from]; old > 0 {
+			nonceElement(&lt, from, old, false)
+		}
+		nonceElement(&lt, from, next, true)
 	}
+	if err := st.SetDriver(keyNonceLattice, lt.AppendBinary(nil)); err != nil {
+		st.Discard()
+		return nil, err
+	}
+	a.stagedNlt = lt
 	for _, r := range st.Rejected {
 		if i, ok := opOf[r.TxIndex]; ok {
 			results[i].Code, results[i].Codespace, results[i].Log = CodeRejected, Codespace, r.Stage+": "+r.Reason.Error()
 		}
 	}
 	a.staged = st
-	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: AppHash(st.Record)}, nil
+	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: AppHash(st.Record, lt.Sum())}, nil
+}
+
+// appHashAt is the committed block rec's AppHash; the nonces' commitment
+// is the newest committed one (rec must be the newest block). It takes no
+// lock the consensus connection holds.
+func (a *App) appHashAt(rec engine.BlockRecord) []byte {
+	d, _ := a.nonceDigest.Load().(lthash.Digest)
+	return AppHash(rec, d)
 }
 
 // Commit persists the block FinalizeBlock staged, in one synced batch.
@@ -553,6 +652,8 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		a.wake(err)
 		return nil, err
 	}
+	a.nlt = a.stagedNlt
+	a.nonceDigest.Store(a.nlt.Sum())
 	a.height.Store(st.Record.Height)
 	a.wake(nil)
 	a.checkMu.Lock()
@@ -609,6 +710,10 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 		}
 		resp.Value, _ = json.Marshal(map[string]any{"height": at, "consensus_hash": rec.Consensus.String(),
 			"state_commitment": rec.State.String(), "app": a.name})
+		if at == h {
+			resp.Value, _ = json.Marshal(map[string]any{"height": at, "consensus_hash": rec.Consensus.String(),
+				"state_commitment": rec.State.String(), "app": a.name, "app_hash": hex.EncodeToString(a.appHashAt(rec))})
+		}
 		return resp, nil
 	case QueryState:
 		v, err := a.eng.State().Get(req.Data)

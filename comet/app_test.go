@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/lbft"
 	"github.com/vchain-dev/vchain/engine"
+	"github.com/vchain-dev/vchain/lthash"
 	"github.com/vchain-dev/vchain/store"
 	tapedpor "github.com/vchain-dev/vchain/tape/dpor"
 	"github.com/vchain-dev/vchain/vchash"
@@ -40,7 +42,12 @@ func openApp(t *testing.T, dir string) *testApp {
 		db.Close()
 		t.Fatal(err)
 	}
-	ta := &testApp{App: New(eng, Options{ChainID: testChain}), db: db}
+	a, err := New(eng, Options{ChainID: testChain})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	ta := &testApp{App: a, db: db}
 	t.Cleanup(func() { ta.close() })
 	info, err := ta.Info(context.Background(), &abci.RequestInfo{})
 	if err != nil {
@@ -174,7 +181,7 @@ func TestSameConsensusHashesAsDPoR(t *testing.T) {
 			}
 		}
 		want, _ := dpor.Record(h)
-		wch, wst, err := SplitAppHash(resp.AppHash)
+		wch, wst, _, err := SplitAppHash(resp.AppHash)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +219,6 @@ func TestTransactionsAreChecked(t *testing.T) {
 	good := u.tx(t, p)
 	next := u.tx(t, p)
 	gap := (&signer{key: u.key, nonce: 5}).tx(t, p)
-	far := (&signer{key: u.key, nonce: MaxNonceAhead}).tx(t, p)
 	forged := bytes.Clone(good)
 	forged[len(forged)-1] ^= 1
 	other := &chain.Tx{To: chain.Address{1}, Data: p}
@@ -227,11 +233,11 @@ func TestTransactionsAreChecked(t *testing.T) {
 		{"a forged signature", forged, CodeMalformed},
 		{"signed for another chain", chain.Marshal(other), CodeMalformed},
 		{"another application's payload", foreign, CodeNotForApp},
-		{"a nonce too far ahead", far, CodeNonce},
-		{"a nonce gap (held back by PrepareProposal)", gap, 0},
+		{"a nonce gap", gap, CodeNonce},
 		{"too large", make([]byte, MaxTxBytes+1), CodeMalformed},
 		{"the next nonce", good, 0},
 		{"the one after, pending", next, 0},
+		{"the same again", good, CodeNonce},
 	}
 	for _, c := range cases {
 		resp, err := ta.CheckTx(ctx, &abci.RequestCheckTx{Tx: c.tx})
@@ -403,5 +409,54 @@ func TestPrepareProposalOrdersNonces(t *testing.T) {
 	resp, _ = ta.PrepareProposal(ctx, &abci.RequestPrepareProposal{Txs: [][]byte{v1}, MaxTxBytes: int64(len(v1) - 1)})
 	if len(resp.Txs) != 0 {
 		t.Fatal("a proposal past MaxTxBytes")
+	}
+}
+
+// TestNonceCommitment: the AppHash's third part is the LtHash of every
+// sender's next nonce, as this test computes it from scratch, after each
+// block and after a restart.
+func TestNonceCommitment(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ta := openApp(t, dir)
+	users := []*signer{newSigner(1), newSigner(2), newSigner(3)}
+	p, _ := names.PreorderPayload("x.test", make([]byte, 16), users[0].script(), vchash.ConsensusHash{})
+	next := map[chain.Address]uint64{}
+	fromScratch := func() lthash.Digest {
+		var lt lthash.Hash
+		for a, n := range next {
+			v := binary.BigEndian.AppendUint64(nil, n)
+			lt.Add(append([]byte("n/"), a[:]...), v)
+		}
+		return lt.Sum()
+	}
+	var last []byte
+	for h := int64(1); h <= 6; h++ {
+		var txs [][]byte
+		for i, u := range users {
+			if (int(h)+i)%2 == 0 {
+				continue
+			}
+			txs = append(txs, u.tx(t, p))
+			next[chain.AddressOf(u.key.Public().(ed25519.PublicKey))] = u.nonce
+		}
+		resp := ta.block(t, h, txs...)
+		_, _, nd, err := SplitAppHash(resp.AppHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nd != fromScratch() {
+			t.Fatalf("block %d: nonce commitment %s, from scratch %s", h, nd, fromScratch())
+		}
+		last = resp.AppHash
+	}
+	ta.close()
+	ta = openApp(t, dir)
+	info, err := ta.Info(ctx, &abci.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(info.LastBlockAppHash, last) {
+		t.Fatalf("after a restart Info's app hash %x, before %x", info.LastBlockAppHash, last)
 	}
 }

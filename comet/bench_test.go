@@ -33,7 +33,10 @@ func BenchmarkFinalizeContracts(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := New(eng, Options{ChainID: testChain})
+	a, err := New(eng, Options{ChainID: testChain})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, err := a.InitChain(ctx, &abci.RequestInitChain{ChainId: testChain, InitialHeight: 1}); err != nil {
 		b.Fatal(err)
 	}

@@ -113,8 +113,11 @@ func benchCometContracts(ctx context.Context, logw io.Writer, period time.Durati
 	return done, nil
 }
 
-// counterLoad makes signed calls of the counter: each sender's calls go
-// to one node (the node i%4 for sender i), so its nonces arrive in order.
+// counterLoad makes signed calls of the counter. Each sender belongs to
+// one node (sender i to node i%4) and has one transaction in flight: the
+// next is made once the node accepted the last (a refused one is offered
+// again first), so its nonces reach the node in order, as CheckTx wants
+// (the DPoR load's accounts have one request in flight each too).
 type counterLoad struct {
 	chainID string
 	id      string
@@ -122,16 +125,18 @@ type counterLoad struct {
 	api     string
 	size    int
 
-	mu      sync.Mutex
-	senders [][]*loadSender // per node
-	next    []int           // per node: the sender whose turn it is
-	ready   [][][]byte      // per node: transactions signed ahead
-	ours    map[[32]byte]bool
+	mu       sync.Mutex
+	free     [][]*loadSender // per node: senders with nothing in flight
+	inFlight map[[32]byte]*loadSender
+	ours     map[[32]byte]bool
 }
 
 type loadSender struct {
 	key   ed25519.PrivateKey
+	node  int
 	nonce uint64
+	// signed are this sender's next calls, signed ahead (prepare).
+	signed [][]byte
 }
 
 // newCounterLoad deploys the counter through node 0 and returns the load.
@@ -159,89 +164,105 @@ func newCounterLoad(ctx context.Context, ln *cometnode.Localnet, accounts int) (
 		time.Sleep(50 * time.Millisecond)
 	}
 	l := &counterLoad{chainID: ln.ChainID, id: id, call: host.CallPayload(id, "inc", json.RawMessage("[]")), api: api,
-		senders: make([][]*loadSender, len(ln.Nodes)), next: make([]int, len(ln.Nodes)), ready: make([][][]byte, len(ln.Nodes)), ours: map[[32]byte]bool{}}
+		free: make([][]*loadSender, len(ln.Nodes)), inFlight: map[[32]byte]*loadSender{}, ours: map[[32]byte]bool{}}
 	for i := 0; i < accounts; i++ {
 		seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("bench counter sender"), uint64(i)))
 		n := i % len(ln.Nodes)
-		l.senders[n] = append(l.senders[n], &loadSender{key: ed25519.NewKeyFromSeed(seed[:])})
+		l.free[n] = append(l.free[n], &loadSender{key: ed25519.NewKeyFromSeed(seed[:]), node: n})
 	}
-	l.size = len(l.sign(l.senders[0][0]))
-	l.senders[0][0].nonce-- // that one was not sent
+	probe := &loadSender{key: l.free[0][0].key}
+	l.size = len(l.sign(probe, probe.nonce))
 	return l, nil
 }
 
-// sign makes s's next call; the caller holds mu or owns s.
-func (l *counterLoad) sign(s *loadSender) []byte {
-	tx := &chain.Tx{Nonce: s.nonce, To: chain.AddressOf(s.key.Public().(ed25519.PublicKey)), Data: l.call}
+// sign makes s's call with the given nonce.
+func (l *counterLoad) sign(s *loadSender, nonce uint64) []byte {
+	tx := &chain.Tx{Nonce: nonce, To: chain.AddressOf(s.key.Public().(ed25519.PublicKey)), Data: l.call}
 	tx.Sign(l.chainID, s.key)
-	s.nonce++
 	return chain.Marshal(tx)
 }
 
-// prepare signs about total calls ahead, spread over the nodes, on every
-// core (as the DPoR load signs before each step).
+// prepare signs about total calls ahead, spread over the senders, on
+// every core (as the DPoR load signs before each step).
 func (l *counterLoad) prepare(total int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	per := total/len(l.senders) + 1
-	var wg sync.WaitGroup
-	for n := range l.senders {
-		// The senders' order within a node is fixed first, then signed
-		// in parallel (each sender's nonces in order).
-		type job struct {
-			s   *loadSender
-			pos []int
-		}
-		jobs := map[*loadSender]*job{}
-		order := make([]*loadSender, per)
-		for i := range order {
-			s := l.senders[n][l.next[n]]
-			l.next[n] = (l.next[n] + 1) % len(l.senders[n])
-			order[i] = s
-			if jobs[s] == nil {
-				jobs[s] = &job{s: s}
-			}
-			jobs[s].pos = append(jobs[s].pos, i)
-		}
-		out := make([][]byte, per)
-		work := make(chan *job)
-		for w := 0; w < runtime.NumCPU(); w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range work {
-					for _, p := range j.pos {
-						out[p] = l.sign(j.s)
-					}
-				}
-			}()
-		}
-		for _, j := range jobs {
-			work <- j
-		}
-		close(work)
-		wg.Wait()
-		for _, tx := range out {
-			l.ours[sha256.Sum256(tx)] = true
-		}
-		l.ready[n] = append(l.ready[n], out...)
+	var all []*loadSender
+	for _, ss := range l.free {
+		all = append(all, ss...)
 	}
+	for _, s := range l.inFlight {
+		all = append(all, s)
+	}
+	per := total/max(1, len(all)) + 1
+	work := make(chan *loadSender)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				from := s.nonce + uint64(len(s.signed))
+				for k := 0; k < per; k++ {
+					s.signed = append(s.signed, l.sign(s, from+uint64(k)))
+				}
+			}
+		}()
+	}
+	seen := map[*loadSender]bool{}
+	for _, s := range all {
+		if !seen[s] {
+			seen[s] = true
+			work <- s
+		}
+	}
+	close(work)
+	wg.Wait()
 }
 
-// Next implements cometbench.TxSource.
+// Next implements cometbench.TxSource: the next call of a sender of node
+// with nothing in flight, or nil when every one waits on an answer.
 func (l *counterLoad) Next(node int) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.ready[node]) > 0 {
-		tx := l.ready[node][0]
-		l.ready[node] = l.ready[node][1:]
-		return tx
+	if len(l.free[node]) == 0 {
+		return nil
 	}
-	s := l.senders[node][l.next[node]]
-	l.next[node] = (l.next[node] + 1) % len(l.senders[node])
-	tx := l.sign(s)
-	l.ours[sha256.Sum256(tx)] = true
+	s := l.free[node][0]
+	l.free[node] = l.free[node][1:]
+	var tx []byte
+	if len(s.signed) > 0 {
+		tx, s.signed = s.signed[0], s.signed[1:]
+	} else {
+		tx = l.sign(s, s.nonce)
+	}
+	s.nonce++
+	h := sha256.Sum256(tx)
+	l.inFlight[h], l.ours[h] = s, true
 	return tx
+}
+
+// Report implements cometbench.Reporter.
+func (l *counterLoad) Report(tx []byte, outcome string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := sha256.Sum256(tx)
+	s := l.inFlight[h]
+	if s == nil {
+		return
+	}
+	switch outcome {
+	case cometbench.OutcomeAccepted:
+	case cometbench.OutcomeRejected:
+		// Not taken: its nonce is the sender's next again, and what was
+		// signed after it is of no use.
+		s.nonce--
+		s.signed = nil
+	default:
+		return // offered again: still in flight
+	}
+	delete(l.inFlight, h)
+	l.free[s.node] = append(l.free[s.node], s)
 }
 
 // Ours implements cometbench.TxSource.

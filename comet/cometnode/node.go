@@ -81,7 +81,12 @@ func OpenApp(dir, name, chainID string, log *slog.Logger) (*comet.App, *store.DB
 		db.Close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return comet.New(eng, comet.Options{ChainID: chainID, Logger: log}), db, nil
+	app, err := comet.New(eng, comet.Options{ChainID: chainID, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return app, db, nil
 }
 
 // Config configures a node.
@@ -250,6 +255,7 @@ func (n *Node) Stop() error {
 				err = e
 			}
 			n.cmt.Wait()
+			n.cmt.ProxyApp().Stop() // the node leaves its ABCI connections running
 		}
 		n.dbMu.Lock()
 		for _, db := range n.dbs {

@@ -52,6 +52,21 @@ type TxSource interface {
 	Ours(tx []byte) bool
 }
 
+// Outcomes a TxSource that implements Reporter is told of.
+const (
+	OutcomeAccepted = "accepted"
+	OutcomeRefused  = "refused"  // offered again later, to the same node
+	OutcomeRejected = "rejected" // dropped
+	OutcomeFailed   = "failed"   // offered again later, to the same node
+)
+
+// Reporter is a TxSource told what became of each transaction it made
+// (its senders' nonces, say, depend on it). Next may return nil when the
+// source has nothing to send yet (every sender waiting on an answer).
+type Reporter interface {
+	Report(tx []byte, outcome string)
+}
+
 // kvSource is TxGen as a TxSource.
 type kvSource struct{ g *TxGen }
 
@@ -234,7 +249,14 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 		retry[to] = retry[to][r:]
 		mu.Unlock()
 		for len(batch) < k {
-			batch = append(batch, gen.Next(to))
+			tx := gen.Next(to)
+			if tx == nil {
+				break
+			}
+			batch = append(batch, tx)
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		offered += len(batch)
 		rpc := n.Nodes[to].RPC
@@ -252,6 +274,7 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 			if err != nil {
 				res.noteError(err.Error())
 			}
+			rep, _ := gen.(Reporter)
 			for j, tx := range batch {
 				oc := outFailed
 				if err == nil {
@@ -259,6 +282,9 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 					if outcomes[j].err != "" && oc != outRefused {
 						res.noteError(outcomes[j].err)
 					}
+				}
+				if rep != nil {
+					rep.Report(tx, oc.name())
 				}
 				switch oc {
 				case outAccepted:
@@ -318,6 +344,19 @@ func (n *Net) Load(ctx context.Context, o LoadOptions) (*LoadResult, error) {
 	}
 	res.P50, res.P90, res.P99, res.Max = localnet.Percentiles(delays)
 	return res, nil
+}
+
+// name is the outcome as a Reporter is told it.
+func (o outcome) name() string {
+	switch o {
+	case outAccepted:
+		return OutcomeAccepted
+	case outRefused:
+		return OutcomeRefused
+	case outRejected:
+		return OutcomeRejected
+	}
+	return OutcomeFailed
 }
 
 // noteError keeps the first few distinct errors.
