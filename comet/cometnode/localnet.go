@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vchain-dev/vchain/internal/proc"
 )
 
 // Localnet is a CometBFT chain on this machine: one process per
@@ -74,25 +74,7 @@ func (ln *Localnet) LogFile(name string) string { return filepath.Join(ln.Dir, n
 
 // Running returns the pid of a node's live process, or 0.
 func (ln *Localnet) Running(name string) int {
-	raw, err := os.ReadFile(ln.pidFile(name))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	// A pid reused by another program is not ours.
-	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmd), filepath.Join(ln.Dir, name)) {
-		return 0
-	}
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// A zombie (killed, not yet reaped) is not running.
-		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
-			return 0
-		}
-	}
-	return pid
+	return proc.Running(ln.pidFile(name), filepath.Join(ln.Dir, name))
 }
 
 // Start starts, as processes of exe (the vchain binary), the nodes that
@@ -103,24 +85,11 @@ func (ln *Localnet) Start(exe string, extra ...string) ([]string, error) {
 		if ln.Running(h.Name) != 0 {
 			continue
 		}
-		logf, err := os.OpenFile(ln.LogFile(h.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return started, err
-		}
 		args := append([]string{"node", "--source", "comet", "--app", ln.App, "--home", filepath.Join(ln.Dir, h.Name),
 			"--api", h.API, "--log-format", "json"}, extra...)
-		cmd := exec.Command(exe, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := cmd.Start(); err != nil {
-			logf.Close()
+		if err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name)); err != nil {
 			return started, fmt.Errorf("starting %s: %w", h.Name, err)
 		}
-		logf.Close()
-		if err := os.WriteFile(ln.pidFile(h.Name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
-			return started, err
-		}
-		go cmd.Wait() // reap it if this process lives on
 		started = append(started, h.Name)
 	}
 	return started, nil
@@ -138,32 +107,11 @@ func (ln *Localnet) Kill(name string, sig syscall.Signal) error {
 // Stop stops every running node at once (SIGTERM, then SIGKILL after
 // timeout) and returns the names stopped.
 func (ln *Localnet) Stop(timeout time.Duration) []string {
-	pids := map[string]int{}
-	for _, h := range ln.Nodes {
-		if pid := ln.Running(h.Name); pid != 0 {
-			syscall.Kill(pid, syscall.SIGTERM)
-			pids[h.Name] = pid
-		} else {
-			os.Remove(ln.pidFile(h.Name))
-		}
+	ps := make([]proc.Named, len(ln.Nodes))
+	for i, h := range ln.Nodes {
+		ps[i] = proc.Named{Name: h.Name, PidFile: ln.pidFile(h.Name), Mark: filepath.Join(ln.Dir, h.Name)}
 	}
-	var stopped []string
-	deadline := time.Now().Add(timeout)
-	for _, h := range ln.Nodes {
-		pid, ok := pids[h.Name]
-		if !ok {
-			continue
-		}
-		for ln.Running(h.Name) != 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if ln.Running(h.Name) != 0 {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		os.Remove(ln.pidFile(h.Name))
-		stopped = append(stopped, h.Name)
-	}
-	return stopped
+	return proc.StopAll(ps, timeout)
 }
 
 // NodeStatus is one line of `vchain comet localnet status`.

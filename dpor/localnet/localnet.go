@@ -15,16 +15,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/node"
 	"github.com/vchain-dev/vchain/internal/freeport"
+	"github.com/vchain-dev/vchain/internal/proc"
 )
 
 // Options shape a new localnet.
@@ -283,24 +282,7 @@ func writeJSON(path string, v any) error {
 func (l *Layout) pidFile(name string) string { return filepath.Join(l.Dir, name, "pid") }
 
 // Running returns the pid of a node's live process, or 0.
-func (l *Layout) Running(name string) int {
-	raw, err := os.ReadFile(l.pidFile(name))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	if syscall.Kill(pid, 0) != nil {
-		return 0
-	}
-	// A pid reused by another program is not ours.
-	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmd), name) {
-		return 0
-	}
-	return pid
-}
+func (l *Layout) Running(name string) int { return proc.Running(l.pidFile(name), name) }
 
 // Start starts, as separate processes of exe, the nodes that are not
 // running, and returns the names started.
@@ -310,22 +292,10 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 		if l.Running(nc.Name) != 0 {
 			continue
 		}
-		logf, err := os.OpenFile(l.logFile(nc.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return started, err
-		}
-		cmd := exec.Command(exe, append([]string{"localnet", "node", "--dir", l.Dir, "--name", nc.Name, "--log-format", "json"}, extra...)...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := cmd.Start(); err != nil {
-			logf.Close()
+		args := append([]string{"localnet", "node", "--dir", l.Dir, "--name", nc.Name, "--log-format", "json"}, extra...)
+		if err := proc.Start(exe, args, l.logFile(nc.Name), l.pidFile(nc.Name)); err != nil {
 			return started, fmt.Errorf("starting %s: %w", nc.Name, err)
 		}
-		logf.Close()
-		if err := os.WriteFile(l.pidFile(nc.Name), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
-			return started, err
-		}
-		go cmd.Wait() // reap it if this process lives on
 		started = append(started, nc.Name)
 	}
 	return started, nil
@@ -333,34 +303,11 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 
 // Stop stops every running node (SIGTERM, then SIGKILL after timeout).
 func (l *Layout) Stop(timeout time.Duration) []string {
-	// Every node gets the signal at once: stopping validators one by one
-	// would leave the chain without a quorum, in later and later rounds.
-	pids := map[string]int{}
-	var stopped []string
-	for _, nc := range l.Nodes {
-		if pid := l.Running(nc.Name); pid != 0 {
-			syscall.Kill(pid, syscall.SIGTERM)
-			pids[nc.Name] = pid
-		} else {
-			os.Remove(l.pidFile(nc.Name))
-		}
+	ps := make([]proc.Named, len(l.Nodes))
+	for i, nc := range l.Nodes {
+		ps[i] = proc.Named{Name: nc.Name, PidFile: l.pidFile(nc.Name), Mark: nc.Name}
 	}
-	deadline := time.Now().Add(timeout)
-	for _, nc := range l.Nodes {
-		pid, ok := pids[nc.Name]
-		if !ok {
-			continue
-		}
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if syscall.Kill(pid, 0) == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		os.Remove(l.pidFile(nc.Name))
-		stopped = append(stopped, nc.Name)
-	}
-	return stopped
+	return proc.StopAll(ps, timeout)
 }
 
 // NodeStatus is one line of `localnet status`.
