@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vchain-dev/vchain/comet"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/node"
@@ -111,6 +113,48 @@ func TestNodeRunsContracts(t *testing.T) {
 	if st := c.get(fmt.Sprintf("/v1/contracts/%s/state?path=/topics/1/title", id), &file); st != 200 || file.Content != "on comet" {
 		t.Fatalf("state: %d %+v", st, file)
 	}
+	// Hostile and mistaken submissions get a status and a reason.
+	post := func(body string) (int, string) {
+		resp, err := http.Post(c.base+"/v1/tx", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ Error, Code string }
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out.Error + " " + out.Code
+	}
+	other := &chain.Tx{To: chain.Address{1}, Data: host.CallPayload(id, "addPost", json.RawMessage(`[1, "x"]`))}
+	other.Sign("another-chain", c.key)
+	from := chain.AddressOf(c.key.Public().(ed25519.PublicKey))
+	var acct node.AccountStatus
+	c.get("/v1/account/"+from.String(), &acct)
+	used := &chain.Tx{Nonce: acct.Nonce - 1, To: from, Data: host.CallPayload(id, "addPost", json.RawMessage(`[1, "again"]`))}
+	used.Sign(c.id, c.key)
+	for _, tc := range []struct {
+		body string
+		code int
+		says string
+	}{
+		{`{"tx": "zz"}`, 400, "hex"},
+		{`{"tx": "` + strings.Repeat("ab", comet.MaxTxBytes+1) + `"}`, 400, "at most"},
+		{`{"tx": "00", "extra": 1}`, 400, "unknown field"},
+		{`[`, 400, "want"},
+		{`{"tx": "` + hex.EncodeToString(chain.Marshal(other)) + `"}`, 400, "signature"},
+		{`{"tx": "` + hex.EncodeToString(chain.Marshal(used)) + `"}`, 409, "stale-nonce"},
+	} {
+		if code, says := post(tc.body); code != tc.code || !strings.Contains(says, tc.says) {
+			t.Fatalf("POST /v1/tx %.40s: %d %q, want %d naming %q", tc.body, code, says, tc.code, tc.says)
+		}
+	}
+	if st := c.get("/v1/tx/nothex", nil); st != 400 {
+		t.Fatalf("GET /v1/tx/nothex: %d", st)
+	}
+	var unknown node.TxStatus
+	if c.get("/v1/tx/"+strings.Repeat("00", 32), &unknown); unknown.Status != "unknown" {
+		t.Fatalf("an unknown transaction: %+v", unknown)
+	}
+
 	var before Status
 	c.get("/v1/status", &before)
 	if err := n.Stop(); err != nil {
