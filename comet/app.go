@@ -128,14 +128,15 @@ type App struct {
 	mu     sync.Mutex
 	staged *engine.Staged
 	// nlt is the nonces' LtHash as committed; stagedNlt the staged
-	// block's.
+	// block's, and stagedNonces the senders' next nonces after it.
 	nlt, stagedNlt lthash.Hash
+	stagedNonces   map[chain.Address]uint64
 
 	// checkMu guards the mempool connection's view of nonces: the next
 	// nonce of each sender with transactions in the mempool, reset after
 	// each Commit (CometBFT then rechecks what is left).
 	checkMu sync.Mutex
-	pending map[chain.Address]uint64
+	pending map[chain.Address]pendingNonce
 	// verified remembers the transactions whose signatures CheckTx
 	// verified (bounded, oldest forgotten first), so FinalizeBlock need
 	// not verify them again.
@@ -218,7 +219,7 @@ func (a *App) PendingNonce(from chain.Address) (committed, pending uint64, err e
 	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
-	pending = max(committed, a.pending[from])
+	pending = max(committed, a.pending[from].next)
 	return committed, pending, nil
 }
 
@@ -230,7 +231,7 @@ func New(eng *engine.Engine, opts Options) (*App, error) {
 	}
 	info := eng.Info()
 	a := &App{eng: eng, name: info.Name, magic: info.MagicBytes, chainID: opts.ChainID, log: opts.Logger,
-		pending: map[chain.Address]uint64{}, verified: newHashSet(maxVerified)}
+		pending: map[chain.Address]pendingNonce{}, verified: newHashSet(maxVerified)}
 	switch raw, err := eng.Driver().Get(keyNonceLattice); {
 	case errors.Is(err, kv.ErrNotFound):
 	case err != nil:
@@ -395,8 +396,8 @@ func nonceKey(from chain.Address) []byte { return append([]byte("n/"), from[:]..
 // is the sender's next: its committed nonce, or the one after those it
 // already has in the mempool. A gap would let a sender fill the mempool
 // with transactions no block can take (there are no fees here to make
-// that cost anything). CometBFT checks the mempool again, in order, after
-// each block: what a block used goes, what has lost its predecessor goes.
+// that cost anything). CometBFT checks the mempool again after each
+// block: what the block used goes.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	check := a.check
 	if req.Type == abci.CheckTxType_Recheck {
@@ -408,9 +409,25 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	if code != 0 {
 		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
+	if req.Type == abci.CheckTxType_Recheck {
+		// It was the sender's next when it came in, after those before
+		// it; it stays unless a block used its nonce. (New transactions
+		// are checked between rechecks, against the pending view, which a
+		// block does not reset.)
+		committed, err := a.nextNonce(d.from)
+		if err != nil {
+			return nil, err
+		}
+		if d.tx.Nonce < committed {
+			return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
+				Log: fmt.Sprintf("nonce %d is used: sender %s's next is %d", d.tx.Nonce, d.from, committed)}, nil
+		}
+		return &abci.ResponseCheckTx{GasWanted: 1}, nil
+	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
-	next, ok := a.pending[d.from]
+	p, ok := a.pending[d.from]
+	next := p.next
 	if !ok {
 		var err error
 		if next, err = a.nextNonce(d.from); err != nil {
@@ -427,10 +444,8 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	case !ok && len(a.pending) >= maxPendingSenders:
 		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace, Log: "too many senders with transactions waiting; try again after the next block"}, nil
 	}
-	a.pending[d.from] = next + 1
-	if req.Type != abci.CheckTxType_Recheck {
-		a.verified.add(d.tx.Hash())
-	}
+	a.pending[d.from] = pendingNonce{next: next + 1, at: a.height.Load()}
+	a.verified.add(d.tx.Hash())
 	return &abci.ResponseCheckTx{GasWanted: 1}, nil
 }
 
@@ -472,6 +487,17 @@ func (s *hashSet) has(h [32]byte) bool {
 	_, ok := s.set[h]
 	return ok
 }
+
+// pendingNonce is a sender's next nonce past its transactions in the
+// mempool, and the height when CheckTx last set it.
+type pendingNonce struct {
+	next uint64
+	at   int64
+}
+
+// pendingBlocks is how long a sender's pending view lives without a new
+// transaction.
+const pendingBlocks = 20
 
 // maxPendingSenders bounds the mempool view (CometBFT's mempool holds
 // 5,000 transactions by default).
@@ -620,7 +646,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		st.Discard()
 		return nil, err
 	}
-	a.stagedNlt = lt
+	a.stagedNlt, a.stagedNonces = lt, nonces
 	for _, r := range st.Rejected {
 		if i, ok := opOf[r.TxIndex]; ok {
 			results[i].Code, results[i].Codespace, results[i].Log = CodeRejected, Codespace, r.Stage+": "+r.Reason.Error()
@@ -656,9 +682,26 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	a.nonceDigest.Store(a.nlt.Sum())
 	a.height.Store(st.Record.Height)
 	a.wake(nil)
+	// Senders whose every pending transaction the block took need no
+	// entry any more (a sender's pending view is never below its
+	// committed nonce: CheckTx starts it there).
+	// An entry no transaction has refreshed for pendingBlocks blocks is
+	// dropped too: CometBFT may refuse a transaction CheckTx accepted
+	// (its mempool filled meanwhile), and the sender must be able to send
+	// that nonce again.
 	a.checkMu.Lock()
-	clear(a.pending)
+	for from, next := range a.stagedNonces {
+		if a.pending[from].next <= next {
+			delete(a.pending, from)
+		}
+	}
+	for from, p := range a.pending {
+		if st.Record.Height-p.at > pendingBlocks {
+			delete(a.pending, from)
+		}
+	}
 	a.checkMu.Unlock()
+	a.stagedNonces = nil
 	return &abci.ResponseCommit{}, nil
 }
 

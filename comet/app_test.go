@@ -460,3 +460,61 @@ func TestNonceCommitment(t *testing.T) {
 		t.Fatalf("after a restart Info's app hash %x, before %x", info.LastBlockAppHash, last)
 	}
 }
+
+// TestPendingNoncesAcrossBlocks: a sender's next transaction is admitted
+// after a block that did not take its earlier one, before CometBFT has
+// rechecked that one (the race a load found); a recheck keeps what a block
+// did not use and drops what it did; a pending view no transaction
+// refreshes expires, so a nonce CheckTx accepted but the mempool never
+// took can be sent again.
+func TestPendingNoncesAcrossBlocks(t *testing.T) {
+	ctx := context.Background()
+	ta := openApp(t, t.TempDir())
+	u := newSigner(4)
+	p, _ := names.PreorderPayload("r.test", make([]byte, 16), u.script(), vchash.ConsensusHash{})
+	u0, u1, u2 := u.tx(t, p), u.tx(t, p), u.tx(t, p)
+	check := func(tx []byte, recheck bool) uint32 {
+		t.Helper()
+		req := &abci.RequestCheckTx{Tx: tx}
+		if recheck {
+			req.Type = abci.CheckTxType_Recheck
+		}
+		resp, err := ta.CheckTx(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Code
+	}
+	if check(u0, false) != 0 {
+		t.Fatal("u0 refused")
+	}
+	ta.block(t, 1) // an empty block
+	if c := check(u1, false); c != 0 {
+		t.Fatalf("u1 after a block that did not take u0: code %d", c)
+	}
+	if c := check(u0, true); c != 0 {
+		t.Fatalf("u0 rechecked: code %d", c)
+	}
+	ta.block(t, 2, u0)
+	if c := check(u0, true); c != CodeNonce {
+		t.Fatalf("u0 rechecked after a block used it: code %d", c)
+	}
+	if c := check(u1, true); c != 0 {
+		t.Fatalf("u1 rechecked: code %d", c)
+	}
+	// u1 was accepted, but say the mempool never took it: after
+	// pendingBlocks blocks the sender can send nonce 1 again.
+	if c := check(u2, false); c != 0 {
+		t.Fatalf("u2: code %d", c)
+	}
+	u1b := (&signer{key: u.key, nonce: 1}).tx(t, append(bytes.Clone(p), 1))
+	if c := check(u1b, false); c != CodeNonce {
+		t.Fatalf("another nonce-1 transaction while u1 is pending: code %d", c)
+	}
+	for h := int64(3); h <= 3+pendingBlocks; h++ {
+		ta.block(t, h)
+	}
+	if c := check(u1b, false); c != 0 {
+		t.Fatalf("nonce 1 again after the pending view expired: code %d", c)
+	}
+}
