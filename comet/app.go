@@ -422,6 +422,12 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 			return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
 				Log: fmt.Sprintf("nonce %d is used: sender %s's next is %d", d.tx.Nonce, d.from, committed)}, nil
 		}
+		// Still in the mempool: the sender's pending view lives on.
+		a.checkMu.Lock()
+		if p, ok := a.pending[d.from]; ok || len(a.pending) < maxPendingSenders {
+			a.pending[d.from] = pendingNonce{next: max(p.next, d.tx.Nonce+1), at: a.height.Load()}
+		}
+		a.checkMu.Unlock()
 		return &abci.ResponseCheckTx{GasWanted: 1}, nil
 	}
 	a.checkMu.Lock()
@@ -685,10 +691,11 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	// Senders whose every pending transaction the block took need no
 	// entry any more (a sender's pending view is never below its
 	// committed nonce: CheckTx starts it there).
-	// An entry no transaction has refreshed for pendingBlocks blocks is
-	// dropped too: CometBFT may refuse a transaction CheckTx accepted
-	// (its mempool filled meanwhile), and the sender must be able to send
-	// that nonce again.
+	// An entry neither a new transaction nor a recheck (a transaction of
+	// the sender's still in the mempool) has refreshed for pendingBlocks
+	// blocks is dropped too: CometBFT may refuse a transaction CheckTx
+	// accepted (its mempool filled meanwhile), and the sender must be
+	// able to send that nonce again.
 	a.checkMu.Lock()
 	for from, next := range a.stagedNonces {
 		if a.pending[from].next <= next {

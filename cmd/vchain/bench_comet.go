@@ -92,6 +92,7 @@ func benchCometContracts(ctx context.Context, logw io.Writer, period time.Durati
 		} else if left > 0 {
 			fmt.Fprintf(logw, "%s: %d transactions still pending in the mempools before the %d tx/s step\n", name, left, rate)
 		}
+		src.reset()
 		src.prepare(rate * int(stepDur.Seconds()+1))
 		fmt.Fprintf(logw, "%s: offering %d tx/s for %v\n", name, rate, stepDur)
 		res, err := net.Load(ctx, cometbench.LoadOptions{Rate: rate, Duration: stepDur, Warmup: warmup, Source: src, TxSize: src.size})
@@ -240,6 +241,19 @@ func (l *counterLoad) Next(node int) []byte {
 	h := sha256.Sum256(tx)
 	l.inFlight[h], l.ours[h] = s, true
 	return tx
+}
+
+// reset frees the senders whose last call was never accepted (refused
+// when the last step ended): that call's nonce is their next again.
+func (l *counterLoad) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for h, s := range l.inFlight {
+		s.nonce--
+		s.signed = nil
+		l.free[s.node] = append(l.free[s.node], s)
+		delete(l.inFlight, h)
+	}
 }
 
 // Report implements cometbench.Reporter.
