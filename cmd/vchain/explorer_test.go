@@ -157,6 +157,12 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 }
 
+// clickJS is a script that clicks the first element sel matches and
+// says whether there was one (tab.poll runs it until there is).
+func clickJS(sel string) string {
+	return `(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return false; e.click(); return true })()`
+}
+
 // TestChainExplorerInBrowser drives Chromium through a DPoR node's
 // explorer on a localnet: the home page shows the newest blocks and a new
 // block arrives without a reload; a block's link leads to its page with
@@ -189,9 +195,11 @@ func TestChainExplorerInBrowser(t *testing.T) {
 	b.shot("explorer-block.png")
 	// Each click waits for the new page itself: an element both pages have
 	// would match the old one while the navigation is still under way.
-	b.do(chromedp.Click(chromedp.CSS(`a[rel=next]`)))
+	// The pages update themselves as blocks arrive, so an element found
+	// one moment may be replaced the next: click from inside the page.
+	b.poll("no next link", clickJS(`a[rel=next]`))
 	b.poll("the next link did not lead to the next block", `document.querySelector('h1') !== null && document.querySelector('h1').textContent !== `+jsString(title)+` && !!document.getElementById('certificate')`)
-	b.do(chromedp.Click(chromedp.CSS(`dd a[href^="/term/"]`)))
+	b.poll("no term link", clickJS(`dd a[href^="/term/"]`))
 	b.poll("the term link did not lead to the term's page", `location.pathname.startsWith('/term/') && document.readyState === 'complete' && !!document.querySelector('#proposers li')`)
 	if p := b.text(`#proposers`); !strings.Contains(p, "p0") {
 		t.Fatalf("the term's proposers: %q", p)
