@@ -136,22 +136,30 @@ type App struct {
 	// nonce of each sender with transactions in the mempool, reset after
 	// each Commit (CometBFT then rechecks what is left).
 	checkMu sync.Mutex
-	pending map[chain.Address]pendingNonce
+	pending map[chain.Address]uint64
 	// verified remembers the transactions whose signatures CheckTx
 	// verified (bounded, oldest forgotten first), so FinalizeBlock need
 	// not verify them again.
 	verified *hashSet
 
-	// height is the newest committed height, read by Query;
-	// nonceDigest the nonces' commitment at it.
-	height      atomic.Int64
-	nonceDigest atomic.Value
+	// height is the newest committed height, read by Query; last is
+	// that block with its AppHash.
+	height atomic.Int64
+	last   atomic.Pointer[lastCommitted]
 
-	// waitMu guards waiters and failed.
+	// waitMu guards changed and failed. changed is closed and replaced
+	// whenever a block commits (one channel for every waiter, so waiters
+	// that give up leave nothing behind); halted is closed when a block
+	// cannot be applied.
 	waitMu  sync.Mutex
-	waiters []chan struct{}
+	changed chan struct{}
+	halted  chan struct{}
 	failed  error
 }
+
+// Halted is closed once a block could not be applied (Err says why):
+// CometBFT then stops its consensus but not its process.
+func (a *App) Halted() <-chan struct{} { return a.halted }
 
 // ErrHalted is returned by WaitHeight once a block could not be applied.
 var ErrHalted = errors.New("the application halted")
@@ -187,8 +195,7 @@ func (a *App) WaitHeight(ctx context.Context, h int64) error {
 			a.waitMu.Unlock()
 			return nil
 		}
-		w := make(chan struct{})
-		a.waiters = append(a.waiters, w)
+		w := a.changed
 		a.waitMu.Unlock()
 		select {
 		case <-w:
@@ -203,11 +210,10 @@ func (a *App) wake(err error) {
 	a.waitMu.Lock()
 	if err != nil && a.failed == nil {
 		a.failed = err
+		close(a.halted)
 	}
-	for _, w := range a.waiters {
-		close(w)
-	}
-	a.waiters = nil
+	close(a.changed)
+	a.changed = make(chan struct{})
 	a.waitMu.Unlock()
 }
 
@@ -219,7 +225,7 @@ func (a *App) PendingNonce(from chain.Address) (committed, pending uint64, err e
 	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
-	pending = max(committed, a.pending[from].next)
+	pending = max(committed, a.pending[from])
 	return committed, pending, nil
 }
 
@@ -231,7 +237,8 @@ func New(eng *engine.Engine, opts Options) (*App, error) {
 	}
 	info := eng.Info()
 	a := &App{eng: eng, name: info.Name, magic: info.MagicBytes, chainID: opts.ChainID, log: opts.Logger,
-		pending: map[chain.Address]pendingNonce{}, verified: newHashSet(maxVerified)}
+		pending: map[chain.Address]uint64{}, verified: newHashSet(maxVerified),
+		changed: make(chan struct{}), halted: make(chan struct{})}
 	switch raw, err := eng.Driver().Get(keyNonceLattice); {
 	case errors.Is(err, kv.ErrNotFound):
 	case err != nil:
@@ -241,8 +248,9 @@ func New(eng *engine.Engine, opts Options) (*App, error) {
 			return nil, fmt.Errorf("comet: the nonces' lattice: %w", err)
 		}
 	}
-	a.nonceDigest.Store(a.nlt.Sum())
-	a.height.Store(eng.Height())
+	if err := a.remember(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -251,21 +259,40 @@ const Version = "vchain-comet/1"
 
 // Info reports the newest committed block and its AppHash, from which
 // CometBFT replays what the application has not committed. Blocks below
-// the chain's first (InitChain's genesis blocks) count as none.
+// the chain's first (InitChain's genesis blocks) count as none. It takes
+// no lock the consensus connection holds (Info and Query share a
+// connection).
 func (a *App) Info(_ context.Context, req *abci.RequestInfo) (*abci.ResponseInfo, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	resp := &abci.ResponseInfo{Data: a.name, Version: Version, AppVersion: 1}
-	h := a.eng.Height()
-	if h < a.eng.Info().FirstBlock || !a.began(h) {
-		return resp, nil // CometBFT calls InitChain
+	if c := a.last.Load(); c != nil && c.began {
+		resp.LastBlockHeight, resp.LastBlockAppHash = c.height, c.appHash
 	}
-	rec, err := a.eng.Record(h)
-	if err != nil {
-		return nil, fmt.Errorf("comet: the record of committed block %d: %w", h, err)
-	}
-	resp.LastBlockHeight, resp.LastBlockAppHash = h, AppHash(rec, a.nlt.Sum())
 	return resp, nil
+}
+
+// lastCommitted is the newest committed block as Info and Query report it.
+type lastCommitted struct {
+	height  int64
+	appHash []byte
+	// began is false for InitChain's genesis blocks.
+	began bool
+}
+
+// remember records the engine's newest committed block for Info and
+// Query; the caller holds mu (or is New).
+func (a *App) remember() error {
+	h := a.eng.Height()
+	c := &lastCommitted{height: h}
+	if h >= a.eng.Info().FirstBlock {
+		rec, err := a.eng.Record(h)
+		if err != nil {
+			return fmt.Errorf("comet: the record of committed block %d: %w", h, err)
+		}
+		c.appHash, c.began = AppHash(rec, a.nlt.Sum()), a.began(h)
+	}
+	a.last.Store(c)
+	a.height.Store(h)
+	return nil
 }
 
 // began reports whether committed block h is one of the chain's (not a
@@ -277,6 +304,9 @@ func (a *App) began(h int64) bool {
 	}
 	return h >= int64(binary.BigEndian.Uint64(v))
 }
+
+// maxGenesisBlocks bounds the empty blocks InitChain makes up.
+const maxGenesisBlocks = 10_000
 
 // keyInitial holds the chain's initial height once InitChain applied
 // genesis blocks below it.
@@ -299,6 +329,9 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if first > initial {
 		return nil, fmt.Errorf("comet: the chain starts at height %d, application %s at block %d: set the genesis initial_height to %d", initial, a.name, first, first)
 	}
+	if initial-first > maxGenesisBlocks {
+		return nil, fmt.Errorf("comet: the chain starts at height %d, %d blocks past application %s's first: at most %d empty blocks are made up at genesis", initial, initial-first, a.name, maxGenesisBlocks)
+	}
 	if a.chainID != "" && req.ChainId != a.chainID {
 		return nil, fmt.Errorf("comet: the genesis is of chain %q, the application was configured for %q", req.ChainId, a.chainID)
 	}
@@ -320,7 +353,9 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 			return nil, err
 		}
 	}
-	a.height.Store(a.eng.Height())
+	if err := a.remember(); err != nil {
+		return nil, err
+	}
 	resp := &abci.ResponseInitChain{}
 	if h := a.eng.Height(); h >= first {
 		rec, err := a.eng.Record(h)
@@ -397,7 +432,8 @@ func nonceKey(from chain.Address) []byte { return append([]byte("n/"), from[:]..
 // already has in the mempool. A gap would let a sender fill the mempool
 // with transactions no block can take (there are no fees here to make
 // that cost anything). CometBFT checks the mempool again after each
-// block: what the block used goes.
+// block, in order, by the same rule: what a block used goes, and so does
+// what lost its predecessor.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	check := a.check
 	if req.Type == abci.CheckTxType_Recheck {
@@ -409,31 +445,9 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	if code != 0 {
 		return &abci.ResponseCheckTx{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
-	if req.Type == abci.CheckTxType_Recheck {
-		// It was the sender's next when it came in, after those before
-		// it; it stays unless a block used its nonce. (New transactions
-		// are checked between rechecks, against the pending view, which a
-		// block does not reset.)
-		committed, err := a.nextNonce(d.from)
-		if err != nil {
-			return nil, err
-		}
-		if d.tx.Nonce < committed {
-			return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace,
-				Log: fmt.Sprintf("nonce %d is used: sender %s's next is %d", d.tx.Nonce, d.from, committed)}, nil
-		}
-		// Still in the mempool: the sender's pending view lives on.
-		a.checkMu.Lock()
-		if p, ok := a.pending[d.from]; ok || len(a.pending) < maxPendingSenders {
-			a.pending[d.from] = pendingNonce{next: max(p.next, d.tx.Nonce+1), at: a.height.Load()}
-		}
-		a.checkMu.Unlock()
-		return &abci.ResponseCheckTx{GasWanted: 1}, nil
-	}
 	a.checkMu.Lock()
 	defer a.checkMu.Unlock()
-	p, ok := a.pending[d.from]
-	next := p.next
+	next, ok := a.pending[d.from]
 	if !ok {
 		var err error
 		if next, err = a.nextNonce(d.from); err != nil {
@@ -450,8 +464,10 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	case !ok && len(a.pending) >= maxPendingSenders:
 		return &abci.ResponseCheckTx{Code: CodeNonce, Codespace: Codespace, Log: "too many senders with transactions waiting; try again after the next block"}, nil
 	}
-	a.pending[d.from] = pendingNonce{next: next + 1, at: a.height.Load()}
-	a.verified.add(d.tx.Hash())
+	a.pending[d.from] = next + 1
+	if req.Type != abci.CheckTxType_Recheck {
+		a.verified.add(d.tx.Hash())
+	}
 	return &abci.ResponseCheckTx{GasWanted: 1}, nil
 }
 
@@ -493,17 +509,6 @@ func (s *hashSet) has(h [32]byte) bool {
 	_, ok := s.set[h]
 	return ok
 }
-
-// pendingNonce is a sender's next nonce past its transactions in the
-// mempool, and the height when CheckTx last set it.
-type pendingNonce struct {
-	next uint64
-	at   int64
-}
-
-// pendingBlocks is how long a sender's pending view lives without a new
-// transaction.
-const pendingBlocks = 20
 
 // maxPendingSenders bounds the mempool view (CometBFT's mempool holds
 // 5,000 transactions by default).
@@ -582,7 +587,6 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	nonces := map[chain.Address]uint64{} // the senders' next nonces after the block
 	olds := map[chain.Address]uint64{}   // and before it
-	opOf := map[int]int{}                // tape tx index → block tx index
 	// Decode everything, then check the signatures in batches on every
 	// core; the results are those of checking one by one.
 	ds := make([]*decoded, len(req.Txs))
@@ -621,7 +625,6 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 			results[i] = &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: msg}
 			continue
 		}
-		opOf[len(b.Txs)] = i
 		b.Txs = append(b.Txs, tapedpor.TapeTx(d.tx, i))
 		results[i] = &abci.ExecTxResult{}
 	}
@@ -654,20 +657,13 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}
 	a.stagedNlt, a.stagedNonces = lt, nonces
 	for _, r := range st.Rejected {
-		if i, ok := opOf[r.TxIndex]; ok {
+		// A tape transaction's Index is its place in the block.
+		if i := r.TxIndex; i >= 0 && i < len(results) {
 			results[i].Code, results[i].Codespace, results[i].Log = CodeRejected, Codespace, r.Stage+": "+r.Reason.Error()
 		}
 	}
 	a.staged = st
 	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: AppHash(st.Record, lt.Sum())}, nil
-}
-
-// appHashAt is the committed block rec's AppHash; the nonces' commitment
-// is the newest committed one (rec must be the newest block). It takes no
-// lock the consensus connection holds.
-func (a *App) appHashAt(rec engine.BlockRecord) []byte {
-	d, _ := a.nonceDigest.Load().(lthash.Digest)
-	return AppHash(rec, d)
 }
 
 // Commit persists the block FinalizeBlock staged, in one synced batch.
@@ -685,28 +681,16 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 		return nil, err
 	}
 	a.nlt = a.stagedNlt
-	a.nonceDigest.Store(a.nlt.Sum())
+	a.last.Store(&lastCommitted{height: st.Record.Height, appHash: AppHash(st.Record, a.nlt.Sum()), began: true})
 	a.height.Store(st.Record.Height)
 	a.wake(nil)
-	// Senders whose every pending transaction the block took need no
-	// entry any more (a sender's pending view is never below its
-	// committed nonce: CheckTx starts it there).
-	// An entry neither a new transaction nor a recheck (a transaction of
-	// the sender's still in the mempool) has refreshed for pendingBlocks
-	// blocks is dropped too: CometBFT may refuse a transaction CheckTx
-	// accepted (its mempool filled meanwhile), and the sender must be
-	// able to send that nonce again.
+	// CometBFT rechecks what is left in the mempool next, in order, under
+	// its lock (no new transaction comes between): that rebuilds the
+	// view, without the gaps a block may have made (a hostile proposer
+	// can take a sender's later transaction without the earlier one, and
+	// CometBFT drops every transaction a block holds from its mempool).
 	a.checkMu.Lock()
-	for from, next := range a.stagedNonces {
-		if a.pending[from].next <= next {
-			delete(a.pending, from)
-		}
-	}
-	for from, p := range a.pending {
-		if st.Record.Height-p.at > pendingBlocks {
-			delete(a.pending, from)
-		}
-	}
+	clear(a.pending)
 	a.checkMu.Unlock()
 	a.stagedNonces = nil
 	return &abci.ResponseCommit{}, nil
@@ -760,9 +744,9 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 		}
 		resp.Value, _ = json.Marshal(map[string]any{"height": at, "consensus_hash": rec.Consensus.String(),
 			"state_commitment": rec.State.String(), "app": a.name})
-		if at == h {
+		if c := a.last.Load(); c != nil && c.height == at && c.began {
 			resp.Value, _ = json.Marshal(map[string]any{"height": at, "consensus_hash": rec.Consensus.String(),
-				"state_commitment": rec.State.String(), "app": a.name, "app_hash": hex.EncodeToString(a.appHashAt(rec))})
+				"state_commitment": rec.State.String(), "app": a.name, "app_hash": hex.EncodeToString(c.appHash)})
 		}
 		return resp, nil
 	case QueryState:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,7 +212,7 @@ func TestTransactionsAreChecked(t *testing.T) {
 	ctx := context.Background()
 	ta := openApp(t, t.TempDir())
 	u := newSigner(7)
-	ch := vchash.ConsensusHash{}
+	ch, _ := ta.eng.Consensus() // block 0's: fresh
 	p, err := names.PreorderPayload("a.test", make([]byte, 16), u.script(), ch)
 	if err != nil {
 		t.Fatal(err)
@@ -257,11 +258,19 @@ func TestTransactionsAreChecked(t *testing.T) {
 	}
 	reg := u.tx(t, rp)
 	resp := ta.block(t, 1, []byte{0xff}, forged, good, good, gap, foreign, next, reg)
-	codes := []uint32{CodeMalformed, CodeMalformed, 0, CodeNonce, CodeNonce, CodeNotForApp, 0, CodeRejected}
+	// The second preorder of the same hash and the register are refused
+	// by the application: each result is on its own transaction.
+	codes := []uint32{CodeMalformed, CodeMalformed, 0, CodeNonce, CodeNonce, CodeNotForApp, CodeRejected, CodeRejected}
 	for i, r := range resp.TxResults {
 		if r.Code != codes[i] {
 			t.Fatalf("block 1 tx %d: code %d (%s), want %d", i, r.Code, r.Log, codes[i])
 		}
+	}
+	if l := resp.TxResults[6].Log; !strings.Contains(l, "already pending") {
+		t.Fatalf("the second preorder's reason: %q", l)
+	}
+	if l := resp.TxResults[7].Log; !strings.Contains(l, "never.test") && !strings.Contains(l, "preorder") {
+		t.Fatalf("the register's reason: %q", l)
 	}
 	if rec, _ := ta.eng.Record(1); rec.Candidates != 3 {
 		t.Fatalf("block 1: %d candidate ops, want the three with good nonces", rec.Candidates)
@@ -461,12 +470,12 @@ func TestNonceCommitment(t *testing.T) {
 	}
 }
 
-// TestPendingNoncesAcrossBlocks: a sender's next transaction is admitted
-// after a block that did not take its earlier one, before CometBFT has
-// rechecked that one (the race a load found); a recheck keeps what a block
-// did not use and drops what it did; a pending view no transaction
-// refreshes expires, so a nonce CheckTx accepted but the mempool never
-// took can be sent again.
+// TestPendingNoncesAcrossBlocks: after each block the mempool's view of
+// pending nonces is rebuilt by CometBFT's recheck, in mempool order, by
+// the rule new transactions meet: what a block used goes, and so does
+// what lost its predecessor: a hostile proposer that takes a sender's
+// later transaction without the earlier one (CometBFT drops it from every
+// mempool though it fails) cannot lock the sender out.
 func TestPendingNoncesAcrossBlocks(t *testing.T) {
 	ctx := context.Background()
 	ta := openApp(t, t.TempDir())
@@ -485,36 +494,41 @@ func TestPendingNoncesAcrossBlocks(t *testing.T) {
 		}
 		return resp.Code
 	}
-	if check(u0, false) != 0 {
-		t.Fatal("u0 refused")
+	for i, tx := range [][]byte{u0, u1, u2} {
+		if c := check(tx, false); c != 0 {
+			t.Fatalf("u%d: code %d", i, c)
+		}
 	}
-	ta.block(t, 1) // an empty block
-	if c := check(u1, false); c != 0 {
-		t.Fatalf("u1 after a block that did not take u0: code %d", c)
+	// A hostile block takes u1 alone: it fails on its nonce, and
+	// CometBFT drops it from the mempool.
+	if r := ta.block(t, 1, u1); r.TxResults[0].Code != CodeNonce {
+		t.Fatalf("u1 without u0: code %d", r.TxResults[0].Code)
 	}
+	// The recheck of what is left: u0 stays, u2 lost its predecessor.
 	if c := check(u0, true); c != 0 {
 		t.Fatalf("u0 rechecked: code %d", c)
 	}
-	ta.block(t, 2, u0)
-	if c := check(u0, true); c != CodeNonce {
-		t.Fatalf("u0 rechecked after a block used it: code %d", c)
+	if c := check(u2, true); c != CodeNonce {
+		t.Fatalf("u2 rechecked without u1 in the mempool: code %d", c)
 	}
-	if c := check(u1, true); c != 0 {
-		t.Fatalf("u1 rechecked: code %d", c)
+	// The sender sends u1 and u2 again, and they go through.
+	if c := check(u1, false); c != 0 {
+		t.Fatalf("u1 again: code %d", c)
 	}
-	// u1 was accepted, but say the mempool never took it: after
-	// pendingBlocks blocks the sender can send nonce 1 again.
 	if c := check(u2, false); c != 0 {
-		t.Fatalf("u2: code %d", c)
+		t.Fatalf("u2 again: code %d", c)
 	}
-	u1b := (&signer{key: u.key, nonce: 1}).tx(t, append(bytes.Clone(p), 1))
-	if c := check(u1b, false); c != CodeNonce {
-		t.Fatalf("another nonce-1 transaction while u1 is pending: code %d", c)
+	from := chain.AddressOf(u.key.Public().(ed25519.PublicKey))
+	if _, pending, _ := ta.PendingNonce(from); pending != 3 {
+		t.Fatalf("pending nonce %d, want 3", pending)
 	}
-	for h := int64(3); h <= 3+pendingBlocks; h++ {
-		ta.block(t, h)
+	r := ta.block(t, 2, u0, u1, u2)
+	for i, res := range r.TxResults {
+		if res.Code != 0 && res.Code != CodeRejected {
+			t.Fatalf("block 2 tx %d: code %d %s", i, res.Code, res.Log)
+		}
 	}
-	if c := check(u1b, false); c != 0 {
-		t.Fatalf("nonce 1 again after the pending view expired: code %d", c)
+	if c := check(u2, true); c != CodeNonce {
+		t.Fatalf("u2 rechecked after a block used it: code %d", c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,6 +34,10 @@ func CreateLocalnet(dir string, validators int, app string) (*Localnet, error) {
 
 // CreateLocalnetWith is CreateLocalnet with a layout's every option.
 func CreateLocalnetWith(dir string, l Layout, app string) (*Localnet, error) {
+	dir, err := filepath.Abs(dir) // processes are found again by their --home
+	if err != nil {
+		return nil, err
+	}
 	if _, err := NewApplication(app); err != nil {
 		return nil, err
 	}
@@ -50,6 +55,10 @@ func CreateLocalnetWith(dir string, l Layout, app string) (*Localnet, error) {
 
 // LoadLocalnet reads the localnet in dir.
 func LoadLocalnet(dir string) (*Localnet, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(dir, localnetFile))
 	if err != nil {
 		return nil, fmt.Errorf("no CometBFT localnet in %s: %w", dir, err)
@@ -185,10 +194,15 @@ func firstNonEmpty(a, b string) string {
 }
 
 func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return err.Error()
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 64<<10 {
+		f.Seek(st.Size()-64<<10, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -227,12 +227,16 @@ func (n *Node) Store() *store.DB { return n.db }
 // ChainID is the chain's id.
 func (n *Node) ChainID() string { return n.gen.ChainID }
 
-// Wait blocks until CometBFT stops (Stop, or a block the application
-// could not apply) or ctx ends.
+// Wait blocks until CometBFT stops, the application halts on a block it
+// could not apply (CometBFT then stops its consensus, not its process:
+// Wait returns the reason, and the caller's Stop ends the rest), or ctx
+// ends.
 func (n *Node) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
+	case <-n.app.Halted():
+		return fmt.Errorf("stopped: %w", n.app.Err())
 	case <-n.cmt.Quit():
 		if err := n.app.Err(); err != nil {
 			return err
@@ -398,7 +402,7 @@ func (n *API) Handler() http.Handler {
 			fail(w, http.StatusBadRequest, "", "transaction hash %q: want 64 hex digits", r.PathValue("hash"))
 			return
 		}
-		st, err := n.Tx([32]byte(raw))
+		st, err := n.TxContext(r.Context(), [32]byte(raw))
 		if err != nil {
 			fail(w, http.StatusInternalServerError, "", "%v", err)
 			return
@@ -417,9 +421,12 @@ func (n *API) Handler() http.Handler {
 // Tx tells what became of a transaction: final (in a committed block, its
 // op applied), failed (in a committed block, refused: the log says why),
 // pending (accepted by this node's mempool) or unknown.
-func (n *API) Tx(h [32]byte) (node.TxStatus, error) {
+func (n *API) Tx(h [32]byte) (node.TxStatus, error) { return n.TxContext(context.Background(), h) }
+
+// TxContext is Tx within ctx.
+func (n *API) TxContext(ctx context.Context, h [32]byte) (node.TxStatus, error) {
 	st := node.TxStatus{Hash: hex.EncodeToString(h[:]), Status: "unknown"}
-	res, err := n.rpc.Tx(context.Background(), h[:], false)
+	res, err := n.rpc.Tx(ctx, h[:], false)
 	if err != nil {
 		if n.sent.has(st.Hash) {
 			st.Status = "pending"

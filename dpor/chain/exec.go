@@ -246,7 +246,7 @@ func (c *Chain) VerifyAll(txs []*Tx, workers int) {
 	var wg sync.WaitGroup
 	ok := make([][][32]byte, workers)
 	per := (len(pending) + workers - 1) / workers
-	for w := 0; w < workers; w++ {
+	for w := 0; w < workers && w*per < len(pending); w++ {
 		part := pending[w*per : min(len(pending), (w+1)*per)]
 		wg.Add(1)
 		go func() {
@@ -697,8 +697,8 @@ func VerifySignatures(chainID string, txs []*Tx, workers int) []error {
 	workers = max(1, min(workers, len(idx)/64))
 	per := (len(idx) + workers - 1) / workers
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		part := idx[w*per : min(len(idx), (w+1)*per)]
+	for lo := 0; lo < len(idx); lo += per {
+		part := idx[lo:min(len(idx), lo+per)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

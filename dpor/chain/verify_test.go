@@ -33,7 +33,9 @@ func TestVerifySignaturesAgreesWithOneByOne(t *testing.T) {
 			}
 			txs[i] = tx
 		}
-		got := VerifySignatures("c", txs, rapid.IntRange(1, 4).Draw(t, "workers"))
+		// Up to 200 workers: with 67 workers and 4,289 signatures the
+		// last one's share once started past the end.
+		got := VerifySignatures("c", txs, rapid.IntRange(1, 200).Draw(t, "workers"))
 		for i, tx := range txs {
 			want := tx.CheckSignature("c")
 			if (want == nil) != (got[i] == nil) || want != nil && errors.Is(want, ErrBadSignature) != errors.Is(got[i], ErrBadSignature) {
@@ -41,4 +43,22 @@ func TestVerifySignaturesAgreesWithOneByOne(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestVerifySignaturesManyWorkers: 67 workers for 4,289 signatures give
+// shares of 65 whose last would start past the end (it panicked).
+func TestVerifySignaturesManyWorkers(t *testing.T) {
+	k := ed25519.NewKeyFromSeed(make([]byte, 32))
+	txs := make([]*Tx, 4289)
+	for i := range txs {
+		txs[i] = &Tx{Nonce: uint64(i)}
+		txs[i].Sign("c", k)
+	}
+	txs[4288].Sig[0] ^= 1
+	errs := VerifySignatures("c", txs, 67)
+	for i, err := range errs {
+		if (err != nil) != (i == 4288) {
+			t.Fatalf("tx %d: %v", i, err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,8 +15,9 @@ import (
 )
 
 // Running returns the pid in pidFile if that process is alive, not a
-// zombie, and its command line contains mark (a pid the system reused for
-// another program is not ours); else 0.
+// zombie, and one of its command-line arguments is exactly mark (a pid
+// the system reused for another program is not ours; node1 is not
+// node10); else 0.
 func Running(pidFile, mark string) int {
 	raw, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -25,7 +27,7 @@ func Running(pidFile, mark string) int {
 	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return 0
 	}
-	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmd), mark) {
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !slices.Contains(strings.Split(string(cmd), "\x00"), mark) {
 		return 0
 	}
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
@@ -92,6 +94,11 @@ func StopAll(ps []Named, timeout time.Duration) []string {
 		}
 		if Running(p.PidFile, p.Mark) != 0 {
 			syscall.Kill(pid, syscall.SIGKILL)
+			// Gone before its pid file is: a Start right after must not
+			// meet its locks and ports.
+			for end := time.Now().Add(5 * time.Second); Running(p.PidFile, p.Mark) != 0 && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		os.Remove(p.PidFile)
 		stopped = append(stopped, p.Name)

@@ -18,14 +18,14 @@ func TestStartRunningStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for Running(pidFile, "sleep\x0060") == 0 { // once the shell has exec'd sleep
+	for Running(pidFile, "sleep") == 0 { // once the shell has exec'd sleep (its argument is then exactly "sleep")
 		if time.Now().After(deadline) {
 			t.Fatal("the process is not running")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if Running(pidFile, "not-its-command-line") != 0 {
-		t.Fatal("found under another program's mark")
+	if Running(pidFile, "not-its-command-line") != 0 || Running(pidFile, "slee") != 0 {
+		t.Fatal("found under another program's mark, or a prefix of its own")
 	}
 	stopped := StopAll([]Named{{Name: "a", PidFile: pidFile, Mark: "sleep"}, {Name: "b", PidFile: filepath.Join(dir, "none"), Mark: "x"}}, 5*time.Second)
 	if len(stopped) != 1 || stopped[0] != "a" {
