@@ -126,6 +126,7 @@ type counterLoad struct {
 	api     string
 	size    int
 
+	apis     []string // per node
 	mu       sync.Mutex
 	free     [][]*loadSender // per node: senders with nothing in flight
 	inFlight map[[32]byte]*loadSender
@@ -138,6 +139,11 @@ type loadSender struct {
 	nonce uint64
 	// signed are this sender's next calls, signed ahead (prepare).
 	signed [][]byte
+	// resync says a call was refused for its nonce: ask the node for the
+	// sender's next before the next call (CometBFT v0.38 drops a
+	// transaction CheckTx accepted when its mempool fills meanwhile, and
+	// still answers OK, so an accepted call may never land).
+	resync bool
 }
 
 // newCounterLoad deploys the counter through node 0 and returns the load.
@@ -164,7 +170,11 @@ func newCounterLoad(ctx context.Context, ln *cometnode.Localnet, accounts int) (
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	l := &counterLoad{chainID: ln.ChainID, id: id, call: host.CallPayload(id, "inc", json.RawMessage("[]")), api: api,
+	var apis []string
+	for _, h := range ln.Nodes {
+		apis = append(apis, "http://"+h.API)
+	}
+	l := &counterLoad{chainID: ln.ChainID, id: id, apis: apis, call: host.CallPayload(id, "inc", json.RawMessage("[]")), api: api,
 		free: make([][]*loadSender, len(ln.Nodes)), inFlight: map[[32]byte]*loadSender{}, ours: map[[32]byte]bool{}}
 	for i := 0; i < accounts; i++ {
 		seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("bench counter sender"), uint64(i)))
@@ -231,6 +241,15 @@ func (l *counterLoad) Next(node int) []byte {
 	}
 	s := l.free[node][0]
 	l.free[node] = l.free[node][1:]
+	if s.resync {
+		var acct struct {
+			PendingNonce uint64 `json:"pending_nonce"`
+		}
+		from := chain.AddressOf(s.key.Public().(ed25519.PublicKey))
+		if err := getJSONURL(l.apis[node]+"/v1/account/"+from.String(), &acct); err == nil {
+			s.nonce, s.signed, s.resync = acct.PendingNonce, nil, false
+		}
+	}
 	var tx []byte
 	if len(s.signed) > 0 {
 		tx, s.signed = s.signed[0], s.signed[1:]
@@ -268,10 +287,10 @@ func (l *counterLoad) Report(tx []byte, outcome string) {
 	switch outcome {
 	case cometbench.OutcomeAccepted:
 	case cometbench.OutcomeRejected:
-		// Not taken: its nonce is the sender's next again, and what was
-		// signed after it is of no use.
+		// Not taken: what was signed after it is of no use, and the
+		// sender's next nonce is asked for before its next call.
 		s.nonce--
-		s.signed = nil
+		s.signed, s.resync = nil, true
 	default:
 		return // offered again: still in flight
 	}
