@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -83,7 +82,4 @@ func BenchmarkFinalizeContracts(b *testing.B) {
 		b.StartTimer()
 		apply(txs)
 	}
-	b.StopTimer()
-	v, _ := eng.State().Get([]byte(fmt.Sprintf("c/%x/", ch[:])))
-	_ = v
 }

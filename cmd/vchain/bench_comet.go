@@ -21,6 +21,7 @@ import (
 	"github.com/vchain-dev/vchain/comet/cometnode"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
+	"github.com/vchain-dev/vchain/dpor/localnet"
 	"github.com/vchain-dev/vchain/internal/cometbench"
 )
 
@@ -246,7 +247,7 @@ func (l *counterLoad) Next(node int) []byte {
 			PendingNonce uint64 `json:"pending_nonce"`
 		}
 		from := chain.AddressOf(s.key.Public().(ed25519.PublicKey))
-		if err := getJSONURL(l.apis[node]+"/v1/account/"+from.String(), &acct); err == nil {
+		if err := localnet.GetJSON(httpClient(), l.apis[node]+"/v1/account/"+from.String(), &acct); err == nil {
 			s.nonce, s.signed, s.resync = acct.PendingNonce, nil, false
 		}
 	}
@@ -311,7 +312,7 @@ func (l *counterLoad) Ours(tx []byte) bool {
 func (l *counterLoad) count() (int64, error) {
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		var st cometnode.Status
-		if err := getJSONURL(l.api+"/v1/status", &st); err != nil {
+		if err := localnet.GetJSON(httpClient(), l.api+"/v1/status", &st); err != nil {
 			return 0, err
 		}
 		if !st.CatchingUp && st.Height >= st.CometHeight {
@@ -345,16 +346,4 @@ func postTx(api string, raw []byte) error {
 		return fmt.Errorf("%s: %s", resp.Status, b)
 	}
 	return nil
-}
-
-func getJSONURL(url string, v any) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }

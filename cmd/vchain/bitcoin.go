@@ -269,7 +269,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 		cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:0", "where to serve queries and events (names show asks here while the node holds the data directory; GET /v1/events)")
 		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")
 		cmd.Flags().StringVar(&home, "home", "", "with --source comet: the CometBFT home (vchain comet init makes one); the application's store is HOME/vchain")
-		cmd.Flags().StringVar(&apiAddr, "api", "127.0.0.1:0", "with --source comet: where to serve vchain's chain API (vchain contract --rpc, names --source comet)")
+		cmd.Flags().StringVar(&apiAddr, "api", "", "with --source comet: where to serve vchain's chain API (vchain contract --rpc, names --source comet); default: the address vchain comet init chose, else a free port")
 	}
 	return cmd
 }

@@ -31,6 +31,11 @@ func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string) error
 	if home == "" {
 		return errors.New("--source comet needs --home DIR (a CometBFT home: vchain comet init --home DIR makes one)")
 	}
+	if apiAddr == "" {
+		if apiAddr = cometnode.APIOf(home); apiAddr == "" {
+			apiAddr = "127.0.0.1:0"
+		}
+	}
 	log, err := logger()
 	if err != nil {
 		return err

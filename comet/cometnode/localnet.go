@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vchain-dev/vchain/dpor/localnet"
 	"github.com/vchain-dev/vchain/internal/proc"
 )
 
@@ -139,7 +140,7 @@ func (ln *Localnet) Status() []NodeStatus {
 	out := make([]NodeStatus, 0, len(ln.Nodes))
 	for _, h := range ln.Nodes {
 		ns := NodeStatus{Name: h.Name, PID: ln.Running(h.Name), API: "http://" + h.API}
-		if err := getJSON(c, "http://"+h.API+"/v1/status", &ns.Status); err != nil {
+		if err := localnet.GetJSON(c, "http://"+h.API+"/v1/status", &ns.Status); err != nil {
 			if ns.PID != 0 {
 				ns.Error = err.Error()
 			}
@@ -208,16 +209,4 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func getJSON(c *http.Client, url string, v any) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
