@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	cfg "github.com/cometbft/cometbft/config"
+
 	"github.com/vchain-dev/vchain/comet"
 	"github.com/vchain-dev/vchain/contract/host"
 	"github.com/vchain-dev/vchain/dpor/chain"
@@ -176,4 +178,53 @@ func TestNodeRunsContracts(t *testing.T) {
 	if st := c.get(fmt.Sprintf("/v1/contracts/%s/state?path=/topics/1/2", id), &file); st != 200 || file.Content != "after the restart" {
 		t.Fatalf("state after a call after the restart: %d %+v", st, file)
 	}
+}
+
+// TestFullMempoolAnswers429: a flood that fills CometBFT's mempool gets
+// 429 with Retry-After, not an error or a silent drop, and the node goes
+// on serving.
+func TestFullMempoolAnswers429(t *testing.T) {
+	dir := t.TempDir()
+	homes, err := Lay(dir, Layout{Validators: 1, TimeoutCommit: 3 * time.Second, Tune: func(c *cfg.Config) {
+		c.Mempool.Size = 4
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Config{Home: homes[0].Dir, App: AppContracts, API: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	base := "http://" + n.API()
+	full := 0
+	for i := 0; i < 40; i++ {
+		k := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i + 1)}, 32))
+		tx := &chain.Tx{To: chain.Address{1}, Data: host.CreatePayload("exports.x = 1")}
+		tx.Sign(n.ChainID(), k)
+		body, _ := json.Marshal(map[string]string{"tx": hex.EncodeToString(chain.Marshal(tx))})
+		resp, err := http.Post(base+"/v1/tx", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+		case 429:
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			full++
+		default:
+			t.Fatalf("submission %d: %s", i, resp.Status)
+		}
+	}
+	if full == 0 {
+		t.Fatal("40 transactions into a mempool of 4 between blocks 3 s apart: none refused")
+	}
+	resp, err := http.Get(base + "/v1/status")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status after the flood: %v %v", err, resp)
+	}
+	resp.Body.Close()
 }
