@@ -205,6 +205,9 @@ func Open(db store.Store, app Application, cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
+	if err := e.interruptedRestore(); err != nil {
+		return nil, err
+	}
 	if err := e.checkIdentity(); err != nil {
 		return nil, err
 	}

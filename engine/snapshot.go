@@ -17,13 +17,16 @@ import (
 // node needs to go on from H+1 without replaying: the application's state
 // at H, every block record up to H (the consensus hashes of blocks H+1,
 // H+2, … cover earlier ones all the way down, and freshness looks back
-// ValidWindow blocks), and the store's identity. It holds no undo record:
+// ValidWindow blocks), the store's identity, and, when H is the tip, the
+// driver keys (Staged.SetDriver: a consensus engine's nonces, say; the
+// engine does not check them, the driver that wrote them does). It holds no undo record:
 // an imported store starts final at H (a fork below H stops the engine
 // with ReorgTooDeepError) and no event log (events start at H+1).
 
 // ExportAt calls fn with the keys and values of a snapshot at height, in
 // ascending key order: the application's state at that height, then the
-// block records up to it, then the identity. The state at a height below
+// block records up to it, then the identity, then (at the tip only) the
+// driver keys. The state at a height below
 // the tip is rebuilt from the undo records above it, so height must be
 // within the undo window. r must be a consistent view (a store.Snapshot).
 func ExportAt(r kv.Reader, height int64, fn func(key, value []byte) error) (BlockRecord, error) {
@@ -113,7 +116,13 @@ func ExportAt(r kv.Reader, height int64, fn func(key, value []byte) error) (Bloc
 	if err != nil {
 		return BlockRecord{}, fmt.Errorf("engine: the store's identity: %w", err)
 	}
-	return rec, fn(keyIdentity, id)
+	if err := fn(keyIdentity, id); err != nil {
+		return BlockRecord{}, err
+	}
+	if height != tip.Height {
+		return rec, nil // driver keys have no undo records: they are the tip's
+	}
+	return rec, r.Iterate(prefixDriver, fn)
 }
 
 var errStopIteration = errors.New("stop")
@@ -144,6 +153,8 @@ type Importer struct {
 	unlinked bool // the tape's blocks carry no parent hash
 	identity []byte
 	keys     int64
+	// driver, when set, sees each driver key (with its prefix).
+	driver func(key, value []byte) error
 
 	// Chunks of state are hashed on up to two goroutines while the
 	// caller writes.
@@ -191,6 +202,15 @@ func (im *Importer) Put(kvs []KV) error {
 				return bad("it belongs to application %q with first block %s, not %q with first block %d", name, first, im.info.Name, im.info.FirstBlock)
 			}
 			im.identity = bytes.Clone(e.Value)
+		case bytes.HasPrefix(e.Key, prefixDriver):
+			if im.identity == nil {
+				return bad("driver key %q before the identity", e.Key)
+			}
+			if im.driver != nil {
+				if err := im.driver(e.Key, e.Value); err != nil {
+					return err
+				}
+			}
 		default:
 			return bad("key %q is not part of a snapshot", e.Key)
 		}
