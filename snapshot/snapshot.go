@@ -252,13 +252,8 @@ func read(f *os.File) (*File, error) {
 		return nil, err
 	}
 	sf := &File{f: f, raw: body[:ml], off: int64(off), size: st.Size()}
-	dec := json.NewDecoder(bytes.NewReader(sf.raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sf.Manifest); err != nil || sf.Manifest == nil {
-		return nil, fail("the manifest is not valid: %v", err)
-	}
-	if err := strictKeys(sf.raw); err != nil {
-		return nil, fail("the manifest is not valid: %v", err)
+	if sf.Manifest, err = ParseManifest(sf.raw); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(body[ml:], &sf.Signatures); err != nil {
 		return nil, fail("the signatures are not valid: %v", err)
@@ -266,7 +261,36 @@ func read(f *os.File) (*File, error) {
 	if len(sf.Signatures) > MaxSigners {
 		return nil, fail("%d signatures; at most %d are read", len(sf.Signatures), MaxSigners)
 	}
-	m := sf.Manifest
+	var end int64 = int64(len(magic))
+	for _, c := range sf.Manifest.Chunks {
+		end += int64(uvarintLen(uint64(c.Size)) + c.Size)
+	}
+	if end != sf.off {
+		return nil, fail("the manifest's chunks end at byte %d, the trailer says %d", end, sf.off)
+	}
+	return sf, nil
+}
+
+// ParseManifest decodes a manifest as a file holds it, strictly (the
+// fields' names once each, nothing else), and checks that it is of this
+// format version and that its chunk sizes add up. Nothing in it is
+// trusted yet.
+func ParseManifest(raw []byte) (*Manifest, error) {
+	if len(raw) > maxManifest {
+		return nil, fail("a manifest of %d bytes; at most %d are read", len(raw), maxManifest)
+	}
+	var m *Manifest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, fail("the manifest is not valid: %v", err)
+	}
+	if dec.More() {
+		return nil, fail("the manifest is not valid: data after it")
+	}
+	if err := strictKeys(raw); err != nil {
+		return nil, fail("the manifest is not valid: %v", err)
+	}
 	if m.Version != Version {
 		return nil, fail("format version %d; this vchain reads %d", m.Version, Version)
 	}
@@ -275,12 +299,88 @@ func read(f *os.File) (*File, error) {
 		if c.Size <= 0 || c.Size > maxChunk {
 			return nil, fail("the manifest lists a chunk of %d bytes", c.Size)
 		}
+		if c.Keys <= 0 {
+			return nil, fail("the manifest lists a chunk of %d keys", c.Keys)
+		}
 		total += int64(c.Size)
 	}
 	if total != m.Bytes {
 		return nil, fail("the manifest's chunks add up to %d bytes, it says %d", total, m.Bytes)
 	}
-	return sf, nil
+	return m, nil
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+// ManifestBytes is the manifest as the file holds it (what publishers
+// sign, and what a state-sync peer is offered).
+func (sf *File) ManifestBytes() []byte { return sf.raw }
+
+// Chunk reads chunk i's bytes as the file holds them, unchecked: what a
+// peer is sent, to check with Manifest.CheckChunk.
+func (sf *File) Chunk(i int) ([]byte, error) {
+	if i < 0 || i >= len(sf.Manifest.Chunks) {
+		return nil, fail("no chunk %d: the snapshot has %d", i, len(sf.Manifest.Chunks))
+	}
+	off := int64(len(magic))
+	for _, c := range sf.Manifest.Chunks[:i] {
+		off += int64(uvarintLen(uint64(c.Size)) + c.Size)
+	}
+	c := sf.Manifest.Chunks[i]
+	off += int64(uvarintLen(uint64(c.Size)))
+	buf := make([]byte, c.Size)
+	if _, err := sf.f.ReadAt(buf, off); err != nil {
+		return nil, fmt.Errorf("snapshot: chunk %d: %w", i, err)
+	}
+	return buf, nil
+}
+
+// CheckChunk checks chunk i's bytes against the manifest, its hash first,
+// then hands its entries to fn (a few thousand at a time; they point into
+// b). An *Error says what is wrong; fn's errors come back as they are.
+func (m *Manifest) CheckChunk(i int, b []byte, fn func(kvs []engine.KV) error) error {
+	if i < 0 || i >= len(m.Chunks) {
+		return fail("no chunk %d: the manifest lists %d", i, len(m.Chunks))
+	}
+	c := m.Chunks[i]
+	if len(b) != c.Size {
+		return fail("chunk %d is %d bytes, the manifest says %d", i, len(b), c.Size)
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != c.Hash {
+		return &ChunkHashError{Index: i, Got: hex.EncodeToString(sum[:]), Want: c.Hash}
+	}
+	keys := 0
+	err := decodeChunk(b, func(kvs []engine.KV) error {
+		if keys += len(kvs); keys > c.Keys {
+			return fail("chunk %d holds more than the %d keys the manifest says", i, c.Keys)
+		}
+		return fn(kvs)
+	})
+	if errors.Is(err, errEntry) {
+		return fail("chunk %d: %v", i, err)
+	}
+	if err != nil {
+		return err
+	}
+	if keys != c.Keys {
+		return fail("chunk %d holds %d keys, the manifest says %d", i, keys, c.Keys)
+	}
+	return nil
+}
+
+// ChunkHashError is a chunk whose bytes are not those the manifest lists:
+// damaged or forged on the way, while the manifest may be fine.
+type ChunkHashError struct {
+	Index     int
+	Got, Want string
+}
+
+func (e *ChunkHashError) Error() string {
+	return fmt.Sprintf("snapshot: chunk %d's hash is %s, the manifest says %s", e.Index, e.Got, e.Want)
 }
 
 // Close closes the file.
@@ -398,25 +498,12 @@ func (sf *File) Chunks(fn func(i int, kvs []engine.KV) error) error {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return fail("chunk %d: %v", i, err)
 		}
-		sum := sha256.Sum256(buf)
-		if hex.EncodeToString(sum[:]) != c.Hash {
-			return fail("chunk %d's hash is %x, the manifest says %s", i, sum, c.Hash)
-		}
-		keys := 0
-		err = decodeChunk(buf, func(kvs []engine.KV) error {
-			if keys += len(kvs); keys > c.Keys {
-				return fail("chunk %d holds more than the %d keys the manifest says", i, c.Keys)
+		if err := sf.Manifest.CheckChunk(i, buf, func(kvs []engine.KV) error { return fn(i, kvs) }); err != nil {
+			var he *ChunkHashError
+			if errors.As(err, &he) {
+				return fail("chunk %d's hash is %s, the manifest says %s", i, he.Got, he.Want)
 			}
-			return fn(i, kvs)
-		})
-		if errors.Is(err, errEntry) {
-			return fail("chunk %d: %v", i, err)
-		}
-		if err != nil {
 			return err
-		}
-		if keys != c.Keys {
-			return fail("chunk %d holds %d keys, the manifest says %d", i, keys, c.Keys)
 		}
 	}
 	if _, err := r.ReadByte(); err != io.EOF {

@@ -584,3 +584,50 @@ func TestImportedStoreOnAnotherChain(t *testing.T) {
 		t.Fatalf("got %v at %d", err, e.Height())
 	}
 }
+
+// TestChunksOneByOne: a snapshot sent chunk by chunk (state sync) checks
+// each chunk on its own against the manifest parsed from its bytes, and
+// names a chunk changed on the way.
+func TestChunksOneByOne(t *testing.T) {
+	chunkBytes = 1024
+	defer func() { chunkBytes = ChunkBytes }()
+	_, _, db, _ := chainOf(t, 8)
+	sf, err := Open(export(t, db, 107))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	m, err := ParseManifest(sf.ManifestBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Chunks) < 3 {
+		t.Fatalf("%d chunks; the test wants several", len(m.Chunks))
+	}
+	var keys int64
+	for i := range m.Chunks {
+		b, err := sf.Chunk(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.CheckChunk(i, b, func(kvs []engine.KV) error { keys += int64(len(kvs)); return nil }); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+		b[len(b)/2] ^= 1
+		var he *ChunkHashError
+		if err := m.CheckChunk(i, b, func([]engine.KV) error { t.Fatal("entries of a changed chunk were used"); return nil }); !errors.As(err, &he) || he.Index != i {
+			t.Fatalf("chunk %d changed: %v, want a ChunkHashError", i, err)
+		}
+	}
+	if keys != m.Keys {
+		t.Fatalf("the chunks hold %d keys, the manifest says %d", keys, m.Keys)
+	}
+	if _, err := sf.Chunk(len(m.Chunks)); err == nil {
+		t.Fatal("a chunk past the last was read")
+	}
+	for _, bad := range []string{`{"version":1,"chunks":[],"Version":1}`, `{"version":2}`, `{"version":1} {}`, `{"version":1,"bytes":5,"chunks":[{"sha256":"00","keys":1,"bytes":4}]}`} {
+		if _, err := ParseManifest([]byte(bad)); err == nil {
+			t.Errorf("manifest %s was accepted", bad)
+		}
+	}
+}
