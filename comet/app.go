@@ -44,6 +44,7 @@ import (
 	"github.com/vchain-dev/vchain/engine"
 	"github.com/vchain-dev/vchain/kv"
 	"github.com/vchain-dev/vchain/lthash"
+	"github.com/vchain-dev/vchain/store"
 	"github.com/vchain-dev/vchain/tape"
 	tapedpor "github.com/vchain-dev/vchain/tape/dpor"
 	"github.com/vchain-dev/vchain/vchash"
@@ -110,6 +111,19 @@ type Options struct {
 	ChainID string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+
+	// SnapshotInterval, when positive, has App take a snapshot of every
+	// block whose height is a multiple of it, for nodes that state-sync;
+	// SnapshotKeep is how many it keeps (default 2), in SnapshotDir, and
+	// Store is the engine's store, read through a consistent view while
+	// blocks go on. SnapshotDir alone serves the snapshots already there.
+	SnapshotInterval int64
+	SnapshotKeep     int
+	SnapshotDir      string
+	Store            *store.DB
+	// SnapshotChunkBytes is the size snapshot chunks are cut at (default
+	// snapshot.ChunkBytes; CometBFT sends chunks of at most 16e6 bytes).
+	SnapshotChunkBytes int
 }
 
 // App is the ABCI application. Its methods are safe for concurrent use:
@@ -127,6 +141,10 @@ type App struct {
 	// mu guards the consensus connection's state.
 	mu     sync.Mutex
 	staged *engine.Staged
+	// restore is a snapshot being restored (state sync).
+	restore *restoring
+	// snaps takes and serves snapshots.
+	snaps *snapshots
 	// nlt is the nonces' LtHash as committed; stagedNlt the staged
 	// block's, and stagedNonces the senders' next nonces after it.
 	nlt, stagedNlt lthash.Hash
@@ -239,6 +257,10 @@ func New(eng *engine.Engine, opts Options) (*App, error) {
 	a := &App{eng: eng, name: info.Name, magic: info.MagicBytes, chainID: opts.ChainID, log: opts.Logger,
 		pending: map[chain.Address]uint64{}, verified: newHashSet(maxVerified),
 		changed: make(chan struct{}), halted: make(chan struct{})}
+	var err error
+	if a.snaps, err = openSnapshots(opts); err != nil {
+		return nil, err
+	}
 	switch raw, err := eng.Driver().Get(keyNonceLattice); {
 	case errors.Is(err, kv.ErrNotFound):
 	case err != nil:
@@ -572,6 +594,11 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.restore != nil {
+		a.log.Warn("a block before the snapshot being restored was finished: giving the restore up")
+		a.restore.r.Abort()
+		a.restore = nil
+	}
 	if a.staged != nil {
 		// FinalizeBlock again without a Commit: CometBFT crashed between
 		// them in an earlier life of this process's state, which cannot
@@ -693,6 +720,7 @@ func (a *App) Commit(context.Context, *abci.RequestCommit) (*abci.ResponseCommit
 	clear(a.pending)
 	a.checkMu.Unlock()
 	a.stagedNonces = nil
+	a.maybeSnapshot(st.Record.Height)
 	return &abci.ResponseCommit{}, nil
 }
 

@@ -34,6 +34,12 @@ type testApp struct {
 
 func openApp(t *testing.T, dir string) *testApp {
 	t.Helper()
+	return openAppWith(t, dir, nil)
+}
+
+// openAppWith is openApp with options tune sets.
+func openAppWith(t *testing.T, dir string, tune func(*Options, *store.DB)) *testApp {
+	t.Helper()
 	db, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +49,11 @@ func openApp(t *testing.T, dir string) *testApp {
 		db.Close()
 		t.Fatal(err)
 	}
-	a, err := New(eng, Options{ChainID: testChain})
+	o := Options{ChainID: testChain}
+	if tune != nil {
+		tune(&o, db)
+	}
+	a, err := New(eng, o)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
@@ -66,6 +76,7 @@ func openApp(t *testing.T, dir string) *testApp {
 
 func (ta *testApp) close() {
 	if ta.db != nil {
+		ta.App.Close()
 		ta.db.Close()
 		ta.db = nil
 	}
