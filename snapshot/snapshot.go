@@ -110,8 +110,17 @@ func SigningMessage(manifest []byte) []byte {
 // Export writes a snapshot of the engine store r (a consistent view) at
 // height to w, for app. It returns the manifest.
 func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest, error) {
+	return ExportChunks(r, app, height, w, chunkBytes)
+}
+
+// ExportChunks is Export cutting chunks at size bytes (at least 1 KiB)
+// instead of ChunkBytes.
+func ExportChunks(r kv.Reader, app engine.Info, height int64, w io.Writer, size int) (*Manifest, error) {
+	if size < 1024 {
+		return nil, fmt.Errorf("snapshot: chunks of %d bytes; at least 1024", size)
+	}
 	m := &Manifest{App: app.Name, FirstBlock: app.FirstBlock, Height: height, Final: true}
-	err := Write(w, m, func(put func(k, v []byte) error) error {
+	err := write(w, m, size, func(put func(k, v []byte) error) error {
 		rec, err := engine.ExportAt(r, height, put)
 		m.BlockHash, m.Consensus, m.State = rec.Hash.String(), rec.Consensus.String(), rec.State.String()
 		return err
@@ -126,6 +135,10 @@ func Export(r kv.Reader, app engine.Info, height int64, w io.Writer) (*Manifest,
 // under m, whose chunk list, sizes and counts it fills, and whose other
 // fields emit may still set (the manifest is written last).
 func Write(w io.Writer, m *Manifest, emit func(put func(k, v []byte) error) error) error {
+	return write(w, m, chunkBytes, emit)
+}
+
+func write(w io.Writer, m *Manifest, chunkBytes int, emit func(put func(k, v []byte) error) error) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if _, err := bw.WriteString(magic); err != nil {
 		return err

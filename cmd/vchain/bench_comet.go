@@ -59,7 +59,7 @@ func benchCometContracts(ctx context.Context, logw io.Writer, period time.Durati
 			c.Consensus.PeerGossipSleepDuration = cometbench.LoopbackGossip
 		}
 		c.TxIndex.Indexer = "null"
-	}}, cometnode.AppContracts)
+	}}, cometnode.AppContracts, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vchain-dev/vchain/comet/cometnode"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +142,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 	var checkpoints, stateCheckpoints []string
 	var confirmations, first int64
 	var poll time.Duration
+	var snaps cometnode.Snapshots
 	use, short := "sync", "Catch up with the node (to its tip minus --confirmations) and exit"
 	if follow {
 		use, short = "node", "Keep following the node, applying blocks as they are confirmed"
@@ -157,7 +159,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 				if app != "names" && app != "contracts" {
 					return fmt.Errorf("--app %q: names or contracts", app)
 				}
-				return runCometNode(cmd, app, home, apiAddr, httpAddr)
+				return runCometNode(cmd, app, home, apiAddr, httpAddr, snaps)
 			}
 			if app != "names" && !(app == "contracts" && source == "dpor") {
 				return fmt.Errorf("--app %q: names (any source) or contracts (--source dpor or comet)", app)
@@ -270,6 +272,7 @@ func newSyncCmd(follow bool) *cobra.Command {
 		cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often to ask the node for new blocks")
 		cmd.Flags().StringVar(&home, "home", "", "with --source comet: the CometBFT home (vchain comet init makes one); the application's store is HOME/vchain")
 		cmd.Flags().StringVar(&apiAddr, "api", "", "with --source comet: where to serve vchain's chain API (vchain contract --rpc, names --source comet); default: the address vchain comet init chose, else a free port")
+		snapshotFlags(cmd, &snaps, "with --source comet: ")
 	}
 	return cmd
 }

@@ -27,7 +27,7 @@ import (
 
 // runCometNode runs CometBFT in process with the application until the
 // command's context ends or the chain halts.
-func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string) error {
+func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string, snaps cometnode.Snapshots) error {
 	if home == "" {
 		return errors.New("--source comet needs --home DIR (a CometBFT home: vchain comet init --home DIR makes one)")
 	}
@@ -40,7 +40,7 @@ func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string) error
 	if err != nil {
 		return err
 	}
-	n, err := cometnode.Start(cometnode.Config{Home: home, App: app, API: apiAddr, Logger: log})
+	n, err := cometnode.Start(cometnode.Config{Home: home, App: app, API: apiAddr, Logger: log, Snapshots: snaps})
 	if err != nil {
 		return err
 	}
@@ -64,8 +64,16 @@ func runCometNode(cmd *cobra.Command, app, home, apiAddr, httpAddr string) error
 	return n.Wait(ctx)
 }
 
+// snapshotFlags registers the flags of the snapshots a node on CometBFT
+// takes for others to state-sync from.
+func snapshotFlags(cmd *cobra.Command, s *cometnode.Snapshots, prefix string) {
+	cmd.Flags().Int64Var(&s.Interval, "snapshot-interval", 1000, prefix+"take a snapshot every N blocks for nodes that join by state sync (0: none); they are kept beside the application's store, in DIR-snapshots")
+	cmd.Flags().IntVar(&s.Keep, "snapshot-keep", 2, prefix+"how many snapshots to keep")
+}
+
 func newABCICmd() *cobra.Command {
 	var app, datadir, listen, chainID, apiAddr, cometRPC string
+	var snaps cometnode.Snapshots
 	cmd := &cobra.Command{
 		Use:   "abci --app names|contracts --datadir DIR --chain-id ID [--listen ADDR] [--api ADDR --comet-rpc URL]",
 		Short: "Serve a vchain application to a stock cometbft binary over ABCI's socket protocol",
@@ -83,11 +91,12 @@ cometbft node's RPC at --comet-rpc.`,
 			if err != nil {
 				return err
 			}
-			a, db, err := cometnode.OpenApp(datadir, app, chainID, log.With("app", app))
+			a, db, err := cometnode.OpenApp(datadir, app, chainID, snaps, log.With("app", app))
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			defer a.Close() // before the store closes
 			srv, err := abciserver.NewServer(listen, "socket", a)
 			if err != nil {
 				return err
@@ -122,6 +131,7 @@ cometbft node's RPC at --comet-rpc.`,
 	cmd.Flags().StringVar(&chainID, "chain-id", "", "the CometBFT chain id transactions are signed for (the genesis chain_id)")
 	cmd.Flags().StringVar(&apiAddr, "api", "", "also serve vchain's chain API here (host:port)")
 	cmd.Flags().StringVar(&cometRPC, "comet-rpc", "http://127.0.0.1:26657", "with --api: the cometbft node's RPC")
+	snapshotFlags(cmd, &snaps, "")
 	return cmd
 }
 
@@ -173,8 +183,9 @@ func firstOr(s, def string) string {
 
 func newCometLocalnetCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "localnet", Short: "A CometBFT chain of vchain nodes on this machine, one process per validator"}
-	var dir, app string
+	var dir, app, name string
 	var validators int
+	var interval int64
 	up := &cobra.Command{
 		Use:   "up --validators 4 --dir DIR [--app contracts|names]",
 		Short: "Create the localnet (when DIR has none) and start its nodes that are down; returns once every node committed a block",
@@ -189,7 +200,7 @@ func newCometLocalnetCmd() *cobra.Command {
 				if cmd.Flags().Changed("validators") && validators != len(ln.Nodes) || cmd.Flags().Changed("app") && app != ln.App {
 					return fmt.Errorf("%s holds a localnet of %d validators running %s; remove it to lay out another", dir, len(ln.Nodes), ln.App)
 				}
-			} else if ln, err = cometnode.CreateLocalnet(dir, validators, app); err != nil {
+			} else if ln, err = cometnode.CreateLocalnetWith(dir, cometnode.Layout{Validators: validators}, app, interval); err != nil {
 				return err
 			}
 			exe, err := os.Executable()
@@ -219,7 +230,51 @@ func newCometLocalnetCmd() *cobra.Command {
 	up.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
 	up.Flags().IntVar(&validators, "validators", 4, "validators")
 	up.Flags().StringVar(&app, "app", cometnode.AppContracts, "the application: contracts or names")
+	up.Flags().Int64Var(&interval, "snapshot-interval", cometnode.DefaultLocalnetSnapshots, "every node takes a snapshot every N blocks, for nodes that join by state sync (0: none)")
 	up.MarkFlagRequired("dir")
+
+	join := &cobra.Command{
+		Use:   "join --dir DIR [--name NAME]",
+		Short: "Add a full node that joins the running localnet by state sync, start it, and return once it has caught up",
+		Long: `join lays out a node that is not a validator, with the localnet's genesis and its nodes as peers, set to
+state-sync: it restores the newest snapshot the validators took (checked by CometBFT's light client
+against two of them, and by the application against the AppHash of that block), then follows the
+chain. The validators must have taken a snapshot (localnet up --snapshot-interval).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ln, err := cometnode.LoadLocalnet(dir)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = fmt.Sprintf("node%d", len(ln.Nodes))
+			}
+			h, err := ln.Join(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if _, err := ln.Start(exe, "--log-level", global.logLevel); err != nil {
+				return err
+			}
+			var top int64
+			for _, st := range ln.Status() {
+				top = max(top, st.Height)
+			}
+			if err := ln.WaitHeight(top, 3*time.Minute, name); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(map[string]any{"name": name, "home": h.Dir, "api": "http://" + h.API, "rpc": "http://" + h.RPC})
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	join.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
+	join.Flags().StringVar(&name, "name", "", "the new node's name (default nodeN)")
+	join.MarkFlagRequired("dir")
 
 	status := &cobra.Command{
 		Use:   "status --dir DIR",
@@ -253,6 +308,6 @@ func newCometLocalnetCmd() *cobra.Command {
 	}
 	down.Flags().StringVar(&dir, "dir", "", "the localnet's directory")
 	down.MarkFlagRequired("dir")
-	cmd.AddCommand(up, status, down)
+	cmd.AddCommand(up, join, status, down)
 	return cmd
 }

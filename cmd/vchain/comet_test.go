@@ -185,3 +185,85 @@ func TestCLICometLocalnet(t *testing.T) {
 		sameStateAt(t, ln, h)
 	}
 }
+
+// TestCLICometStateSync: a node joins a running 4-validator localnet by
+// state sync (vchain comet localnet join): it restores the newest
+// snapshot the validators took instead of replaying the chain, serves the
+// forum's state as the validators do, takes calls, survives a SIGKILL,
+// and agrees with them on every block's consensus hash and state
+// commitment.
+func TestCLICometStateSync(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	mustRun(t, "comet", "localnet", "up", "--validators", "4", "--dir", dir, "--app", "contracts", "--snapshot-interval", "10")
+	t.Cleanup(func() { run(t, "", "comet", "localnet", "down", "--dir", dir) })
+	ln, err := cometnode.LoadLocalnet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "bob.key")
+	contract := func(args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(mustRun(t, append([]string{"contract"}, args...)...))
+	}
+	api0 := "http://" + ln.Nodes[0].API
+	id := contract("deploy", filepath.Join("..", "..", "examples", "forum.js"), "--rpc", api0, "--key", key, "--new-key")
+	contract("call", id, "addTopic", `"state sync"`, "--rpc", api0, "--key", key)
+	var posts []string
+	for i := range 5 {
+		posts = append(posts, contract("call", id, "addPost", "1", fmt.Sprintf(`"post %d"`, i), "--rpc", api0, "--key", key))
+	}
+	var top int64
+	for _, st := range cometLocalnetStatus(t, dir) {
+		top = max(top, st.Height)
+	}
+	if err := ln.WaitHeight(max(top, 25), 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	var joined struct{ Name, Home, API string }
+	if err := json.Unmarshal([]byte(mustRun(t, "comet", "localnet", "join", "--dir", dir)), &joined); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = cometnode.LoadLocalnet(dir); err != nil {
+		t.Fatal(err)
+	}
+	if joined.Name != "node4" || len(ln.Nodes) != 5 || !ln.Nodes[4].Joined {
+		t.Fatalf("joined %+v; the localnet now has %d nodes", joined, len(ln.Nodes))
+	}
+	logOf := func() string { b, _ := os.ReadFile(ln.LogFile("node4")); return string(b) }
+	if !strings.Contains(logOf(), "restored a snapshot") {
+		t.Fatalf("node4 did not restore a snapshot:\n%s", logOf())
+	}
+	for i, p := range posts {
+		if got := contract("state", id, "/topics/1/"+p, "--rpc", joined.API); got != fmt.Sprintf("post %d", i) {
+			t.Fatalf("post %s on the joined node: %q", p, got)
+		}
+	}
+	after := contract("call", id, "addPost", "1", `"through the new node"`, "--rpc", joined.API, "--key", key)
+
+	// Killed, and started again: it goes on from its store.
+	if err := ln.Kill("node4", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for ln.Running("node4") != 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mustRun(t, "comet", "localnet", "up", "--dir", dir)
+	for _, st := range cometLocalnetStatus(t, dir) {
+		top = max(top, st.Height)
+	}
+	if err := ln.WaitHeight(top+2, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := contract("state", id, "/topics/1/"+after, "--rpc", "http://"+ln.Nodes[2].API); got != "through the new node" {
+		t.Fatalf("the post made through the joined node, on node2: %q", got)
+	}
+	if n := strings.Count(logOf(), "restored a snapshot"); n != 1 {
+		t.Fatalf("node4 restored %d snapshots; the restart should have gone on from its store", n)
+	}
+	noAppHashMismatch(t, ln)
+	mustRun(t, "comet", "localnet", "down", "--dir", dir)
+	for h := int64(1); h <= top; h += max(1, top/8) {
+		sameStateAt(t, ln, h)
+	}
+}

@@ -39,6 +39,9 @@ type Home struct {
 	// where the node serves vchain's API; ABCI is where a stock cometbft
 	// binary finds the application (vchain abci) in that mode.
 	P2P, RPC, API, ABCI string
+	// Joined says the node joined the chain later, as a full node (not a
+	// validator).
+	Joined bool `json:"joined,omitempty"`
 }
 
 // Lay writes the homes of a new chain under dir, which must be empty or
@@ -100,17 +103,8 @@ func Lay(dir string, l Layout) ([]Home, error) {
 		}
 		c := cfg.DefaultConfig()
 		c.SetRoot(h.Dir)
-		c.Moniker = h.Name
-		c.LogLevel = "error"
-		c.ProxyApp = "tcp://" + h.ABCI
-		c.RPC.ListenAddress = "tcp://" + h.RPC
-		c.P2P.ListenAddress = "tcp://" + h.P2P
-		c.P2P.PersistentPeers = strings.Join(peers, ",")
-		c.P2P.AddrBookStrict = false
-		c.P2P.AllowDuplicateIP = true
+		configure(c, h, peers)
 		c.Consensus.TimeoutCommit = l.TimeoutCommit
-		c.TxIndex.Indexer = "kv"
-		c.Instrumentation.Prometheus = false
 		if l.Tune != nil {
 			l.Tune(c)
 		}

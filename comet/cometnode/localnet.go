@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,19 +23,27 @@ type Localnet struct {
 	Dir     string `json:"-"`
 	App     string `json:"app"`
 	ChainID string `json:"chain_id"`
-	Nodes   []Home `json:"nodes"`
+	// SnapshotInterval is how often the nodes take a snapshot for state
+	// sync (0: never).
+	SnapshotInterval int64  `json:"snapshot_interval,omitempty"`
+	Nodes            []Home `json:"nodes"`
 }
+
+// DefaultLocalnetSnapshots is how often a localnet's nodes take a snapshot
+// unless told otherwise.
+const DefaultLocalnetSnapshots = 100
 
 // localnetFile describes a localnet in its directory.
 const localnetFile = "localnet.json"
 
 // CreateLocalnet lays out a new localnet in dir (empty or absent).
 func CreateLocalnet(dir string, validators int, app string) (*Localnet, error) {
-	return CreateLocalnetWith(dir, Layout{Validators: validators}, app)
+	return CreateLocalnetWith(dir, Layout{Validators: validators}, app, DefaultLocalnetSnapshots)
 }
 
-// CreateLocalnetWith is CreateLocalnet with a layout's every option.
-func CreateLocalnetWith(dir string, l Layout, app string) (*Localnet, error) {
+// CreateLocalnetWith is CreateLocalnet with a layout's every option and
+// the nodes taking a snapshot every snapshotInterval blocks (0: never).
+func CreateLocalnetWith(dir string, l Layout, app string, snapshotInterval int64) (*Localnet, error) {
 	dir, err := filepath.Abs(dir) // processes are found again by their --home
 	if err != nil {
 		return nil, err
@@ -46,7 +55,7 @@ func CreateLocalnetWith(dir string, l Layout, app string) (*Localnet, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln := &Localnet{Dir: dir, App: app, ChainID: firstNonEmpty(l.ChainID, "vchain-comet"), Nodes: homes}
+	ln := &Localnet{Dir: dir, App: app, ChainID: firstNonEmpty(l.ChainID, "vchain-comet"), Nodes: homes, SnapshotInterval: snapshotInterval}
 	b, _ := json.MarshalIndent(ln, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, localnetFile), b, 0o644); err != nil {
 		return nil, err
@@ -96,7 +105,7 @@ func (ln *Localnet) Start(exe string, extra ...string) ([]string, error) {
 			continue
 		}
 		args := append([]string{"node", "--source", "comet", "--app", ln.App, "--home", filepath.Join(ln.Dir, h.Name),
-			"--api", h.API, "--log-format", "json"}, extra...)
+			"--api", h.API, "--log-format", "json", "--snapshot-interval", strconv.FormatInt(ln.SnapshotInterval, 10)}, extra...)
 		if err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name)); err != nil {
 			return started, fmt.Errorf("starting %s: %w", h.Name, err)
 		}

@@ -65,9 +65,20 @@ func NewApplication(name string) (engine.Application, error) {
 	return nil, fmt.Errorf("application %q: want %s or %s", name, AppNames, AppContracts)
 }
 
+// Snapshots says which snapshots a node takes for others to state-sync
+// from: one every Interval blocks (0: none), the newest Keep kept.
+type Snapshots struct {
+	Interval int64
+	Keep     int
+}
+
+// SnapshotDir is where the application whose store is in dir keeps its
+// snapshots (vchain snapshot files: `vchain snapshot import` reads them).
+func SnapshotDir(dir string) string { return filepath.Clean(dir) + "-snapshots" }
+
 // OpenApp opens the application's store in dir and returns the ABCI
-// application over it; close the store when done.
-func OpenApp(dir, name, chainID string, log *slog.Logger) (*comet.App, *store.DB, error) {
+// application over it; when done, close the application, then the store.
+func OpenApp(dir, name, chainID string, snaps Snapshots, log *slog.Logger) (*comet.App, *store.DB, error) {
 	a, err := NewApplication(name)
 	if err != nil {
 		return nil, nil, err
@@ -81,7 +92,8 @@ func OpenApp(dir, name, chainID string, log *slog.Logger) (*comet.App, *store.DB
 		db.Close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	app, err := comet.New(eng, comet.Options{ChainID: chainID, Logger: log})
+	app, err := comet.New(eng, comet.Options{ChainID: chainID, Logger: log, SnapshotInterval: snaps.Interval,
+		SnapshotKeep: snaps.Keep, SnapshotDir: SnapshotDir(dir), Store: db})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -100,6 +112,8 @@ type Config struct {
 	API string
 	// Logger receives vchain's and CometBFT's logs; nil discards them.
 	Logger *slog.Logger
+	// Snapshots are those the node takes for others to state-sync from.
+	Snapshots Snapshots
 }
 
 // Node is CometBFT with a vchain application and its API, in process.
@@ -176,7 +190,7 @@ func Start(c Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}
-	app, db, err := OpenApp(AppDir(c.Home), c.App, gen.ChainID, log.With("app", c.App))
+	app, db, err := OpenApp(AppDir(c.Home), c.App, gen.ChainID, c.Snapshots, log.With("app", c.App))
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +281,9 @@ func (n *Node) Stop() error {
 		}
 		n.dbs = nil
 		n.dbMu.Unlock()
+		if n.app != nil {
+			n.app.Close()
+		}
 		if n.db != nil {
 			if e := n.db.Close(); e != nil && err == nil {
 				err = e
