@@ -170,7 +170,52 @@ func newCometCmd() *cobra.Command {
 	}
 	initCmd.Flags().StringVar(&home, "home", "", "the home directory to create")
 	initCmd.Flags().StringVar(&chainID, "chain-id", "vchain-comet", "the chain id")
-	cmd.AddCommand(initCmd, newCometLocalnetCmd())
+	cmd.AddCommand(initCmd, newCometJoinCmd(), newCometLocalnetCmd())
+	return cmd
+}
+
+func newCometJoinCmd() *cobra.Command {
+	var home, genesis, trustHash string
+	var peers, rpcs []string
+	var trustHeight int64
+	cmd := &cobra.Command{
+		Use:   "join --home DIR --genesis FILE --peers ID@HOST:PORT,... [--rpc URL,URL [--trust-height H --trust-hash HASH]]",
+		Short: "Lay out the home of a full node joining a running CometBFT chain, by state sync with --rpc",
+		Long: `join writes a CometBFT home for a node that is not a validator: the chain's genesis, its peers, fresh
+keys and loopback ports. With --rpc (two or more of the chain's RPC servers) the node state-syncs: it
+restores the newest snapshot its peers offer, which CometBFT's light client checks against those
+servers from the block it trusts, and vchain checks against that block's AppHash; without --rpc it
+replays the chain from its genesis. The trusted block is --trust-height and --trust-hash, or, when
+they are not given, the newest block of the first --rpc server: check that hash against another
+source you trust. Then run vchain node --source comet --home DIR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if home == "" || genesis == "" || len(peers) == 0 {
+				return errors.New("--home, --genesis and --peers are required")
+			}
+			if (trustHeight == 0) != (trustHash == "") {
+				return errors.New("--trust-height and --trust-hash go together")
+			}
+			if trustHeight != 0 && len(rpcs) == 0 {
+				return errors.New("--trust-height is for state sync: give --rpc too")
+			}
+			h, err := cometnode.LayJoiner(cmd.Context(), filepath.Dir(filepath.Clean(home)), cometnode.Joiner{
+				Name: filepath.Base(filepath.Clean(home)), Genesis: genesis, Peers: peers,
+				StateSync: len(rpcs) > 0, RPC: rpcs, TrustHeight: trustHeight, TrustHash: trustHash})
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(map[string]any{"home": h.Dir, "api": h.API, "rpc": "http://" + h.RPC, "p2p": h.P2P, "state_sync": len(rpcs) > 0})
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "", "the home directory to create")
+	cmd.Flags().StringVar(&genesis, "genesis", "", "the chain's genesis.json")
+	cmd.Flags().StringSliceVar(&peers, "peers", nil, "the chain's nodes to connect to (ID@HOST:PORT, comma-separated)")
+	cmd.Flags().StringSliceVar(&rpcs, "rpc", nil, "state sync: two or more of the chain's RPC servers (comma-separated URLs)")
+	cmd.Flags().Int64Var(&trustHeight, "trust-height", 0, "state sync: the height of a block you trust")
+	cmd.Flags().StringVar(&trustHash, "trust-hash", "", "state sync: that block's hash (hex)")
 	return cmd
 }
 

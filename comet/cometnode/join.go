@@ -72,17 +72,17 @@ func LayJoiner(ctx context.Context, dir string, j Joiner) (Home, error) {
 	if err != nil {
 		return Home{}, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Home{}, err
+	}
+	// Built beside, then renamed: a failure leaves nothing behind.
+	tmp, err := os.MkdirTemp(dir, ".join-")
+	if err != nil {
+		return Home{}, err
+	}
+	defer os.RemoveAll(tmp)
 	h := Home{Name: j.Name, Dir: home, P2P: ports[0], RPC: ports[1], API: ports[2], ABCI: ports[3]}
-	cfg.EnsureRoot(h.Dir)
 	c := cfg.DefaultConfig()
-	c.SetRoot(h.Dir)
-	privval.GenFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile()).Save()
-	if _, err := p2p.LoadOrGenNodeKey(c.NodeKeyFile()); err != nil {
-		return Home{}, err
-	}
-	if err := gen.SaveAs(c.GenesisFile()); err != nil {
-		return Home{}, err
-	}
 	configure(c, h, j.Peers)
 	if j.StateSync {
 		c.StateSync.Enable = true
@@ -97,8 +97,20 @@ func LayJoiner(ctx context.Context, dir string, j Joiner) (Home, error) {
 	if err := c.ValidateBasic(); err != nil {
 		return Home{}, err
 	}
-	cfg.WriteConfigFile(filepath.Join(h.Dir, "config", "config.toml"), c)
-	if err := os.WriteFile(filepath.Join(h.Dir, "vchain-api"), []byte(h.API+"\n"), 0o644); err != nil {
+	cfg.EnsureRoot(tmp)
+	c.SetRoot(tmp)
+	privval.GenFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile()).Save()
+	if _, err := p2p.LoadOrGenNodeKey(c.NodeKeyFile()); err != nil {
+		return Home{}, err
+	}
+	if err := gen.SaveAs(c.GenesisFile()); err != nil {
+		return Home{}, err
+	}
+	cfg.WriteConfigFile(filepath.Join(tmp, "config", "config.toml"), c)
+	if err := os.WriteFile(filepath.Join(tmp, "vchain-api"), []byte(h.API+"\n"), 0o644); err != nil {
+		return Home{}, err
+	}
+	if err := os.Rename(tmp, home); err != nil {
 		return Home{}, err
 	}
 	return h, nil
