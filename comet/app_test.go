@@ -32,13 +32,13 @@ type testApp struct {
 	db *store.DB
 }
 
-func openApp(t *testing.T, dir string) *testApp {
+func openApp(t testing.TB, dir string) *testApp {
 	t.Helper()
 	return openAppWith(t, dir, nil)
 }
 
 // openAppWith is openApp with options tune sets.
-func openAppWith(t *testing.T, dir string, tune func(*Options, *store.DB)) *testApp {
+func openAppWith(t testing.TB, dir string, tune func(*Options, *store.DB)) *testApp {
 	t.Helper()
 	db, err := store.Open(dir, store.Options{})
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *signer) script() []byte {
 	return a[:]
 }
 
-func (s *signer) tx(t *testing.T, payload []byte) []byte {
+func (s *signer) tx(t testing.TB, payload []byte) []byte {
 	t.Helper()
 	tx := &chain.Tx{Nonce: s.nonce, To: chain.AddressOf(s.key.Public().(ed25519.PublicKey)), Data: payload}
 	tx.Sign(testChain, s.key)
@@ -105,7 +105,7 @@ func (s *signer) tx(t *testing.T, payload []byte) []byte {
 	return chain.Marshal(tx)
 }
 
-func (ta *testApp) block(t *testing.T, h int64, txs ...[]byte) *abci.ResponseFinalizeBlock {
+func (ta *testApp) block(t testing.TB, h int64, txs ...[]byte) *abci.ResponseFinalizeBlock {
 	t.Helper()
 	ctx := context.Background()
 	resp, err := ta.FinalizeBlock(ctx, &abci.RequestFinalizeBlock{Height: h, Txs: txs, Time: time.Unix(1_700_000_000+h, 0), Hash: bytes.Repeat([]byte{byte(h)}, 32)})
