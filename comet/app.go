@@ -63,6 +63,8 @@ const (
 	// CodeRejected: the transaction was included and its nonce used, but
 	// the application refused its op (the log says why).
 	CodeRejected uint32 = 4
+	// CodeRestoring: a query while the node restores a snapshot.
+	CodeRestoring uint32 = 5
 )
 
 // Codespace names the codes above in CometBFT's results.
@@ -748,6 +750,9 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 	fail := func(code uint32, format string, args ...any) (*abci.ResponseQuery, error) {
 		resp.Code, resp.Codespace, resp.Log = code, Codespace, fmt.Sprintf(format, args...)
 		return resp, nil
+	}
+	if a.eng.Restoring() {
+		return fail(CodeRestoring, "restoring a snapshot (state sync): nothing is served until it is checked")
 	}
 	if req.Height != 0 && req.Height != h && req.Path != QueryRecord {
 		return fail(CodeMalformed, "only the newest committed height (%d) is served", h)

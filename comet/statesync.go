@@ -75,6 +75,7 @@ type snapshots struct {
 	mu      sync.Mutex
 	list    []offered // oldest first
 	running bool
+	closed  bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -87,6 +88,8 @@ type restoring struct {
 	manifest *snapshot.Manifest
 	trust    engine.Trust
 	nonces   lthash.Digest // trusted
+	appHash  []byte        // trusted
+	first    int64         // the application's first block
 	lt       lthash.Hash   // over the nonces received so far
 	next     int           // the chunk due
 	began    time.Time
@@ -161,19 +164,23 @@ func offer(path string) (offered, error) {
 // none is being taken; the caller holds a.mu, right after committing h.
 func (a *App) maybeSnapshot(h int64) {
 	s := a.snaps
-	if s.interval <= 0 || h%s.interval != 0 || s.ctx.Err() != nil {
+	if s.interval <= 0 || h%s.interval != 0 {
 		return
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	if s.running {
 		s.mu.Unlock()
 		a.log.Warn("skipping a snapshot: the previous one is still being written", "height", h)
 		return
 	}
 	s.running = true
+	s.wg.Add(1) // under mu: Close waits for it
 	s.mu.Unlock()
 	view := s.db.Snapshot() // this block, whatever commits next
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer view.Close()
@@ -252,8 +259,12 @@ func (c cancellable) Iterate(prefix []byte, fn func(key, value []byte) error) er
 // Close stops a snapshot being written and waits for it to end (call it
 // before closing the store).
 func (a *App) Close() {
-	a.snaps.cancel()
-	a.snaps.wg.Wait()
+	s := a.snaps
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
 }
 
 // ListSnapshots offers the newest snapshots this node took.
@@ -320,7 +331,9 @@ func (a *App) OfferSnapshot(_ context.Context, req *abci.RequestOfferSnapshot) (
 		return res(abci.ResponseOfferSnapshot_REJECT_FORMAT, "format %d, this application restores %d", sn.Format, SnapshotFormat)
 	}
 	if c := a.last.Load(); c != nil && c.began {
-		return res(abci.ResponseOfferSnapshot_ABORT, "the application has committed block %d already: state sync is for an empty node", c.height)
+		// CometBFT state-syncs only when it has recorded no block: these
+		// are from a restore (or a chain) whose end it never recorded.
+		a.log.Warn("state sync over blocks CometBFT has not recorded: replacing them", "height", c.height)
 	}
 	ch, state, nonces, err := SplitAppHash(req.AppHash)
 	if err != nil {
@@ -348,8 +361,9 @@ func (a *App) OfferSnapshot(_ context.Context, req *abci.RequestOfferSnapshot) (
 			return res(abci.ResponseOfferSnapshot_REJECT_SENDER, "chunk %d is %d bytes, more than CometBFT sends", i, c.Size)
 		}
 	}
-	rs := &restoring{manifest: m, trust: engine.Trust{Height: m.Height, Consensus: ch, State: state}, nonces: nonces, began: time.Now()}
-	r, err := a.eng.BeginRestore(rs.driverKey)
+	rs := &restoring{manifest: m, trust: engine.Trust{Height: m.Height, Consensus: ch, State: state}, nonces: nonces,
+		appHash: bytes.Clone(req.AppHash), first: info.FirstBlock, began: time.Now()}
+	r, err := a.eng.BeginRestore(engine.RestoreOptions{Height: m.Height, OnDriver: rs.driverKey})
 	if err != nil {
 		return nil, fmt.Errorf("comet: starting a restore: %w", err)
 	}
@@ -373,8 +387,13 @@ func (rs *restoring) driverKey(key, value []byte) error {
 	case bytes.Equal(key, keyNonceLattice):
 		// Rebuilt from the nonces.
 	case bytes.Equal(key, keyInitial):
+		// Below it, blocks are InitChain's and Info reports none: it must
+		// be past the first block and at most the snapshot's height.
 		if len(value) != 8 {
 			return &engine.ImportError{Msg: fmt.Sprintf("the initial height in %d bytes", len(value))}
+		}
+		if h := binary.BigEndian.Uint64(value); h <= uint64(rs.first) || h > uint64(rs.trust.Height) {
+			return &engine.ImportError{Msg: fmt.Sprintf("an initial height of %d for a snapshot of block %d of an application starting at %d", h, rs.trust.Height, rs.first)}
 		}
 	default:
 		return &engine.ImportError{Msg: fmt.Sprintf("driver key %q is not one of this application's", key)}
@@ -392,13 +411,23 @@ func (a *App) ApplySnapshotChunk(_ context.Context, req *abci.RequestApplySnapsh
 		return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_ABORT}, nil
 	}
 	reject := func(err error) (*abci.ResponseApplySnapshotChunk, error) {
-		a.log.Warn("refusing a snapshot", "height", rs.trust.Height, "chunk", req.Index, "sender", req.Sender, "err", err)
-		rs.r.Abort()
 		a.restore = nil
+		if e := rs.r.Abort(); e != nil {
+			err = errors.Join(err, e)
+		}
+		var ie *engine.ImportError
+		var se *snapshot.Error
+		if !errors.As(err, &ie) && !errors.As(err, &se) {
+			// Not the snapshot's fault (a disk full, say): no peer is
+			// to blame, and state sync cannot go on.
+			a.log.Error("giving state sync up", "height", rs.trust.Height, "chunk", req.Index, "err", err)
+			return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_ABORT}, nil
+		}
+		a.log.Warn("refusing a snapshot", "height", rs.trust.Height, "chunk", req.Index, "sender", req.Sender, "err", err)
 		return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_REJECT_SNAPSHOT, RejectSenders: []string{req.Sender}}, nil
 	}
 	if int(req.Index) != rs.next {
-		return reject(fmt.Errorf("chunk %d where %d was due", req.Index, rs.next))
+		return reject(&engine.ImportError{Msg: fmt.Sprintf("chunk %d where %d was due", req.Index, rs.next)})
 	}
 	err := rs.manifest.CheckChunk(int(req.Index), req.Chunk, rs.r.Put)
 	var he *snapshot.ChunkHashError
@@ -416,10 +445,10 @@ func (a *App) ApplySnapshotChunk(_ context.Context, req *abci.RequestApplySnapsh
 		return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_ACCEPT}, nil
 	}
 	if got := rs.lt.Sum(); got != rs.nonces {
-		return reject(fmt.Errorf("the senders' nonces hash to %s, the chain's AppHash says %s", got, rs.nonces))
+		return reject(&engine.ImportError{Msg: fmt.Sprintf("the senders' nonces hash to %s, the chain's AppHash says %s", got, rs.nonces)})
 	}
 	if rs.r.Keys() != rs.manifest.Keys {
-		return reject(fmt.Errorf("it holds %d keys, its manifest says %d", rs.r.Keys(), rs.manifest.Keys))
+		return reject(&engine.ImportError{Msg: fmt.Sprintf("it holds %d keys, its manifest says %d", rs.r.Keys(), rs.manifest.Keys)})
 	}
 	rec, err := rs.r.Finish(rs.trust, []engine.KV{{Key: keyNonceLattice, Value: rs.lt.AppendBinary(nil)}})
 	if err != nil {
@@ -429,6 +458,10 @@ func (a *App) ApplySnapshotChunk(_ context.Context, req *abci.RequestApplySnapsh
 	a.nlt = rs.lt
 	if err := a.remember(); err != nil {
 		return nil, err
+	}
+	if c := a.last.Load(); !c.began || c.height != rs.trust.Height || !bytes.Equal(c.appHash, rs.appHash) {
+		// Every part was checked against the AppHash: this is a bug.
+		return nil, fmt.Errorf("comet: restored block %d, but Info would say block %d with app hash %x, not the trusted %x", rs.trust.Height, c.height, c.appHash, rs.appHash)
 	}
 	a.checkMu.Lock()
 	clear(a.pending)

@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,6 +279,13 @@ func TestStateSync(t *testing.T) {
 			}
 			return v
 		}},
+		// Not covered by the AppHash, but Info reports no block below it.
+		{"an initial height past the snapshot", func(k, v []byte) []byte {
+			if bytes.Equal(k, []byte("e/x/initial")) {
+				binary.BigEndian.PutUint64(v, 1<<40)
+			}
+			return v
+		}},
 	} {
 		fsn, fchunks := forge(t, src.snaps.list[len(src.snaps.list)-1].path, c.change)
 		if r := offerSnap(t, dst.App, fsn, trusted); r != abci.ResponseOfferSnapshot_ACCEPT {
@@ -288,12 +297,17 @@ func TestStateSync(t *testing.T) {
 		empty(t, dst.App)
 	}
 
-	// Killed midway: restarts empty.
+	// Killed midway: restarts empty. Meanwhile nothing is served.
 	if r := offerSnap(t, dst.App, sn, trusted); r != abci.ResponseOfferSnapshot_ACCEPT {
 		t.Fatalf("offer: %v", r)
 	}
 	if _, resp := applyAll(t, dst.App, chunks[:2]); resp.Result != abci.ResponseApplySnapshotChunk_ACCEPT {
 		t.Fatal(resp)
+	}
+	for _, path := range []string{QueryState, QueryNonce, QueryStatus} {
+		if q, err := dst.Query(ctx, &abci.RequestQuery{Path: path, Data: []byte("x")}); err != nil || q.Code != CodeRestoring {
+			t.Fatalf("query %s during a restore: %+v %v, want code %d", path, q, err, CodeRestoring)
+		}
 	}
 	dst.close()
 	dst = openApp(t, dir)
@@ -320,13 +334,29 @@ func TestStateSync(t *testing.T) {
 			t.Fatalf("chunk %d: %v %v", i, resp, err)
 		}
 	}
-	info, err := dst.Info(ctx, &abci.RequestInfo{})
-	if err != nil {
-		t.Fatal(err)
+	checkInfo := func() {
+		t.Helper()
+		info, err := dst.Info(ctx, &abci.RequestInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.LastBlockHeight != 20 || !bytes.Equal(info.LastBlockAppHash, trusted) {
+			t.Fatalf("after the restore Info says block %d app hash %x; want 20 %x", info.LastBlockHeight, info.LastBlockAppHash, trusted)
+		}
 	}
-	if info.LastBlockHeight != 20 || !bytes.Equal(info.LastBlockAppHash, trusted) {
-		t.Fatalf("after the restore Info says block %d app hash %x; want 20 %x", info.LastBlockHeight, info.LastBlockAppHash, trusted)
+	checkInfo()
+	// Killed after the restore, before CometBFT recorded its end: CometBFT
+	// state-syncs again, over the restored blocks.
+	dst.close()
+	dst = openApp(t, dir)
+	checkInfo()
+	if r := offerSnap(t, dst.App, sn, trusted); r != abci.ResponseOfferSnapshot_ACCEPT {
+		t.Fatalf("offer over a restored store: %v", r)
 	}
+	if _, resp := applyAll(t, dst.App, chunks); resp.Result != abci.ResponseApplySnapshotChunk_ACCEPT {
+		t.Fatal(resp)
+	}
+	checkInfo()
 	sent := map[chain.Address]int{} // by block 20
 	for h := int64(1); h <= 20; h++ {
 		for _, raw := range txs[h] {
@@ -352,5 +382,22 @@ func TestStateSync(t *testing.T) {
 		if got := dst.block(t, h, txs[h]...).AppHash; !bytes.Equal(got, hashes[h]) {
 			t.Fatalf("block %d after the restore: app hash %x, the source's %x", h, got, hashes[h])
 		}
+	}
+}
+
+// TestImportRefusesCometSnapshots: the nonces a CometBFT node's snapshot
+// carries are checked by its state sync (against the AppHash); vchain
+// snapshot import, which cannot check them, refuses the file.
+func TestImportRefusesCometSnapshots(t *testing.T) {
+	src, _, hashes := snapshotChain(t, 10, 3, 10)
+	ch, state, _, err := SplitAppHash(hashes[10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = snapshot.Import(context.Background(), src.snaps.list[0].path, filepath.Join(t.TempDir(), "data"),
+		snapshot.ImportOptions{App: names.New(names.Options{}), Trust: engine.Trust{Height: 10, Consensus: ch, State: state}})
+	var ie *engine.ImportError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "state sync") {
+		t.Fatalf("importing a CometBFT node's snapshot: %v", err)
 	}
 }

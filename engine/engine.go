@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/vchain-dev/vchain/events"
@@ -128,6 +129,8 @@ type Engine struct {
 	// staged is set while a Staged block is neither committed nor
 	// discarded.
 	staged bool
+	// restoring is set while a Restore runs.
+	restoring atomic.Bool
 
 	events *events.Log
 }

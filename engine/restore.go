@@ -33,17 +33,28 @@ type Restore struct {
 	w    *restoreWriter
 	im   *Importer
 	done bool
-	// onDriver, when set, sees each driver key the snapshot carries.
-	onDriver func(key, value []byte) error
+	o    RestoreOptions
+}
+
+// RestoreOptions say what a Restore accepts.
+type RestoreOptions struct {
+	// Height is the height the snapshot must end at: a block record
+	// above it is refused as it arrives.
+	Height int64
+	// OnDriver is called with each driver key (Staged.SetDriver's keys)
+	// the snapshot carries, and may refuse it. Without it, driver keys
+	// are refused: only the driver that wrote them can check them.
+	OnDriver func(key, value []byte) error
 }
 
 // BeginRestore starts a Restore. Everything the store holds but its event
-// log is deleted; onDriver, when not nil, is called with each driver key
-// (Staged.SetDriver's keys) the snapshot carries, and may refuse it.
-func (e *Engine) BeginRestore(onDriver func(key, value []byte) error) (*Restore, error) {
+// log is deleted. While a restore runs, Restoring reports true: the store
+// holds keys nothing has checked yet.
+func (e *Engine) BeginRestore(o RestoreOptions) (*Restore, error) {
 	if e.staged {
 		return nil, errors.New("engine: a staged block is neither committed nor discarded")
 	}
+	e.restoring.Store(true)
 	txn := e.db.Begin()
 	if err := txn.Set(keyRestoring, []byte{1}); err != nil {
 		txn.Discard()
@@ -56,18 +67,23 @@ func (e *Engine) BeginRestore(onDriver func(key, value []byte) error) (*Restore,
 		return nil, err
 	}
 	e.hist = nil
-	r := &Restore{e: e, w: &restoreWriter{db: e.db}, onDriver: onDriver}
+	r := &Restore{e: e, w: &restoreWriter{db: e.db}, o: o}
 	r.im = NewImporter(e.app, r.w)
+	r.im.maxHeight = o.Height
 	r.im.driver = r.driverKey
 	return r, nil
 }
 
 func (r *Restore) driverKey(key, value []byte) error {
-	if r.onDriver == nil {
-		return nil
+	if r.o.OnDriver == nil {
+		return bad("driver key %q: nothing here checks driver keys", key)
 	}
-	return r.onDriver(key[len(prefixDriver):], value)
+	return r.o.OnDriver(key[len(prefixDriver):], value)
 }
+
+// Restoring reports whether a Restore is under way (the store holds keys
+// nothing has checked yet: do not serve them). Safe for concurrent use.
+func (e *Engine) Restoring() bool { return e.restoring.Load() }
 
 // Put takes the snapshot's next keys and values (ascending, continuing
 // the previous call's). An *ImportError says what is wrong with them.
@@ -111,6 +127,7 @@ func (r *Restore) Finish(trust Trust, driver []KV) (BlockRecord, error) {
 	r.done = true
 	e := r.e
 	e.hist = nil
+	e.restoring.Store(false)
 	if err := e.load(); err != nil {
 		return BlockRecord{}, fmt.Errorf("engine: the restored store: %w", err)
 	}
@@ -130,7 +147,11 @@ func (r *Restore) Abort() error {
 		r.w.txn.Discard()
 		r.w.txn = nil
 	}
-	return r.e.reset()
+	err := r.e.reset()
+	if err == nil {
+		r.e.restoring.Store(false)
+	}
+	return err
 }
 
 // reset empties the store (but its event log), clears a restore's mark
@@ -143,13 +164,15 @@ func (e *Engine) reset() error {
 	return e.checkIdentity()
 }
 
-// wipe deletes every key but the event log's (and, unless mark, the
-// restore mark) in batches, the last one synced.
+// wipe deletes every key but the event log's in batches, the last one
+// synced; the restore mark goes in that last batch when mark is set (a
+// wipe cut short leaves it, and the next Open wipes again), and stays
+// otherwise.
 func (e *Engine) wipe(mark bool) error {
 	txn := e.db.Begin()
 	n := 0
 	err := e.db.Iterate(nil, func(k, _ []byte) error {
-		if bytes.HasPrefix(k, prefixEvents) || (!mark && bytes.Equal(k, keyRestoring)) {
+		if bytes.HasPrefix(k, prefixEvents) || bytes.Equal(k, keyRestoring) {
 			return nil
 		}
 		if err := txn.Delete(bytes.Clone(k)); err != nil {
@@ -166,6 +189,12 @@ func (e *Engine) wipe(mark bool) error {
 	if err != nil {
 		txn.Discard()
 		return err
+	}
+	if mark {
+		if err := txn.Delete(keyRestoring); err != nil {
+			txn.Discard()
+			return err
+		}
 	}
 	return txn.Commit(true)
 }

@@ -65,8 +65,29 @@ func TestRestoreInPlace(t *testing.T) {
 	defer db.Close()
 	e := stagedChain(t, db, c, 1) // a node that has committed its genesis block only
 
+	anyDriver := engine.RestoreOptions{Height: rec.Height, OnDriver: func(key, value []byte) error { return nil }}
+	// Without a hook, driver keys are refused; records above the trusted
+	// height are refused as they arrive.
+	for _, o := range []engine.RestoreOptions{{Height: rec.Height}, {Height: rec.Height - 1, OnDriver: anyDriver.OnDriver}} {
+		r, err := e.BeginRestore(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ie *engine.ImportError
+		if err := r.Put(kvs); !errors.As(err, &ie) {
+			t.Fatalf("a restore with %+v took the snapshot: %v", o, err)
+		}
+		if !e.Restoring() {
+			t.Fatal("Restoring is false during a restore")
+		}
+		r.Abort()
+		if e.Restoring() {
+			t.Fatal("Restoring is true after Abort")
+		}
+	}
+
 	// A restore whose trust is wrong fails and leaves an empty engine.
-	r, err := e.BeginRestore(nil)
+	r, err := e.BeginRestore(anyDriver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +105,7 @@ func TestRestoreInPlace(t *testing.T) {
 	}
 
 	// A restore that is refused a driver key fails in Put.
-	r, err = e.BeginRestore(func(key, value []byte) error { return errors.New("no driver keys here") })
+	r, err = e.BeginRestore(engine.RestoreOptions{OnDriver: func(key, value []byte) error { return errors.New("no driver keys here") }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +116,10 @@ func TestRestoreInPlace(t *testing.T) {
 
 	// A good one, in pieces; the driver keys arrive through the hook.
 	var driver []string
-	r, err = e.BeginRestore(func(key, value []byte) error {
+	r, err = e.BeginRestore(engine.RestoreOptions{Height: rec.Height, OnDriver: func(key, value []byte) error {
 		driver = append(driver, fmt.Sprintf("%s=%x", key, value))
 		return nil
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +132,7 @@ func TestRestoreInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != rec || e.Height() != 39 {
+	if got != rec || e.Height() != 39 || e.Restoring() {
 		t.Fatalf("restored to %+v at height %d, want %+v", got, e.Height(), rec)
 	}
 	if len(driver) != 7 {
@@ -159,7 +180,7 @@ func TestRestoreKilledMidwayStartsEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := stagedChain(t, db, c, 3)
-	r, err := e.BeginRestore(nil)
+	r, err := e.BeginRestore(engine.RestoreOptions{OnDriver: func(key, value []byte) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +207,99 @@ func TestRestoreKilledMidwayStartsEmpty(t *testing.T) {
 	}
 	if consensusLines(t, e) != consensusLines(t, src) {
 		t.Fatal("the chain applied after the interrupted restore differs")
+	}
+}
+
+// killStore fails its commit number failAt and every later one: the
+// process died there.
+type killStore struct {
+	store.Store
+	n, failAt int
+}
+
+type killBatch struct {
+	store.Batch
+	s *killStore
+}
+
+func (s *killStore) Begin() store.Batch { return killBatch{s.Store.Begin(), s} }
+
+func (b killBatch) Commit(sync bool) error {
+	if b.s.n++; b.s.n >= b.s.failAt {
+		b.Batch.Discard()
+		return errors.New("killed")
+	}
+	return b.Batch.Commit(sync)
+}
+
+// TestInterruptedWipeKeepsTheMark: emptying a store a killed restore left
+// takes several batches; killed after any of them, the mark is still
+// there and the next Open empties it again, so nothing of the snapshot
+// survives into an engine that looks empty.
+func TestInterruptedWipeKeepsTheMark(t *testing.T) {
+	c := memtape.Generate(memtape.GenConfig{Seed: 6, Blocks: 30, Txs: randomTxs}, nil)
+	srcDB := openMem(t)
+	defer srcDB.Close()
+	src := stagedChain(t, srcDB, c, 30)
+	kvs, _ := exportTip(t, srcDB, src)
+
+	// The mark sorts after the state, the records and the identity, and
+	// before the tip and the driver keys: a state that puts it near the
+	// end of the first batch leaves those for the second.
+	before := 0
+	for _, e := range kvs {
+		if string(e.Key) < "e/restoring" {
+			before++
+		}
+	}
+	for _, failAt := range []int{1, 2} {
+		dir := t.TempDir()
+		db, err := store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := stagedChain(t, db, c, 3)
+		if _, err := e.BeginRestore(engine.RestoreOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// A restore's committed batches: a state, the records, the
+		// identity, the driver keys.
+		txn := db.Begin()
+		for i := range 9_995 - before {
+			txn.Set(fmt.Appendf(nil, "a/\x00big%06d", i), []byte{1})
+		}
+		for _, e := range kvs {
+			txn.Set(e.Key, e.Value)
+		}
+		if err := txn.Commit(true); err != nil {
+			t.Fatal(err)
+		}
+		db.Close() // killed mid-restore
+
+		db, err = store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := engine.Open(&killStore{Store: db, failAt: failAt}, &kvApp{}, engine.Config{}); err == nil {
+			t.Fatalf("the wipe was not killed at commit %d", failAt)
+		}
+		db.Close() // killed while emptying the store
+
+		db, err = store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e = openEngine(t, db, 0, engine.Config{})
+		var left []string
+		db.Iterate(nil, func(k, v []byte) error {
+			if string(k) != "e/identity" {
+				left = append(left, string(k))
+			}
+			return nil
+		})
+		if e.Height() != -1 || len(left) > 0 {
+			t.Fatalf("killed at commit %d of the wipe: engine at %d with keys %q left", failAt, e.Height(), left[:min(len(left), 5)])
+		}
+		db.Close()
 	}
 }

@@ -153,8 +153,11 @@ type Importer struct {
 	unlinked bool // the tape's blocks carry no parent hash
 	identity []byte
 	keys     int64
-	// driver, when set, sees each driver key (with its prefix).
+	// driver sees each driver key (with its prefix); without it driver
+	// keys are refused: only the driver that wrote them can check them.
 	driver func(key, value []byte) error
+	// maxHeight, when positive, refuses block records above it.
+	maxHeight int64
 
 	// Chunks of state are hashed on up to two goroutines while the
 	// caller writes.
@@ -206,10 +209,11 @@ func (im *Importer) Put(kvs []KV) error {
 			if im.identity == nil {
 				return bad("driver key %q before the identity", e.Key)
 			}
-			if im.driver != nil {
-				if err := im.driver(e.Key, e.Value); err != nil {
-					return err
-				}
+			if im.driver == nil {
+				return bad("driver key %q: a consensus engine's own records (a CometBFT node's nonces), which only that engine can check: restore it through the engine's state sync", e.Key[len(prefixDriver):])
+			}
+			if err := im.driver(e.Key, e.Value); err != nil {
+				return err
 			}
 		default:
 			return bad("key %q is not part of a snapshot", e.Key)
@@ -238,6 +242,9 @@ func (im *Importer) Put(kvs []KV) error {
 
 func (im *Importer) record(e KV) error {
 	h := int64(be64(e.Key[len(prefixBlock):]))
+	if im.maxHeight > 0 && h > im.maxHeight {
+		return bad("block record %d is above the trusted height %d", h, im.maxHeight)
+	}
 	want := im.info.FirstBlock + int64(len(im.hist))
 	if h != want {
 		return bad("block record %d where %d was due: the records must run from the first block without a gap", h, want)

@@ -307,6 +307,8 @@ type Status struct {
 	// applies it right after).
 	CometHeight int64  `json:"comet_height"`
 	Source      string `json:"source"`
+	// Restoring says the node is restoring a snapshot (state sync).
+	Restoring bool `json:"restoring,omitempty"`
 }
 
 // Limits of the API.
@@ -354,8 +356,8 @@ func (n *API) Handler() http.Handler {
 		js(w, code, body)
 	}
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		st := Status{ChainID: n.chainID, Height: n.app.Height(), App: n.app.Name(), Source: "comet"}
-		if st.Height >= 1 {
+		st := Status{ChainID: n.chainID, Height: n.app.Height(), App: n.app.Name(), Source: "comet", Restoring: n.app.Engine().Restoring()}
+		if st.Height >= 1 && !st.Restoring {
 			if rec, err := n.app.Engine().Record(st.Height); err == nil {
 				st.ConsensusHash, st.StateCommitment = rec.Consensus.String(), rec.State.String()
 			}
@@ -432,7 +434,16 @@ func (n *API) Handler() http.Handler {
 		apps.NoContractRoutes(n.app.Name())(mux)
 	}
 	mux.Index("vchain on CometBFT")
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// While a snapshot is restored the store holds keys nothing has
+		// checked yet: only the status is served.
+		if n.app.Engine().Restoring() && r.URL.Path != "/v1/status" {
+			w.Header().Set("Retry-After", "5")
+			fail(w, http.StatusServiceUnavailable, "restoring", "the node is restoring a snapshot (state sync); try again once it has")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Tx tells what became of a transaction: final (in a committed block, its
