@@ -242,8 +242,9 @@ func newCometLocalnetCmd() *cobra.Command {
 				if ln, err = cometnode.LoadLocalnet(dir); err != nil {
 					return err
 				}
-				if cmd.Flags().Changed("validators") && validators != len(ln.Nodes) || cmd.Flags().Changed("app") && app != ln.App {
-					return fmt.Errorf("%s holds a localnet of %d validators running %s; remove it to lay out another", dir, len(ln.Nodes), ln.App)
+				if cmd.Flags().Changed("validators") && validators != ln.Validators() || cmd.Flags().Changed("app") && app != ln.App ||
+					cmd.Flags().Changed("snapshot-interval") && interval != ln.SnapshotInterval {
+					return fmt.Errorf("%s holds a localnet of %d validators running %s with a snapshot every %d blocks; remove it to lay out another", dir, ln.Validators(), ln.App, ln.SnapshotInterval)
 				}
 			} else if ln, err = cometnode.CreateLocalnetWith(dir, cometnode.Layout{Validators: validators}, app, interval); err != nil {
 				return err

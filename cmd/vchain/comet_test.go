@@ -248,7 +248,8 @@ func TestCLICometStateSync(t *testing.T) {
 	for ln.Running("node4") != 0 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	mustRun(t, "comet", "localnet", "up", "--dir", dir)
+	// The localnet still has 4 validators (and a joined node).
+	mustRun(t, "comet", "localnet", "up", "--dir", dir, "--validators", "4")
 	for _, st := range cometLocalnetStatus(t, dir) {
 		top = max(top, st.Height)
 	}

@@ -80,6 +80,18 @@ func LoadLocalnet(dir string) (*Localnet, error) {
 	return ln, nil
 }
 
+// Validators is how many of the localnet's nodes are validators (the
+// others joined later).
+func (ln *Localnet) Validators() int {
+	n := 0
+	for _, h := range ln.Nodes {
+		if !h.Joined {
+			n++
+		}
+	}
+	return n
+}
+
 // Exists reports whether dir holds a localnet.
 func Exists(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, localnetFile))
