@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
@@ -12,17 +13,10 @@ import (
 	"testing"
 	"time"
 
-	cfg "github.com/cometbft/cometbft/config"
-	cmtlog "github.com/cometbft/cometbft/libs/log"
-	nm "github.com/cometbft/cometbft/node"
-	"github.com/cometbft/cometbft/p2p"
-	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
-	"github.com/cometbft/cometbft/types"
-
 	"github.com/vchain-dev/vchain/comet/cometnode"
 	"github.com/vchain-dev/vchain/dpor/chain"
 	"github.com/vchain-dev/vchain/dpor/localnet"
+	"github.com/vchain-dev/vchain/internal/cometbench"
 )
 
 // startProcess runs vchain with args in the background until the test
@@ -112,46 +106,75 @@ func TestCLINamesOnComet(t *testing.T) {
 	}
 }
 
+// cometBinary is the stock cometbft binary the socket tests run:
+// $VCHAIN_COMET_BIN (scripts/test installs CometBFT v0.38.26 and sets it).
+func cometBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv(cometbench.BinEnv)
+	if bin == "" {
+		if os.Getenv("VCHAIN_REQUIRE_COMET") == "1" {
+			t.Fatalf("$%s is not set, and $VCHAIN_REQUIRE_COMET=1", cometbench.BinEnv)
+		}
+		t.Skipf("$%s is not set: no stock cometbft binary to serve (scripts/test installs one)", cometbench.BinEnv)
+	}
+	v, err := cometbench.BinaryVersion(context.Background(), bin)
+	if err != nil || v != strings.TrimPrefix(cometbench.Version, "v") {
+		t.Fatalf("$%s: %q %v, want CometBFT %s", cometbench.BinEnv, v, err, cometbench.Version)
+	}
+	return bin
+}
+
+// startBinary runs bin with args in the background, its output in log,
+// until it is killed or the test ends.
+func startBinary(t *testing.T, log string, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	f, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		f.Close()
+	})
+	return cmd
+}
+
 // TestCLIABCISocket: vchain abci serves the contract runtime over ABCI's
-// socket protocol to a CometBFT node in another process (the node code a
-// stock cometbft binary runs, here started by the test), and its chain
-// API submits through that node's RPC: the forum deploys and answers.
+// socket protocol to a stock cometbft binary (v0.38.26) in another
+// process, and its chain API submits through that node's RPC: the forum
+// deploys and answers. Both processes killed with SIGKILL at once and
+// started again, the chain goes on without an AppHash mismatch.
 func TestCLIABCISocket(t *testing.T) {
+	bin := cometBinary(t)
 	dir := t.TempDir()
 	homes, err := cometnode.Lay(filepath.Join(dir, "net"), cometnode.Layout{Validators: 1, ChainID: "abci-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := homes[0]
-	startProcess(t, "abci", "--app", "contracts", "--datadir", filepath.Join(dir, "app"), "--chain-id", "abci-test",
-		"--listen", "tcp://"+h.ABCI, "--api", h.API, "--comet-rpc", "http://"+h.RPC)
-	conf, err := cometnode.LoadConfig(h.Dir)
-	if err != nil {
-		t.Fatal(err)
+	appLog, cometLog := filepath.Join(dir, "abci.log"), filepath.Join(dir, "cometbft.log")
+	start := func() (*exec.Cmd, *exec.Cmd) {
+		app := startBinary(t, appLog, vchainBin, "abci", "--app", "contracts", "--datadir", filepath.Join(dir, "app"), "--chain-id", "abci-test",
+			"--listen", "tcp://"+h.ABCI, "--api", h.API, "--comet-rpc", "http://"+h.RPC)
+		// cometbft retries its connection until the application listens.
+		node := startBinary(t, cometLog, bin, "start", "--home", h.Dir)
+		return app, node
 	}
-	nodeKey, err := p2p.LoadNodeKey(conf.NodeKeyFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen, err := types.GenesisDocFromFile(conf.GenesisFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pv := privval.LoadFilePV(conf.PrivValidatorKeyFile(), conf.PrivValidatorStateFile())
-	// The application may not listen yet: the client connects with
-	// retries (mustConnect false).
-	n, err := nm.NewNode(conf, pv, nodeKey, proxy.NewRemoteClientCreator(conf.ProxyApp, "socket", false),
-		func() (*types.GenesisDoc, error) { return gen, nil }, cfg.DefaultDBProvider, nm.DefaultMetricsProvider(conf.Instrumentation), cmtlog.NewNopLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Stopped before the application's process (cleanups run last
-	// first), its ABCI connections too (the node leaves them running): CometBFT
-	// kills its own process when an application connection ends under it.
-	t.Cleanup(func() { n.Stop(); n.Wait(); n.ProxyApp().Stop() })
+	app, node := start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{appLog, cometLog} {
+				b, _ := os.ReadFile(f)
+				t.Logf("%s:\n%s", f, b[max(0, len(b)-4000):])
+			}
+		}
+	})
 	api := "http://" + h.API
 	waitAPI(t, api, 1)
 	key := filepath.Join(dir, "bob.key")
@@ -169,5 +192,27 @@ func TestCLIABCISocket(t *testing.T) {
 	}
 	if got := contract("state", id, "/topics/1/title", "--rpc", api); got != "over a socket" {
 		t.Fatalf("state: %q", got)
+	}
+
+	// Both killed at once, then started again.
+	var st cometnode.Status
+	if err := localnet.GetJSON(&http.Client{Timeout: time.Second}, api+"/v1/status", &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*exec.Cmd{app, node} {
+		p.Process.Kill()
+		p.Wait()
+	}
+	start()
+	waitAPI(t, api, st.Height+3)
+	post := contract("call", id, "addPost", "1", `"after the crash"`, "--rpc", api, "--key", key)
+	if got := contract("state", id, "/topics/1/"+post, "--rpc", api); got != "after the crash" {
+		t.Fatalf("post %s after the restart: %q", post, got)
+	}
+	b, _ := os.ReadFile(cometLog)
+	for _, bad := range []string{"wrong Block.Header.AppHash", "apphash mismatch", "panic:"} {
+		if strings.Contains(strings.ToLower(string(b)), strings.ToLower(bad)) {
+			t.Fatalf("cometbft's log shows %q", bad)
+		}
 	}
 }
