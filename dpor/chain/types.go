@@ -130,6 +130,23 @@ func init() {
 
 // Marshal encodes v in deterministic CBOR, the chain's one encoding.
 func Marshal(v any) []byte {
+	var t *Tx
+	switch x := v.(type) {
+	case *Tx:
+		t = x
+	case Tx:
+		t = &x
+	}
+	if t != nil {
+		if b, ok := appendTx(make([]byte, 0, txSize(t)), t, true); ok {
+			return b
+		}
+	}
+	return marshalReflect(v)
+}
+
+// marshalReflect is Marshal through the reflective codec.
+func marshalReflect(v any) []byte {
 	b, err := encMode.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("chain: encoding %T: %v", v, err))
@@ -146,9 +163,13 @@ func (t *Tx) Sender() Address { return AddressOf(t.PubKey) }
 
 // SigningBytes is what the signature covers: the encoding without Sig.
 func (t *Tx) SigningBytes(chainID string) []byte {
+	prefix := "vchain-dpor-tx:" + chainID + ":"
+	if b, ok := appendTx(append(make([]byte, 0, len(prefix)+txSize(t)), prefix...), t, false); ok {
+		return b
+	}
 	c := *t
 	c.Sig = nil
-	return append([]byte("vchain-dpor-tx:"+chainID+":"), Marshal(&c)...)
+	return append([]byte(prefix), Marshal(&c)...)
 }
 
 // Hash identifies the transaction: the SHA-256 of its (canonical)
@@ -225,6 +246,10 @@ func decodeFinal(b []byte) (*Tx, error) {
 // DecodeTx decodes an encoded transaction, which must be in the canonical
 // encoding (so one transaction has one encoding and one hash).
 func DecodeTx(b []byte) (*Tx, error) {
+	if t, ok := decodeTxFast(b); ok {
+		t.hash, t.hashed = sha256.Sum256(b), true
+		return t, nil
+	}
 	var t Tx
 	if err := Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
