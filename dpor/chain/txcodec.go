@@ -171,3 +171,78 @@ func decodeTxFast(b []byte) (*Tx, bool) {
 	}
 	return t, true
 }
+
+// maxFastElements is the reflective decoder's bound on an array's
+// elements (DecOptions.MaxArrayElements): longer arrays go to it.
+const maxFastElements = 1 << 20
+
+// byteStrings reads an array of byte strings in shortest form, copied
+// into one allocation.
+func (r *cborReader) byteStrings() [][]byte {
+	n := r.head(4) // major type 4: array
+	if !r.ok || n > maxFastElements || n > uint64(len(r.b)-r.i) {
+		r.ok = false
+		return nil
+	}
+	// First pass: the lengths; then one buffer for every element.
+	start, total := r.i, 0
+	for range n {
+		l := r.head(majorBytes)
+		if !r.ok || l > uint64(len(r.b)-r.i) {
+			r.ok = false
+			return nil
+		}
+		r.i += int(l)
+		total += int(l)
+	}
+	r.i = start
+	buf := make([]byte, 0, total)
+	out := make([][]byte, n)
+	for k := range out {
+		l := int(r.head(majorBytes))
+		buf = append(buf, r.b[r.i:r.i+l]...)
+		out[k] = buf[len(buf)-l : len(buf) : len(buf)]
+		r.i += l
+	}
+	return out
+}
+
+// decodeByteStringsFast decodes an array of byte strings in shortest
+// form; ok is false for anything else.
+func decodeByteStringsFast(b []byte) ([][]byte, bool) {
+	r := &cborReader{b: b, ok: true}
+	v := r.byteStrings()
+	return v, r.ok && r.i == len(b)
+}
+
+// decodeBodyFast decodes a body without a penalty in shortest form, its
+// keys in order: {1: [transactions], 3: state}, the state optional; ok
+// is false for anything else.
+func decodeBodyFast(b []byte) (*Body, bool) {
+	r := &cborReader{b: b, ok: true}
+	pairs := r.head(5) // major type 5: map
+	if !r.ok || pairs < 1 || pairs > 2 || r.head(majorUint) != 1 {
+		return nil, false
+	}
+	body := &Body{Txs: r.byteStrings()}
+	if pairs == 2 {
+		if r.head(majorUint) != 3 {
+			return nil, false
+		}
+		body.State = r.bytes(false)
+	}
+	return body, r.ok && r.i == len(b)
+}
+
+// DecodeByteStrings decodes an array of byte strings (transactions as a
+// peer gossips them).
+func DecodeByteStrings(b []byte) ([][]byte, error) {
+	if v, ok := decodeByteStringsFast(b); ok {
+		return v, nil
+	}
+	var v [][]byte
+	if err := Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

@@ -144,3 +144,36 @@ func BenchmarkDecodeTx(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecodeBodyFast: the fast paths for a block body and for gossiped
+// transactions take bytes only if the reflective codec decodes them to
+// the same value, and take every canonical body without a penalty.
+func FuzzDecodeBodyFast(f *testing.F) {
+	f.Add(Marshal(&Body{Txs: [][]byte{{1, 2}, {}, bytes.Repeat([]byte{7}, 300)}, State: bytes.Repeat([]byte{9}, 32)}))
+	f.Add(Marshal(&Body{Txs: [][]byte{}}))
+	f.Add(Marshal(&Body{Txs: [][]byte{{1}}, Penalty: &Penalty{Height: 3}}))
+	f.Add(Marshal([][]byte{{1, 2, 3}, {}}))
+	f.Add([]byte{0xa1, 0x01, 0x81, 0x58, 0x01, 0x05})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if fast, ok := decodeBodyFast(b); ok {
+			var slow Body
+			if err := Unmarshal(b, &slow); err != nil || !reflect.DeepEqual(*fast, slow) {
+				t.Fatalf("body %x: fast %+v, reflective %+v %v", b, fast, slow, err)
+			}
+		} else {
+			var slow Body
+			if Unmarshal(b, &slow) == nil && slow.Penalty == nil && slow.Txs != nil && bytes.Equal(marshalReflect(&slow), b) {
+				t.Fatalf("the fast path left %x, a canonical body, to the slow one", b)
+			}
+		}
+		fast, ok := decodeByteStringsFast(b)
+		var slow [][]byte
+		err := Unmarshal(b, &slow)
+		switch {
+		case ok && (err != nil || !reflect.DeepEqual(fast, slow)):
+			t.Fatalf("byte strings %x: fast %q, reflective %q %v", b, fast, slow, err)
+		case !ok && err == nil && slow != nil && bytes.Equal(marshalReflect(slow), b):
+			t.Fatalf("the fast path left %x, canonical byte strings, to the slow one", b)
+		}
+	})
+}

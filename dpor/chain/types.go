@@ -235,6 +235,10 @@ const MaxData = 4096
 // decodeFinal decodes a transaction of a final block, whose encoding the
 // validators already found canonical.
 func decodeFinal(b []byte) (*Tx, error) {
+	if t, ok := decodeTxFast(b); ok {
+		t.hash, t.hashed = sha256.Sum256(b), true
+		return t, nil
+	}
 	var t Tx
 	if err := Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -281,6 +285,9 @@ type Penalty struct {
 
 // DecodeBody decodes a block body.
 func DecodeBody(b []byte) (*Body, error) {
+	if body, ok := decodeBodyFast(b); ok {
+		return body, nil
+	}
 	var body Body
 	if err := Unmarshal(b, &body); err != nil {
 		return nil, fmt.Errorf("block body: %w", err)

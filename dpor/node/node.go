@@ -554,8 +554,8 @@ func (n *Node) onFrame(in p2p.Inbound) {
 		if n.self >= 0 {
 			return // validators take transactions from blocks only
 		}
-		var raw [][]byte
-		if chain.Unmarshal(in.Payload, &raw) != nil || len(raw) > maxGossipTxs {
+		raw, err := chain.DecodeByteStrings(in.Payload)
+		if err != nil || len(raw) > maxGossipTxs {
 			return
 		}
 		n.admit(raw, false) // checked like the API's, up to the pool's bound
