@@ -136,7 +136,8 @@ func TrustedBlock(ctx context.Context, url string) (int64, string, error) {
 }
 
 // configure sets what every node of vchain's layouts shares: its
-// addresses, peers and the transaction index.
+// addresses, its peers (persistent, no peer exchange) and the
+// transaction index.
 func configure(c *cfg.Config, h Home, peers []string) {
 	c.Moniker = h.Name
 	c.LogLevel = "error"
@@ -146,6 +147,10 @@ func configure(c *cfg.Config, h Home, peers []string) {
 	c.P2P.PersistentPeers = strings.Join(peers, ",")
 	c.P2P.AddrBookStrict = false
 	c.P2P.AllowDuplicateIP = true
+	// Every node is a persistent peer already; without peer exchange no
+	// address book is kept (CometBFT writes it on a goroutine its Stop
+	// does not wait for, into config/).
+	c.P2P.PexReactor = false
 	c.TxIndex.Indexer = "kv"
 	c.Instrumentation.Prometheus = false
 }
