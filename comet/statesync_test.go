@@ -222,6 +222,17 @@ func TestStateSync(t *testing.T) {
 	}
 	chunks := chunksOf(t, src.App, sn)
 	trusted := hashes[20]
+	// A peer asking for what is not there gets nothing.
+	for _, req := range []*abci.RequestLoadSnapshotChunk{
+		{Height: sn.Height, Format: sn.Format, Chunk: sn.Chunks},
+		{Height: sn.Height, Format: sn.Format, Chunk: 1 << 31},
+		{Height: 15, Format: sn.Format},
+		{Height: sn.Height, Format: 7},
+	} {
+		if resp, err := src.LoadSnapshotChunk(ctx, req); err != nil || len(resp.Chunk) != 0 {
+			t.Fatalf("chunk request %+v: %d bytes, %v", req, len(resp.GetChunk()), err)
+		}
+	}
 
 	dir := t.TempDir()
 	dst := openApp(t, dir)

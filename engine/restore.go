@@ -16,6 +16,9 @@ var keyRestoring = []byte("e/restoring")
 // wipeBatchKeys is how many keys a wipe deletes per batch.
 const wipeBatchKeys = 10_000
 
+// restoreBatchBytes is how much a restore writes per batch.
+const restoreBatchBytes = 16 << 20
+
 // Restore replaces an open engine's store with a snapshot's keys as they
 // stream in (CometBFT's state sync hands a running application a snapshot
 // chunk by chunk). BeginRestore marks the store and empties it; Put writes
@@ -30,7 +33,7 @@ const wipeBatchKeys = 10_000
 // does): the engine does not tell it that its state changed under it.
 type Restore struct {
 	e    *Engine
-	w    *restoreWriter
+	w    *store.BatchWriter
 	im   *Importer
 	done bool
 	o    RestoreOptions
@@ -67,7 +70,7 @@ func (e *Engine) BeginRestore(o RestoreOptions) (*Restore, error) {
 		return nil, err
 	}
 	e.hist = nil
-	r := &Restore{e: e, w: &restoreWriter{db: e.db}, o: o}
+	r := &Restore{e: e, w: store.NewBatchWriter(e.db, restoreBatchBytes), o: o}
 	r.im = NewImporter(e.app, r.w)
 	r.im.maxHeight = o.Height
 	r.im.driver = r.driverKey
@@ -120,7 +123,7 @@ func (r *Restore) Finish(trust Trust, driver []KV) (BlockRecord, error) {
 		r.Abort()
 		return BlockRecord{}, err
 	}
-	if err := r.w.commit(true); err != nil {
+	if err := r.w.Commit(true); err != nil {
 		r.Abort()
 		return BlockRecord{}, err
 	}
@@ -143,10 +146,7 @@ func (r *Restore) Abort() error {
 	}
 	r.done = true
 	r.im.wg.Wait()
-	if r.w.txn != nil {
-		r.w.txn.Discard()
-		r.w.txn = nil
-	}
+	r.w.Discard()
 	err := r.e.reset()
 	if err == nil {
 		r.e.restoring.Store(false)
@@ -197,44 +197,6 @@ func (e *Engine) wipe(mark bool) error {
 		}
 	}
 	return txn.Commit(true)
-}
-
-// restoreWriter writes a restore's keys in batches of about batchBytes.
-type restoreWriter struct {
-	db   store.Store
-	txn  store.Batch
-	size int
-}
-
-// restoreBatchBytes is how much a restore writes per batch.
-const restoreBatchBytes = 16 << 20
-
-func (w *restoreWriter) batch() store.Batch {
-	if w.txn == nil {
-		w.txn = w.db.Begin()
-	}
-	return w.txn
-}
-
-func (w *restoreWriter) Set(key, value []byte) error {
-	if err := w.batch().Set(key, value); err != nil {
-		return err
-	}
-	if w.size += len(key) + len(value); w.size >= restoreBatchBytes {
-		return w.commit(false)
-	}
-	return nil
-}
-
-func (w *restoreWriter) Delete(key []byte) error { return w.batch().Delete(key) }
-
-func (w *restoreWriter) commit(sync bool) error {
-	if w.txn == nil {
-		return nil
-	}
-	err := w.txn.Commit(sync)
-	w.txn, w.size = nil, 0
-	return err
 }
 
 // interruptedRestore empties a store a killed Restore left half written.

@@ -177,65 +177,33 @@ func openTarget(dir string) (*store.DB, error) {
 
 // NewBatchWriter returns a writer through Pebble batches of a few MiB
 // (Commit writes the last one).
-func NewBatchWriter(db *store.DB) *BatchWriter { return &BatchWriter{db: db} }
+func NewBatchWriter(db *store.DB) *BatchWriter { return store.NewBatchWriter(db, batchBytes) }
 
 // BatchWriter writes through Pebble batches of about batchBytes.
-type BatchWriter = batchWriter
-
-// batchWriter writes through Pebble batches of about batchBytes.
-type batchWriter struct {
-	db   *store.DB
-	txn  *store.Txn
-	size int
-}
-
-func (w *batchWriter) Set(key, value []byte) error {
-	if w.txn == nil {
-		w.txn = w.db.NewWriteTxn()
-	}
-	if err := w.txn.Set(key, value); err != nil {
-		return err
-	}
-	if w.size += len(key) + len(value); w.size >= batchBytes {
-		return w.commit(false)
-	}
-	return nil
-}
-
-// Commit writes the last batch, fsyncing it when sync is set.
-func (w *batchWriter) Commit(sync bool) error { return w.commit(sync) }
-
-func (w *batchWriter) commit(sync bool) error {
-	if w.txn == nil {
-		return nil
-	}
-	err := w.txn.Commit(sync)
-	w.txn, w.size = nil, 0
-	return err
-}
+type BatchWriter = store.BatchWriter
 
 func build(ctx context.Context, sf *File, db *store.DB, opts ImportOptions) (engine.BlockRecord, error) {
-	w := &batchWriter{db: db}
+	w := NewBatchWriter(db)
 	rec, err := load(ctx, sf, opts.App, w, opts.Trust, opts.Progress)
 	if err != nil {
 		return engine.BlockRecord{}, err
 	}
-	return rec, w.commit(true)
+	return rec, w.Commit(true)
 }
 
 // Load checks the snapshot's chunks, consensus hashes and state against
 // trust as Import does, writing its keys to db (an empty store, in memory
 // say) instead of a data directory. The caller discards db when it fails.
 func Load(ctx context.Context, sf *File, app engine.Application, db *store.DB, trust engine.Trust) (engine.BlockRecord, error) {
-	w := &batchWriter{db: db}
+	w := NewBatchWriter(db)
 	rec, err := load(ctx, sf, app, w, trust, nil)
 	if err != nil {
 		return engine.BlockRecord{}, err
 	}
-	return rec, w.commit(false)
+	return rec, w.Commit(false)
 }
 
-func load(ctx context.Context, sf *File, app engine.Application, w *batchWriter, trust engine.Trust, progress func(done, total int64)) (engine.BlockRecord, error) {
+func load(ctx context.Context, sf *File, app engine.Application, w *BatchWriter, trust engine.Trust, progress func(done, total int64)) (engine.BlockRecord, error) {
 	im := engine.NewImporter(app, w)
 	var done int64
 	last := -1

@@ -306,11 +306,16 @@ chain. The validators must have taken a snapshot (localnet up --snapshot-interva
 			if _, err := ln.Start(exe, "--log-level", global.logLevel); err != nil {
 				return err
 			}
+			// Restored first (it waits for a snapshot the validators
+			// take), then caught up with where they are by then.
+			if err := ln.WaitHeight(1, 3*time.Minute, name); err != nil {
+				return err
+			}
 			var top int64
 			for _, st := range ln.Status() {
 				top = max(top, st.Height)
 			}
-			if err := ln.WaitHeight(top, 3*time.Minute, name); err != nil {
+			if err := ln.WaitHeight(top, 2*time.Minute, name); err != nil {
 				return err
 			}
 			b, _ := json.Marshal(map[string]any{"name": name, "home": h.Dir, "api": "http://" + h.API, "rpc": "http://" + h.RPC})
