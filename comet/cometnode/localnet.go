@@ -27,6 +27,8 @@ type Localnet struct {
 	// sync (0: never).
 	SnapshotInterval int64  `json:"snapshot_interval,omitempty"`
 	Nodes            []Home `json:"nodes"`
+
+	children map[string]*proc.Child // the processes Start started, by name
 }
 
 // DefaultLocalnetSnapshots is how often a localnet's nodes take a snapshot
@@ -118,9 +120,14 @@ func (ln *Localnet) Start(exe string, extra ...string) ([]string, error) {
 		}
 		args := append([]string{"node", "--source", "comet", "--app", ln.App, "--home", filepath.Join(ln.Dir, h.Name),
 			"--api", h.API, "--log-format", "json", "--snapshot-interval", strconv.FormatInt(ln.SnapshotInterval, 10)}, extra...)
-		if err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name)); err != nil {
+		c, err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name))
+		if err != nil {
 			return started, fmt.Errorf("starting %s: %w", h.Name, err)
 		}
+		if ln.children == nil {
+			ln.children = map[string]*proc.Child{}
+		}
+		ln.children[h.Name] = c
 		started = append(started, h.Name)
 	}
 	return started, nil
@@ -140,7 +147,7 @@ func (ln *Localnet) Kill(name string, sig syscall.Signal) error {
 func (ln *Localnet) Stop(timeout time.Duration) []string {
 	ps := make([]proc.Named, len(ln.Nodes))
 	for i, h := range ln.Nodes {
-		ps[i] = proc.Named{Name: h.Name, PidFile: ln.pidFile(h.Name), Mark: filepath.Join(ln.Dir, h.Name)}
+		ps[i] = proc.Named{Name: h.Name, PidFile: ln.pidFile(h.Name), Marks: []string{filepath.Join(ln.Dir, h.Name)}}
 	}
 	return proc.StopAll(ps, timeout)
 }

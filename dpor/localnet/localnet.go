@@ -57,9 +57,11 @@ type NodeConfig struct {
 
 // Layout is a localnet directory.
 type Layout struct {
-	Dir     string
+	Dir     string // absolute: a node's process is found again by its --dir
 	Genesis *chain.Genesis
 	Nodes   []NodeConfig
+
+	children map[string]*proc.Child // the processes Start started, by name
 }
 
 // FaucetKey is the funded account's key file, relative to the directory.
@@ -67,6 +69,10 @@ const FaucetKey = "faucet.key"
 
 // Create lays out a new localnet in dir (which must not hold one).
 func Create(dir string, o Options) (*Layout, error) {
+	dir, err := filepath.Abs(dir) // its nodes are found again by their --dir
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "genesis.json")); err == nil {
 		return nil, fmt.Errorf("%s already holds a localnet", dir)
 	}
@@ -168,6 +174,10 @@ func b2i(b bool) int64 {
 
 // Load reads a localnet directory.
 func Load(dir string) (*Layout, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	g, err := chain.LoadGenesis(filepath.Join(dir, "genesis.json"))
 	if err != nil {
 		return nil, err
@@ -282,7 +292,7 @@ func writeJSON(path string, v any) error {
 func (l *Layout) pidFile(name string) string { return filepath.Join(l.Dir, name, "pid") }
 
 // Running returns the pid of a node's live process, or 0.
-func (l *Layout) Running(name string) int { return proc.Running(l.pidFile(name), name) }
+func (l *Layout) Running(name string) int { return proc.Running(l.pidFile(name), name, l.Dir) }
 
 // Start starts, as separate processes of exe, the nodes that are not
 // running, and returns the names started.
@@ -293,9 +303,14 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 			continue
 		}
 		args := append([]string{"localnet", "node", "--dir", l.Dir, "--name", nc.Name, "--log-format", "json"}, extra...)
-		if err := proc.Start(exe, args, l.logFile(nc.Name), l.pidFile(nc.Name)); err != nil {
+		c, err := proc.Start(exe, args, l.logFile(nc.Name), l.pidFile(nc.Name))
+		if err != nil {
 			return started, fmt.Errorf("starting %s: %w", nc.Name, err)
 		}
+		if l.children == nil {
+			l.children = map[string]*proc.Child{}
+		}
+		l.children[nc.Name] = c
 		started = append(started, nc.Name)
 	}
 	return started, nil
@@ -305,7 +320,7 @@ func (l *Layout) Start(exe string, extra ...string) ([]string, error) {
 func (l *Layout) Stop(timeout time.Duration) []string {
 	ps := make([]proc.Named, len(l.Nodes))
 	for i, nc := range l.Nodes {
-		ps[i] = proc.Named{Name: nc.Name, PidFile: l.pidFile(nc.Name), Mark: nc.Name}
+		ps[i] = proc.Named{Name: nc.Name, PidFile: l.pidFile(nc.Name), Marks: []string{nc.Name, l.Dir}}
 	}
 	return proc.StopAll(ps, timeout)
 }
@@ -386,7 +401,11 @@ func (l *Layout) WaitUp(names []string, timeout time.Duration) error {
 				continue
 			}
 			if l.Running(n) == 0 {
-				return fmt.Errorf("node %s exited; the end of %s:\n%s", n, l.logFile(n), tail(l.logFile(n), 10))
+				how := "exited"
+				if h, ok := l.children[n].Exited(); ok {
+					how = "exited (" + h + ")"
+				}
+				return fmt.Errorf("node %s %s; the end of %s:\n%s", n, how, l.logFile(n), tail(l.logFile(n), 10))
 			}
 			waiting = append(waiting, n)
 		}

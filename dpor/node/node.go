@@ -436,6 +436,7 @@ func (n *Node) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			n.log.Info("node stopping", "height", n.Head().Height, "cause", context.Cause(ctx).Error())
 			return nil
 		case in := <-tr.Inbox():
 			n.onFrame(in)

@@ -15,10 +15,10 @@ import (
 )
 
 // Running returns the pid in pidFile if that process is alive, not a
-// zombie, and one of its command-line arguments is exactly mark (a pid
-// the system reused for another program is not ours; node1 is not
-// node10); else 0.
-func Running(pidFile, mark string) int {
+// zombie, and each mark is exactly one of its command-line arguments (a
+// pid the system reused for another program is not ours; node1 is not
+// node10; p3 of one localnet is not p3 of another); else 0.
+func Running(pidFile string, marks ...string) int {
 	raw, err := os.ReadFile(pidFile)
 	if err != nil {
 		return 0
@@ -27,8 +27,13 @@ func Running(pidFile, mark string) int {
 	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return 0
 	}
-	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !slices.Contains(strings.Split(string(cmd), "\x00"), mark) {
-		return 0
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		args := strings.Split(string(cmd), "\x00")
+		for _, m := range marks {
+			if !slices.Contains(args, m) {
+				return 0
+			}
+		}
 	}
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		// A zombie (killed, not yet reaped by its parent) is not running.
@@ -41,31 +46,64 @@ func Running(pidFile, mark string) int {
 	return pid
 }
 
+// Child is a process this one started. Its exit, when this process is
+// still there to see it, is recorded: a caller waiting for a node to come
+// up can say how it ended (an exit status, a signal) instead of only that
+// it is gone.
+type Child struct {
+	Pid  int
+	done chan struct{}
+	err  error
+}
+
+// Exited reports whether the child has ended and, if so, how: "exit
+// status 1", "signal: killed", or "exited" for status 0.
+func (c *Child) Exited() (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	select {
+	case <-c.done:
+		if c.err == nil {
+			return "exited", true
+		}
+		return c.err.Error(), true
+	default:
+		return "", false
+	}
+}
+
 // Start starts exe with args in a session of its own, its output appended
 // to logFile, and writes its pid to pidFile.
-func Start(exe string, args []string, logFile, pidFile string) error {
+func Start(exe string, args []string, logFile, pidFile string) (*Child, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		cmd.Process.Kill()
-		return err
+		cmd.Wait()
+		return nil, err
 	}
-	go cmd.Wait() // reap it if this process lives on
-	return nil
+	c := &Child{Pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { // reap it if this process lives on, and remember how it ended
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
 }
 
 // Named is a process known by name, its pid file and its mark.
 type Named struct {
-	Name, PidFile, Mark string
+	Name, PidFile string
+	Marks         []string
 }
 
 // StopAll sends SIGTERM to every running process at once (stopping a
@@ -75,7 +113,7 @@ type Named struct {
 func StopAll(ps []Named, timeout time.Duration) []string {
 	pids := map[string]int{}
 	for _, p := range ps {
-		if pid := Running(p.PidFile, p.Mark); pid != 0 {
+		if pid := Running(p.PidFile, p.Marks...); pid != 0 {
 			syscall.Kill(pid, syscall.SIGTERM)
 			pids[p.Name] = pid
 		} else {
@@ -89,14 +127,14 @@ func StopAll(ps []Named, timeout time.Duration) []string {
 		if !ok {
 			continue
 		}
-		for Running(p.PidFile, p.Mark) != 0 && time.Now().Before(deadline) {
+		for Running(p.PidFile, p.Marks...) != 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if Running(p.PidFile, p.Mark) != 0 {
+		if Running(p.PidFile, p.Marks...) != 0 {
 			syscall.Kill(pid, syscall.SIGKILL)
 			// Gone before its pid file is: a Start right after must not
 			// meet its locks and ports.
-			for end := time.Now().Add(5 * time.Second); Running(p.PidFile, p.Mark) != 0 && time.Now().Before(end); {
+			for end := time.Now().Add(5 * time.Second); Running(p.PidFile, p.Marks...) != 0 && time.Now().Before(end); {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}

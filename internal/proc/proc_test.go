@@ -14,8 +14,12 @@ import (
 func TestStartRunningStop(t *testing.T) {
 	dir := t.TempDir()
 	pidFile, logFile := filepath.Join(dir, "pid"), filepath.Join(dir, "log")
-	if err := Start("/bin/sh", []string{"-c", "echo started; exec sleep 60", "marker-xyz"}, logFile, pidFile); err != nil {
+	child, err := Start("/bin/sh", []string{"-c", "echo started; exec sleep 60", "marker-xyz"}, logFile, pidFile)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if how, ok := child.Exited(); ok {
+		t.Fatalf("exited at once: %s", how)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for Running(pidFile, "sleep") == 0 { // once the shell has exec'd sleep (its argument is then exactly "sleep")
@@ -24,12 +28,20 @@ func TestStartRunningStop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if Running(pidFile, "not-its-command-line") != 0 || Running(pidFile, "slee") != 0 {
+	if Running(pidFile, "not-its-command-line") != 0 || Running(pidFile, "slee") != 0 || Running(pidFile, "sleep", "61") != 0 {
 		t.Fatal("found under another program's mark, or a prefix of its own")
 	}
-	stopped := StopAll([]Named{{Name: "a", PidFile: pidFile, Mark: "sleep"}, {Name: "b", PidFile: filepath.Join(dir, "none"), Mark: "x"}}, 5*time.Second)
+	stopped := StopAll([]Named{{Name: "a", PidFile: pidFile, Marks: []string{"sleep"}}, {Name: "b", PidFile: filepath.Join(dir, "none"), Marks: []string{"x"}}}, 5*time.Second)
 	if len(stopped) != 1 || stopped[0] != "a" {
 		t.Fatalf("stopped %v", stopped)
+	}
+	select {
+	case <-child.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the child's exit was not recorded")
+	}
+	if how, ok := child.Exited(); !ok || how != "signal: terminated" {
+		t.Fatalf("Exited() = %q, %v; want the signal that ended it", how, ok)
 	}
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Fatal("the pid file is left")
