@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func newBenchDporCmd() *cobra.Command {
 	var stepDur, warmup time.Duration
 	var skipComet, skipVchain, skipCometApp, keep, stockGossip bool
 	var period, timeout int64
-	var accounts int
+	var accounts, rounds int
 	var cometBinDir string
 	cmd := &cobra.Command{
 		Use:   "dpor",
@@ -86,7 +87,9 @@ At the end:
               both ran; vchain 4+4 impeach blocks at twice its saturation rate.
 
 The machine's two cores are shared by every node and the load generator, and by whatever else runs:
-compare figures from one run.`,
+compare figures from one run. --rounds N runs every system's steps N times, CometBFT's first in
+every other round (a machine that speeds up or slows down then favours neither), prints each
+round's summary and then each round's ratios with their median.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(steps) == 0 {
@@ -105,6 +108,9 @@ compare figures from one run.`,
 			}
 			if accounts <= 0 {
 				return fmt.Errorf("--accounts %d: want at least 1", accounts)
+			}
+			if rounds < 1 {
+				return fmt.Errorf("--rounds %d: want at least 1", rounds)
 			}
 			ctx := cmd.Context()
 			out, logw := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -139,25 +145,24 @@ compare figures from one run.`,
 				fmt.Fprintf(out, "%-16s %8d %8.0f %8s %8s %8d %8s  %s\n", s.system, s.rate, s.tps, ms(s.p50), ms(s.p99), s.refused, imp, note)
 			}
 			lo := localnet.LoadOptions{Duration: stepDur, Warmup: warmup, Accounts: accounts}
-			var all []dporStep
-			var v44 []dporStep
-			var twice *dporStep
-			var twiceFrom float64
-			if !skipVchain {
+			runVchain := func(r *dporRound) error {
+				if skipVchain {
+					return nil
+				}
 				for _, proposers := range []int{1, 4} {
 					name := fmt.Sprintf("vchain 4+%d", proposers)
 					extra := func([]dporStep) []int { return nil }
 					if proposers == 4 {
 						extra = func(done []dporStep) []int {
 							sat, _ := saturation(done)
-							twiceFrom = sat.tps
+							r.twiceFrom = sat.tps
 							target := int(math.Round(2*sat.tps/100) * 100)
 							if target <= 0 {
 								return nil
 							}
 							for i, s := range done {
 								if math.Abs(float64(s.rate-target)) <= 0.1*float64(target) {
-									twice = &done[i]
+									r.twice = &done[i]
 									return nil
 								}
 							}
@@ -166,36 +171,61 @@ compare figures from one run.`,
 					}
 					res, err := benchVchain(ctx, logw, name, localnet.Options{Validators: 4, Proposers: proposers, PeriodMS: period, TimeoutMS: timeout, ViewLen: 3, NoContracts: true},
 						steps, lo, keep, extra, printStep)
-					all = append(all, res...)
+					r.all = append(r.all, res...)
 					if proposers == 4 {
-						v44 = res
-						if twice == nil && len(res) > len(steps) {
-							twice = &res[len(res)-1]
+						r.v44 = res
+						if r.twice == nil && len(res) > len(steps) {
+							r.twice = &res[len(res)-1]
 						}
 					}
 					if err != nil {
 						return err
 					}
 				}
+				return nil
 			}
-			var comet []dporStep
-			if !skipComet {
-				var err error
-				comet, err = benchComet(ctx, logw, cometBin, cometbench.Options{TimeoutCommit: time.Duration(period) * time.Millisecond, StockGossip: stockGossip},
-					steps, stepDur, warmup, size, keep, printStep)
-				all = append(all, comet...)
-				if err != nil {
-					return err
+			runComet := func(r *dporRound) error {
+				if !skipComet {
+					res, err := benchComet(ctx, logw, cometBin, cometbench.Options{TimeoutCommit: time.Duration(period) * time.Millisecond, StockGossip: stockGossip},
+						steps, stepDur, warmup, size, keep, printStep)
+					r.comet = res
+					r.all = append(r.all, res...)
+					if err != nil {
+						return err
+					}
 				}
-			}
-			if !skipCometApp {
-				res, err := benchCometContracts(ctx, logw, time.Duration(period)*time.Millisecond, stockGossip, steps, stepDur, warmup, accounts, keep, printStep)
-				all = append(all, res...)
-				if err != nil {
-					return err
+				if !skipCometApp {
+					res, err := benchCometContracts(ctx, logw, time.Duration(period)*time.Millisecond, stockGossip, steps, stepDur, warmup, accounts, keep, printStep)
+					r.all = append(r.all, res...)
+					if err != nil {
+						return err
+					}
 				}
+				return nil
 			}
-			summarize(out, all, v44, comet, twice, twiceFrom)
+			var done []*dporRound
+			for i := 1; i <= rounds; i++ {
+				r := &dporRound{}
+				// Every other round runs CometBFT first: a machine that
+				// speeds up or slows down during a run then favours neither.
+				order := []func(*dporRound) error{runVchain, runComet}
+				if i%2 == 0 {
+					order = []func(*dporRound) error{runComet, runVchain}
+				}
+				if rounds > 1 {
+					fmt.Fprintf(out, "round %d of %d\n", i, rounds)
+				}
+				for _, f := range order {
+					if err := f(r); err != nil {
+						return err
+					}
+				}
+				summarize(out, r.all, r.v44, r.comet, r.twice, r.twiceFrom)
+				done = append(done, r)
+			}
+			if rounds > 1 {
+				summarizeRounds(out, done)
+			}
 			return nil
 		},
 	}
@@ -210,6 +240,7 @@ compare figures from one run.`,
 	cmd.Flags().IntVar(&accounts, "accounts", 1000, "DPoR sending accounts (each has one request in flight)")
 	cmd.Flags().StringVar(&cometBinDir, "comet-bin-dir", "", "where CometBFT is installed and looked for (default $XDG_CACHE_HOME/vchain/cometbft/"+cometbench.Version+"/bin)")
 	cmd.Flags().BoolVar(&stockGossip, "comet-stock-gossip", false, "keep CometBFT's 100 ms p2p flush throttle and gossip sleep")
+	cmd.Flags().IntVar(&rounds, "rounds", 1, "run every system's steps this many times, CometBFT first in every other round, and sum up the ratios over the rounds")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary directories (node logs) afterwards")
 	return cmd
 }
@@ -361,6 +392,66 @@ func benchComet(ctx context.Context, logw io.Writer, bin string, o cometbench.Op
 		done = append(done, s)
 	}
 	return done, nil
+}
+
+// dporRound is what one round of every system's steps measured.
+type dporRound struct {
+	all, v44, comet []dporStep
+	twice           *dporStep // vchain 4+4's step at twice its saturation rate
+	twiceFrom       float64   // the saturation rate it doubled
+}
+
+// summarizeRounds prints, over several rounds, each round's vchain 4+4 /
+// CometBFT ratios and their median: each ratio compares two systems
+// measured minutes apart, so its spread across rounds is the run's error
+// bar.
+func summarizeRounds(out io.Writer, rounds []*dporRound) {
+	var sat, p50 []float64
+	var impeach []int
+	for _, r := range rounds {
+		vs, vok := saturation(r.v44)
+		cs, cok := saturation(r.comet)
+		if !vok || !cok {
+			continue
+		}
+		sat = append(sat, vs.tps/cs.tps)
+		for _, c := range r.comet {
+			if c.rate == vs.rate && c.p50 > 0 && vs.p50 > 0 {
+				p50 = append(p50, vs.p50.Seconds()/c.p50.Seconds())
+			}
+		}
+		if r.twice != nil {
+			impeach = append(impeach, r.twice.impeach)
+		}
+	}
+	list := func(xs []float64) string {
+		var parts []string
+		for _, x := range xs {
+			parts = append(parts, fmt.Sprintf("%.2f", x))
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(out, "over %d rounds:\n", len(rounds))
+	if len(sat) > 0 {
+		fmt.Fprintf(out, "  vchain 4+4 saturation / CometBFT saturation, each round: %s; median %.2f\n", list(sat), median(sat))
+	}
+	if len(p50) > 0 {
+		fmt.Fprintf(out, "  vchain 4+4 p50 / CometBFT p50 at vchain 4+4's saturation step, each round: %s; median %.2f\n", list(p50), median(p50))
+	}
+	if len(impeach) > 0 {
+		fmt.Fprintf(out, "  vchain 4+4 impeach blocks at twice its saturation rate, each round: %v\n", impeach)
+	}
+}
+
+// median is the middle value of xs (the mean of the two middle ones for
+// an even count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // saturation is the step with the highest final rate.
