@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -452,12 +451,8 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		if body != nil {
 			txs = len(body.Txs)
 		}
-		proposer := ""
-		if len(b.Proposer) == ed25519.PublicKeySize {
-			proposer = chain.AddressOf(b.Proposer).String()
-		}
 		js(w, 200, map[string]any{"height": b.Height, "hash": b.Hash().String(), "parent": b.Parent.String(), "time_ms": b.Time,
-			"proposer": proposer, "impeach": b.Impeach, "round": b.Round, "commits": len(b.Commits), "txs": txs})
+			"impeach": b.Impeach, "round": b.Round, "commits": len(b.Commits), "txs": txs})
 	})
 	mux.HandleFunc("GET /v1/params", func(w http.ResponseWriter, r *http.Request) {
 		p, err := chain.ReadState(n.state).Params()

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -75,18 +74,12 @@ type Mempool struct {
 	perSender int
 	byHash    map[[32]byte]*chain.Tx
 	bySender  map[chain.Address]map[uint64]*chain.Tx
-	// arrived numbers each transaction in the order it was added: a
-	// block takes the senders whose next transaction waited longest
-	// first.
-	arrived map[[32]byte]uint64
-	seq     uint64
 }
 
 // NewMempool returns a pool of at most max transactions, at most
 // perSender of them from one sender.
 func NewMempool(max, perSender int) *Mempool {
-	return &Mempool{max: max, perSender: perSender, byHash: map[[32]byte]*chain.Tx{},
-		bySender: map[chain.Address]map[uint64]*chain.Tx{}, arrived: map[[32]byte]uint64{}}
+	return &Mempool{max: max, perSender: perSender, byHash: map[[32]byte]*chain.Tx{}, bySender: map[chain.Address]map[uint64]*chain.Tx{}}
 }
 
 // Add keeps tx, given the sender's account (its committed state) and the
@@ -139,8 +132,6 @@ func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64, limit int
 	}
 	q[tx.Nonce] = tx
 	m.byHash[h] = tx
-	m.seq++
-	m.arrived[h] = m.seq
 	return nil
 }
 
@@ -205,6 +196,7 @@ func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.T
 	for a := range m.bySender {
 		senders = append(senders, a)
 	}
+	slices.SortFunc(senders, func(a, b chain.Address) int { return slices.Compare(a[:], b[:]) })
 	runs := make([][]*chain.Tx, 0, len(senders))
 	for _, a := range senders {
 		q := m.bySender[a]
@@ -219,12 +211,6 @@ func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.T
 			runs = append(runs, run)
 		}
 	}
-	// Oldest first: a block that cannot take every sender takes those
-	// whose next transaction has waited longest (in the order of their
-	// addresses, the same senders would lose every time).
-	slices.SortFunc(runs, func(a, b []*chain.Tx) int {
-		return cmp.Compare(m.arrived[a[0].Hash()], m.arrived[b[0].Hash()])
-	})
 	var out []*chain.Tx
 	for i := 0; len(out) < max; i++ {
 		progress := false
@@ -248,7 +234,6 @@ func (m *Mempool) pruneLocked(a chain.Address, q map[uint64]*chain.Tx, nonce uin
 		if n < nonce {
 			delete(q, n)
 			delete(m.byHash, tx.Hash())
-			delete(m.arrived, tx.Hash())
 		}
 	}
 	if len(q) == 0 {
@@ -280,7 +265,6 @@ func (m *Mempool) RemoveHashes(hs [][32]byte) {
 			continue
 		}
 		delete(m.byHash, h)
-		delete(m.arrived, h)
 		from := tx.Sender()
 		if q := m.bySender[from]; q != nil {
 			delete(q, tx.Nonce)

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,97 +91,6 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{"vchain_dpor_height ", `vchain_dpor_blocks_total{kind="normal"}`, "vchain_dpor_peers 4", "vchain_dpor_block_interval_seconds_bucket"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
-		}
-	}
-}
-
-// metricValue reads one unlabelled series from a node's /metrics.
-func metricValue(t *testing.T, api, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no %s in the metrics", name)
-	return 0
-}
-
-// TestNextProposerRunsAhead: with two proposers taking turns, each runs
-// the other's proposals while the validators decide, and inserts them
-// from that when they are final; every node still holds the same blocks.
-func TestNextProposerRunsAhead(t *testing.T) {
-	c := dportest.Start(t, 4, 2)
-	c.WaitHeight(0, 2, 10*time.Second)
-	payer := dportest.Key(dportest.Funded)
-	to := dportest.Address(102)
-	for i := uint64(0); i < 30; i++ {
-		tx := &chain.Tx{Nonce: i, To: to, Amount: 1, Fee: 1}
-		tx.Sign("t", payer)
-		if acc, errs := c.Nodes[4+int(i%2)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
-			t.Fatalf("submit %d: %v", i, errs)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		acct, _ := chain.ReadState(c.Nodes[0].State()).Account(to)
-		if acct.Balance == 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the transfers did not all become final: balance %d", acct.Balance)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	h := c.Nodes[0].Head().Height
-	for i := 4; i < 6; i++ {
-		c.WaitHeight(i, h, 10*time.Second)
-		if n := metricValue(t, c.API(i), "vchain_dpor_blocks_ready_total"); n == 0 {
-			t.Errorf("proposer %d ran no proposal ahead in %d blocks", i, h)
-		}
-	}
-	for i := range c.Nodes {
-		c.WaitHeight(i, h, 10*time.Second)
-		b, _ := c.Nodes[i].Block(h)
-		want, _ := c.Nodes[0].Block(h)
-		if b.Hash() != want.Hash() {
-			t.Fatalf("node %d has another block at %d", i, h)
-		}
-	}
-}
-
-// TestValidatorsPreverifyGossip: a transaction a proposer admits reaches
-// the validators, which check its signature before any block holds it
-// (here none can: its nonce waits for an earlier one) and pool nothing.
-func TestValidatorsPreverifyGossip(t *testing.T) {
-	c := dportest.Start(t, 4, 1)
-	c.WaitHeight(0, 2, 10*time.Second)
-	tx := &chain.Tx{Nonce: 3, To: dportest.Address(103), Amount: 1, Fee: 1} // nonces 0-2 never come
-	tx.Sign("t", dportest.Key(dportest.Funded))
-	if acc, errs := c.Nodes[4].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
-		t.Fatalf("submit: %v", errs)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for v := 0; v < 4; v++ {
-		for !c.Nodes[v].Chain().IsVerified(tx.Hash()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("validator %d has not checked the gossiped transaction", v)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := c.Nodes[v].Status().Mempool; n != 0 {
-			t.Fatalf("validator %d pooled %d transactions", v, n)
 		}
 	}
 }
