@@ -27,8 +27,6 @@ type Localnet struct {
 	// sync (0: never).
 	SnapshotInterval int64  `json:"snapshot_interval,omitempty"`
 	Nodes            []Home `json:"nodes"`
-
-	children map[string]*proc.Child // the processes Start started, by name
 }
 
 // DefaultLocalnetSnapshots is how often a localnet's nodes take a snapshot
@@ -120,14 +118,9 @@ func (ln *Localnet) Start(exe string, extra ...string) ([]string, error) {
 		}
 		args := append([]string{"node", "--source", "comet", "--app", ln.App, "--home", filepath.Join(ln.Dir, h.Name),
 			"--api", h.API, "--log-format", "json", "--snapshot-interval", strconv.FormatInt(ln.SnapshotInterval, 10)}, extra...)
-		c, err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name))
-		if err != nil {
+		if _, err := proc.Start(exe, args, ln.LogFile(h.Name), ln.pidFile(h.Name)); err != nil {
 			return started, fmt.Errorf("starting %s: %w", h.Name, err)
 		}
-		if ln.children == nil {
-			ln.children = map[string]*proc.Child{}
-		}
-		ln.children[h.Name] = c
 		started = append(started, h.Name)
 	}
 	return started, nil
