@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"crypto/ed25519"
+	"strconv"
 	"testing"
 
 	"github.com/vchain-dev/vchain/dpor/chain"
@@ -37,16 +38,20 @@ func BenchmarkVerifyOne(b *testing.B) {
 // goroutine, as a block's are checked (a fresh chain each time, so
 // nothing is cached).
 func BenchmarkVerifyBatch(b *testing.B) {
-	txs := signedTxs(256)
-	g := &chain.Genesis{ChainID: "bench"}
-	for b.Loop() {
-		c := chain.New(g)
-		c.VerifyAll(txs, 1)
-		if !c.IsVerified(txs[255].Hash()) {
-			b.Fatal("a good signature was refused")
-		}
+	for _, n := range []int{16, 64, 256, 1024} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			txs := signedTxs(n)
+			g := &chain.Genesis{ChainID: "bench"}
+			for b.Loop() {
+				c := chain.New(g)
+				c.VerifyAll(txs, 1)
+				if !c.IsVerified(txs[n-1].Hash()) {
+					b.Fatal("a good signature was refused")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(txs))/1000, "µs/sig")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(txs))/1000, "µs/sig")
 }
 
 // blockOf builds, on a fresh harness, a sealed block of n transfers from

@@ -1,10 +1,12 @@
 package chain_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -531,6 +533,62 @@ func TestStateCommitment(t *testing.T) {
 		b.Seal = ed25519.Sign(key(k), chain.SealBytes(b))
 		if err := h.c.CheckProposal(h.st, b, h.head); err == nil || !strings.Contains(err.Error(), "state commitment") {
 			t.Fatalf("a block carrying state commitment %x: %v", bad, err)
+		}
+	}
+}
+
+// TestRunProposal: running a proposal ahead (a proposer that inserts the
+// block next, while the validators decide) gives exactly the writes and
+// receipt ApplyFinal gives once the block is final, leaves the state
+// untouched, and refuses what is not the current proposer's sealed block.
+func TestRunProposal(t *testing.T) {
+	h := newHarness(t)
+	txs := []*chain.Tx{h.tx(20, addr(30), 5, nil), h.tx(30, addr(31), 7, nil), h.tx(20, addr(32), 1, nil)}
+	height := h.head.Height + 1
+	p, _ := h.c.ProposerOf(h.st, height)
+	k := -1
+	for i := 0; i < 40; i++ {
+		if addr(i) == p {
+			k = i
+		}
+	}
+	body, _, rejected, err := h.c.Build(h.st, height, txs)
+	if err != nil || len(rejected) != 0 {
+		t.Fatalf("build: %v %v", err, rejected)
+	}
+	seal := func(b *lbft.Block, by int) *lbft.Block {
+		b.Seal = ed25519.Sign(key(by), chain.SealBytes(b))
+		return b
+	}
+	b := seal(&lbft.Block{Height: height, Parent: h.head.Hash(), Time: h.head.Time + 100, Proposer: key(k).Public().(ed25519.PublicKey), Body: body}, k)
+	before, _ := chain.StateCommitment(h.st)
+	o, rec, err := h.c.RunProposal(h.st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := chain.StateCommitment(h.st); after != before {
+		t.Fatal("running a proposal ahead changed the committed state")
+	}
+	final := chain.NewOverlay(h.st)
+	want, err := h.c.ApplyFinal(final, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, exp := maps.Collect(o.Writes()), maps.Collect(final.Writes())
+	if !maps.EqualFunc(got, exp, bytes.Equal) {
+		t.Fatalf("ran ahead: %d writes; final: %d writes, not the same", len(got), len(exp))
+	}
+	if len(rec.Txs) != len(want.Txs) || rec.Fees != want.Fees {
+		t.Fatalf("receipts differ: %d txs, fees %d; want %d, %d", len(rec.Txs), rec.Fees, len(want.Txs), want.Fees)
+	}
+	other := (k + 1) % 40
+	for name, bad := range map[string]*lbft.Block{
+		"sealed by another": seal(&lbft.Block{Height: height, Parent: h.head.Hash(), Time: b.Time, Proposer: key(other).Public().(ed25519.PublicKey), Body: body}, other),
+		"bad seal":          {Height: height, Parent: h.head.Hash(), Time: b.Time, Proposer: b.Proposer, Body: body, Seal: make([]byte, 64)},
+		"impeach":           seal(&lbft.Block{Height: height, Parent: h.head.Hash(), Time: b.Time, Proposer: b.Proposer, Body: body, Impeach: true}, k),
+	} {
+		if _, _, err := h.c.RunProposal(h.st, bad); err == nil {
+			t.Errorf("%s: ran", name)
 		}
 	}
 }

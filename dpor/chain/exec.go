@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/vchain-dev/vchain/dpor/lbft"
@@ -21,7 +22,9 @@ type Chain struct {
 	G *Genesis
 
 	mu       sync.Mutex
-	verified map[[32]byte]bool
+	verified sigCache
+	// checked counts the signatures this chain verified (cache misses).
+	checked atomic.Uint64
 	// keys caches senders' public keys in the expanded form batch
 	// verification needs (a point decompression saved per signature).
 	keys map[[32]byte]*voi.ExpandedPublicKey
@@ -32,7 +35,7 @@ const maxKeys = 1 << 14
 
 // New returns the chain of a genesis.
 func New(g *Genesis) *Chain {
-	return &Chain{G: g, verified: map[[32]byte]bool{}, keys: map[[32]byte]*voi.ExpandedPublicKey{}}
+	return &Chain{G: g, keys: map[[32]byte]*voi.ExpandedPublicKey{}}
 }
 
 // expanded returns pub's expanded form, from the cache when it is there;
@@ -147,28 +150,60 @@ func (c *Chain) ImpeachBody(r kv.Reader, parent *lbft.Block) ([]byte, error) {
 func (c *Chain) checkSig(t *Tx) error {
 	h := t.Hash()
 	c.mu.Lock()
-	ok := c.verified[h]
+	ok := c.verified.has(h)
 	c.mu.Unlock()
 	if ok {
 		return nil
 	}
+	c.checked.Add(1)
 	if err := t.CheckSignature(c.G.ChainID); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	if len(c.verified) > 1<<20 {
-		clear(c.verified)
-	}
-	c.verified[h] = true
+	c.verified.add(h)
 	c.mu.Unlock()
 	return nil
 }
+
+// sigCache remembers the hashes of transactions whose signatures were
+// found good, in two generations of at most sigCacheGen each: when the
+// newer fills, the older is dropped and the newer takes its place, so the
+// cache stays bounded and what was verified last (the pool's, the next
+// blocks') is never forgotten all at once.
+type sigCache struct {
+	cur, prev map[[32]byte]struct{}
+}
+
+// sigCacheGen bounds one generation of the signature cache.
+const sigCacheGen = 1 << 18
+
+func (s *sigCache) has(h [32]byte) bool {
+	if _, ok := s.cur[h]; ok {
+		return true
+	}
+	_, ok := s.prev[h]
+	return ok
+}
+
+func (s *sigCache) add(h [32]byte) {
+	if s.cur == nil {
+		s.cur = map[[32]byte]struct{}{}
+	}
+	if len(s.cur) >= sigCacheGen {
+		s.prev, s.cur = s.cur, make(map[[32]byte]struct{}, sigCacheGen/4)
+	}
+	s.cur[h] = struct{}{}
+}
+
+// SignaturesChecked is how many transaction signatures this chain has
+// verified (each at most once while it is remembered).
+func (c *Chain) SignaturesChecked() uint64 { return c.checked.Load() }
 
 // IsVerified tells whether a transaction's signature was found good.
 func (c *Chain) IsVerified(h [32]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.verified[h]
+	return c.verified.has(h)
 }
 
 // Verified records transactions whose signatures a caller checked (in a
@@ -176,7 +211,7 @@ func (c *Chain) IsVerified(h [32]byte) bool {
 func (c *Chain) Verified(hashes [][32]byte) {
 	c.mu.Lock()
 	for _, h := range hashes {
-		c.verified[h] = true
+		c.verified.add(h)
 	}
 	c.mu.Unlock()
 }
@@ -226,6 +261,37 @@ func (c *Chain) TryProposal(r kv.Reader, b, parent *lbft.Block) (*Overlay, *Rece
 	return o, rec, nil
 }
 
+// RunProposal runs a proposer's block on its parent's state as ApplyFinal
+// would once it is final, for a node that is not a validator: its turn
+// and seal are checked, its transactions' signatures are not (when the
+// block becomes final, the validators' quorum vouches for them, and
+// ApplyFinal does not check them either). A node that runs a proposal
+// while the validators decide on it has the state changes ready when the
+// block is final, instead of applying it then; if another block becomes
+// final, the result is simply not used.
+func (c *Chain) RunProposal(r kv.Reader, b *lbft.Block) (*Overlay, *Receipt, error) {
+	b = b.WithoutCert()
+	if b.Impeach {
+		return nil, nil, fmt.Errorf("block %d: an impeach block is no proposer's", b.Height)
+	}
+	want, err := c.ProposerOf(r, b.Height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
+		return nil, nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
+	}
+	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
+		return nil, nil, fmt.Errorf("block %d: bad seal", b.Height)
+	}
+	o := NewOverlay(r)
+	rec, err := c.applyBlock(o, b, false, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, rec, nil
+}
+
 // VerifyAll checks transactions' signatures in batches (about three
 // times cheaper per signature than one by one) on the given number of
 // goroutines, and remembers the good ones (ApplyBlock then finds them
@@ -234,7 +300,7 @@ func (c *Chain) VerifyAll(txs []*Tx, workers int) {
 	var pending []*Tx
 	c.mu.Lock()
 	for _, tx := range txs {
-		if !c.verified[tx.Hash()] && tx.checkForm() == nil {
+		if !c.verified.has(tx.Hash()) && tx.checkForm() == nil {
 			pending = append(pending, tx)
 		}
 	}
@@ -242,6 +308,7 @@ func (c *Chain) VerifyAll(txs []*Tx, workers int) {
 	if len(pending) == 0 {
 		return
 	}
+	c.checked.Add(uint64(len(pending)))
 	workers = max(1, min(workers, len(pending)/64))
 	var wg sync.WaitGroup
 	ok := make([][][32]byte, workers)

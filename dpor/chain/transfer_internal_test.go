@@ -104,7 +104,7 @@ func TestBatchAgreesWithSingle(t *testing.T) {
 		c := New(g)
 		if warm {
 			c.VerifyAll(txs[:50], 1) // fills the key cache
-			c = &Chain{G: g, verified: map[[32]byte]bool{}, keys: c.keys}
+			c = &Chain{G: g, keys: c.keys}
 		}
 		c.VerifyAll(txs, 2)
 		for i, tx := range txs {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -197,6 +198,11 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 			if errs[i] = n.pool.Conflict(tx); errs[i] == nil {
 				errs[i] = reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
 			}
+			continue
+		}
+		if h := tx.Hash(); !fromClient && n.pool.Has(h) {
+			// Resent or forwarded twice: no signature check for it.
+			errs[i] = reject(RejectKnown, "transaction %x is already pending", h[:8])
 			continue
 		}
 		txs[i] = tx
@@ -451,8 +457,12 @@ func (n *Node) serveHTTP(ctx context.Context) error {
 		if body != nil {
 			txs = len(body.Txs)
 		}
+		proposer := ""
+		if len(b.Proposer) == ed25519.PublicKeySize {
+			proposer = chain.AddressOf(b.Proposer).String()
+		}
 		js(w, 200, map[string]any{"height": b.Height, "hash": b.Hash().String(), "parent": b.Parent.String(), "time_ms": b.Time,
-			"impeach": b.Impeach, "round": b.Round, "commits": len(b.Commits), "txs": txs})
+			"proposer": proposer, "impeach": b.Impeach, "round": b.Round, "commits": len(b.Commits), "txs": txs})
 	})
 	mux.HandleFunc("GET /v1/params", func(w http.ResponseWriter, r *http.Request) {
 		p, err := chain.ReadState(n.state).Params()

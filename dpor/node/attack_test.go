@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -265,6 +266,38 @@ func TestMempoolBounds(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestMempoolSelectsOldestFirst: when a block cannot take every sender's
+// transactions, it takes the senders that have waited longest, whatever
+// their addresses (ordered by address, the same senders lost every
+// block under load and waited seconds).
+func TestMempoolSelectsOldestFirst(t *testing.T) {
+	m := node.NewMempool(100, 4)
+	rich := chain.Account{Balance: 1 << 40}
+	// Keys 10..1, added in that order: the addresses' order is unrelated.
+	var order []chain.Address
+	for i := 10; i >= 1; i-- {
+		x := &chain.Tx{Nonce: 0, To: dportest.Address(99), Amount: 1, Fee: 1}
+		x.Sign("t", dportest.Key(i))
+		if err := m.Add(x, rich, 1, 100); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, x.Sender())
+	}
+	zero := func(chain.Address) uint64 { return 0 }
+	got := m.Select(4, zero)
+	for i, tx := range got {
+		if tx.Sender() != order[i] {
+			t.Fatalf("selected #%d is from the sender added %dth; want the four that waited longest, in order", i, slices.Index(order, tx.Sender())+1)
+		}
+	}
+	// Once the first two are included, the next two oldest come first.
+	m.Prune(order[:2], func(chain.Address) uint64 { return 1 })
+	got = m.Select(2, zero)
+	if len(got) != 2 || got[0].Sender() != order[2] || got[1].Sender() != order[3] {
+		t.Fatalf("after a block: %d selected, not the next oldest", len(got))
+	}
+}
 
 // TestStalledHugeFramesAndConnectionFlood: fifty peers that complete the
 // handshake, announce a 32 MiB frame and stall, and three hundred more

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -74,12 +75,18 @@ type Mempool struct {
 	perSender int
 	byHash    map[[32]byte]*chain.Tx
 	bySender  map[chain.Address]map[uint64]*chain.Tx
+	// arrived numbers each transaction in the order it was added: a
+	// block takes the senders whose next transaction waited longest
+	// first.
+	arrived map[[32]byte]uint64
+	seq     uint64
 }
 
 // NewMempool returns a pool of at most max transactions, at most
 // perSender of them from one sender.
 func NewMempool(max, perSender int) *Mempool {
-	return &Mempool{max: max, perSender: perSender, byHash: map[[32]byte]*chain.Tx{}, bySender: map[chain.Address]map[uint64]*chain.Tx{}}
+	return &Mempool{max: max, perSender: perSender, byHash: map[[32]byte]*chain.Tx{},
+		bySender: map[chain.Address]map[uint64]*chain.Tx{}, arrived: map[[32]byte]uint64{}}
 }
 
 // Add keeps tx, given the sender's account (its committed state) and the
@@ -132,6 +139,8 @@ func (m *Mempool) Add(tx *chain.Tx, acct chain.Account, minFee uint64, limit int
 	}
 	q[tx.Nonce] = tx
 	m.byHash[h] = tx
+	m.seq++
+	m.arrived[h] = m.seq
 	return nil
 }
 
@@ -155,6 +164,37 @@ func (m *Mempool) Conflict(tx *chain.Tx) error {
 		return reject(RejectNonceTaken, "nonce %d of %s is taken by pending transaction %x", tx.Nonce, tx.Sender(), oh[:8])
 	}
 	return nil
+}
+
+// Seq numbers the transaction the pool took last: every later one has a
+// greater number (see AddedBy).
+func (m *Mempool) Seq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
+// AddedBy returns up to max of the transactions the pool took when its
+// Seq was at most seq that it still holds, the longest-waiting first.
+func (m *Mempool) AddedBy(seq uint64, max int) []*chain.Tx {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type entry struct {
+		seq uint64
+		tx  *chain.Tx
+	}
+	var old []entry
+	for h, tx := range m.byHash {
+		if s := m.arrived[h]; s <= seq {
+			old = append(old, entry{s, tx})
+		}
+	}
+	slices.SortFunc(old, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]*chain.Tx, 0, min(len(old), max))
+	for _, e := range old[:min(len(old), max)] {
+		out = append(out, e.tx)
+	}
+	return out
 }
 
 // Len is how many transactions wait.
@@ -196,7 +236,6 @@ func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.T
 	for a := range m.bySender {
 		senders = append(senders, a)
 	}
-	slices.SortFunc(senders, func(a, b chain.Address) int { return slices.Compare(a[:], b[:]) })
 	runs := make([][]*chain.Tx, 0, len(senders))
 	for _, a := range senders {
 		q := m.bySender[a]
@@ -211,6 +250,12 @@ func (m *Mempool) Select(max int, nonceOf func(chain.Address) uint64) []*chain.T
 			runs = append(runs, run)
 		}
 	}
+	// Oldest first: a block that cannot take every sender takes those
+	// whose next transaction has waited longest (in the order of their
+	// addresses, the same senders would lose every time).
+	slices.SortFunc(runs, func(a, b []*chain.Tx) int {
+		return cmp.Compare(m.arrived[a[0].Hash()], m.arrived[b[0].Hash()])
+	})
 	var out []*chain.Tx
 	for i := 0; len(out) < max; i++ {
 		progress := false
@@ -234,6 +279,7 @@ func (m *Mempool) pruneLocked(a chain.Address, q map[uint64]*chain.Tx, nonce uin
 		if n < nonce {
 			delete(q, n)
 			delete(m.byHash, tx.Hash())
+			delete(m.arrived, tx.Hash())
 		}
 	}
 	if len(q) == 0 {
@@ -265,6 +311,7 @@ func (m *Mempool) RemoveHashes(hs [][32]byte) {
 			continue
 		}
 		delete(m.byHash, h)
+		delete(m.arrived, h)
 		from := tx.Sender()
 		if q := m.bySender[from]; q != nil {
 			delete(q, tx.Nonce)

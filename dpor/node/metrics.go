@@ -18,6 +18,9 @@ type metrics struct {
 	dropped  *prometheus.CounterVec
 	submits  *prometheus.CounterVec
 	interval prometheus.Histogram
+	stage    *prometheus.HistogramVec
+	ready    prometheus.Counter
+	resent   prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -31,7 +34,20 @@ func newMetrics(n *Node) *metrics {
 	m.submits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vchain_dpor_submitted_transactions_total", Help: "Transactions submitted through the API, by outcome."}, []string{"outcome"})
 	m.interval = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vchain_dpor_block_interval_seconds", Help: "Time between a block's timestamp and its parent's.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)})
-	for _, c := range []prometheus.Collector{m.height, m.round, m.blocks, m.txs, m.dropped, m.submits, m.interval,
+	m.stage = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vchain_dpor_stage_seconds",
+		Help: "Time each step of making a block takes on this node: check_proposal (a validator runs a proposal), " +
+			"insert (a final block applied and committed), persist_votes (a vote record written), " +
+			"build (a proposer selects, verifies and runs its block's transactions), " +
+			"speculate (the next proposer runs a proposal ahead), preverify (a validator checks gossiped signatures), " +
+			"ready_to_propose (from the parent's insert to this node's proposal, when it proposes next).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"stage"})
+	m.ready = prometheus.NewCounter(prometheus.CounterOpts{Name: "vchain_dpor_blocks_ready_total",
+		Help: "Final blocks whose state changes were ready when they became final: a validator's check of the proposal, or the next proposer running it ahead."})
+	m.resent = prometheus.NewCounter(prometheus.CounterOpts{Name: "vchain_dpor_transactions_resent_total",
+		Help: "Pooled transactions this node sent to the next proposers again (it does not propose them itself and they were not final a while after it took them)."})
+	for _, c := range []prometheus.Collector{m.height, m.round, m.blocks, m.txs, m.dropped, m.submits, m.interval, m.stage, m.ready, m.resent,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vchain_dpor_signatures_checked_total", Help: "Transaction signatures this node verified."},
+			func() float64 { return float64(n.chain.SignaturesChecked()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vchain_dpor_mempool_transactions", Help: "Transactions waiting in the mempool."},
 			func() float64 { return float64(n.pool.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vchain_dpor_peers", Help: "Peers this node sends to."},

@@ -95,9 +95,19 @@ type Node struct {
 	// current height.
 	storedBodies map[lbft.Hash]bool
 
-	tried    map[lbft.Hash]tried // proposals validated, by hash
+	tried    map[lbft.Hash]tried // proposals validated (or run ahead, see speculate), by hash
 	proposed uint64
-	txIn     chan [][]byte
+	// insertedAt is when the head was inserted (zero before the first).
+	insertedAt time.Time
+	txIn       chan [][]byte
+	// preverify carries gossiped transaction lists to a validator's
+	// signature checker (see preverifier).
+	preverify chan []byte
+	// resendAt is when this node next resends the transactions it pools
+	// but will not propose (clock ms), and resendSeq the pool's Seq at the
+	// last resend: what it took since then waits for the next one.
+	resendAt  int64
+	resendSeq uint64
 
 	// halt is why the node cannot go on (set once, by the loop).
 	halt error
@@ -207,6 +217,9 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if n.self >= 0 {
+		n.preverify = make(chan []byte, preverifyQueue)
+	}
 	return n, nil
 }
 
@@ -272,7 +285,10 @@ func (n *Node) load() error {
 			return err == nil && ed25519.Verify(k, d[:], sig)
 		},
 		CheckProposal: func(b, parent *lbft.Block) error {
+			start := time.Now()
 			o, rec, err := n.chain.TryProposal(n.state, b, parent)
+			n.met.stage.WithLabelValues("check_proposal").Observe(time.Since(start).Seconds())
+			n.log.Debug("checked", "height", b.Height, "took_ms", time.Since(start).Milliseconds(), "err", err)
 			if err == nil {
 				if len(n.tried) > 16 {
 					clear(n.tried)
@@ -415,6 +431,14 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.tr = tr
+	if n.preverify != nil {
+		// The checker stops when Run returns, whether ctx ended or the
+		// node halted.
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); n.preverifier(pctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	if n.cfg.HTTP != "" {
 		if err := n.serveHTTP(ctx); err != nil {
 			return err
@@ -454,13 +478,25 @@ func (n *Node) Run(ctx context.Context) error {
 				}
 			}
 		case txs := <-n.txIn:
-			n.gossip(txs)
+			// Everything the API admitted since goes out in one frame:
+			// receivers check signatures in batches, cheaper when larger.
+		gather:
+			for len(txs) < maxGossipTxs {
+				select {
+				case more := <-n.txIn:
+					txs = append(txs, more...)
+				default:
+					break gather
+				}
+			}
+			n.gossip(txs, n.cfg.Clock())
 		case <-timer.C:
 		}
 		if n.halt != nil {
 			return n.halted()
 		}
 		now := n.cfg.Clock()
+		n.maybeResend(now)
 		n.core.Tick(now)
 		n.met.round.Set(float64(n.core.Round()))
 		n.drain() // inserts land before a proposal builds on them
@@ -538,6 +574,10 @@ func (n *Node) onFrame(in p2p.Inbound) {
 			return
 		}
 		m.From = from // who sent it is what the handshake proved
+		if n.self < 0 && m.Type == lbft.MsgPreprepare {
+			n.speculate(m.Block) // a proposer sends its block to the next one
+			return
+		}
 		if n.self < 0 && m.Type != lbft.MsgValidate {
 			return
 		}
@@ -553,7 +593,14 @@ func (n *Node) onFrame(in p2p.Inbound) {
 		}
 	case kindTxs:
 		if n.self >= 0 {
-			return // validators take transactions from blocks only
+			// A validator checks the signatures now, off the path of the
+			// block that will hold them; it pools nothing.
+			select {
+			case n.preverify <- in.Payload:
+			default:
+				n.met.dropped.WithLabelValues("preverify_full").Inc()
+			}
+			return
 		}
 		raw, err := chain.DecodeByteStrings(in.Payload)
 		if err != nil || len(raw) > maxGossipTxs {
@@ -639,7 +686,18 @@ func (n *Node) send(m lbft.Message) {
 		n.tr.Broadcast(f) // everyone follows final blocks
 		return
 	}
-	n.tr.SendIf(f, func(k ed25519.PublicKey) bool { _, ok := n.valIdx[string(k)]; return ok })
+	// A proposal also goes to the next height's proposer, which runs it
+	// while the validators decide (see speculate).
+	var next ed25519.PublicKey
+	if m.Type == lbft.MsgPreprepare {
+		if a, err := n.chain.ProposerOf(n.state, m.Height+1); err == nil && a != n.addr {
+			next, _ = chain.ReadState(n.state).PubKeyOf(a)
+		}
+	}
+	n.tr.SendIf(f, func(k ed25519.PublicKey) bool {
+		_, ok := n.valIdx[string(k)]
+		return ok || next != nil && k.Equal(next)
+	})
 }
 
 // persistVotes stores the vote record durably, with the body of every
@@ -647,6 +705,7 @@ func (n *Node) send(m lbft.Message) {
 // restarted, the value the record locks the validators onto must still
 // be somewhere (Restore gives it back to the core on load).
 func (n *Node) persistVotes(rec *lbft.VoteRecord) error {
+	defer n.timeStage("persist_votes", time.Now())
 	t := n.db.NewTxn()
 	if err := t.Set(keyVote, chain.Marshal(rec)); err != nil {
 		t.Discard()
@@ -687,6 +746,8 @@ type tried struct {
 // block, the head and (when given) the next height's vote record in one
 // atomic batch.
 func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
+	start := time.Now()
+	defer n.timeStage("insert", start)
 	// The batch only writes: the block runs on an overlay of the
 	// committed state, whose writes go into it.
 	t := n.db.NewWriteTxn()
@@ -706,7 +767,9 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	x := b.Hash()
 	var rec *chain.Receipt
 	var o *chain.Overlay
-	if tr, ok := n.tried[x]; ok {
+	tr, ok := n.tried[x]
+	if ok {
+		n.met.ready.Inc()
 		o, rec = tr.o, tr.rec
 		if err := o.WriteTo(kv.PrefixedTxn(t, prefixState)); err != nil {
 			t.Discard()
@@ -768,6 +831,7 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	if prev := n.Head(); prev != nil && b.Time >= prev.Time {
 		n.met.interval.Observe(float64(b.Time-prev.Time) / 1000)
 	}
+	n.insertedAt = time.Now()
 	n.mu.Lock()
 	n.head, n.impeached = b, imp
 	ws := n.waiters
@@ -776,7 +840,7 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	for _, w := range ws {
 		close(w)
 	}
-	n.log.Debug("final", "height", b.Height, "round", b.Round, "impeach", b.Impeach)
+	n.log.Debug("final", "height", b.Height, "round", b.Round, "impeach", b.Impeach, "insert_ms", time.Since(start).Milliseconds(), "ran_ahead", ok)
 	n.report(b, rec)
 	return nil
 }
@@ -870,6 +934,11 @@ func (n *Node) maybePropose(now int64) int64 {
 		return now + 50
 	}
 	n.proposed = h
+	start := time.Now()
+	if !n.insertedAt.IsZero() {
+		defer func() { n.met.stage.WithLabelValues("ready_to_propose").Observe(time.Since(n.insertedAt).Seconds()) }()
+	}
+	defer n.timeStage("build", start)
 	st := chain.ReadState(n.state)
 	txs := n.pool.Select(n.cfg.MaxBlockTxs, func(a chain.Address) uint64 {
 		acct, _ := st.Account(a)
@@ -893,8 +962,114 @@ func (n *Node) maybePropose(now int64) int64 {
 	b.Seal = ed25519.Sign(n.cfg.Key, chain.SealBytes(b))
 	n.log.Debug("proposing", "height", h, "txs", len(txs)-len(rejected))
 	n.core.Propose(now, b)
+	n.drain() // the proposal goes out first
+	n.speculate(b)
 	return 0
 }
+
+// speculate runs a proposal for height h while the validators decide on
+// it, when this node proposes at h+1: if the block becomes final, its
+// state changes are ready (insert commits them), and the next proposal is
+// not held back by applying it. Only the node that proposes next does
+// this (every other node applies the block when it is final), a proposal
+// runs at most once, and only a few per height; anything that is not the
+// current proposer's sealed block on this node's head is ignored.
+func (n *Node) speculate(b *lbft.Block) {
+	if b == nil || n.self >= 0 {
+		return
+	}
+	head := n.core.Head()
+	if b.Height != head.Height+1 || b.Parent != head.Hash() {
+		return
+	}
+	x := b.Hash()
+	if _, ok := n.tried[x]; ok || len(n.tried) >= maxSpeculated {
+		return
+	}
+	if p, err := n.chain.ProposerOf(n.state, b.Height+1); err != nil || p != n.addr {
+		return
+	}
+	start := time.Now()
+	o, rec, err := n.chain.RunProposal(n.state, b)
+	n.timeStage("speculate", start)
+	if err != nil {
+		n.log.Debug("a proposal did not run", "height", b.Height, "err", err)
+		return
+	}
+	n.tried[x] = tried{o, rec}
+}
+
+// maxSpeculated bounds the proposals a node runs ahead at one height (an
+// equivocating proposer could send many).
+const maxSpeculated = 4
+
+// preverifyQueue bounds the gossiped transaction lists waiting for a
+// validator's signature checker; more are dropped (the block that holds
+// those transactions has them checked then).
+const preverifyQueue = 64
+
+// preverifier checks the signatures of gossiped transactions on a
+// validator, until ctx ends: proposers send each transaction they admit
+// to the validators too, so that when a block holding it is proposed its
+// signature is known good and checking the block is mostly running it.
+// The checked signatures go into the chain's bounded cache; nothing is
+// pooled, and a malformed list or transaction is skipped.
+func (n *Node) preverifier(ctx context.Context) {
+	for {
+		var payloads [][]byte
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-n.preverify:
+			payloads = append(payloads, p)
+		}
+		// Lists that arrive within a short while join the batch: a batch
+		// of a few signatures costs half as much again per signature as
+		// one of hundreds.
+		wait := time.NewTimer(preverifyGather)
+	gather:
+		for len(payloads) < preverifyQueue {
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			case p := <-n.preverify:
+				payloads = append(payloads, p)
+			case <-wait.C:
+				break gather
+			}
+		}
+		wait.Stop()
+		var txs []*chain.Tx
+		for _, payload := range payloads {
+			raws, err := chain.DecodeByteStrings(payload)
+			if err != nil || len(raws) > maxGossipTxs {
+				continue
+			}
+			for _, raw := range raws {
+				if tx, err := chain.DecodeTx(raw); err == nil {
+					txs = append(txs, tx)
+				}
+			}
+		}
+		start := time.Now()
+		n.chain.VerifyAll(txs, runtime.GOMAXPROCS(0))
+		n.timeStage("preverify", start)
+	}
+}
+
+// preverifyGather is how long a validator's signature checker waits for
+// more gossiped transactions before checking a batch.
+const preverifyGather = 20 * time.Millisecond
+
+// timeStage records how long a step that began at start took.
+func (n *Node) timeStage(stage string, start time.Time) {
+	n.met.stage.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}
+
+// gossipHeights is how many upcoming blocks' proposers a transaction is
+// forwarded to.
+const gossipHeights = 2
 
 // maxGossipTxs bounds the transactions of one gossip frame.
 const maxGossipTxs = 4096
@@ -923,28 +1098,113 @@ func (n *Node) validatorsConnected() int {
 	return c
 }
 
-// gossip forwards transactions received through the API to the
-// proposers of the next ViewLen heights (this view's proposer and, near
-// the view's end, the next one's): they are the ones that can include
-// them soon, and each checks every transaction it receives, so every
-// further proposer would add a signature check per transaction (the
-// cluster's largest cost). A transaction whose turn passes stays in this
-// node's pool for its own turn.
-func (n *Node) gossip(txs [][]byte) {
+// gossip forwards transactions received through the API to the proposer
+// that can include them first and to the validators. The proposer is the
+// one of the next height if its proposal time has not come yet, else the
+// one after (the next block is then already proposed, or about to be):
+// every proposer that receives a transaction checks its signature, the
+// cluster's largest cost, so one is sent it, not every proposer of the
+// view. A transaction that misses that proposer's block stays in this
+// node's pool for its own turn. The validators check the signatures on
+// receipt, off the path of the block that will hold them (see
+// preverifier), and pool nothing.
+func (n *Node) gossip(txs [][]byte, now int64) {
+	head := n.Head()
+	next := head.Height + 1
+	if now >= head.Time+n.cfg.Genesis.PeriodMS {
+		next++
+	}
 	want := map[string]bool{}
-	h := n.Head().Height
-	st := chain.ReadState(n.state)
-	for i := uint64(1); i <= uint64(max(n.cfg.Genesis.ViewLen, 1)); i++ {
-		a, err := n.chain.ProposerOf(n.state, h+i)
-		if err != nil || a == n.addr {
-			continue
-		}
-		if k, err := st.PubKeyOf(a); err == nil {
-			want[string(k)] = true
+	for h := next; h < next+gossipHeights; h++ {
+		if a, ok := n.likelyProposerOf(h); ok && a != n.addr {
+			if k, err := chain.ReadState(n.state).PubKeyOf(a); err == nil {
+				want[string(k)] = true
+			}
 		}
 	}
-	if len(want) == 0 {
+	for k := range n.valIdx {
+		want[k] = true
+	}
+	n.sendTxs(txs, want)
+}
+
+// resendEvery is how often (ms) a node that will not propose soon resends
+// the transactions its pool has held since the last resend.
+const resendEvery = 1000
+
+// maybeResend sends the transactions this node has pooled for a while to
+// the next proposers again, unless it proposes itself in the current or
+// next term: a validator's pool, or a proposer's that was not re-elected,
+// is never proposed, and what it took was sent once, to proposers that
+// may have been full, out of turn, or unreachable then (or not at all, when
+// the loop was busy). A transaction is resent every resendEvery until it
+// is final or stale; receivers that hold it already drop it before any
+// signature check.
+func (n *Node) maybeResend(now int64) {
+	if now < n.resendAt {
 		return
 	}
-	n.tr.SendIf(p2p.Frame{Kind: kindTxs, Payload: chain.Marshal(txs)}, func(k ed25519.PublicKey) bool { return want[string(k)] })
+	n.resendAt = now + resendEvery
+	seq := n.resendSeq
+	n.resendSeq = n.pool.Seq()
+	if seq == 0 || n.proposesSoon() {
+		return
+	}
+	old := n.pool.AddedBy(seq, maxGossipTxs)
+	if len(old) == 0 {
+		return
+	}
+	raws := make([][]byte, len(old))
+	for i, tx := range old {
+		raws[i] = chain.Marshal(tx)
+	}
+	want := map[string]bool{}
+	h := n.Head().Height
+	for i := uint64(1); i <= n.cfg.Genesis.TermLen(); i++ {
+		if a, ok := n.likelyProposerOf(h + i); ok && a != n.addr {
+			if k, err := chain.ReadState(n.state).PubKeyOf(a); err == nil {
+				want[string(k)] = true
+			}
+		}
+	}
+	n.met.resent.Add(float64(len(raws)))
+	n.log.Debug("resending pooled transactions", "txs", len(raws), "to", len(want))
+	n.sendTxs(raws, want)
+}
+
+// proposesSoon tells whether this node proposes one of the blocks of the
+// rest of this term and the next (as far as elected).
+func (n *Node) proposesSoon() bool {
+	h := n.Head().Height
+	for i := uint64(1); i <= 2*n.cfg.Genesis.TermLen(); i++ {
+		if a, err := n.chain.ProposerOf(n.state, h+i); err == nil && a == n.addr {
+			return true
+		}
+	}
+	return false
+}
+
+// likelyProposerOf is the proposer of height h if its term's election is
+// known, else the one of h's slot in the term after the head (the
+// election at the checkpoint usually keeps the proposers; a transaction
+// sent to the wrong one is resent, see resend).
+func (n *Node) likelyProposerOf(h uint64) (chain.Address, bool) {
+	if a, err := n.chain.ProposerOf(n.state, h); err == nil {
+		return a, true
+	}
+	ps, err := chain.ReadState(n.state).ProposersOf(n.cfg.Genesis.TermOf(n.Head().Height + 1))
+	if slot := n.cfg.Genesis.Slot(h); err == nil && slot < len(ps) {
+		return ps[slot], true
+	}
+	return chain.Address{}, false
+}
+
+// sendTxs sends transactions to the peers whose keys are in want, in
+// frames of at most maxGossipTxs.
+func (n *Node) sendTxs(txs [][]byte, want map[string]bool) {
+	for len(txs) > 0 {
+		part := txs[:min(len(txs), maxGossipTxs)]
+		txs = txs[len(part):]
+		n.tr.SendIf(p2p.Frame{Kind: kindTxs, Payload: chain.Marshal(part)}, func(k ed25519.PublicKey) bool { return want[string(k)] })
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,154 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// metricValue reads one unlabelled series from a node's /metrics.
+func metricValue(t *testing.T, api, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in the metrics", name)
+	return 0
+}
+
+// TestNextProposerRunsAhead: with two proposers taking turns, each runs
+// the other's proposals while the validators decide, and inserts them
+// from that when they are final; every node still holds the same blocks.
+func TestNextProposerRunsAhead(t *testing.T) {
+	c := dportest.Start(t, 4, 2)
+	c.WaitHeight(0, 2, 10*time.Second)
+	payer := dportest.Key(dportest.Funded)
+	to := dportest.Address(102)
+	for i := uint64(0); i < 30; i++ {
+		tx := &chain.Tx{Nonce: i, To: to, Amount: 1, Fee: 1}
+		tx.Sign("t", payer)
+		if acc, errs := c.Nodes[4+int(i%2)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
+			t.Fatalf("submit %d: %v", i, errs)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		acct, _ := chain.ReadState(c.Nodes[0].State()).Account(to)
+		if acct.Balance == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transfers did not all become final: balance %d", acct.Balance)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h := c.Nodes[0].Head().Height
+	for i := 4; i < 6; i++ {
+		c.WaitHeight(i, h, 10*time.Second)
+		if n := metricValue(t, c.API(i), "vchain_dpor_blocks_ready_total"); n == 0 {
+			t.Errorf("proposer %d ran no proposal ahead in %d blocks", i, h)
+		}
+	}
+	for i := range c.Nodes {
+		c.WaitHeight(i, h, 10*time.Second)
+		b, _ := c.Nodes[i].Block(h)
+		want, _ := c.Nodes[0].Block(h)
+		if b.Hash() != want.Hash() {
+			t.Fatalf("node %d has another block at %d", i, h)
+		}
+	}
+}
+
+// TestValidatorsPreverifyGossip: a transaction a proposer admits reaches
+// the validators, which check its signature before any block holds it
+// (here none can: its nonce waits for an earlier one) and pool nothing.
+func TestValidatorsPreverifyGossip(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	tx := &chain.Tx{Nonce: 3, To: dportest.Address(103), Amount: 1, Fee: 1} // nonces 0-2 never come
+	tx.Sign("t", dportest.Key(dportest.Funded))
+	if acc, errs := c.Nodes[4].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
+		t.Fatalf("submit: %v", errs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for v := 0; v < 4; v++ {
+		for !c.Nodes[v].Chain().IsVerified(tx.Hash()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("validator %d has not checked the gossiped transaction", v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := c.Nodes[v].Status().Mempool; n != 0 {
+			t.Fatalf("validator %d pooled %d transactions", v, n)
+		}
+	}
+}
+
+// waitBalance waits until node i's state shows want at addr.
+func waitBalance(t *testing.T, c *dportest.Cluster, i int, addr chain.Address, want uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		acct, _ := chain.ReadState(c.Nodes[i].State()).Account(addr)
+		if acct.Balance == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance of %s is %d after %v, want %d", addr, acct.Balance, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestValidatorSubmitsLandAcrossTerms: transactions submitted to a
+// validator, at every point of short terms (two blocks each), all land.
+// A validator forwards them to the coming proposers; near a term's end
+// the next term's are not elected yet, and a forward that went to no
+// proposer left the transaction pending for good.
+func TestValidatorSubmitsLandAcrossTerms(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	payer := dportest.Key(dportest.Funded)
+	to := dportest.Address(104)
+	for i := uint64(0); i < 40; i++ {
+		tx := &chain.Tx{Nonce: i, To: to, Amount: 1, Fee: 1}
+		tx.Sign("t", payer)
+		if acc, errs := c.Nodes[int(i%4)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
+			t.Fatalf("submit %d: %v", i, errs)
+		}
+		time.Sleep(13 * time.Millisecond) // a quarter of a block period
+	}
+	waitBalance(t, c, 0, to, 40, 10*time.Second)
+}
+
+// TestPooledTransactionsResent: a transaction a validator took while no
+// proposer could hear it lands once the proposer is back: the validator
+// resends what it pools.
+func TestPooledTransactionsResent(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	c.Stop(4)
+	to := dportest.Address(105)
+	tx := &chain.Tx{Nonce: 0, To: to, Amount: 7, Fee: 1}
+	tx.Sign("t", dportest.Key(dportest.Funded))
+	if acc, errs := c.Nodes[0].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
+		t.Fatalf("submit: %v", errs)
+	}
+	time.Sleep(300 * time.Millisecond) // the first forward finds no proposer
+	c.StartNode(4)
+	waitBalance(t, c, 0, to, 7, 15*time.Second)
+	if n := metricValue(t, c.API(0), "vchain_dpor_transactions_resent_total"); n == 0 {
+		t.Fatal("the transaction landed, but no resend is counted")
 	}
 }
