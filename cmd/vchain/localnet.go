@@ -71,7 +71,7 @@ func newLocalnetCmd() *cobra.Command {
 	up.Flags().Int64Var(&o.PeriodMS, "period", 100, "block period in ms")
 	up.Flags().Int64Var(&o.TimeoutMS, "timeout", 1000, "impeach timeout in ms")
 	up.Flags().IntVar(&o.ViewLen, "view-len", 3, "turns each proposer takes per term")
-	up.Flags().IntVar(&o.MaxBlockTxs, "max-block-txs", 0, "transactions a proposer puts in one block (0: the node's default, 1,000)")
+	up.Flags().IntVar(&o.MaxBlockTxs, "max-block-txs", 0, "transactions a proposer puts in one block (0: the node's default, 2,000)")
 	up.Flags().IntVar(&o.MaxPending, "max-pending", 0, "transactions a node's pool admits from clients before answering 429 (0: 2 blocks' worth)")
 	up.Flags().BoolVar(&o.NoContracts, "no-contracts", false, "nodes do not run the contract runtime on their blocks (no /v1/contracts, less work per block)")
 	up.MarkFlagRequired("dir")

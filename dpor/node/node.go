@@ -54,7 +54,7 @@ type Config struct {
 	// HTTP is the API's address ("" for none).
 	HTTP   string
 	Logger *slog.Logger
-	// MaxBlockTxs bounds a proposed block (default 1,000).
+	// MaxBlockTxs bounds a proposed block (default 2,000).
 	MaxBlockTxs int
 	// MaxPending is how many transactions the pool may hold before the
 	// API refuses more (RejectBusy); gossip may fill it to twice that
@@ -169,7 +169,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBlockTxs <= 0 {
-		cfg.MaxBlockTxs = 1000
+		cfg.MaxBlockTxs = 2000
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 2 * cfg.MaxBlockTxs
