@@ -39,6 +39,7 @@ func newMetrics(n *Node) *metrics {
 			"insert (a final block applied and committed), persist_votes (a vote record written), " +
 			"build (a proposer selects, verifies and runs its block's transactions), " +
 			"speculate (the next proposer runs a proposal ahead), preverify (a validator checks gossiped signatures), " +
+			"admit_gossip (a proposer admits the transactions a peer sent), " +
 			"ready_to_propose (from the parent's insert to this node's proposal, when it proposes next).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"stage"})
 	m.ready = prometheus.NewCounter(prometheus.CounterOpts{Name: "vchain_dpor_blocks_ready_total",

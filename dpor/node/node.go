@@ -99,10 +99,9 @@ type Node struct {
 	proposed uint64
 	// insertedAt is when the head was inserted (zero before the first).
 	insertedAt time.Time
-	txIn       chan [][]byte
-	// preverify carries gossiped transaction lists to a validator's
-	// signature checker (see preverifier).
-	preverify chan []byte
+	txIn       chan [][]byte // admitted through the API, for the forwarder
+	// gossipIn carries the transaction lists peers send to the receiver.
+	gossipIn chan []byte
 	// resendAt is when this node next resends the transactions it pools
 	// but will not propose (clock ms), and resendSeq the pool's Seq at the
 	// last resend: what it took since then waits for the next one.
@@ -189,7 +188,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
 		pool: NewMempool(2*cfg.MaxPending, cfg.MaxPerSender), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
-		txIn: make(chan [][]byte, 256)}
+		txIn: make(chan [][]byte, 256), gossipIn: make(chan []byte, gossipQueue)}
 	if n.events, err = events.Open(db, prefixEvents); err != nil {
 		db.Close()
 		return nil, err
@@ -216,9 +215,6 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.load(); err != nil {
 		db.Close()
 		return nil, err
-	}
-	if n.self >= 0 {
-		n.preverify = make(chan []byte, preverifyQueue)
 	}
 	return n, nil
 }
@@ -431,14 +427,13 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.tr = tr
-	if n.preverify != nil {
-		// The checker stops when Run returns, whether ctx ended or the
-		// node halted.
-		pctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); n.preverifier(pctx) }()
-		defer func() { cancel(); <-done }()
-	}
+	// Transactions move on their own goroutines, off the consensus loop:
+	// they stop when Run returns, whether ctx ended or the node halted.
+	wctx, cancel := context.WithCancel(ctx)
+	var workers sync.WaitGroup
+	workers.Go(func() { n.forwarder(wctx) })
+	workers.Go(func() { n.receiver(wctx) })
+	defer func() { cancel(); workers.Wait() }()
 	if n.cfg.HTTP != "" {
 		if err := n.serveHTTP(ctx); err != nil {
 			return err
@@ -477,19 +472,6 @@ func (n *Node) Run(ctx context.Context) error {
 					break more
 				}
 			}
-		case txs := <-n.txIn:
-			// Everything the API admitted since goes out in one frame:
-			// receivers check signatures in batches, cheaper when larger.
-		gather:
-			for len(txs) < maxGossipTxs {
-				select {
-				case more := <-n.txIn:
-					txs = append(txs, more...)
-				default:
-					break gather
-				}
-			}
-			n.gossip(txs, n.cfg.Clock())
 		case <-timer.C:
 		}
 		if n.halt != nil {
@@ -592,21 +574,11 @@ func (n *Node) onFrame(in p2p.Inbound) {
 			}
 		}
 	case kindTxs:
-		if n.self >= 0 {
-			// A validator checks the signatures now, off the path of the
-			// block that will hold them; it pools nothing.
-			select {
-			case n.preverify <- in.Payload:
-			default:
-				n.met.dropped.WithLabelValues("preverify_full").Inc()
-			}
-			return
+		select {
+		case n.gossipIn <- in.Payload: // see receiver
+		default:
+			n.met.dropped.WithLabelValues("txs_queue_full").Inc()
 		}
-		raw, err := chain.DecodeByteStrings(in.Payload)
-		if err != nil || len(raw) > maxGossipTxs {
-			return
-		}
-		n.admit(raw, false) // checked like the API's, up to the pool's bound
 	case kindSyncReq:
 		var req syncRequest
 		if chain.Unmarshal(in.Payload, &req) != nil {
@@ -1003,64 +975,108 @@ func (n *Node) speculate(b *lbft.Block) {
 // equivocating proposer could send many).
 const maxSpeculated = 4
 
-// preverifyQueue bounds the gossiped transaction lists waiting for a
-// validator's signature checker; more are dropped (the block that holds
-// those transactions has them checked then).
-const preverifyQueue = 64
+// gossipQueue bounds the transaction lists from peers waiting for the
+// receiver; more are dropped (a proposer then includes those
+// transactions at its own turn; a validator checks them in the block).
+const gossipQueue = 64
 
-// preverifier checks the signatures of gossiped transactions on a
-// validator, until ctx ends: proposers send each transaction they admit
-// to the validators too, so that when a block holding it is proposed its
-// signature is known good and checking the block is mostly running it.
-// The checked signatures go into the chain's bounded cache; nothing is
-// pooled, and a malformed list or transaction is skipped.
-func (n *Node) preverifier(ctx context.Context) {
+// receiver takes the transaction lists peers send, until ctx ends, on its
+// own goroutine so that the consensus loop never waits for signature
+// checks. A proposer admits them to its pool, checked like the API's
+// (signature, nonce, funds) up to the pool's bound. A validator only
+// checks their signatures, ahead of the block that will hold them (then
+// checking the block is mostly running it), and pools nothing; it waits
+// a little for more lists to check a larger batch, a batch of a few
+// signatures costing half as much again per signature as one of
+// hundreds. The checked signatures go into the chain's bounded cache; a
+// malformed list or transaction is skipped.
+func (n *Node) receiver(ctx context.Context) {
 	for {
 		var payloads [][]byte
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-n.preverify:
+		case p := <-n.gossipIn:
 			payloads = append(payloads, p)
 		}
-		// Lists that arrive within a short while join the batch: a batch
-		// of a few signatures costs half as much again per signature as
-		// one of hundreds.
-		wait := time.NewTimer(preverifyGather)
-	gather:
-		for len(payloads) < preverifyQueue {
-			select {
-			case <-ctx.Done():
-				wait.Stop()
-				return
-			case p := <-n.preverify:
-				payloads = append(payloads, p)
-			case <-wait.C:
-				break gather
+		if n.self >= 0 {
+			t := time.NewTimer(preverifyGather)
+		wait:
+			for len(payloads) < gossipQueue {
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case p := <-n.gossipIn:
+					payloads = append(payloads, p)
+				case <-t.C:
+					break wait
+				}
 			}
-		}
-		wait.Stop()
-		var txs []*chain.Tx
-		for _, payload := range payloads {
-			raws, err := chain.DecodeByteStrings(payload)
-			if err != nil || len(raws) > maxGossipTxs {
-				continue
-			}
-			for _, raw := range raws {
-				if tx, err := chain.DecodeTx(raw); err == nil {
-					txs = append(txs, tx)
+			t.Stop()
+		} else { // a proposer takes only what is queued already
+		queued:
+			for len(payloads) < gossipQueue {
+				select {
+				case p := <-n.gossipIn:
+					payloads = append(payloads, p)
+				default:
+					break queued
 				}
 			}
 		}
+		var raws [][]byte
+		for _, payload := range payloads {
+			list, err := chain.DecodeByteStrings(payload)
+			if err != nil || len(list) > maxGossipTxs {
+				continue
+			}
+			raws = append(raws, list...)
+		}
 		start := time.Now()
+		if n.self < 0 {
+			n.admit(raws, false)
+			n.timeStage("admit_gossip", start)
+			continue
+		}
+		txs := make([]*chain.Tx, 0, len(raws))
+		for _, raw := range raws {
+			if tx, err := chain.DecodeTx(raw); err == nil {
+				txs = append(txs, tx)
+			}
+		}
 		n.chain.VerifyAll(txs, runtime.GOMAXPROCS(0))
 		n.timeStage("preverify", start)
 	}
 }
 
-// preverifyGather is how long a validator's signature checker waits for
-// more gossiped transactions before checking a batch.
+// preverifyGather is how long a validator's receiver waits for more
+// transaction lists before checking a batch.
 const preverifyGather = 20 * time.Millisecond
+
+// forwarder sends what the API admitted on to the peers that check it
+// next (see gossip), until ctx ends: everything admitted since the last
+// send goes in one frame, receivers checking signatures in batches.
+func (n *Node) forwarder(ctx context.Context) {
+	for {
+		var txs [][]byte
+		select {
+		case <-ctx.Done():
+			return
+		case txs = <-n.txIn:
+		}
+	gather:
+		for len(txs) < maxGossipTxs {
+			select {
+			case more := <-n.txIn:
+				txs = append(txs, more...)
+			default:
+				break gather
+			}
+		}
+		n.gossip(txs, n.cfg.Clock())
+	}
+}
 
 // timeStage records how long a step that began at start took.
 func (n *Node) timeStage(stage string, start time.Time) {
@@ -1107,7 +1123,7 @@ func (n *Node) validatorsConnected() int {
 // view. A transaction that misses that proposer's block stays in this
 // node's pool for its own turn. The validators check the signatures on
 // receipt, off the path of the block that will hold them (see
-// preverifier), and pool nothing.
+// receiver), and pool nothing. It runs on the forwarder's goroutine.
 func (n *Node) gossip(txs [][]byte, now int64) {
 	head := n.Head()
 	next := head.Height + 1
