@@ -406,3 +406,74 @@ func TestSlowBodies(t *testing.T) {
 	}
 	honestTransfer(t, c, 4, 0, 5)
 }
+
+// TestMemberGossipFlood: a genesis member (a proposer's key, its node
+// down) sends every validator and the other proposer thousands of frames
+// of transactions whose signatures do not verify. Their checks run off
+// the consensus loop, on a bounded queue that drops the excess: blocks
+// keep becoming final, none of the forged transactions is pooled, and an
+// honest transfer lands.
+func TestMemberGossipFlood(t *testing.T) {
+	c := dportest.Start(t, 4, 2)
+	c.WaitHeight(0, 2, 10*time.Second)
+	c.Stop(5)
+	gh := c.Nodes[4].Chain().GenesisBlock().Hash()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	peers := []string{c.P2PAddr(0), c.P2PAddr(1), c.P2PAddr(2), c.P2PAddr(3), c.P2PAddr(4)}
+	tr, err := p2p.New(ctx, p2p.Config{Key: c.Config(5).Key, Network: append([]byte(c.Genesis.ChainID+":"), gh[:]...), Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([][]byte, 4096)
+	for i := range batch {
+		var tx chain.Tx
+		if err := chain.Unmarshal(strangerTx(t, c.Genesis.ChainID, 0), &tx); err != nil {
+			t.Fatal(err)
+		}
+		tx.Sig[0] ^= 1 // well formed, forged
+		batch[i] = chain.Marshal(&tx)
+	}
+	frame := p2p.Frame{Kind: 2, Payload: chain.Marshal(batch)}
+	for deadline := time.Now().Add(10 * time.Second); len(tr.Connected()) < len(peers); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("connected to %d of %d peers", len(tr.Connected()), len(peers))
+		}
+	}
+	h0 := c.Nodes[0].Head().Height
+	start := time.Now()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				tr.Broadcast(frame)
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}()
+	c.WaitHeight(0, h0+6, 30*time.Second)
+	t.Logf("6 blocks under the flood in %v", time.Since(start))
+	honestTransfer(t, c, 4, 0, 5)
+	close(stop)
+	<-done
+	if n := c.Nodes[4].Status().Mempool; n != 0 {
+		t.Fatalf("%d forged transactions pooled", n)
+	}
+	// The flooding peer's lists were ignored after its first forged one.
+	for _, i := range []int{0, 4} {
+		resp, err := http.Get(c.API(i) + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `vchain_dpor_messages_dropped_total{type="txs_banned_peer"}`) {
+			t.Errorf("node %d never ignored the flooding peer's lists", i)
+		}
+	}
+}

@@ -101,7 +101,7 @@ type Node struct {
 	insertedAt time.Time
 	txIn       chan [][]byte // admitted through the API, for the forwarder
 	// gossipIn carries the transaction lists peers send to the receiver.
-	gossipIn chan []byte
+	gossipIn chan p2p.Inbound
 	// resendAt is when this node next resends the transactions it pools
 	// but will not propose (clock ms), and resendSeq the pool's Seq at the
 	// last resend: what it took since then waits for the next one.
@@ -188,7 +188,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, chain: chain.New(cfg.Genesis), db: db, self: -1,
 		pool: NewMempool(2*cfg.MaxPending, cfg.MaxPerSender), tried: map[lbft.Hash]tried{}, valIdx: map[string]int{},
-		txIn: make(chan [][]byte, 256), gossipIn: make(chan []byte, gossipQueue)}
+		txIn: make(chan [][]byte, 256), gossipIn: make(chan p2p.Inbound, gossipQueue)}
 	if n.events, err = events.Open(db, prefixEvents); err != nil {
 		db.Close()
 		return nil, err
@@ -575,7 +575,7 @@ func (n *Node) onFrame(in p2p.Inbound) {
 		}
 	case kindTxs:
 		select {
-		case n.gossipIn <- in.Payload: // see receiver
+		case n.gossipIn <- in: // see receiver
 		default:
 			n.met.dropped.WithLabelValues("txs_queue_full").Inc()
 		}
@@ -991,24 +991,25 @@ const gossipQueue = 64
 // hundreds. The checked signatures go into the chain's bounded cache; a
 // malformed list or transaction is skipped.
 func (n *Node) receiver(ctx context.Context) {
+	banned := map[string]time.Time{} // peer -> until when its lists are ignored
 	for {
-		var payloads [][]byte
+		var frames []p2p.Inbound
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-n.gossipIn:
-			payloads = append(payloads, p)
+		case f := <-n.gossipIn:
+			frames = append(frames, f)
 		}
 		if n.self >= 0 {
 			t := time.NewTimer(preverifyGather)
 		wait:
-			for len(payloads) < gossipQueue {
+			for len(frames) < gossipQueue {
 				select {
 				case <-ctx.Done():
 					t.Stop()
 					return
-				case p := <-n.gossipIn:
-					payloads = append(payloads, p)
+				case f := <-n.gossipIn:
+					frames = append(frames, f)
 				case <-t.C:
 					break wait
 				}
@@ -1016,39 +1017,79 @@ func (n *Node) receiver(ctx context.Context) {
 			t.Stop()
 		} else { // a proposer takes only what is queued already
 		queued:
-			for len(payloads) < gossipQueue {
+			for len(frames) < gossipQueue {
 				select {
-				case p := <-n.gossipIn:
-					payloads = append(payloads, p)
+				case f := <-n.gossipIn:
+					frames = append(frames, f)
 				default:
 					break queued
 				}
 			}
 		}
+		now := time.Now()
+		for k, until := range banned { // forget what has expired
+			if now.After(until) {
+				delete(banned, k)
+			}
+		}
 		var raws [][]byte
-		for _, payload := range payloads {
-			list, err := chain.DecodeByteStrings(payload)
+		var from []string // the sender of each of raws
+		for _, f := range frames {
+			if now.Before(banned[string(f.From)]) {
+				n.met.dropped.WithLabelValues("txs_banned_peer").Inc()
+				continue
+			}
+			list, err := chain.DecodeByteStrings(f.Payload)
 			if err != nil || len(list) > maxGossipTxs {
 				continue
 			}
 			raws = append(raws, list...)
+			for range list {
+				from = append(from, string(f.From))
+			}
+		}
+		// A peer that sends a transaction whose signature does not verify
+		// is faulty (every node checks what it forwards): its lists are
+		// ignored for a while, so flooding forged transactions costs the
+		// node one list's checks per banGossip, not its CPU.
+		bad := func(i int) {
+			if _, ok := banned[from[i]]; !ok || now.After(banned[from[i]]) {
+				n.log.Warn("a peer sent a transaction with a bad signature; its transactions are ignored for a while", "peer", fmt.Sprintf("%x", from[i][:8]), "for", banGossip)
+			}
+			banned[from[i]] = now.Add(banGossip)
 		}
 		start := time.Now()
 		if n.self < 0 {
-			n.admit(raws, false)
+			for i, err := range n.admit(raws, false) {
+				var re *RejectError
+				if errors.As(err, &re) && re.Code == RejectSignature {
+					bad(i)
+				}
+			}
 			n.timeStage("admit_gossip", start)
 			continue
 		}
-		txs := make([]*chain.Tx, 0, len(raws))
-		for _, raw := range raws {
+		txs := make([]*chain.Tx, len(raws))
+		var ok []*chain.Tx
+		for i, raw := range raws {
 			if tx, err := chain.DecodeTx(raw); err == nil {
-				txs = append(txs, tx)
+				txs[i] = tx
+				ok = append(ok, tx)
 			}
 		}
-		n.chain.VerifyAll(txs, runtime.GOMAXPROCS(0))
+		n.chain.VerifyAll(ok, runtime.GOMAXPROCS(0))
+		for i, tx := range txs {
+			if tx != nil && !n.chain.IsVerified(tx.Hash()) {
+				bad(i)
+			}
+		}
 		n.timeStage("preverify", start)
 	}
 }
+
+// banGossip is how long a node ignores the transaction lists of a peer
+// that sent a transaction whose signature does not verify.
+const banGossip = time.Minute
 
 // preverifyGather is how long a validator's receiver waits for more
 // transaction lists before checking a batch.
