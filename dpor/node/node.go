@@ -994,22 +994,26 @@ func (n *Node) receiver(ctx context.Context) {
 	banned := map[string]time.Time{} // peer -> until when its lists are ignored
 	for {
 		var frames []p2p.Inbound
+		size := 0
 		select {
 		case <-ctx.Done():
 			return
 		case f := <-n.gossipIn:
-			frames = append(frames, f)
+			frames, size = append(frames, f), len(f.Payload)
 		}
+		// A batch is bounded in bytes: a peer found sending forged
+		// transactions is ignored from the next batch on, so one batch is
+		// what a flood can cost.
 		if n.self >= 0 {
 			t := time.NewTimer(preverifyGather)
 		wait:
-			for len(frames) < gossipQueue {
+			for size < maxGossipBatch {
 				select {
 				case <-ctx.Done():
 					t.Stop()
 					return
 				case f := <-n.gossipIn:
-					frames = append(frames, f)
+					frames, size = append(frames, f), size+len(f.Payload)
 				case <-t.C:
 					break wait
 				}
@@ -1017,10 +1021,10 @@ func (n *Node) receiver(ctx context.Context) {
 			t.Stop()
 		} else { // a proposer takes only what is queued already
 		queued:
-			for len(frames) < gossipQueue {
+			for size < maxGossipBatch {
 				select {
 				case f := <-n.gossipIn:
-					frames = append(frames, f)
+					frames, size = append(frames, f), size+len(f.Payload)
 				default:
 					break queued
 				}
@@ -1086,6 +1090,10 @@ func (n *Node) receiver(ctx context.Context) {
 		n.timeStage("preverify", start)
 	}
 }
+
+// maxGossipBatch bounds the bytes of transaction lists one batch of the
+// receiver takes (about 4,000 transfers).
+const maxGossipBatch = 512 << 10
 
 // banGossip is how long a node ignores the transaction lists of a peer
 // that sent a transaction whose signature does not verify.
