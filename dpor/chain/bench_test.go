@@ -38,7 +38,7 @@ func BenchmarkVerifyOne(b *testing.B) {
 // goroutine, as a block's are checked (a fresh chain each time, so
 // nothing is cached).
 func BenchmarkVerifyBatch(b *testing.B) {
-	for _, n := range []int{16, 64, 256, 1024} {
+	for _, n := range []int{16, 32, 64, 128, 256, 512, 1024} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			txs := signedTxs(n)
 			g := &chain.Genesis{ChainID: "bench"}

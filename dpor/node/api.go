@@ -176,7 +176,12 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 	var decoded []*chain.Tx
 	// At capacity, a client's transactions are refused before any
 	// signature is checked: the excess costs the node next to nothing.
-	full := fromClient && n.pool.Len() >= n.cfg.MaxPending
+	limit := 2 * n.cfg.MaxPending // gossip: what other proposers admitted
+	if fromClient {
+		limit = n.cfg.MaxPending
+	}
+	room := limit - n.pool.Len()
+	full := fromClient && room <= 0
 	if full && len(raws) > 1 {
 		// A batch at capacity is turned away whole, undecoded: refusing
 		// the excess must cost next to nothing, or the excess would eat
@@ -194,14 +199,18 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 		case err != nil:
 			errs[i] = &RejectError{RejectMalformed, err.Error()}
 			continue
-		case full:
+		case full || len(decoded) >= room:
+			// Only what the pool has room for has its signature checked:
+			// the rest would be refused after the check, and offered
+			// again (here or elsewhere) to be checked once more.
 			if errs[i] = n.pool.Conflict(tx); errs[i] == nil {
 				errs[i] = reject(RejectBusy, "the chain is at capacity (%d transactions pending); retry later", n.pool.Len())
 			}
 			continue
 		}
-		if h := tx.Hash(); !fromClient && n.pool.Has(h) {
-			// Resent or forwarded twice: no signature check for it.
+		if h := tx.Hash(); n.pool.Has(h) {
+			// Submitted again, resent or forwarded twice: the pool holds
+			// this very transaction, signature and all; no check for it.
 			errs[i] = reject(RejectKnown, "transaction %x is already pending", h[:8])
 			continue
 		}
@@ -227,10 +236,6 @@ func (n *Node) admit(raws [][]byte, fromClient bool) []error {
 		if err != nil {
 			errs[i] = err
 			continue
-		}
-		limit := 2 * n.cfg.MaxPending // gossip: what other proposers admitted
-		if fromClient {
-			limit = n.cfg.MaxPending
 		}
 		errs[i] = n.pool.Add(tx, acct, p.MinFee, limit)
 	}
