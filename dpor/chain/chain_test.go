@@ -3,10 +3,12 @@ package chain_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"testing"
@@ -590,5 +592,76 @@ func TestRunProposal(t *testing.T) {
 		if _, _, err := h.c.RunProposal(h.st, bad); err == nil {
 			t.Errorf("%s: ran", name)
 		}
+	}
+}
+
+// TestSigShareCoversEveryQuorum: with validators sharing the signature
+// checks, each transaction is checked by exactly n-f of them, and every
+// quorum of 2f+1 holds at least f+1 of its checkers (so an honest one,
+// whatever f validators are faulty).
+func TestSigShareCoversEveryQuorum(t *testing.T) {
+	for _, n := range []int{1, 4, 5, 7, 10} {
+		f := (n - 1) / 3
+		q := 2*f + 1
+		for i := range 500 {
+			h := sha256.Sum256([]byte{byte(n), byte(i), byte(i >> 8)})
+			var checkers uint
+			for v := range n {
+				if (chain.SigShare{Index: v, Validators: n}).Checks(h) {
+					checkers |= 1 << v
+				}
+			}
+			if c := bits.OnesCount(checkers); c != n-f {
+				t.Fatalf("n=%d: %d validators check transaction %x, want %d", n, c, h[:4], n-f)
+			}
+			for quorum := uint(0); quorum < 1<<n; quorum++ {
+				if bits.OnesCount(quorum) == q && bits.OnesCount(quorum&checkers) < f+1 {
+					t.Fatalf("n=%d: quorum %b holds %d checkers of %x, want at least %d", n, quorum, bits.OnesCount(quorum&checkers), h[:4], f+1)
+				}
+			}
+		}
+	}
+	if !(chain.SigShare{}).Checks([32]byte{}) {
+		t.Fatal("the zero share does not check every signature")
+	}
+}
+
+// TestForgedTransactionRefusedByItsCheckers: a proposal with a forged
+// signature under a good seal is refused by the n-f validators whose
+// share holds it, and only by a check of all signatures otherwise.
+func TestForgedTransactionRefusedByItsCheckers(t *testing.T) {
+	h := newHarness(t)
+	tx := h.tx(30, addr(40), 5, nil)
+	tx.Sig[5] ^= 1 // well formed, forged
+	height := h.head.Height + 1
+	p, _ := h.c.ProposerOf(h.st, height)
+	k := -1
+	for i := 0; i < 40; i++ {
+		if addr(i) == p {
+			k = i
+		}
+	}
+	pre, _ := chain.StateCommitment(h.st)
+	b := &lbft.Block{Height: height, Parent: h.head.Hash(), Time: h.head.Time + 100, Proposer: key(k).Public().(ed25519.PublicKey),
+		Body: chain.Marshal(chain.Body{State: pre[:], Txs: [][]byte{chain.Marshal(tx)}})}
+	b.Seal = ed25519.Sign(key(k), chain.SealBytes(b))
+	if _, _, err := h.c.TryProposal(h.st, b, h.head); err == nil {
+		t.Fatal("a full check took the forged transaction")
+	}
+	refused := 0
+	for v := range 4 {
+		share := chain.SigShare{Index: v, Validators: 4}
+		_, _, err := chain.New(h.c.G).TryProposalAs(h.st, b, h.head, share)
+		switch {
+		case share.Checks(tx.Hash()) && err == nil:
+			t.Fatalf("validator %d checks the forged signature, but took the block", v)
+		case !share.Checks(tx.Hash()) && err != nil:
+			t.Fatalf("validator %d does not check it, yet refused the block: %v", v, err)
+		case err != nil:
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("%d of 4 validators refused the block, want 3", refused)
 	}
 }

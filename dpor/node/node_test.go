@@ -163,8 +163,10 @@ func TestNextProposerRunsAhead(t *testing.T) {
 }
 
 // TestValidatorsPreverifyGossip: a transaction a proposer admits reaches
-// the validators, which check its signature before any block holds it
-// (here none can: its nonce waits for an earlier one) and pool nothing.
+// the validators; the three whose share of the checks holds it (see
+// chain.SigShare) check its signature before any block holds it (here
+// none can: its nonce waits for an earlier one), the fourth does not, and
+// none pools it.
 func TestValidatorsPreverifyGossip(t *testing.T) {
 	c := dportest.Start(t, 4, 1)
 	c.WaitHeight(0, 2, 10*time.Second)
@@ -174,12 +176,26 @@ func TestValidatorsPreverifyGossip(t *testing.T) {
 		t.Fatalf("submit: %v", errs)
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	checkers := 0
 	for v := 0; v < 4; v++ {
+		if !(chain.SigShare{Index: v, Validators: 4}).Checks(tx.Hash()) {
+			continue
+		}
+		checkers++
 		for !c.Nodes[v].Chain().IsVerified(tx.Hash()) {
 			if time.Now().After(deadline) {
 				t.Fatalf("validator %d has not checked the gossiped transaction", v)
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if checkers != 3 {
+		t.Fatalf("%d validators' shares hold the transaction, want 3", checkers)
+	}
+	time.Sleep(100 * time.Millisecond) // longer than a receiver gathers
+	for v := 0; v < 4; v++ {
+		if checks := (chain.SigShare{Index: v, Validators: 4}).Checks(tx.Hash()); !checks && c.Nodes[v].Chain().IsVerified(tx.Hash()) {
+			t.Errorf("validator %d checked a signature outside its share", v)
 		}
 		if n := c.Nodes[v].Status().Mempool; n != 0 {
 			t.Fatalf("validator %d pooled %d transactions", v, n)
