@@ -165,6 +165,9 @@ func (s *Sim) nodeConfig(n *node) lbft.Config {
 			// dpor/node's do (the checker re-executes every final block
 			// checking them all).
 			o, _, err := w.chain.TryProposalAs(n.state, b, parent, chain.SigShare{Index: n.id, Validators: len(g.Validators)})
+			if s.cfg.Break == SkipSignatures {
+				o, _, err = w.chain.RunProposal(n.state, b) // turn and seal checked, no signature
+			}
 			if err == nil {
 				if len(n.tried) > 16 {
 					clear(n.tried)
@@ -266,6 +269,9 @@ func (s *Sim) proposeReal(n *node) {
 			body, err := chain.DecodeBody(b.Body)
 			if err != nil {
 				panic(err)
+			}
+			if s.cfg.ForgedTxs {
+				bad = s.forgedAfter(n, body)
 			}
 			body.Txs = append(body.Txs, chain.Marshal(bad))
 			b.Body = chain.Marshal(body)
@@ -373,6 +379,24 @@ func (s *Sim) badTx(n *node) *chain.Tx {
 		panic(err)
 	}
 	return s.tx(a, int(acct.Nonce), txKind(int(txBadSig)+s.rng.IntN(int(txKinds-txBadSig))))
+}
+
+// forgedAfter is a transaction with a forged signature from a random
+// account, at the nonce that account has after body's transactions (so
+// the signature is the only thing wrong with it there).
+func (s *Sim) forgedAfter(n *node, body *chain.Body) *chain.Tx {
+	a := s.rng.IntN(Accounts)
+	acct, err := chain.ReadState(n.state).Account(s.w.acctAddr[a])
+	if err != nil {
+		panic(err)
+	}
+	nonce := int(acct.Nonce)
+	for _, raw := range body.Txs {
+		if tx, err := chain.DecodeTx(raw); err == nil && tx.Sender() == s.w.acctAddr[a] {
+			nonce++
+		}
+	}
+	return s.tx(a, nonce, txBadSig)
 }
 
 // tx is the workload's transaction (account a, nonce, kind), the same

@@ -96,6 +96,36 @@ func TestCatchesDivergentState(t *testing.T) {
 	expectViolation(t, cfg, "STATE: node 0's state after storing block 2 differs from the reference")
 }
 
+// TestCatchesUncheckedSignatures: validators that leave a proposal's
+// signatures unchecked (a share of the checks that misses a quorum)
+// finalize a transaction with a forged signature; the checker's own
+// re-execution of every final block, checking every signature, refuses it.
+func TestCatchesUncheckedSignatures(t *testing.T) {
+	cfg := chainBase(8)
+	cfg.Break, cfg.ForgedTxs = SkipSignatures, true
+	cfg.Proposer[0] = InvalidBlock
+	expectViolation(t, cfg, "FINAL BLOCK INVALID")
+}
+
+// TestSharedChecksRefuseForgedSignatures: the same proposer, with every
+// validator checking its share of the signatures (three of four check
+// each): no block with a forged signature becomes final, and the chain
+// goes on past the impeached turns, over many seeds.
+func TestSharedChecksRefuseForgedSignatures(t *testing.T) {
+	for seed := int64(1); seed <= 40; seed++ {
+		cfg := chainBase(12)
+		cfg.Seed, cfg.ForgedTxs = seed, true
+		cfg.Proposer[0] = InvalidBlock
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Run(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+}
+
 // TestCatchesForgottenRecord: a driver that never persists the vote
 // record, restarted in round 1, is back in round 0 (and would vote
 // again).

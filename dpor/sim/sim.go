@@ -117,6 +117,11 @@ type Config struct {
 	// 1): a term is Proposers × ViewLen heights, and the proposers of the
 	// next term are elected at its last height.
 	ViewLen int
+	// ForgedTxs (real chain): the invalid transaction an InvalidBlock
+	// proposer adds always has a forged signature, at the nonce its
+	// account has after the block's other transactions (so the signature
+	// is all that is wrong with it).
+	ForgedTxs bool
 	// Restarts are planned crashes, of one node or of every node at once,
 	// at a time or at a point of storing a final block. A node restarts
 	// from what it persisted: its blocks (and chain state) and its vote
@@ -224,9 +229,14 @@ const (
 	// ForgetBodies: no driver stores the blocks its vote record names
 	// (dpor/node before persistVotes).
 	ForgetBodies
+	// SkipSignatures (real chain): no validator checks the signatures of
+	// a proposal's transactions (a share of the checks too small to
+	// cover every quorum, see chain.SigShare). With ForgedTxs, the
+	// checker's re-execution of final blocks catches it.
+	SkipSignatures
 )
 
-var faultNames = []string{"none", "stale-impeach", "forged-commit", "duplicate-signer", "double-vote", "diverge-state", "forget-record", "forget-bodies"}
+var faultNames = []string{"none", "stale-impeach", "forged-commit", "duplicate-signer", "double-vote", "diverge-state", "forget-record", "forget-bodies", "skip-signatures"}
 
 func (f Fault) String() string { return faultNames[f] }
 
