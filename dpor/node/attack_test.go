@@ -482,3 +482,36 @@ func TestMemberGossipFlood(t *testing.T) {
 		t.Fatalf("%d forged transactions pooled", n)
 	}
 }
+
+// TestAdmissionChecksOnlyWhatFits: a batch larger than the room left in
+// the pool has only as many signatures checked as fit; the rest are
+// refused busy unchecked (checked, refused and offered again, they were
+// checked again: CPU spent at capacity for nothing).
+func TestAdmissionChecksOnlyWhatFits(t *testing.T) {
+	c := dportest.StartNodes(t, 4, 1, nil, func(i int, cfg *node.Config) { cfg.MaxPending = 10 })
+	c.WaitHeight(0, 1, 10*time.Second)
+	for i := 0; i < 4; i++ {
+		c.Stop(i) // nothing becomes final: the pool only fills
+	}
+	p := c.Nodes[4]
+	var raws [][]byte
+	for n := uint64(0); n < 30; n++ {
+		tx := &chain.Tx{Nonce: n, To: dportest.Address(7), Amount: 1, Fee: 1}
+		tx.Sign(c.Genesis.ChainID, dportest.Key(dportest.Funded))
+		raws = append(raws, chain.Marshal(tx))
+	}
+	before := p.Chain().SignaturesChecked()
+	acc, errs := p.Submit(raws)
+	if acc != 10 {
+		t.Fatalf("%d accepted, want the 10 that fit", acc)
+	}
+	for i, err := range errs {
+		var re *node.RejectError
+		if !errors.As(err, &re) || re.Code != node.RejectBusy {
+			t.Fatalf("transaction %d: %v, want busy", i, err)
+		}
+	}
+	if n := p.Chain().SignaturesChecked() - before; n != 10 {
+		t.Fatalf("%d signatures checked for a batch of which 10 fit", n)
+	}
+}
