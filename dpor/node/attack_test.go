@@ -515,3 +515,35 @@ func TestAdmissionChecksOnlyWhatFits(t *testing.T) {
 		t.Fatalf("%d signatures checked for a batch of which 10 fit", n)
 	}
 }
+
+// TestMempoolResendTurns: AddedBetween hands out a pool in arrival order,
+// a bounded part at a time, from where the last part ended.
+func TestMempoolResendTurns(t *testing.T) {
+	m := node.NewMempool(100, 4)
+	rich := chain.Account{Balance: 1 << 40}
+	var order [][32]byte
+	for i := 1; i <= 10; i++ {
+		x := &chain.Tx{Nonce: 0, To: dportest.Address(99), Amount: 1, Fee: 1}
+		x.Sign("t", dportest.Key(i))
+		if err := m.Add(x, rich, 1, 100); err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, x.Hash())
+	}
+	upTo := m.Seq()
+	var got [][32]byte
+	from := uint64(0)
+	for turn := 0; turn < 3; turn++ {
+		part, last := m.AddedBetween(from, upTo, 4)
+		for _, tx := range part {
+			got = append(got, tx.Hash())
+		}
+		from = last
+	}
+	if !slices.Equal(got, order) {
+		t.Fatalf("three turns of four handed out %d transactions, not the ten in arrival order", len(got))
+	}
+	if part, last := m.AddedBetween(from, upTo, 4); len(part) != 0 || last != from {
+		t.Fatalf("past the end: %d transactions, last %d", len(part), last)
+	}
+}

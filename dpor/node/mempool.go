@@ -167,34 +167,39 @@ func (m *Mempool) Conflict(tx *chain.Tx) error {
 }
 
 // Seq numbers the transaction the pool took last: every later one has a
-// greater number (see AddedBy).
+// greater number (see AddedBetween).
 func (m *Mempool) Seq() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.seq
 }
 
-// AddedBy returns up to max of the transactions the pool took when its
-// Seq was at most seq that it still holds, the longest-waiting first.
-func (m *Mempool) AddedBy(seq uint64, max int) []*chain.Tx {
+// AddedBetween returns up to max of the transactions the pool still
+// holds that it took after its Seq was after and by the time it was
+// upTo, in the order it took them, and the arrival number of the last one
+// returned (after when there is none).
+func (m *Mempool) AddedBetween(after, upTo uint64, max int) ([]*chain.Tx, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	type entry struct {
 		seq uint64
 		tx  *chain.Tx
 	}
-	var old []entry
+	var found []entry
 	for h, tx := range m.byHash {
-		if s := m.arrived[h]; s <= seq {
-			old = append(old, entry{s, tx})
+		if s := m.arrived[h]; s > after && s <= upTo {
+			found = append(found, entry{s, tx})
 		}
 	}
-	slices.SortFunc(old, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	out := make([]*chain.Tx, 0, min(len(old), max))
-	for _, e := range old[:min(len(old), max)] {
+	slices.SortFunc(found, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	found = found[:min(len(found), max)]
+	out := make([]*chain.Tx, 0, len(found))
+	last := after
+	for _, e := range found {
 		out = append(out, e.tx)
+		last = e.seq
 	}
-	return out
+	return out, last
 }
 
 // Len is how many transactions wait.

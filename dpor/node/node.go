@@ -107,6 +107,10 @@ type Node struct {
 	// last resend: what it took since then waits for the next one.
 	resendAt  int64
 	resendSeq uint64
+	// resendFrom is the arrival number (see Mempool.Seq) the next resend
+	// starts after: a pool holding more than one resend's worth is sent
+	// in turns, the oldest never taking every turn.
+	resendFrom uint64
 
 	// halt is why the node cannot go on (set once, by the loop).
 	halt error
@@ -783,7 +787,9 @@ func (n *Node) insert(b *lbft.Block, vote *lbft.VoteRecord) error {
 	}
 	n.events.Publish()
 	n.cache.Update(o.Writes())
-	if rec != nil && len(rec.Txs) > 0 && n.self < 0 {
+	// Every node prunes, validators too: their API pools what clients
+	// send them (and resends it until it is final).
+	if rec != nil && len(rec.Txs) > 0 {
 		senders := make([]chain.Address, 0, len(rec.Txs))
 		for _, tx := range rec.Txs {
 			senders = append(senders, tx.Sender())
@@ -1211,8 +1217,9 @@ const resendEvery = 1000
 // is never proposed, and what it took was sent once, to proposers that
 // may have been full, out of turn, or unreachable then (or not at all, when
 // the loop was busy). A transaction is resent every resendEvery until it
-// is final or stale; receivers that hold it already drop it before any
-// signature check.
+// is final or stale (a pool of more than maxGossipTxs is sent in turns,
+// so what can never be included does not crowd out the rest); receivers
+// that hold it already drop it before any signature check.
 func (n *Node) maybeResend(now int64) {
 	if now < n.resendAt {
 		return
@@ -1223,7 +1230,11 @@ func (n *Node) maybeResend(now int64) {
 	if seq == 0 || n.proposesSoon() {
 		return
 	}
-	old := n.pool.AddedBy(seq, maxGossipTxs)
+	old, last := n.pool.AddedBetween(n.resendFrom, seq, maxGossipTxs)
+	n.resendFrom = last
+	if len(old) < maxGossipTxs {
+		n.resendFrom = 0 // all sent: from the oldest again next time
+	}
 	if len(old) == 0 {
 		return
 	}

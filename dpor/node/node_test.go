@@ -260,3 +260,39 @@ func TestPooledTransactionsResent(t *testing.T) {
 		t.Fatal("the transaction landed, but no resend is counted")
 	}
 }
+
+// TestValidatorPoolPruned: a validator prunes what became final from its
+// pool, as proposers do: a sender submitting through a validator's API is
+// not refused once it has sent more than a sender may have pending, and
+// the pool is empty once everything is final.
+func TestValidatorPoolPruned(t *testing.T) {
+	c := dportest.Start(t, 4, 1)
+	c.WaitHeight(0, 2, 10*time.Second)
+	payer := dportest.Key(dportest.Funded)
+	to := dportest.Address(106)
+	per := c.Config(0).MaxPerSender
+	if per <= 0 {
+		per = 64 // the node's default
+	}
+	total := uint64(0)
+	for round := 0; round < 3; round++ {
+		var raws [][]byte
+		for i := 0; i < per/2; i++ {
+			tx := &chain.Tx{Nonce: total, To: to, Amount: 1, Fee: 1}
+			tx.Sign("t", payer)
+			raws = append(raws, chain.Marshal(tx))
+			total++
+		}
+		if acc, errs := c.Nodes[0].Submit(raws); acc != len(raws) {
+			t.Fatalf("round %d: %d of %d accepted: %v", round, acc, len(raws), errs)
+		}
+		waitBalance(t, c, 0, to, total, 10*time.Second)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Nodes[0].Status().Mempool != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the validator still pools %d final transactions", c.Nodes[0].Status().Mempool)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
