@@ -547,13 +547,7 @@ func TestRunProposal(t *testing.T) {
 	h := newHarness(t)
 	txs := []*chain.Tx{h.tx(20, addr(30), 5, nil), h.tx(30, addr(31), 7, nil), h.tx(20, addr(32), 1, nil)}
 	height := h.head.Height + 1
-	p, _ := h.c.ProposerOf(h.st, height)
-	k := -1
-	for i := 0; i < 40; i++ {
-		if addr(i) == p {
-			k = i
-		}
-	}
+	k := h.proposerKey(height)
 	body, _, rejected, err := h.c.Build(h.st, height, txs)
 	if err != nil || len(rejected) != 0 {
 		t.Fatalf("build: %v %v", err, rejected)
@@ -634,13 +628,7 @@ func TestForgedTransactionRefusedByItsCheckers(t *testing.T) {
 	tx := h.tx(30, addr(40), 5, nil)
 	tx.Sig[5] ^= 1 // well formed, forged
 	height := h.head.Height + 1
-	p, _ := h.c.ProposerOf(h.st, height)
-	k := -1
-	for i := 0; i < 40; i++ {
-		if addr(i) == p {
-			k = i
-		}
-	}
+	k := h.proposerKey(height)
 	pre, _ := chain.StateCommitment(h.st)
 	b := &lbft.Block{Height: height, Parent: h.head.Hash(), Time: h.head.Time + 100, Proposer: key(k).Public().(ed25519.PublicKey),
 		Body: chain.Marshal(chain.Body{State: pre[:], Txs: [][]byte{chain.Marshal(tx)}})}
@@ -664,4 +652,20 @@ func TestForgedTransactionRefusedByItsCheckers(t *testing.T) {
 	if refused != 3 {
 		t.Fatalf("%d of 4 validators refused the block, want 3", refused)
 	}
+}
+
+// proposerKey is the key index of the proposer whose turn height is.
+func (h *harness) proposerKey(height uint64) int {
+	h.t.Helper()
+	p, err := h.c.ProposerOf(h.st, height)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if addr(i) == p {
+			return i
+		}
+	}
+	h.t.Fatalf("no test key proposes at %d", height)
+	return -1
 }

@@ -264,15 +264,8 @@ func (s SigShare) Checks(h [32]byte) bool {
 // share of the signatures (see SigShare).
 func (c *Chain) TryProposalAs(r kv.Reader, b, parent *lbft.Block, share SigShare) (*Overlay, *Receipt, error) {
 	b = b.WithoutCert()
-	want, err := c.ProposerOf(r, b.Height)
-	if err != nil {
+	if err := c.checkSeal(r, b); err != nil {
 		return nil, nil, err
-	}
-	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
-		return nil, nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
-	}
-	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
-		return nil, nil, fmt.Errorf("block %d: bad seal", b.Height)
 	}
 	// Each transaction is decoded once, for the batch check and for the
 	// application.
@@ -298,6 +291,22 @@ func (c *Chain) TryProposalAs(r kv.Reader, b, parent *lbft.Block, share SigShare
 	return o, rec, nil
 }
 
+// checkSeal checks that b is sealed by the proposer whose turn it is at
+// its height on state r.
+func (c *Chain) checkSeal(r kv.Reader, b *lbft.Block) error {
+	want, err := c.ProposerOf(r, b.Height)
+	if err != nil {
+		return err
+	}
+	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
+		return fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
+	}
+	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
+		return fmt.Errorf("block %d: bad seal", b.Height)
+	}
+	return nil
+}
+
 // RunProposal runs a proposer's block on its parent's state as ApplyFinal
 // would once it is final, for a node that is not a validator: its turn
 // and seal are checked, its transactions' signatures are not (when the
@@ -311,15 +320,8 @@ func (c *Chain) RunProposal(r kv.Reader, b *lbft.Block) (*Overlay, *Receipt, err
 	if b.Impeach {
 		return nil, nil, fmt.Errorf("block %d: an impeach block is no proposer's", b.Height)
 	}
-	want, err := c.ProposerOf(r, b.Height)
-	if err != nil {
+	if err := c.checkSeal(r, b); err != nil {
 		return nil, nil, err
-	}
-	if len(b.Proposer) != ed25519.PublicKeySize || AddressOf(b.Proposer) != want {
-		return nil, nil, fmt.Errorf("block %d sealed by %x, but it is %s's turn", b.Height, b.Proposer, want)
-	}
-	if !ed25519.Verify(b.Proposer, SealBytes(b), b.Seal) {
-		return nil, nil, fmt.Errorf("block %d: bad seal", b.Height)
 	}
 	o := NewOverlay(r)
 	rec, err := c.applyBlock(o, b, false, nil, SigShare{})
