@@ -8,6 +8,7 @@ import (
 
 	"github.com/vchain-dev/vchain/contract"
 	"github.com/vchain-dev/vchain/contract/host"
+	"github.com/vchain-dev/vchain/hyperlog"
 )
 
 const spinCode = `
@@ -100,12 +101,17 @@ func TestQueueAdmission(t *testing.T) {
 		t.Fatalf("65 calls in one request: %v, want ErrTooLarge", err)
 	}
 	a, b := newSigner(t), newSigner(t)
+	// The goroutine advances a when its calls are taken; until it is done,
+	// this one uses a copy of a as it was (the race detector saw the two
+	// touch a without an order between them).
+	before := *a
+	before.roots = append([]hyperlog.Node(nil), a.roots...)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.trySubmit(h, calls(t, id, "spin", 64)...)
 		done <- err
 	}()
-	for deadline := time.Now().Add(30 * time.Second); host.QueuedCalls(h, id, a.pub) < 56; {
+	for deadline := time.Now().Add(30 * time.Second); host.QueuedCalls(h, id, before.pub) < 56; {
 		select {
 		case err := <-done:
 			t.Fatalf("a's 64 calls: %v before they were seen queued", err)
@@ -118,14 +124,14 @@ func TestQueueAdmission(t *testing.T) {
 	}
 	// a has 56 or more of 64 waiting (each takes a call's full gas, two
 	// per batch): 16 more are over its share, and b's 50 over the total.
-	lengthA := userLength(t, h, a.pub)
-	if _, err := a.trySubmit(h, calls(t, id, "ping", 16)...); codeOf(err) != host.ErrBusy || !contains(err.Error(), "calls waiting at contract") {
+	lengthA := userLength(t, h, before.pub)
+	if _, err := before.trySubmit(h, calls(t, id, "ping", 16)...); codeOf(err) != host.ErrBusy || !contains(err.Error(), "calls waiting at contract") {
 		t.Fatalf("a's 16 more calls: %v, want ErrBusy naming the calls waiting", err)
 	}
 	if _, err := b.trySubmit(h, calls(t, id, "ping", 50)...); codeOf(err) != host.ErrBusy || !contains(err.Error(), "calls waiting (at most 100)") {
 		t.Fatalf("b's 50 calls: %v, want ErrBusy naming the contract's queue", err)
 	}
-	if after := userLength(t, h, a.pub); after != lengthA {
+	if after := userLength(t, h, before.pub); after != lengthA {
 		t.Fatalf("a refused request changed a's log: %d entries, then %d", lengthA, after)
 	}
 	if n := userLength(t, h, b.pub); n != 0 {
