@@ -37,14 +37,23 @@ func TestClusterFinalizesAndTransfers(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Everyone agrees on the blocks so far.
-	h := c.Nodes[0].Head().Height
+	sameBlockEverywhere(t, c, c.Nodes[0].Head().Height)
+}
+
+// sameBlockEverywhere waits until every node has height h and checks
+// they all hold node 0's block there.
+func sameBlockEverywhere(t *testing.T, c *dportest.Cluster, h uint64) {
+	t.Helper()
+	want, err := c.Nodes[0].Block(h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range c.Nodes {
 		c.WaitHeight(i, h, 10*time.Second)
 		b, err := c.Nodes[i].Block(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := c.Nodes[0].Block(h)
 		if b.Hash() != want.Hash() {
 			t.Fatalf("node %d has another block at %d", i, h)
 		}
@@ -124,27 +133,9 @@ func metricValue(t *testing.T, api, name string) float64 {
 func TestNextProposerRunsAhead(t *testing.T) {
 	c := dportest.Start(t, 4, 2)
 	c.WaitHeight(0, 2, 10*time.Second)
-	payer := dportest.Key(dportest.Funded)
 	to := dportest.Address(102)
-	for i := uint64(0); i < 30; i++ {
-		tx := &chain.Tx{Nonce: i, To: to, Amount: 1, Fee: 1}
-		tx.Sign("t", payer)
-		if acc, errs := c.Nodes[4+int(i%2)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
-			t.Fatalf("submit %d: %v", i, errs)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		acct, _ := chain.ReadState(c.Nodes[0].State()).Account(to)
-		if acct.Balance == 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the transfers did not all become final: balance %d", acct.Balance)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	submitTransfers(t, c, to, 30, func(i uint64) int { return 4 + int(i%2) }, 25*time.Millisecond)
+	waitBalance(t, c, 0, to, 30, 10*time.Second)
 	h := c.Nodes[0].Head().Height
 	for i := 4; i < 6; i++ {
 		c.WaitHeight(i, h, 10*time.Second)
@@ -152,14 +143,7 @@ func TestNextProposerRunsAhead(t *testing.T) {
 			t.Errorf("proposer %d ran no proposal ahead in %d blocks", i, h)
 		}
 	}
-	for i := range c.Nodes {
-		c.WaitHeight(i, h, 10*time.Second)
-		b, _ := c.Nodes[i].Block(h)
-		want, _ := c.Nodes[0].Block(h)
-		if b.Hash() != want.Hash() {
-			t.Fatalf("node %d has another block at %d", i, h)
-		}
-	}
+	sameBlockEverywhere(t, c, h)
 }
 
 // TestValidatorsPreverifyGossip: a transaction a proposer admits reaches
@@ -227,17 +211,24 @@ func waitBalance(t *testing.T, c *dportest.Cluster, i int, addr chain.Address, w
 func TestValidatorSubmitsLandAcrossTerms(t *testing.T) {
 	c := dportest.Start(t, 4, 1)
 	c.WaitHeight(0, 2, 10*time.Second)
-	payer := dportest.Key(dportest.Funded)
 	to := dportest.Address(104)
-	for i := uint64(0); i < 40; i++ {
+	// A quarter of a block period apart, through the four validators.
+	submitTransfers(t, c, to, 40, func(i uint64) int { return int(i % 4) }, 13*time.Millisecond)
+	waitBalance(t, c, 0, to, 40, 10*time.Second)
+}
+
+// submitTransfers submits n transfers of 1 from the funded key to to,
+// nonces 0 to n-1, transfer i through node via(i), gap apart.
+func submitTransfers(t *testing.T, c *dportest.Cluster, to chain.Address, n uint64, via func(uint64) int, gap time.Duration) {
+	t.Helper()
+	for i := uint64(0); i < n; i++ {
 		tx := &chain.Tx{Nonce: i, To: to, Amount: 1, Fee: 1}
-		tx.Sign("t", payer)
-		if acc, errs := c.Nodes[int(i%4)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
+		tx.Sign("t", dportest.Key(dportest.Funded))
+		if acc, errs := c.Nodes[via(i)].Submit([][]byte{chain.Marshal(tx)}); acc != 1 {
 			t.Fatalf("submit %d: %v", i, errs)
 		}
-		time.Sleep(13 * time.Millisecond) // a quarter of a block period
+		time.Sleep(gap)
 	}
-	waitBalance(t, c, 0, to, 40, 10*time.Second)
 }
 
 // TestPooledTransactionsResent: a transaction a validator took while no
